@@ -1,0 +1,3 @@
+from galaxy_explorer.cli import main
+
+raise SystemExit(main())
