@@ -1,0 +1,305 @@
+"""The one CSV writer for every command and the GUI's export.
+
+Columns, in this order::
+
+    path,name,sha256,ra,dec,score,predicted_label,p_<label>...,label
+
+``p_<label>`` columns appear only when label names are given. Missing values (None, NaN)
+are empty cells. A leading block of ``#`` comment lines records provenance (model and
+revision, render settings, labels / prompts, query, date, tool version), so the file reads
+back with astropy::
+
+    Table.read(path, format="ascii.csv", comment="#")
+
+and with the ``csv`` module after skipping lines that start with ``#`` (see :func:`read_csv`).
+Writes to a path are atomic (temp file in the same folder, flush, fsync, ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from galaxy_explorer import __version__
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ExportRow", "Provenance", "columns", "read_csv", "write_csv"]
+
+BASE_COLUMNS = ("path", "name", "sha256", "ra", "dec", "score", "predicted_label")
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class Provenance:
+    """Where an exported table came from; written as the CSV's ``#`` comment block.
+
+    Parameters
+    ----------
+    model : str
+        Model id or folder.
+    model_revision : str
+        Hub revision / commit, or a folder hash.
+    render : str
+        Render settings key (FITS HDU / bands / stretch).
+    labels : list of str, optional
+        Zero-shot label names, in ``p_<label>`` column order.
+    prompts : list of str, optional
+        Prompt templates used for the labels.
+    query : str, optional
+        Text query or description of the example-image query.
+    tool_version : str
+        ``galaxy_explorer.__version__`` by default.
+    date : str
+        ISO-8601 UTC timestamp, now by default.
+    extra : dict of str to str
+        Any other facts worth recording (command, top-k, threshold, ...).
+    """
+
+    model: str
+    model_revision: str = ""
+    render: str = ""
+    labels: list[str] | None = None
+    prompts: list[str] | None = None
+    query: str | None = None
+    tool_version: str = __version__
+    date: str = field(default_factory=_now_iso)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def comment_lines(self) -> list[str]:
+        """The provenance as ``# key: value`` lines (no newline characters inside)."""
+        lines = ["# galaxy-explorer export"]
+        items: list[tuple[str, Any]] = [
+            ("tool_version", self.tool_version),
+            ("date", self.date),
+            ("model", self.model),
+            ("model_revision", self.model_revision),
+            ("render", self.render),
+            ("labels", self.labels),
+            ("prompts", self.prompts),
+            ("query", self.query),
+        ]
+        items += sorted(self.extra.items())
+        for key, value in items:
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple, dict)):
+                text = json.dumps(value, ensure_ascii=False)
+            else:
+                text = str(value)
+                if any(c in text for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+                    text = json.dumps(text, ensure_ascii=False)
+            lines.append(f"# {key}: {text}")
+        return lines
+
+
+@dataclass
+class ExportRow:
+    """One output row. ``None`` (or NaN) becomes an empty cell.
+
+    Parameters
+    ----------
+    path : str or Path
+        File path (absolute, as scanned).
+    name : str
+        File name.
+    sha256 : str
+        Content hash.
+    ra, dec : float, optional
+        Sky position of the image centre in degrees.
+    score : float, optional
+        Query / similarity score.
+    predicted_label : str, optional
+        Zero-shot or few-shot prediction.
+    probs : dict of str to float, optional
+        Probability per label name (for the ``p_<label>`` columns).
+    label : str, optional
+        Manual label.
+    """
+
+    path: str | os.PathLike[str]
+    name: str
+    sha256: str
+    ra: float | None = None
+    dec: float | None = None
+    score: float | None = None
+    predicted_label: str | None = None
+    probs: dict[str, float] | None = None
+    label: str | None = None
+
+
+def columns(label_names: Sequence[str] | None = None) -> list[str]:
+    """Column names for the given zero-shot label names.
+
+    Raises
+    ------
+    ValueError
+        If label names repeat.
+    """
+    names = list(label_names or [])
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate label names: {names}")
+    return [*BASE_COLUMNS, *(f"p_{n}" for n in names), "label"]
+
+
+def _num(x: float | None, fmt: str) -> str:
+    if x is None:
+        return ""
+    x = float(x)
+    if not math.isfinite(x):
+        return ""
+    return format(x, fmt)
+
+
+def _text(x: object | None) -> str:
+    return "" if x is None else str(x)
+
+
+def _cells(row: ExportRow, label_names: Sequence[str]) -> list[str]:
+    probs = row.probs or {}
+    return [
+        _text(os.fspath(row.path)),
+        _text(row.name),
+        _text(row.sha256),
+        _num(row.ra, ".12g"),
+        _num(row.dec, ".12g"),
+        _num(row.score, ".7g"),
+        _text(row.predicted_label),
+        *(_num(probs.get(n), ".7g") for n in label_names),
+        _text(row.label),
+    ]
+
+
+def _write(
+    fh: IO[str], rows: Iterable[ExportRow], provenance: Provenance, label_names: list[str]
+) -> int:
+    header = columns(label_names)
+    for line in provenance.comment_lines():
+        fh.write(line + "\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    n = 0
+    for row in rows:
+        cells = _cells(row, label_names)
+        if cells[0].startswith("#"):
+            _write_guarded_row(buf, cells)
+        else:
+            writer.writerow(cells)
+        n += 1
+        if buf.tell() > 1 << 16:
+            fh.write(buf.getvalue())
+            buf.seek(0)
+            buf.truncate()
+    fh.write(buf.getvalue())
+    return n
+
+
+def _write_guarded_row(buf: io.StringIO, cells: list[str]) -> None:
+    """Write a row whose first cell starts with ``#`` so that it cannot read as a comment.
+
+    The csv module leaves such a cell unquoted unless it holds a delimiter, quote or newline;
+    an unquoted cell holds none of them, so wrapping it in quotes is always valid CSV.
+    """
+    one = io.StringIO()
+    csv.writer(one, lineterminator="\n").writerow(cells)
+    text = one.getvalue()
+    if text.startswith("#"):
+        first, sep, rest = text.partition(",")
+        text = f'"{first}"{sep}{rest}'
+    buf.write(text)
+
+
+def write_csv(
+    out: str | os.PathLike[str] | IO[str],
+    rows: Iterable[ExportRow],
+    provenance: Provenance,
+    label_names: Sequence[str] | None = None,
+) -> int:
+    """Write rows as CSV with a provenance comment block.
+
+    Parameters
+    ----------
+    out : path or text stream
+        A file path (written atomically; parent folders are created) or an open text stream
+        such as ``sys.stdout`` (written as is, not closed).
+    rows : iterable of ExportRow
+        The rows, in output order.
+    provenance : Provenance
+        Written as ``#`` comment lines before the header.
+    label_names : sequence of str, optional
+        Zero-shot label names; adds one ``p_<label>`` column each, in this order. If None,
+        ``provenance.labels`` is *not* used implicitly: no ``p_`` columns are written.
+
+    Returns
+    -------
+    int
+        Number of data rows written.
+
+    Raises
+    ------
+    ValueError
+        If label names repeat.
+    OSError
+        If the file cannot be written; an existing file at ``out`` is then left untouched.
+    """
+    names = list(label_names or [])
+    columns(names)  # validate before touching anything
+    if hasattr(out, "write"):
+        return _write(out, rows, provenance, names)  # type: ignore[arg-type]
+
+    path = Path(os.fspath(out))  # type: ignore[arg-type]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            n = _write(fh, rows, provenance, names)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    log.info("wrote %d rows to %s", n, path)
+    return n
+
+
+def read_csv(path: str | os.PathLike[str]) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Read a file written by :func:`write_csv` with the ``csv`` module.
+
+    Returns
+    -------
+    provenance : dict of str to str
+        The ``# key: value`` comment lines (values as written; lists are JSON).
+    rows : list of dict
+        One dict per data row, column name → cell text (empty string for missing).
+    """
+    meta: dict[str, str] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        first = ""
+        for line in fh:
+            if not line.startswith("#"):
+                first = line
+                break
+            key, sep, value = line[1:].strip().partition(":")
+            if sep:
+                meta[key.strip()] = value.strip()
+        rows = list(csv.DictReader(itertools.chain([first] if first else [], fh)))
+    return meta, rows
