@@ -1,0 +1,422 @@
+"""Load any CLIP-compatible model and embed images and text with it.
+
+One adapter (:class:`ClipAdapter`) serves every CLIP-family model from transformers:
+``CLIPModel``, ``VisionTextDualEncoderModel`` and any other model that exposes
+``get_image_features`` / ``get_text_features``. A model is named by a Hugging Face hub id
+(``juppy44/galaxy-clip-finetuned``) or a local folder saved with ``save_pretrained``.
+
+Image preprocessing (resize shortest edge, centre crop, normalise with the model's own
+mean / std / size) runs here on tensors rather than through ``CLIPImageProcessor``'s slow
+per-image PIL fallback. It is thread-safe, so decoding threads can preprocess while the
+model computes.
+
+Weights are loaded from safetensors only and never with remote code: a model folder is
+untrusted input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from galaxy_explorer._resources import resource_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HUB_MODEL = "juppy44/galaxy-clip-finetuned"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+class ModelLoadError(Exception):
+    """A model could not be found or loaded; the message says which and why."""
+
+
+def bundled_model_path() -> Path:
+    """Folder of the small Galaxy-CLIP model shipped in ``resources/model``."""
+    return resource_path("model")
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment at call time."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def _hub_snapshot(repo_id: str, *, local_only: bool) -> Path | None:
+    """Local snapshot folder of a hub model, downloading it only when ``local_only`` is false."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=local_only, cache_dir=hub_cache_dir()))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        log.debug("hub snapshot %s unavailable: %s", repo_id, exc)
+        return None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def resolve_model_spec(spec: str | os.PathLike[str] | None = "auto") -> str:
+    """Turn a user's model argument into a local folder or a hub id.
+
+    ``auto`` (the default) means the seed model ``juppy44/galaxy-clip-finetuned`` if it is
+    already in the local Hugging Face cache, else the bundled model. Nothing is downloaded
+    for ``auto``.
+    """
+    if spec is None or str(spec) == "auto":
+        snap = _hub_snapshot(DEFAULT_HUB_MODEL, local_only=True)
+        if snap is not None and (snap / "config.json").exists():
+            return DEFAULT_HUB_MODEL
+        bundled = bundled_model_path()
+        if (bundled / "config.json").exists():
+            return str(bundled)
+        raise ModelLoadError(
+            f"no model available: {DEFAULT_HUB_MODEL} is not in the local Hugging Face cache "
+            f"and the bundled model is missing at {bundled}; pass --model HUB_ID_OR_FOLDER"
+        )
+    return str(spec)
+
+
+def _model_folder(spec: str) -> tuple[Path, str]:
+    """Local folder holding the model, and a revision string for the model key."""
+    p = Path(spec).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise ModelLoadError(f"{spec}: a model must be a folder saved with save_pretrained")
+        if not (p / "config.json").exists():
+            raise ModelLoadError(f"{spec}: not a model folder (no config.json)")
+        return p.resolve(), "folder"
+    if spec.startswith((".", "/", "~", "\\")) or spec.count("/") > 1 or "\\" in spec:
+        raise ModelLoadError(f"{spec}: no such model folder")
+    snap = _hub_snapshot(spec, local_only=True)
+    if snap is None and not _offline():
+        log.info("downloading %s from the Hugging Face hub", spec)
+        snap = _hub_snapshot(spec, local_only=False)
+    if snap is None:
+        if _offline():
+            raise ModelLoadError(
+                f"{spec}: not in the local Hugging Face cache and downloads are disabled "
+                "(HF_HUB_OFFLINE=1); download it on a machine with internet or pass a local folder"
+            )
+        raise ModelLoadError(f"{spec}: no such model on the Hugging Face hub or it could not be downloaded")
+    return snap, snap.name  # snapshot folders are named by commit hash
+
+
+def _folder_digest(folder: Path) -> str:
+    """Content hash of a model folder's config, processor and weight files."""
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.suffix in (".json", ".safetensors", ".txt", ".model") and f.is_file():
+            h.update(f.name.encode())
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def pick_device(requested: str = "auto") -> str:
+    """Choose the compute device: ``cuda`` > ``mps`` > ``cpu`` for ``auto``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown device name, or a device that is not available on this machine.
+    """
+    requested = (requested or "auto").lower()
+    if requested not in DEVICES:
+        raise ValueError(f"unknown device {requested!r}: choose one of {', '.join(DEVICES)}")
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if requested == "cuda" and not cuda:
+        raise ValueError("device 'cuda' requested but no CUDA GPU is available")
+    if requested == "mps" and not mps:
+        raise ValueError("device 'mps' requested but Apple MPS is not available")
+    return requested
+
+
+def _size_from(value: Any, default: int) -> int:
+    if isinstance(value, dict):
+        for key in ("shortest_edge", "height", "width"):
+            if key in value and value[key]:
+                return int(value[key])
+        return default
+    if isinstance(value, (int, float)):
+        return int(value)
+    return default
+
+
+def _read_image_config(folder: Path, model_config: Any) -> dict[str, Any]:
+    """Image preprocessing settings from the processor config files, with the model's size."""
+    cfg: dict[str, Any] = {}
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        f = folder / name
+        if f.exists():
+            data = json.loads(f.read_text())
+            data = data.get("image_processor", data)
+            cfg = {**data, **cfg}
+    vision = getattr(model_config, "vision_config", model_config)
+    model_size = int(getattr(vision, "image_size", 224) or 224)
+    crop = _size_from(cfg.get("crop_size"), model_size) if cfg.get("do_center_crop", True) else None
+    size = _size_from(cfg.get("size"), crop or model_size)
+    return {
+        "resize": size,
+        "crop": crop or size,
+        "center_crop": bool(cfg.get("do_center_crop", True)),
+        "mean": [float(x) for x in cfg.get("image_mean", [0.48145466, 0.4578275, 0.40821073])],
+        "std": [float(x) for x in cfg.get("image_std", [0.26862954, 0.26130258, 0.27577711])],
+        "rescale": float(cfg.get("rescale_factor", 1 / 255)),
+        "model_size": model_size,
+    }
+
+
+def _unwrap(out: Any, kind: str) -> torch.Tensor:
+    """``get_*_features`` returns a tensor (transformers 4) or an output object (5)."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out
+    for name in (f"{kind}_embeds", "pooler_output"):
+        val = getattr(out, name, None)
+        if isinstance(val, torch.Tensor):
+            return val
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise ModelLoadError(f"model returned no {kind} features ({type(out).__name__})")
+
+
+class ClipAdapter:
+    """A CLIP-family model ready to embed images and text.
+
+    Use :meth:`load`. Vectors are float32 and L2-normalised.
+
+    Attributes
+    ----------
+    spec : str
+        What the user asked for (hub id or folder).
+    model_key : str
+        Identifies the model and its preprocessing for the embedding cache: model id and
+        revision (hub commit or folder content hash) plus the preprocessing config. The device
+        and precision are deliberately not part of it, so embeddings made on a GPU node are
+        reused on a laptop.
+    device : str
+    image_size : int
+        Side of the square the vision tower sees.
+    dim : int
+        Embedding dimension.
+    logit_scale : float
+        The model's learnt temperature, exponentiated (CLIP: 100).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, folder: Path, spec: str, revision: str,
+                 device: str, precision: str) -> None:
+        import torch
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.folder = folder
+        self.spec = spec
+        self.revision = revision
+        self.device = device
+        self.precision = precision
+        self.image_config = _read_image_config(folder, model.config)
+        self.image_size = int(self.image_config["crop"])
+        self._mean = torch.tensor(self.image_config["mean"], dtype=torch.float32).view(3, 1, 1)
+        self._std = torch.tensor(self.image_config["std"], dtype=torch.float32).view(3, 1, 1)
+        ls = getattr(model, "logit_scale", None)
+        self.logit_scale = float(min(ls.detach().float().exp().item(), 100.0)) if ls is not None else 100.0
+        self._lock = threading.Lock()
+        with torch.inference_mode():
+            probe = self._image_forward(torch.zeros(1, 3, self.image_size, self.image_size))
+        self.dim = int(probe.shape[-1])
+        pre = json.dumps(self.image_config, sort_keys=True)
+        self.model_key = f"{spec}@{revision}#{hashlib.sha256(pre.encode()).hexdigest()[:8]}"
+        max_len = getattr(getattr(model.config, "text_config", None), "max_position_embeddings", None)
+        tok_max = getattr(tokenizer, "model_max_length", None) or 77
+        self.max_text_tokens = int(min(x for x in (max_len, tok_max, 512) if x))
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, spec: str | os.PathLike[str] | None = "auto", device: str = "auto",
+             precision: str = "auto") -> ClipAdapter:
+        """Load a model by hub id or folder (``auto``: see :func:`resolve_model_spec`).
+
+        Parameters
+        ----------
+        spec : str
+            Hub id, local folder, or ``auto``.
+        device : str
+            ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        precision : str
+            ``auto`` (fp16 on GPU, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
+
+        Raises
+        ------
+        ModelLoadError
+            Unknown model, a folder that is not a model, weights not in safetensors, …
+        ValueError
+            A bad device or precision.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        dev = pick_device(device)
+        resolved = resolve_model_spec(spec)
+        folder, revision = _model_folder(resolved)
+        if revision == "folder":
+            revision = _folder_digest(folder)
+        if not any(folder.glob("*.safetensors")):
+            raise ModelLoadError(f"{resolved}: no safetensors weights (other formats are refused for safety)")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        if precision == "auto":
+            precision = "fp16" if dev in ("cuda", "mps") else "fp32"
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model = AutoModel.from_pretrained(
+                folder, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+            )
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        except Exception as exc:  # noqa: BLE001 - transformers raises many kinds
+            raise ModelLoadError(f"{resolved}: could not load model: {exc}") from exc
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
+            raise ModelLoadError(
+                f"{resolved}: {type(model).__name__} is not a CLIP-style dual encoder "
+                "(needs get_image_features and get_text_features)"
+            )
+        model.eval()
+        if dev != "cpu":  # on the CPU weights stay fp32; bf16 runs through autocast
+            model.to(device=dev, dtype=dtype)
+        name = DEFAULT_HUB_MODEL if resolved == DEFAULT_HUB_MODEL else resolved
+        adapter = cls(model, tokenizer, folder, name, revision, dev, precision)
+        log.info("loaded %s (%s) on %s, %s, dim %d", name, revision, dev, precision, adapter.dim)
+        return adapter
+
+    # ------------------------------------------------------------ preprocessing
+    def preprocess_one(self, rgb: np.ndarray) -> torch.Tensor:
+        """One RGB uint8 (H, W, 3) image → normalised (3, S, S) float32 tensor.
+
+        Thread-safe; uses bicubic resize of the shortest edge with antialiasing, then a
+        centre crop, as CLIP's image processor does.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()
+        h, w = x.shape[1:]
+        target = self.image_config["resize"]
+        scale = target / min(h, w)
+        nh, nw = max(target, round(h * scale)), max(target, round(w * scale))
+        if (nh, nw) != (h, w):
+            x = F.interpolate(x[None], size=(nh, nw), mode="bicubic", antialias=True,
+                              align_corners=False)[0]
+        c = self.image_config["crop"]
+        top, left = max(0, (nh - c) // 2), max(0, (nw - c) // 2)
+        x = x[:, top:top + c, left:left + c]
+        if x.shape[1] != c or x.shape[2] != c:  # crop larger than the resized image
+            x = F.interpolate(x[None], size=(c, c), mode="bicubic", align_corners=False)[0]
+        x = x.clamp_(0, 255) * self.image_config["rescale"]
+        return (x - self._mean) / self._std
+
+    def preprocess(self, rgbs: Sequence[np.ndarray]) -> torch.Tensor:
+        """A batch of RGB uint8 images → (B, 3, S, S) float32 tensor."""
+        import torch
+
+        return torch.stack([self.preprocess_one(r) for r in rgbs])
+
+    # ---------------------------------------------------------------- embedding
+    def _autocast(self) -> Any:
+        import contextlib
+
+        import torch
+
+        if self.device == "cpu" and self.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _image_forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        param = next(self.model.parameters())
+        pixels = pixels.to(device=self.device, dtype=param.dtype, non_blocking=True)
+        with self._autocast():
+            feats = _unwrap(self.model.get_image_features(pixel_values=pixels), "image")
+        feats = feats.float()
+        return torch.nn.functional.normalize(feats, dim=-1)
+
+    def embed_pixels(self, pixels: torch.Tensor) -> np.ndarray:
+        """Embed a preprocessed batch (B, 3, S, S) → (B, dim) float32, L2-normalised."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            return self._image_forward(pixels).cpu().numpy().astype(np.float32, copy=False)
+
+    def embed_images(self, rgbs: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed RGB uint8 images → (B, dim) float32, L2-normalised."""
+        if len(rgbs) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return self.embed_pixels(self.preprocess(rgbs))
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Embed texts → (N, dim) float32, L2-normalised. Long texts are truncated."""
+        import torch
+
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
+                                     max_length=self.max_text_tokens, return_tensors="pt")
+                enc = {k: v.to(self.device) for k, v in enc.items()
+                       if k in ("input_ids", "attention_mask", "token_type_ids")}
+                with self._autocast():
+                    feats = _unwrap(self.model.get_text_features(**enc), "text").float()
+                out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def embed_labels(self, labels: Sequence[str], templates: Sequence[str] | None = None) -> np.ndarray:
+        """One vector per label: the mean over prompt templates, re-normalised.
+
+        ``templates`` contain ``{}`` where the label goes (``"an image of a {}"``); without
+        templates the label text itself is the prompt.
+        """
+        labels = list(labels)
+        temps = [t for t in (templates or []) if t] or ["{}"]
+        for t in temps:
+            if "{}" not in t:
+                raise ValueError(f"prompt template {t!r} has no '{{}}' placeholder for the label")
+        prompts = [t.replace("{}", lab) for lab in labels for t in temps]
+        vecs = self.embed_texts(prompts).reshape(len(labels), len(temps), -1).mean(axis=1)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return (vecs / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def __repr__(self) -> str:
+        return f"ClipAdapter({self.spec!r}, device={self.device!r}, dim={self.dim})"
