@@ -1,0 +1,209 @@
+"""Find the image files of a catalogue and identify each by the hash of its content.
+
+:func:`scan` walks folders (recursively by default), keeps files whose names end with one
+of :data:`~galaxy_explorer.core.imaging.IMAGE_EXTENSIONS` (any case, ``.fits.gz`` and
+``.fits.fz`` included), skips hidden files and folders, and hashes every file's content
+with SHA-256 (streamed, so large files cost no memory). The content hash is what the
+embedding cache is keyed by: a renamed or moved file keeps its embedding, a changed file
+gets a new one. Files that cannot be read are reported in :attr:`ScanResult.errors`
+instead of raising.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat as _stat
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from galaxy_explorer.core.imaging import is_image_path
+
+__all__ = ["Item", "ScanResult", "hash_file", "scan"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_HASH_WORKERS = 4  # hashlib releases the GIL; overlaps I/O with hashing
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image file of a catalogue.
+
+    Parameters
+    ----------
+    path : Path
+        Absolute path (symbolic links in it are kept, not resolved).
+    sha256 : str
+        Hex SHA-256 of the file's content.
+    size : int
+        Size in bytes.
+    mtime : float
+        Modification time (seconds since the epoch).
+    """
+
+    path: Path
+    sha256: str
+    size: int
+    mtime: float
+
+    @property
+    def name(self) -> str:
+        """The file name (last path component)."""
+        return self.path.name
+
+
+@dataclass
+class ScanResult:
+    """What :func:`scan` found.
+
+    Attributes
+    ----------
+    items : list of Item
+        Image files, sorted by path, each path once.
+    errors : list of (Path, str)
+        Files or folders that could not be read, with the reason.
+    """
+
+    items: list[Item] = field(default_factory=list)
+    errors: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's content (hex), read in 1 MiB chunks.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def _reason(e: OSError) -> str:
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    if isinstance(e, FileNotFoundError):
+        return "vanished during the scan"
+    return f"cannot read ({e.strerror or e})"
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk(root: Path, recursive: bool, errors: list[tuple[Path, str]]) -> Iterator[Path]:
+    """Image files under the folder ``root`` (hidden entries skipped, no link loops)."""
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                continue  # a symbolic link back into a folder already scanned
+            seen_dirs.add(key)
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as e:
+            errors.append((folder, f"cannot list folder: {_reason(e)}"))
+            continue
+        subdirs = []
+        for entry in entries:
+            if _is_hidden(entry.name):
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if recursive:
+                    subdirs.append(Path(entry.path))
+            elif is_image_path(entry.name):
+                yield Path(entry.path)
+        stack.extend(sorted(subdirs, reverse=True))
+
+
+def _item(path: Path) -> Item | tuple[Path, str]:
+    try:
+        st = os.stat(path)
+        if not _stat.S_ISREG(st.st_mode):
+            return path, "not a regular file"
+        digest = hash_file(path)
+    except OSError as e:
+        return path, _reason(e)
+    return Item(path=path, sha256=digest, size=st.st_size, mtime=st.st_mtime)
+
+
+def scan(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+         recursive: bool = True) -> ScanResult:
+    """Find the image files under one or more roots and hash their content.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        Folders to scan and/or single files. A file given explicitly is taken as long as
+        its name has an image extension, even when hidden.
+    recursive : bool
+        Descend into sub-folders (hidden folders are always skipped).
+
+    Returns
+    -------
+    ScanResult
+        ``items`` sorted by path (each path once, even if reached from two roots);
+        ``errors`` for files and folders that could not be read. Two files with the same
+        content are two items with the same ``sha256``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``"<path>: no such file or directory"`` for a root that does not exist.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    roots = [Path(os.path.abspath(os.fspath(p))) for p in paths]
+    for root in roots:
+        if not os.path.exists(root):
+            raise FileNotFoundError(f"{root}: no such file or directory")
+
+    result = ScanResult()
+    found: dict[Path, None] = {}
+    for root in roots:
+        if root.is_dir():
+            for p in _walk(root, recursive, result.errors):
+                found.setdefault(p, None)
+        elif is_image_path(root.name):
+            found.setdefault(root, None)
+        else:
+            result.errors.append((root, "not an image file (unsupported extension)"))
+
+    files = sorted(found)
+    if len(files) > 8:
+        with ThreadPoolExecutor(max_workers=_HASH_WORKERS, thread_name_prefix="scan-hash") as ex:
+            outcomes = list(ex.map(_item, files))
+    else:
+        outcomes = [_item(p) for p in files]
+    for out in outcomes:
+        if isinstance(out, Item):
+            result.items.append(out)
+        else:
+            result.errors.append(out)
+    result.items.sort(key=lambda it: it.path)
+    result.errors.sort(key=lambda e: e[0])
+    for path, reason in result.errors:
+        log.warning("%s: %s", path, reason)
+    return result
