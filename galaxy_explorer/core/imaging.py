@@ -261,8 +261,11 @@ def _hdu_label(index: int, hdu: Any) -> str:
     return f"HDU {index} ({name})" if name and name != "PRIMARY" else f"HDU {index}"
 
 
-def _select_hdu(path: Path, hdul: _fits.HDUList, hdu: int | str | None) -> tuple[int, Any]:
-    """Pick the image HDU to use, looking at headers only (no data read)."""
+def _select_hdu(
+    path: Path, hdul: _fits.HDUList, hdu: int | str | None, *, need_image: bool = True
+) -> tuple[int, Any]:
+    """Pick the image HDU to use, looking at headers only (no data read). With
+    ``need_image=False`` an explicitly named HDU of any kind is accepted."""
     try:
         n_hdus = len(hdul)  # forces all headers to be read
     except ImageLoadError:
@@ -291,6 +294,8 @@ def _select_hdu(path: Path, hdul: _fits.HDUList, hdu: int | str | None) -> tuple
     except (KeyError, IndexError):
         where = f"{n_hdus} HDU(s)" if n_hdus is not None else "fewer HDUs"
         raise ImageLoadError(path, f"no HDU {hdu!r} in this FITS file (it has {where})") from None
+    if not need_image:
+        return idx, h
     if not _is_image_hdu(h):
         raise ImageLoadError(path, f"{_hdu_label(idx, h)} is a {type(h).__name__}, not an image")
     shape = _hdu_shape(h)
@@ -511,7 +516,8 @@ def _apply_stretch(x: np.ndarray, name: str) -> np.ndarray:
         if cdf[-1] <= 0:
             return x
         cdf /= cdf[-1]
-        return np.interp(x, edges[1:], cdf).astype(np.float32)
+        cdf = np.concatenate([[0.0], cdf])  # the black point stays black
+        return np.interp(x, edges, cdf).astype(np.float32)
     raise ValueError(f"unknown stretch {name!r}; choose from {', '.join(STRETCHES)}")
 
 
@@ -572,7 +578,10 @@ def _stretch_between(data: np.ndarray, lo: float, hi: float, name: str) -> np.nd
     if nan.any():
         x[nan] = 0.0
     x = _apply_stretch(x, name)
-    return np.clip(x, 0.0, 1.0, out=x)
+    np.clip(x, 0.0, 1.0, out=x)
+    if nan.any():
+        x[nan] = 0.0  # histeq can lift the black point; blank pixels stay black
+    return x
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -605,11 +614,11 @@ def _pick_bands(n: int, band_axis: int, bands: tuple[int, int, int] | None, path
 
 
 def _render_fits(path: Path, data: np.ndarray, settings: RenderSettings) -> np.ndarray:
-    data = data[::-1]  # FITS row 1 is the bottom row; show north up as DS9 does
+    # FITS row 1 is the bottom row: flip rows to show north up, as DS9 does
     if data.ndim == 2:
-        return _grey_rgb(data, settings)
+        return _grey_rgb(data[::-1], settings)
     axis = _band_axis(data.shape)
-    planes = data if axis == 0 else np.moveaxis(data, 2, 0)
+    planes = data[:, ::-1] if axis == 0 else np.moveaxis(data[::-1], 2, 0)
     n = planes.shape[0]
     if n == 1 and settings.bands is None:
         return _grey_rgb(planes[0], settings)
@@ -844,7 +853,7 @@ def _read_headers(path: Path, hdu: int | str | None) -> tuple[Any, Any]:
     hdul = _open_fits(path)
     try:
         try:
-            idx, h = _select_hdu(path, hdul, hdu)
+            idx, h = _select_hdu(path, hdul, hdu, need_image=False)
             return (hdul[0].header.copy() if idx != 0 else None), h.header.copy()
         except ImageLoadError:
             raise
