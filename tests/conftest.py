@@ -13,6 +13,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path, monkeypatch):
+    """Never touch the real user cache / data folders."""
+    monkeypatch.setenv("GALAXY_EXPLORER_CACHE", str(tmp_path / "_user_cache"))
+    monkeypatch.setenv("GALAXY_EXPLORER_DATA", str(tmp_path / "_user_data"))
+
 from helpers import make_cutout_folder, make_tiny_clip  # noqa: E402
 
 

@@ -294,6 +294,8 @@ class ClipAdapter:
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
         try:
             model = AutoModel.from_pretrained(
                 folder, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
@@ -303,6 +305,8 @@ class ClipAdapter:
             raise ModelLoadError(f"{resolved}: could not load model: {exc}") from exc
         finally:
             hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
         if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
             raise ModelLoadError(
                 f"{resolved}: {type(model).__name__} is not a CLIP-style dual encoder "
@@ -328,7 +332,9 @@ class ClipAdapter:
 
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()
+        if not rgb.flags.writeable or not rgb.flags.c_contiguous:
+            rgb = np.array(rgb, copy=True, order="C")
+        x = torch.from_numpy(rgb).permute(2, 0, 1).float()
         h, w = x.shape[1:]
         target = self.image_config["resize"]
         scale = target / min(h, w)

@@ -1,0 +1,504 @@
+"""The ``galaxy-explorer`` command line.
+
+``galaxy-explorer`` with no arguments opens the desktop app on the bundled sample
+catalogue. The headless commands (``embed``, ``query``, ``similar``, ``classify``,
+``export``) do the same jobs on a folder, e.g. embedding on a GPU node and browsing on a
+laptop from the same cache.
+
+Results go to stdout, messages and progress to stderr. Exit status: 0 on success, 1 when
+nothing could be processed, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from galaxy_explorer import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from galaxy_explorer.core.catalog import Item
+    from galaxy_explorer.core.session import Session
+
+log = logging.getLogger("galaxy_explorer")
+
+EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_NOTHING) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _percentile(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 50 < v <= 100:
+        raise argparse.ArgumentTypeError(f"percentile must be in (50, 100], got {v:g}")
+    return v
+
+
+def _bands(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0:
+        raise argparse.ArgumentTypeError(f"--bands takes three plane indices like 2,1,0, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def _hdu(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _add_common(p: argparse.ArgumentParser, *, need_dir: bool = True) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
+    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
+    if need_dir:
+        p.add_argument("dir", metavar="DIR", type=Path, help="folder of cutouts (scanned recursively) or one file")
+    g = p.add_argument_group("model and cache")
+    g.add_argument("--model", default="auto",
+                   help="hub id or model folder; 'auto' = the seed model juppy44/galaxy-clip-finetuned "
+                        "if already in the local Hugging Face cache, else the bundled model (default)")
+    g.add_argument("--cache", type=Path, default=None,
+                   help="embedding cache folder (default: the user cache folder)")
+    g.add_argument("--labels-file", type=Path, default=None, dest="labels_file",
+                   help="manual labels file (default: one per folder in the user data folder)")
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="compute device (default: auto = cuda > mps > cpu)")
+    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                   help="auto = fp16 on GPU, fp32 on CPU; bf16 is faster on CPUs that support it")
+    g.add_argument("--batch-size", type=_positive_int, default=32, dest="batch_size")
+    g.add_argument("--workers", type=_positive_int, default=2, help="image decoding threads")
+    g.add_argument("--retry-failed", action="store_true",
+                   help="retry files that failed before (they are otherwise retried only when changed)")
+    r = p.add_argument_group("FITS rendering (part of the cache key)")
+    r.add_argument("--stretch", default="asinh", choices=["linear", "log", "sqrt", "asinh", "histeq"])
+    r.add_argument("--limits", default="percentile", choices=["minmax", "percentile", "zscale"])
+    r.add_argument("--percentile", type=_percentile, default=99.5)
+    r.add_argument("--hdu", type=_hdu, default=None, help="HDU index or EXTNAME (default: first image HDU)")
+    r.add_argument("--bands", type=_bands, default=None, help="cube planes for R,G,B, e.g. 2,1,0")
+    r.add_argument("--no-lupton", dest="lupton", action="store_false",
+                   help="stretch each band separately instead of Lupton asinh colour")
+
+
+def _add_output(p: argparse.ArgumentParser, top: bool = True) -> None:
+    if top:
+        p.add_argument("--top", type=_positive_int, default=20, help="how many results (default 20)")
+    p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="also write the results as CSV ('-' = stdout)")
+
+
+def _add_label_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--labels", required=required, default=None,
+                   help='comma-separated zero-shot labels, e.g. "spiral galaxy,elliptical galaxy"')
+    p.add_argument("--templates", default=None,
+                   help='"|"-separated prompt templates with {} for the label (default: built-in set)')
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="below this probability the prediction is 'uncertain' (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="galaxy-explorer",
+        description="Explore folders of galaxy cutouts (FITS, JPEG, PNG, TIFF) with a CLIP-style model. "
+                    "Without a command, opens the desktop app on the bundled sample catalogue.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("gui", aliases=["open"], help="open the desktop app (on DIR, or the sample catalogue)")
+    p.add_argument("paths", nargs="*", type=Path, metavar="DIR", help="folders or files to open")
+    p.add_argument("--model", default="auto")
+    p.add_argument("--cache", type=Path, default=None)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("embed", help="embed every cutout in DIR into the cache (only what it lacks)")
+    _add_common(p)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("query", help="rank cutouts by a free-text description")
+    _add_common(p)
+    p.add_argument("text", help='e.g. "spiral galaxy with prominent arms"')
+    _add_output(p)
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("similar", help="rank cutouts by similarity to example image(s)")
+    _add_common(p)
+    p.add_argument("examples", nargs="+", type=Path, metavar="IMAGE", help="one or more example cutouts")
+    p.add_argument("--not", dest="negatives", nargs="+", type=Path, default=[], metavar="IMAGE",
+                   help="negative examples: rank images like these lower")
+    p.add_argument("--text", default=None, help="optional text to combine with the examples")
+    p.add_argument("--include-self", action="store_true", help="keep the example images in the results")
+    _add_output(p)
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("classify", help="zero-shot classification into the given labels")
+    _add_common(p)
+    _add_label_args(p, required=True)
+    _add_output(p, top=False)
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("export", help="write a subset (or everything) as CSV with provenance")
+    _add_common(p)
+    p.add_argument("--csv", type=Path, required=True, metavar="OUT", help="output CSV ('-' = stdout)")
+    sel = p.add_mutually_exclusive_group()
+    sel.add_argument("--query", default=None, help="select the --top K best matches of this text")
+    sel.add_argument("--label", default=None, help="select items with this manual label")
+    sel.add_argument("--predicted", default=None, help="select items whose zero-shot prediction is this label")
+    sel.add_argument("--paths-from", type=Path, default=None, dest="paths_from",
+                     help="select the paths listed in this file (one per line, or a CSV with a 'path' column)")
+    p.add_argument("--top", type=_positive_int, default=100, help="with --query: how many (default 100)")
+    _add_label_args(p, required=False)
+    p.set_defaults(func=cmd_export)
+
+    for module, fn in (("galaxy_explorer.train.synth", "add_synth_command"),
+                       ("galaxy_explorer.train.train", "add_train_command")):
+        if importlib.util.find_spec(module) is not None:
+            getattr(importlib.import_module(module), fn)(sub)
+    return parser
+
+
+# -------------------------------------------------------------------------- helpers
+def _render(args: argparse.Namespace) -> Any:
+    from galaxy_explorer.core.imaging import RenderSettings
+
+    return RenderSettings(stretch=args.stretch, limits=args.limits, percentile=args.percentile,
+                          hdu=args.hdu, bands=args.bands, lupton=args.lupton)
+
+
+def _open_session(args: argparse.Namespace) -> Session:
+    from galaxy_explorer.core.model import ModelLoadError
+    from galaxy_explorer.core.session import Session
+
+    if not args.dir.exists():
+        raise CliError(f"{args.dir}: no such file or directory", EXIT_USAGE)
+    session = Session(args.dir, model=args.model, cache_dir=args.cache, device=args.device,
+                      precision=args.precision, render=_render(args), labels_path=args.labels_file)
+    result = session.scan()
+    for path, reason in result.errors:
+        print(f"warning: {path}: {reason}", file=sys.stderr)
+    if not result.items:
+        from galaxy_explorer.core.imaging import IMAGE_EXTENSIONS
+
+        raise CliError(f"{args.dir}: no image files found (looked for {' '.join(IMAGE_EXTENSIONS)})")
+    try:
+        adapter = session.adapter
+    except ModelLoadError as exc:
+        raise CliError(f"model: {exc}") from None
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if not args.quiet:
+        print(f"model {adapter.spec} on {adapter.device} ({adapter.precision}), "
+              f"{len(result.items)} images, cache {session.cache_dir}", file=sys.stderr)
+    return session
+
+
+def _run_embedding(session: Session, args: argparse.Namespace) -> tuple[list[Item], np.ndarray]:
+    """Embed what the cache lacks with a progress bar; return the items that have vectors."""
+    from tqdm import tqdm
+
+    job = session.embed(batch_size=args.batch_size, workers=args.workers, retry_failed=args.retry_failed)
+    bar = None
+    last = None
+    try:
+        for prog in job:
+            if bar is None:
+                bar = tqdm(total=prog.total, initial=prog.done, unit="img", file=sys.stderr,
+                           disable=args.quiet or prog.finished, dynamic_ncols=True, desc="embedding")
+            else:
+                bar.update(prog.done - bar.n)
+            for path, reason in prog.errors:
+                (bar.write if bar else print)(f"skipped {path}: {reason}", file=sys.stderr)
+            last = prog
+    except KeyboardInterrupt:
+        job.close()
+        raise CliError("interrupted: batches already embedded are kept in the cache", 130) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    assert last is not None
+    print(f"{last.embedded} embedded, {last.cached} cached, {last.failed} failed "
+          f"({last.total} unique images)", file=sys.stderr)
+    items, vecs = session.embeddings()
+    if not items:
+        raise CliError("no image could be embedded; see the messages above")
+    return items, vecs
+
+
+def _label_list(text: str | None) -> list[str]:
+    labels = [s.strip() for s in (text or "").split(",") if s.strip()]
+    if text is not None and len(labels) < 2:
+        raise CliError("--labels needs at least two comma-separated labels", EXIT_USAGE)
+    if len(set(labels)) != len(labels):
+        raise CliError("--labels has a label twice", EXIT_USAGE)
+    return labels
+
+
+def _templates(args: argparse.Namespace) -> list[str] | None:
+    if not getattr(args, "templates", None):
+        return None
+    temps = [t.strip() for t in args.templates.split("|") if t.strip()]
+    bad = [t for t in temps if "{}" not in t]
+    if bad:
+        raise CliError(f"prompt template {bad[0]!r} has no {{}} placeholder for the label", EXIT_USAGE)
+    return temps
+
+
+def _provenance(session: Session, args: argparse.Namespace, *, labels: list[str] | None = None,
+                query: str | None = None, extra: dict[str, str] | None = None) -> Any:
+    from galaxy_explorer.core.export import Provenance
+    from galaxy_explorer.core.session import DEFAULT_TEMPLATES
+
+    a = session.adapter
+    return Provenance(model=a.spec, model_revision=a.revision, render=session.render.key(),
+                      labels=labels, prompts=(_templates(args) or DEFAULT_TEMPLATES) if labels else None,
+                      query=query, extra={"command": args.command, **(extra or {})})
+
+
+def _rows(session: Session, items: Sequence[Item], *, scores: np.ndarray | None = None,
+          probs: np.ndarray | None = None, labels: list[str] | None = None,
+          threshold: float = 0.0) -> list[Any]:
+    from galaxy_explorer.core.export import ExportRow
+    from galaxy_explorer.core.imaging import sky_position
+
+    manual = session.labels.all()
+    rows = []
+    for i, it in enumerate(items):
+        ra, dec = sky_position(it.path)
+        pred = p = None
+        if probs is not None and labels:
+            j = int(probs[i].argmax())
+            pred = labels[j] if probs[i, j] >= threshold else "uncertain"
+            p = {lab: float(probs[i, k]) for k, lab in enumerate(labels)}
+        rows.append(ExportRow(path=str(it.path), name=it.name, sha256=it.sha256, ra=ra, dec=dec,
+                              score=None if scores is None else float(scores[i]),
+                              predicted_label=pred, probs=p, label=manual.get(it.sha256)))
+    return rows
+
+
+def _write_csv(out: Path, rows: list[Any], prov: Any, labels: list[str] | None) -> None:
+    from galaxy_explorer.core.export import write_csv
+
+    try:
+        if str(out) == "-":
+            write_csv(sys.stdout, rows, prov, label_names=labels)
+        else:
+            n = write_csv(out, rows, prov, label_names=labels)
+            print(f"wrote {n} rows to {out}", file=sys.stderr)
+    except OSError as exc:
+        raise CliError(f"{out}: cannot write CSV: {exc.strerror or exc}") from None
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:{'>' if i == 0 else '<'}{w}}}" for i, w in enumerate(widths[:-1])) + "  {}"
+    print(fmt.format(*header))
+    for r in rows:
+        print(fmt.format(*r))
+
+
+def _ranked_output(session: Session, args: argparse.Namespace, items: list[Item], scores: np.ndarray,
+                   prov: Any) -> int:
+    from galaxy_explorer.core.search import top_k
+
+    idx = top_k(scores, args.top)
+    chosen = [items[i] for i in idx]
+    if str(args.csv) != "-":
+        _print_table(["rank", "score", "name", "path"],
+                     [[str(r + 1), f"{scores[i]:.4f}", items[i].name, str(items[i].path)]
+                      for r, i in enumerate(idx)])
+    if args.csv is not None:
+        _write_csv(args.csv, _rows(session, chosen, scores=scores[idx]), prov, None)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------- commands
+def cmd_embed(args: argparse.Namespace) -> int:
+    session = _open_session(args)
+    items, _ = _run_embedding(session, args)
+    print(f"{len(items)} images have embeddings in {session.cache_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    if not args.text.strip():
+        raise CliError("the query text is empty", EXIT_USAGE)
+    session = _open_session(args)
+    items, vecs = _run_embedding(session, args)
+    scores = session.text_scores(args.text, vecs)
+    return _ranked_output(session, args, items, scores,
+                          _provenance(session, args, query=args.text, extra={"top": str(args.top)}))
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from galaxy_explorer.core import search
+    from galaxy_explorer.core.catalog import scan
+    from galaxy_explorer.core.imaging import ImageLoadError
+
+    for p in [*args.examples, *args.negatives]:
+        if not p.exists():
+            raise CliError(f"{p}: no such file", EXIT_USAGE)
+    session = _open_session(args)
+    items, vecs = _run_embedding(session, args)
+    try:
+        pos = [session.embed_file(p) for p in args.examples]
+        neg = [session.embed_file(p) for p in args.negatives]
+    except ImageLoadError as exc:
+        raise CliError(f"example image: {exc}") from None
+    text = session.adapter.embed_texts([args.text]) if args.text else None
+    import numpy as np
+
+    scores = search.combined_query(vecs, text_vecs=text, positive=np.stack(pos),
+                                   negative=np.stack(neg) if neg else None)
+    if not args.include_self:
+        own = {it.sha256 for it in scan([*args.examples, *args.negatives]).items}
+        keep = [i for i, it in enumerate(items) if it.sha256 not in own]
+        items, scores = [items[i] for i in keep], scores[keep]
+    desc = "similar to " + ", ".join(str(p) for p in args.examples)
+    if args.negatives:
+        desc += "; not like " + ", ".join(str(p) for p in args.negatives)
+    if args.text:
+        desc += f"; text: {args.text}"
+    return _ranked_output(session, args, items, scores,
+                          _provenance(session, args, query=desc, extra={"top": str(args.top)}))
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    labels = _label_list(args.labels)
+    templates = _templates(args)
+    session = _open_session(args)
+    items, vecs = _run_embedding(session, args)
+    probs = session.zero_shot(labels, vecs, templates)
+    rows = _rows(session, items, probs=probs, labels=labels, threshold=args.threshold)
+    if str(args.csv) != "-":
+        _print_table(["#", "predicted", "p", "name", "path"],
+                     [[str(i + 1), r.predicted_label, f"{probs[i].max():.3f}", r.name, str(r.path)]
+                      for i, r in enumerate(rows)])
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r.predicted_label] = counts.get(r.predicted_label, 0) + 1
+        print("counts: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])),
+              file=sys.stderr)
+    if args.csv is not None:
+        _write_csv(args.csv, rows, _provenance(session, args, labels=labels,
+                                               extra={"threshold": str(args.threshold)}), labels)
+    return EXIT_OK
+
+
+def _paths_from(file: Path) -> list[Path]:
+    import csv
+
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise CliError(f"{file}: cannot read: {exc.strerror or exc}", EXIT_USAGE) from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if lines and "path" in next(csv.reader([lines[0]])):
+        return [Path(r["path"]) for r in csv.DictReader(lines) if r.get("path")]
+    return [Path(ln.strip()) for ln in lines]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    labels = _label_list(args.labels) if args.labels else None
+    if args.predicted and not labels:
+        raise CliError("--predicted needs --labels to classify with", EXIT_USAGE)
+    if args.predicted and args.predicted not in labels and args.predicted != "uncertain":
+        raise CliError(f"--predicted {args.predicted!r} is not one of --labels", EXIT_USAGE)
+    session = _open_session(args)
+    items, vecs = _run_embedding(session, args)
+    scores = probs = None
+    query = None
+    sel = list(range(len(items)))
+    if args.query is not None:
+        from galaxy_explorer.core.search import top_k
+
+        scores = session.text_scores(args.query, vecs)
+        sel = [int(i) for i in top_k(scores, args.top)]
+        query = args.query
+    if labels:
+        probs = session.zero_shot(labels, vecs, _templates(args))
+    rows = _rows(session, items, scores=scores, probs=probs, labels=labels, threshold=args.threshold)
+    if args.label is not None:
+        sel = [i for i in sel if rows[i].label == args.label]
+        query = f"manual label = {args.label}"
+    elif args.predicted is not None:
+        sel = [i for i in sel if rows[i].predicted_label == args.predicted]
+        query = f"predicted label = {args.predicted}"
+    elif args.paths_from is not None:
+        wanted = [p.expanduser().resolve() for p in _paths_from(args.paths_from)]
+        index = {it.path.resolve(): i for i, it in enumerate(items)}
+        missing = [p for p in wanted if p not in index]
+        for p in missing:
+            print(f"warning: {p}: not in the catalogue or has no embedding", file=sys.stderr)
+        sel = [index[p] for p in wanted if p in index]
+        query = f"paths from {args.paths_from}"
+    _write_csv(args.csv, [rows[i] for i in sel], _provenance(session, args, labels=labels, query=query), labels)
+    if not sel:
+        print("warning: the selection is empty; wrote the header only", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from galaxy_explorer.gui.app import run_app
+    except ImportError as exc:
+        raise CliError(f"the desktop app cannot start: {exc}") from None
+    return int(run_app(list(args.paths) or None, model=args.model, cache_dir=args.cache, device=args.device))
+
+
+# ----------------------------------------------------------------------------- main
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    if args.command is None:
+        args = parser.parse_args(["gui"])
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def gui_main() -> int:
+    """Entry point of the ``galaxy-explorer-gui`` GUI script."""
+    return main(["gui", *sys.argv[1:]])

@@ -1,0 +1,193 @@
+"""Long-running work as generators that yield progress once per batch.
+
+The command line and the GUI drive the same generators: the CLI draws a progress bar, the
+GUI wraps the generator in a worker thread. Cancellation happens between batches, either
+by setting a ``threading.Event`` or by closing the generator.
+
+Embedding overlaps decoding with compute: a thread pool reads and preprocesses the next
+images (FITS/JPEG decode, stretch, resize, normalise: numpy, astropy, Pillow and torch all
+release the GIL for their heavy parts) while the model embeds the current batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from galaxy_explorer.core.imaging import ImageLoadError, RenderSettings, load_rgb
+
+if TYPE_CHECKING:  # pragma: no cover
+    from galaxy_explorer.core.cache import EmbeddingStore
+    from galaxy_explorer.core.catalog import Item
+    from galaxy_explorer.core.model import ClipAdapter
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """Raised inside a worker when its job was cancelled."""
+
+
+@dataclass
+class Progress:
+    """Where an embedding job stands after one batch.
+
+    ``done`` counts unique images handled (cached + embedded + failed) out of ``total``;
+    ``shas`` / ``vectors`` are the batch just embedded (for views that stream results in);
+    ``errors`` are the files that failed in this batch, with the reason.
+    """
+
+    done: int
+    total: int
+    embedded: int = 0
+    cached: int = 0
+    failed: int = 0
+    rate: float = 0.0
+    eta: float | None = None
+    shas: list[str] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    errors: list[tuple[Path, str]] = field(default_factory=list)
+    finished: bool = False
+    cancelled: bool = False
+
+    def summary(self) -> str:
+        state = "cancelled" if self.cancelled else "done"
+        return (f"{state}: {self.embedded} embedded, {self.cached} cached, {self.failed} failed "
+                f"({self.total} images)")
+
+
+def _load_one(adapter: ClipAdapter, path: Path, render: RenderSettings) -> Any:
+    """Decode and preprocess one image; returns a tensor or an error string."""
+    try:
+        rgb = load_rgb(path, render)
+        return adapter.preprocess_one(rgb)
+    except ImageLoadError as exc:
+        return exc.reason if hasattr(exc, "reason") else str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops a run
+        log.exception("unexpected error reading %s", path)
+        return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def embed_job(
+    items: Sequence[Item],
+    adapter: ClipAdapter,
+    store: EmbeddingStore,
+    render: RenderSettings | None = None,
+    *,
+    batch_size: int = 32,
+    workers: int = 2,
+    cancel: threading.Event | None = None,
+    retry_failed: bool = False,
+) -> Iterator[Progress]:
+    """Embed every item the store lacks, yielding :class:`Progress` once per batch.
+
+    Items are deduplicated by content hash; files that failed before (same content) are
+    skipped unless ``retry_failed``. Each batch is written to the store before its progress
+    is yielded, so a crash loses at most the batch in flight.
+
+    Parameters
+    ----------
+    items : sequence of Item
+    adapter : ClipAdapter
+    store : EmbeddingStore
+        Must belong to ``adapter.model_key`` and ``render.key()``.
+    render : RenderSettings
+    batch_size : int
+    workers : int
+        Decoding threads.
+    cancel : threading.Event, optional
+        Set it to stop after the batch in flight.
+    """
+    if batch_size < 1:
+        raise ValueError("batch size must be at least 1")
+    render = render or RenderSettings()
+    by_sha: dict[str, Item] = {}
+    for it in items:
+        by_sha.setdefault(it.sha256, it)
+    total = len(by_sha)
+    todo = store.missing(list(by_sha))
+    known_failures = {} if retry_failed else store.failures()
+    skipped = [s for s in todo if s in known_failures]
+    todo = [s for s in todo if s not in known_failures]
+    cached = total - len(todo) - len(skipped)
+    failed = len(skipped)
+    embedded = 0
+    start = time.perf_counter()
+    yield Progress(done=cached + failed, total=total, cached=cached, failed=failed,
+                   errors=[(by_sha[s].path, known_failures[s]) for s in skipped],
+                   finished=not todo)
+    if not todo:
+        return
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ge-decode")
+    pending: deque[tuple[str, Future[Any]]] = deque()
+    queue = iter(todo)
+    ahead = batch_size * 2 + workers
+
+    def fill() -> None:
+        while len(pending) < ahead:
+            sha = next(queue, None)
+            if sha is None:
+                return
+            pending.append((sha, pool.submit(_load_one, adapter, by_sha[sha].path, render)))
+
+    try:
+        fill()
+        while pending:
+            if cancel is not None and cancel.is_set():
+                yield Progress(done=cached + embedded + failed, total=total, embedded=embedded,
+                               cached=cached, failed=failed, finished=True, cancelled=True)
+                return
+            batch_shas: list[str] = []
+            tensors = []
+            errors: list[tuple[Path, str]] = []
+            while pending and len(batch_shas) + len(errors) < batch_size:
+                sha, fut = pending.popleft()
+                res = fut.result()
+                if isinstance(res, str):
+                    errors.append((by_sha[sha].path, res))
+                    store.put_failure(sha, res, by_sha[sha].path)
+                else:
+                    batch_shas.append(sha)
+                    tensors.append(res)
+                fill()  # keep the decoders busy while the model runs
+            vecs = None
+            if tensors:
+                import torch
+
+                vecs = adapter.embed_pixels(torch.stack(tensors))
+                store.put(batch_shas, vecs)
+            embedded += len(batch_shas)
+            failed += len(errors)
+            for path, reason in errors:
+                log.info("%s: %s", path, reason)
+            elapsed = time.perf_counter() - start
+            rate = (embedded + failed - len(skipped)) / elapsed if elapsed > 0 else 0.0
+            left = total - (cached + embedded + failed)
+            yield Progress(done=cached + embedded + failed, total=total, embedded=embedded,
+                           cached=cached, failed=failed, rate=float(rate),
+                           eta=(left / rate) if rate else None, shas=batch_shas, vectors=vecs,
+                           errors=errors, finished=not pending)
+    finally:
+        for _, fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_to_end(job: Iterator[Progress]) -> Progress:
+    """Drive a job without reporting; return its last progress."""
+    last = None
+    for prog in job:
+        last = prog
+    if last is None:  # pragma: no cover - every job yields at least once
+        raise RuntimeError("job yielded nothing")
+    return last

@@ -1,0 +1,186 @@
+"""A catalogue opened with a model: what the command line and the GUI both work through.
+
+A :class:`Session` ties together the folder scan, the model adapter (loaded lazily), the
+embedding store for (model, render) and the manual labels of the catalogue, and offers the
+queries as plain functions of numpy arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from galaxy_explorer.core import search
+from galaxy_explorer.core.cache import EmbeddingStore, default_cache_dir
+from galaxy_explorer.core.catalog import Item, ScanResult, scan
+from galaxy_explorer.core.imaging import ImageLoadError, RenderSettings, load_rgb
+from galaxy_explorer.core.jobs import Progress, embed_job
+from galaxy_explorer.core.labels import LabelStore, default_labels_path
+from galaxy_explorer.core.model import ClipAdapter
+
+log = logging.getLogger(__name__)
+
+#: Prompt templates averaged for zero-shot labels (short, summary-style, as CLIP prefers).
+DEFAULT_TEMPLATES = ["{}", "a {}", "an image of a {}", "a survey cutout of a {}"]
+
+
+def default_data_dir() -> Path:
+    """Where user data (manual labels) lives: ``$GALAXY_EXPLORER_DATA`` or the platform's."""
+    env = os.environ.get("GALAXY_EXPLORER_DATA")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("galaxy-explorer", appauthor=False))
+
+
+class Session:
+    """A catalogue (one or more folders or files) explored with one model.
+
+    Parameters
+    ----------
+    roots : path or sequence of paths
+        Folders (scanned recursively) and/or single files.
+    model : str
+        Hub id, model folder, or ``auto``.
+    cache_dir : Path, optional
+        Embedding cache; the platform's user cache folder by default.
+    device, precision : str
+        See :meth:`ClipAdapter.load`.
+    render : RenderSettings, optional
+        How FITS files become RGB; part of the cache key.
+    labels_path : Path, optional
+        Manual labels file; by default one per catalogue under the user data folder.
+    adapter : ClipAdapter, optional
+        An already loaded model (the GUI reuses one across folders).
+    """
+
+    def __init__(
+        self,
+        roots: Path | str | Sequence[Path | str],
+        model: str = "auto",
+        cache_dir: Path | str | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        render: RenderSettings | None = None,
+        labels_path: Path | str | None = None,
+        adapter: ClipAdapter | None = None,
+    ) -> None:
+        if isinstance(roots, (str, os.PathLike)):
+            roots = [roots]
+        self.roots = [Path(r).expanduser() for r in roots]
+        self.model_spec = model
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        self.device = device
+        self.precision = precision
+        self.render = render or RenderSettings()
+        self._labels_path = Path(labels_path) if labels_path else None
+        self._adapter = adapter
+        self._store: EmbeddingStore | None = None
+        self._labels: LabelStore | None = None
+        self._lock = threading.RLock()
+        self.items: list[Item] = []
+        self.scan_errors: list[tuple[Path, str]] = []
+
+    # ------------------------------------------------------------------ parts
+    def scan(self) -> ScanResult:
+        """Scan the roots; raises FileNotFoundError for a root that does not exist."""
+        result = scan(self.roots)
+        self.items = result.items
+        self.scan_errors = result.errors
+        return result
+
+    @property
+    def adapter(self) -> ClipAdapter:
+        with self._lock:
+            if self._adapter is None:
+                self._adapter = ClipAdapter.load(self.model_spec, device=self.device,
+                                                 precision=self.precision)
+            return self._adapter
+
+    @property
+    def store(self) -> EmbeddingStore:
+        with self._lock:
+            if self._store is None:
+                a = self.adapter
+                self._store = EmbeddingStore(self.cache_dir, a.model_key, self.render.key(), a.dim)
+            return self._store
+
+    @property
+    def labels(self) -> LabelStore:
+        with self._lock:
+            if self._labels is None:
+                path = self._labels_path or default_labels_path(self._catalog_root(), default_data_dir())
+                self._labels = LabelStore(path)
+            return self._labels
+
+    def _catalog_root(self) -> Path:
+        r = self.roots[0] if self.roots else Path.cwd()
+        return r if r.is_dir() else r.parent
+
+    def set_render(self, render: RenderSettings) -> None:
+        """Change how FITS files are rendered; embeddings of the new space are separate."""
+        with self._lock:
+            self.render = render
+            if self._store is not None:
+                self._store.close()
+            self._store = None
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -------------------------------------------------------------- embedding
+    def embed(self, batch_size: int = 32, workers: int = 2,
+              cancel: threading.Event | None = None, retry_failed: bool = False) -> Iterator[Progress]:
+        """Embed what the cache lacks (scanning first if not yet scanned)."""
+        if not self.items and not self.scan_errors:
+            self.scan()
+        return embed_job(self.items, self.adapter, self.store, self.render,
+                         batch_size=batch_size, workers=workers, cancel=cancel,
+                         retry_failed=retry_failed)
+
+    def embeddings(self) -> tuple[list[Item], np.ndarray]:
+        """Items that have a vector, and their vectors (N, dim) float32, in scan order."""
+        shas = [it.sha256 for it in self.items]
+        vecs, found = self.store.get(shas)
+        kept = [it for it, f in zip(self.items, found, strict=True) if f]
+        return kept, vecs[found]
+
+    def embed_file(self, path: Path | str) -> np.ndarray:
+        """The vector of one file (from the cache, or computed and cached now).
+
+        Raises
+        ------
+        ImageLoadError
+            If the file cannot be read.
+        """
+        res = scan([Path(path)])
+        if not res.items:
+            reason = res.errors[0][1] if res.errors else "not an image file"
+            raise ImageLoadError(path, reason)
+        sha = res.items[0].sha256
+        vec, found = self.store.get([sha])
+        if found[0]:
+            return vec[0]
+        v = self.adapter.embed_images([load_rgb(res.items[0].path, self.render)])
+        self.store.put([sha], v)
+        return v[0]
+
+    # ----------------------------------------------------------------- queries
+    def text_scores(self, texts: str | Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """Cosine score of each vector to a text query (several texts are averaged)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return search.combined_query(vectors, text_vecs=self.adapter.embed_texts(texts))
+
+    def zero_shot(self, labels: Sequence[str], vectors: np.ndarray,
+                  templates: Sequence[str] | None = None) -> np.ndarray:
+        """Zero-shot probabilities (N, L) with the model's temperature."""
+        lv = self.adapter.embed_labels(list(labels), list(templates) if templates else DEFAULT_TEMPLATES)
+        return search.zero_shot(vectors, lv, self.adapter.logit_scale)
