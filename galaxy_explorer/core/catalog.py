@@ -144,6 +144,10 @@ def _item(path: Path) -> Item | tuple[Path, str]:
         if not _stat.S_ISREG(st.st_mode):
             return path, "not a regular file"
         digest = hash_file(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return path, "broken symbolic link"
+        return path, "vanished during the scan"
     except OSError as e:
         return path, _reason(e)
     return Item(path=path, sha256=digest, size=st.st_size, mtime=st.st_mtime)
