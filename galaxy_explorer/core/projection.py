@@ -1,0 +1,298 @@
+"""2-D maps of the embeddings: an instant PCA view and a cached, deterministic UMAP.
+
+``import umap`` costs seconds (numba compilation), so it happens lazily inside
+:func:`umap_2d`; run that on a worker and show :func:`pca_2d` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "UMAPConfig",
+    "cached_umap",
+    "load_cached_umap",
+    "pca_2d",
+    "umap_2d",
+    "umap_cache_path",
+]
+
+#: Below this many points UMAP is not meaningful (and its spectral init fails): use PCA.
+MIN_UMAP_POINTS = 4
+#: PCA components are fitted on at most this many rows (a fixed random subsample).
+_PCA_FIT_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class UMAPConfig:
+    """Settings of a UMAP projection (all part of the cache key).
+
+    Parameters
+    ----------
+    n_neighbors : int
+        Size of the local neighbourhood; reduced automatically to ``N - 1`` for small N.
+    min_dist : float
+        How tightly points may be packed.
+    metric : str
+        Distance metric; cosine suits L2-normalised CLIP embeddings.
+    seed : int
+        Random state; the same seed gives the same map.
+    """
+
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    metric: str = "cosine"
+    seed: int = 42
+
+    def key(self) -> str:
+        """Stable string of the settings, used in the cache key."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def _as_f32_matrix(embeddings: np.ndarray) -> np.ndarray:
+    emb = np.asarray(embeddings)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (N, D), got shape {emb.shape}")
+    if emb.dtype != np.float32:
+        emb = emb.astype(np.float32)
+    return emb
+
+
+def _top_components(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k right singular vectors ``(k, D)`` and singular values of centred ``x``.
+
+    Exact numpy SVD for small inputs; for large ones a randomized SVD (range finder with a
+    fixed seed and power iterations, Halko et al. 2011), accurate to far below plot resolution.
+    """
+    m, d = x.shape
+    if m * d <= 4_000_000 or min(m, d) <= k + 10:
+        _, sv, vt = np.linalg.svd(x, full_matrices=False)
+        return vt[:k], sv[:k]
+    rng = np.random.default_rng(0)
+    q = x @ rng.standard_normal((d, k + 10)).astype(np.float32)
+    for _ in range(4):
+        q, _ = np.linalg.qr(q)
+        z, _ = np.linalg.qr(x.T @ q)
+        q = x @ z
+    q, _ = np.linalg.qr(q)
+    _, sv, vt = np.linalg.svd((q.T @ x).astype(np.float64), full_matrices=False)
+    return vt[:k], sv[:k]
+
+
+def pca_2d(embeddings: np.ndarray) -> np.ndarray:
+    """Project onto the first two principal components (instant; deterministic signs).
+
+    numpy SVD of the centred data; for large inputs the components are fitted on a fixed
+    subsample of 20,000 rows with a randomized SVD, then every row is projected, so 100,000 x
+    512 takes about 0.1 s on two cores.
+
+    Parameters
+    ----------
+    embeddings : ndarray
+        ``(N, D)`` embeddings (float16 is upcast).
+
+    Returns
+    -------
+    ndarray
+        ``(N, 2)`` float32 coordinates, centred on 0. Zeros for N <= 1; the second column is
+        0 when the data have only one direction of variance.
+    """
+    emb = _as_f32_matrix(embeddings)
+    n, d = emb.shape
+    out = np.zeros((n, 2), dtype=np.float32)
+    if n <= 1 or d == 0:
+        return out
+    # fit on a deterministic subsample when N is large: same components, a fraction of the cost
+    fit = emb
+    if n > _PCA_FIT_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(n, _PCA_FIT_ROWS, replace=False))
+        fit = emb[rows]
+    mean = fit.mean(axis=0, dtype=np.float64).astype(np.float32)
+    k = min(2, d)
+    vt, sv = _top_components(fit - mean, k)
+    comps = vt.T.astype(np.float64)  # (d, k)
+    scale = max(float(sv[0]), 1e-30)
+    # deterministic signs: the largest-magnitude loading of each component is positive
+    for j in range(k):
+        if sv[j] <= 1e-6 * scale:  # no variance along this direction
+            comps[:, j] = 0.0
+            continue
+        i = int(np.argmax(np.abs(comps[:, j])))
+        if comps[i, j] < 0:
+            comps[:, j] = -comps[:, j]
+    comps32 = comps.astype(np.float32)
+    out[:, :k] = emb @ comps32 - mean @ comps32
+    return out
+
+
+def umap_2d(embeddings: np.ndarray, config: UMAPConfig | None = None) -> np.ndarray:
+    """2-D UMAP of the embeddings (umap-learn), deterministic for a given ``config.seed``.
+
+    Parameters
+    ----------
+    embeddings : ndarray
+        ``(N, D)`` embeddings (float16 is upcast).
+    config : UMAPConfig, optional
+        Settings; defaults to ``UMAPConfig()``.
+
+    Returns
+    -------
+    ndarray
+        ``(N, 2)`` float32 coordinates. For fewer than :data:`MIN_UMAP_POINTS` points,
+        :func:`pca_2d` is returned instead; for small N, ``n_neighbors`` is reduced to N - 1.
+    """
+    config = config or UMAPConfig()
+    emb = _as_f32_matrix(embeddings)
+    n = emb.shape[0]
+    if n < MIN_UMAP_POINTS:
+        log.info("UMAP of %d points is not meaningful; using PCA", n)
+        return pca_2d(emb)
+    n_neighbors = max(2, min(int(config.n_neighbors), n - 1))
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Tensorflow.*")
+        import umap  # slow: numba
+
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=n_neighbors,
+        min_dist=config.min_dist,
+        metric=config.metric,
+        random_state=config.seed,
+        init="spectral" if n > n_neighbors + 2 else "random",
+        n_jobs=1,
+        low_memory=True,
+    )
+    with warnings.catch_warnings():
+        # random_state forces n_jobs=1; tiny graphs make umap warn about disconnected parts
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"umap(\.|$)")
+        warnings.filterwarnings("ignore", message=".*n_jobs.*random_state.*")
+        warnings.filterwarnings("ignore", message=".*disconnected.*")
+        coords = reducer.fit_transform(emb)
+    coords = np.asarray(coords, dtype=np.float32)
+    if not np.isfinite(coords).all():
+        log.warning("UMAP produced non-finite coordinates; using PCA")
+        return pca_2d(emb)
+    return coords
+
+
+def _umap_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("umap-learn")
+    except Exception:  # pragma: no cover - metadata missing
+        return "unknown"
+
+
+def umap_cache_key(embeddings: np.ndarray, config: UMAPConfig | None = None) -> str:
+    """sha256 of the embeddings (as float32 bytes + shape), the config and the umap version."""
+    config = config or UMAPConfig()
+    emb = np.ascontiguousarray(_as_f32_matrix(embeddings))
+    h = hashlib.sha256()
+    h.update(f"umap2d|{emb.shape[0]}x{emb.shape[1]}|{config.key()}|{_umap_version()}|".encode())
+    h.update(memoryview(emb).cast("B"))
+    return h.hexdigest()
+
+
+def umap_cache_path(
+    embeddings: np.ndarray, config: UMAPConfig | None, cache_dir: str | os.PathLike[str]
+) -> Path:
+    """The ``.npy`` file that caches the UMAP of these embeddings with this config."""
+    key = umap_cache_key(embeddings, config)
+    return Path(cache_dir) / "projections" / f"umap-{key[:40]}.npy"
+
+
+def _load(path: Path, n: int) -> np.ndarray | None:
+    try:
+        coords = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError) as exc:
+        log.warning("ignoring unreadable UMAP cache %s: %s", path, exc)
+        return None
+    if coords.shape != (n, 2) or not np.isfinite(coords).all():
+        log.warning("ignoring UMAP cache %s with unexpected content %s", path, coords.shape)
+        return None
+    return coords.astype(np.float32, copy=False)
+
+
+def load_cached_umap(
+    embeddings: np.ndarray, config: UMAPConfig | None, cache_dir: str | os.PathLike[str] | None
+) -> np.ndarray | None:
+    """The cached UMAP for these embeddings and config, or None (never computes)."""
+    if cache_dir is None:
+        return None
+    emb = _as_f32_matrix(embeddings)
+    return _load(umap_cache_path(emb, config, cache_dir), emb.shape[0])
+
+
+def _atomic_save(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def cached_umap(
+    embeddings: np.ndarray,
+    config: UMAPConfig | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> np.ndarray:
+    """:func:`umap_2d`, cached as ``<cache_dir>/projections/umap-<key>.npy``.
+
+    The key is a sha256 of the embedding bytes + config (+ umap-learn version), so any
+    change to the embedding set or the settings computes a new map. The file is written
+    atomically; an unreadable cache file is recomputed and replaced. A cache that cannot be
+    written is logged and otherwise ignored.
+
+    Parameters
+    ----------
+    embeddings : ndarray
+        ``(N, D)`` embeddings.
+    config : UMAPConfig, optional
+        Settings.
+    cache_dir : path, optional
+        Cache root; None computes without caching.
+
+    Returns
+    -------
+    ndarray
+        ``(N, 2)`` float32 coordinates.
+    """
+    config = config or UMAPConfig()
+    emb = _as_f32_matrix(embeddings)
+    if cache_dir is None:
+        return umap_2d(emb, config)
+    path = umap_cache_path(emb, config, cache_dir)
+    coords = _load(path, emb.shape[0])
+    if coords is not None:
+        log.debug("UMAP cache hit %s", path)
+        return coords
+    coords = umap_2d(emb, config)
+    try:
+        _atomic_save(path, coords)
+    except OSError as exc:
+        log.warning("could not write UMAP cache %s: %s", path, exc)
+    return coords
