@@ -1,0 +1,579 @@
+"""Summary-style morphology captions for synthetic galaxies and for labelled cutouts.
+
+:func:`caption_for` turns the true parameters of a synthetic cutout (see
+:class:`galaxy_explorer.train.synth.GalaxyParams`) into a short description in the style of
+the seed model's training text, e.g. "A barred spiral galaxy with loosely wound arms, a bright
+elongated bar and a prominent central bulge". Wording varies (synonyms, clause order, which
+optional details are mentioned) so that free text written by people matches; captions stay
+well under CLIP's 77-token limit (< 40 words).
+
+:func:`label_to_captions` turns a plain class label (from a ``path,label`` CSV) into captions
+with templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from galaxy_explorer.train.synth import GalaxyParams
+
+#: human-readable name of each class id
+CLASS_NAMES: dict[str, str] = {
+    "elliptical": "elliptical galaxy",
+    "lenticular": "lenticular galaxy",
+    "spiral": "spiral galaxy",
+    "barred_spiral": "barred spiral galaxy",
+    "edge_on": "edge-on disk galaxy",
+    "irregular": "irregular galaxy",
+    "merger": "merging galaxies",
+    "ring": "ring galaxy",
+    "compact": "compact source",
+    "artifact": "artifact",
+}
+
+#: maximum words in a caption (a proxy well inside CLIP's 77 BPE tokens)
+MAX_WORDS: int = 40
+
+#: templates for turning a label into a caption; "{}" is the human name (with article)
+LABEL_TEMPLATES: tuple[str, ...] = (
+    "{a}",
+    "an image of {a}",
+    "a survey cutout of {a}",
+    "{a} in a sky survey image",
+    "a telescope image showing {a}",
+    "a cutout centred on {a}",
+    "{a}, seen in g, r and z bands",
+    "a colour image of {a}",
+    "this is {a}",
+    "a galaxy survey cutout: {a}",
+)
+
+_PLURAL = {"merger"}
+
+
+def _article(phrase: str) -> str:
+    w = phrase.split()[0].lower() if phrase else ""
+    if w in ("merging", "interacting", "two", "a", "an", "the") or phrase.endswith(
+        ("galaxies", "pairs")
+    ):
+        return phrase
+    return ("an " if w[:1] in "aeiou" and not w.startswith(("one", "uni")) else "a ") + phrase
+
+
+def human_name(label: str) -> str:
+    """Human name for a class id ("barred_spiral" → "barred spiral galaxy"); other labels as words."""
+    key = label.strip()
+    if key in CLASS_NAMES:
+        return CLASS_NAMES[key]
+    norm = key.lower().replace("-", "_").replace(" ", "_")
+    if norm in CLASS_NAMES:
+        return CLASS_NAMES[norm]
+    return key.replace("_", " ").strip()
+
+
+def label_to_captions(
+    label: str, rng: np.random.Generator | None = None, n: int | None = None
+) -> list[str]:
+    """Captions for a plain label, from :data:`LABEL_TEMPLATES`.
+
+    Parameters
+    ----------
+    label : str
+        A class id (``"barred_spiral"``), a human name, or any user label.
+    rng : numpy.random.Generator, optional
+        When given, the captions come back in a random order.
+    n : int, optional
+        Return only the first ``n``.
+
+    Returns
+    -------
+    list of str
+    """
+    name = human_name(label)
+    a = _article(name)
+    caps = [t.format(a=a) for t in LABEL_TEMPLATES]
+    caps = [c[0].upper() + c[1:] for c in caps]
+    if rng is not None:
+        order = rng.permutation(len(caps))
+        caps = [caps[i] for i in order]
+    return caps[:n] if n is not None else caps
+
+
+# ----------------------------------------------------------------------------------------------
+# caption from parameters
+# ----------------------------------------------------------------------------------------------
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _orientation(p: GalaxyParams, rng: np.random.Generator) -> str | None:
+    i = p.inclination_deg
+    if i < 30:
+        return _pick(rng, ["seen face-on", "viewed face-on", "oriented face-on", "seen from above"])
+    if i < 55:
+        return _pick(
+            rng, ["moderately inclined", "seen at an angle", "at intermediate inclination"]
+        )
+    return _pick(rng, ["highly inclined", "steeply inclined", "seen nearly edge-on"])
+
+
+def _size_word(p: GalaxyParams) -> str | None:
+    big = max(p.re_arcsec * 2, p.disk_h_arcsec * 2.5, p.ring_radius_arcsec * 1.3)
+    if big > 11:
+        return "large"
+    if big < 4.5:
+        return "small"
+    return None
+
+
+def _bright_word(p: GalaxyParams, rng: np.random.Generator) -> str | None:
+    if p.mag_r < 15.3:
+        return _pick(rng, ["bright", "very bright"])
+    if p.mag_r > 17.8:
+        return _pick(rng, ["faint", "dim", "low surface brightness"])
+    return None
+
+
+def _colour_word(g_r: float, rng: np.random.Generator) -> str | None:
+    if g_r > 0.78:
+        return _pick(rng, ["red", "reddish", "orange-red"])
+    if g_r > 0.6:
+        return _pick(rng, ["yellowish", "yellow", "golden"])
+    if g_r < 0.3:
+        return _pick(rng, ["blue", "bluish"])
+    return None
+
+
+def _tightness(p: GalaxyParams, rng: np.random.Generator) -> str:
+    if p.pitch_deg < 15:
+        return _pick(rng, ["tightly wound", "tightly wrapped", "closely wound"])
+    if p.pitch_deg < 24:
+        return _pick(rng, ["moderately wound", "medium-wound"])
+    return _pick(rng, ["loosely wound", "open", "widely spaced"])
+
+
+def _bulge_phrase(bt: float, rng: np.random.Generator) -> str:
+    if bt < 0.1:
+        return _pick(rng, ["a tiny bulge", "a small faint bulge", "almost no bulge"])
+    if bt < 0.28:
+        return _pick(rng, ["a modest central bulge", "a small bright bulge", "a compact nucleus"])
+    return _pick(
+        rng, ["a prominent central bulge", "a large bright bulge", "a dominant yellow bulge"]
+    )
+
+
+_NUM = {1: "one", 2: "two", 3: "three", 4: "four"}
+
+
+def _arm_phrase(p: GalaxyParams, rng: np.random.Generator) -> str:
+    tight = _tightness(p, rng)
+    if p.arm_style == "flocculent":
+        core = _pick(
+            rng,
+            [
+                "patchy flocculent arms",
+                "fragmented flocculent arms",
+                "many short patchy arm segments",
+            ],
+        )
+        return f"{tight} {core}" if rng.random() < 0.4 and not core.startswith("many") else core
+    if p.arm_style == "multi_arm":
+        return _pick(
+            rng, [f"{_NUM.get(p.n_arms, 'several')} {tight} spiral arms", f"multiple {tight} arms"]
+        )
+    num = _NUM.get(p.n_arms, "several")
+    return _pick(
+        rng,
+        [
+            f"{tight} arms",
+            f"{num} {tight} spiral arms",
+            f"{num} well-defined {tight} arms",
+            f"{tight} grand-design arms",
+        ],
+    )
+
+
+def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list[str], list[str]]:
+    """(essential phrases, optional phrases, adjectives) for the class of ``p``."""
+    ess: list[str] = []
+    opt: list[str] = []
+    adj: list[str] = []
+    c = p.cls
+    col = _colour_word(p.g_r, rng)
+    if c == "elliptical":
+        q = p.axis_ratio
+        if q > 0.85:
+            adj.append(_pick(rng, ["round", "nearly circular"]))
+        elif q > 0.65:
+            adj.append(_pick(rng, ["slightly elongated", "oval"]))
+        else:
+            adj.append(_pick(rng, ["elongated", "flattened", "cigar-like oval"]))
+        ess.append(
+            _pick(
+                rng,
+                [
+                    "a smooth featureless light profile",
+                    "no visible structure",
+                    "smooth, featureless light",
+                ],
+            )
+        )
+        if p.sersic_n > 4.5:
+            opt.append(_pick(rng, ["a bright concentrated core", "a sharply peaked centre"]))
+        else:
+            opt.append(
+                _pick(
+                    rng,
+                    ["a light profile that fades smoothly outwards", "a diffuse extended envelope"],
+                )
+            )
+        opt.append(
+            _pick(rng, ["old red stars", "an old stellar population", "no dust or star formation"])
+        )
+        if p.boxiness > 2.2:
+            opt.append("slightly boxy isophotes")
+    elif c == "lenticular":
+        ess.append(_bulge_phrase(max(p.bulge_to_total, 0.3), rng))
+        ess.append(
+            _pick(
+                rng,
+                [
+                    "a smooth featureless disk",
+                    "a smooth disc without spiral arms",
+                    "a disk with no arms",
+                ],
+            )
+        )
+        if p.subtype == "with_lens":
+            opt.append(_pick(rng, ["a faint lens around the bulge", "a flat inner lens"]))
+        opt.append(
+            _pick(rng, ["no spiral structure", "no signs of star formation", "no visible dust"])
+        )
+        o = _orientation(p, rng)
+        if o:
+            opt.append(o)
+    elif c in ("spiral", "barred_spiral"):
+        if c == "barred_spiral":
+            ess.append(
+                _pick(
+                    rng,
+                    [
+                        "a bright elongated bar",
+                        "a strong central bar",
+                        "a straight stellar bar",
+                        "a prominent bar",
+                    ],
+                )
+            )
+            opt.append(
+                _pick(
+                    rng, ["arms emerging from the ends of the bar", "arms starting at the bar ends"]
+                )
+            )
+            if p.has_ring:
+                opt.append(
+                    _pick(rng, ["an inner ring around the bar", "an inner ring encircling the bar"])
+                )
+        ess.append(_arm_phrase(p, rng))
+        opt.append(_bulge_phrase(p.bulge_to_total, rng))
+        if p.n_knots > 18:
+            opt.append(
+                _pick(
+                    rng,
+                    [
+                        "bright blue star-forming knots",
+                        "blue HII regions along the arms",
+                        "clumps of young blue stars",
+                    ],
+                )
+            )
+        if p.dust_lane > 0.35:
+            opt.append(_pick(rng, ["dark dust lanes along the arms", "dusty arms"]))
+        if c == "spiral" and p.has_ring:
+            opt.append(_pick(rng, ["a faint ring", "a ring-like arm pattern"]))
+        if p.g_r_young < 0.25:
+            opt.append(_pick(rng, ["blue arms", "a blue disk"]))
+        o = _orientation(p, rng)
+        if o:
+            opt.append(o)
+    elif c == "edge_on":
+        z = float(p.extra.get("z0", 0.1 * p.disk_h_arcsec)) / max(p.disk_h_arcsec, 1e-6)
+        ess.append(
+            _pick(rng, ["a razor-thin disk", "a very thin flat disk"])
+            if z < 0.1
+            else _pick(rng, ["a thin disk", "a flat elongated disk", "a narrow disk"])
+        )
+        if p.dust_lane > 0:
+            ess.append(
+                _pick(
+                    rng,
+                    [
+                        "a dark dust lane",
+                        "a dark dust lane along the midplane",
+                        "a dust lane cutting through the middle",
+                    ],
+                )
+            )
+        else:
+            opt.append(_pick(rng, ["no visible dust lane", "a dust-free disk"]))
+        if p.bulge_to_total > 0.2:
+            opt.append(_pick(rng, ["a prominent central bulge", "a bright bulge"]))
+            if p.boxiness > 2.6:
+                opt.append("a boxy bulge")
+        else:
+            opt.append(_pick(rng, ["a small bulge", "little or no bulge"]))
+        opt.append(_pick(rng, ["a needle-like shape", "a spindle shape", "a cigar-shaped profile"]))
+        adj.append(_pick(rng, ["thin", "flat"]))
+    elif c == "irregular":
+        ess.append(
+            _pick(
+                rng,
+                [
+                    "clumpy irregular structure",
+                    "a patchy, asymmetric shape",
+                    "no regular structure",
+                ],
+            )
+        )
+        opt.append(
+            _pick(
+                rng,
+                ["bright blue star-forming knots", "scattered blue clumps", "knots of young stars"],
+            )
+        )
+        opt.append(
+            _pick(rng, ["no spiral arms", "no clear centre", "a lopsided light distribution"])
+        )
+        adj.append(_pick(rng, ["clumpy", "chaotic", "patchy"]))
+        if p.subtype == "dwarf":
+            adj.append("dwarf")
+    elif c == "merger":
+        if p.n_tails >= 2:
+            ess.append(
+                _pick(rng, ["long tidal tails", "curved tidal tails", "sweeping tidal streams"])
+            )
+        else:
+            ess.append(_pick(rng, ["a tidal tail", "a faint tidal plume", "disturbed outskirts"]))
+        if p.companion_flux_ratio < 0.55:
+            opt.append(_pick(rng, ["a smaller companion", "an unequal-mass companion"]))
+        else:
+            opt.append(_pick(rng, ["two similar bright nuclei", "two comparable cores"]))
+        if p.has_bridge:
+            opt.append(
+                _pick(
+                    rng, ["a bridge of stars between them", "a luminous bridge connecting the pair"]
+                )
+            )
+        if p.companion_sep_arcsec < 8:
+            opt.append(_pick(rng, ["overlapping bodies", "very close nuclei"]))
+        opt.append(_pick(rng, ["distorted shapes", "disturbed morphology"]))
+    elif c == "ring":
+        if p.subtype == "collisional":
+            ess.append(
+                _pick(
+                    rng,
+                    [
+                        "a bright blue ring of star formation",
+                        "a knotty blue ring",
+                        "a clumpy outer ring",
+                    ],
+                )
+            )
+            opt.append(_pick(rng, ["an off-centre nucleus", "a displaced central core"]))
+        else:
+            ess.append(
+                _pick(
+                    rng,
+                    ["a smooth detached ring", "a nearly perfect ring", "a symmetric outer ring"],
+                )
+            )
+            opt.append(_pick(rng, ["a round central core", "a compact yellow nucleus"]))
+        opt.append(_pick(rng, ["an empty gap between core and ring", "a dark gap inside the ring"]))
+        o = _orientation(p, rng)
+        if o and p.inclination_deg > 40:
+            opt.append(o)
+    elif c == "compact":
+        if p.subtype == "point":
+            ess.append(_pick(rng, ["point-like", "unresolved", "star-like"]))
+        else:
+            ess.append(
+                _pick(rng, ["barely resolved", "very small and round", "tiny and concentrated"])
+            )
+        adj.append(_pick(rng, ["small", "tiny"]))
+    elif c == "artifact":
+        if p.has_spikes:
+            ess.append(
+                _pick(
+                    rng,
+                    [
+                        "a bright saturated star with diffraction spikes",
+                        "a foreground star with four diffraction spikes",
+                        "a glaring star with spikes",
+                    ],
+                )
+            )
+            opt.append(_pick(rng, ["a bright halo", "scattered light around it"]))
+            if p.extra.get("bleed"):
+                opt.append("a bleed trail")
+        if p.has_trail:
+            band = {0: "blue", 1: "green", 2: "red"}.get(p.trail_band)
+            t = _pick(rng, ["a satellite trail", "a straight streak", "a linear satellite streak"])
+            ess.append(
+                f"{t} in one band ({band})"
+                if band and rng.random() < 0.5
+                else f"{t} crossing the image"
+            )
+    if col and c in ("elliptical", "lenticular", "compact", "ring", "irregular"):
+        adj.append(col)
+    s = _size_word(p)
+    if s and c not in ("compact", "artifact"):
+        adj.append(s)
+    b = _bright_word(p, rng)
+    if b and c != "artifact":
+        adj.append(b)
+    if p.n_neighbours >= 4 and c != "artifact":
+        opt.append(
+            _pick(rng, ["small background galaxies nearby", "faint neighbours in the field"])
+        )
+    if p.n_stars >= 3:
+        opt.append(_pick(rng, ["foreground stars nearby", "several field stars"]))
+    return ess, opt, adj
+
+
+_NOUNS: dict[str, tuple[str, ...]] = {
+    "elliptical": (
+        "elliptical galaxy",
+        "elliptical galaxy",
+        "early-type elliptical galaxy",
+        "elliptical",
+    ),
+    "lenticular": ("lenticular galaxy", "lenticular galaxy", "S0 galaxy", "lenticular (S0) galaxy"),
+    "spiral": ("spiral galaxy", "spiral galaxy", "spiral disk galaxy", "spiral"),
+    "barred_spiral": (
+        "barred spiral galaxy",
+        "barred spiral galaxy",
+        "barred spiral",
+        "SB spiral galaxy",
+    ),
+    "edge_on": (
+        "edge-on disk galaxy",
+        "edge-on galaxy",
+        "edge-on spiral galaxy",
+        "disk galaxy seen edge-on",
+    ),
+    "irregular": ("irregular galaxy", "irregular galaxy", "irregular star-forming galaxy"),
+    "merger": (
+        "pair of merging galaxies",
+        "merging galaxies",
+        "interacting galaxy pair",
+        "galaxy merger",
+    ),
+    "ring": ("ring galaxy", "ring galaxy", "ring-shaped galaxy"),
+    "compact": ("compact source", "compact source", "point-like source", "compact object"),
+    "artifact": ("image artifact", "artifact", "imaging artifact"),
+}
+
+
+def _join(parts: list[str], rng: np.random.Generator) -> str:
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return parts[0]
+    conj = " and " if rng.random() < 0.85 else " plus "
+    return ", ".join(parts[:-1]) + conj + parts[-1]
+
+
+def caption_for(params: GalaxyParams, rng: np.random.Generator) -> str:
+    """A short varied caption describing a synthetic cutout from its true parameters.
+
+    Parameters
+    ----------
+    params : GalaxyParams
+        True parameters (class, morphology, colours ...).
+    rng : numpy.random.Generator
+        Chooses wording, which optional details appear and their order.
+
+    Returns
+    -------
+    str
+        One sentence (occasionally two) of at most :data:`MAX_WORDS` words that always names
+        the class.
+    """
+    c = params.cls
+    noun = _pick(rng, _NOUNS.get(c, (c.replace("_", " "),)))
+    ess, opt, adj = _details(params, rng)
+    rng.shuffle(opt)
+    k_opt = int(rng.integers(0, min(len(opt), 3) + 1))
+    details = ess + opt[:k_opt]
+    if rng.random() < 0.5:
+        rng.shuffle(details)
+    # adjectives: keep up to 2, order randomly
+    rng.shuffle(adj)
+    adj = adj[: int(rng.integers(0, min(len(adj), 2) + 1))]
+    # "with" phrases need noun phrases; some (e.g. "seen face-on", "point-like") are participles
+    with_parts = [
+        d
+        for d in details
+        if d.split()[0] in ("a", "an", "no", "two", "one", "three", "four")
+        or d.split()[0] not in _PARTICIPLE_STARTS
+    ]
+    part_parts = [d for d in details if d not in with_parts]
+    head = " ".join([*adj, noun])
+    style = int(rng.integers(0, 6))
+    body = _join(with_parts, rng)
+    if style == 0 or not with_parts:
+        s = f"{_article(head)}" + (f" with {body}" if body else "")
+    elif style == 1:
+        s = f"{_article(head)} showing {body}"
+    elif style == 2:
+        s = f"{_article(head)}: {body}"
+    elif style == 3:
+        s = f"{body[0].upper() + body[1:]} in {_article(head)}" if body else _article(head)
+    elif style == 4:
+        s = f"{_article(head)} that has {body}"
+    else:
+        s = f"{_article(head)} featuring {body}"
+    if part_parts:
+        extra = _join(part_parts, rng)
+        s = (
+            f"{s}, {extra}"
+            if rng.random() < 0.7
+            else f"{extra[0].upper() + extra[1:]}, {s[0].lower() + s[1:]}"
+        )
+    s = s[0].upper() + s[1:]
+    words = s.split()
+    if len(words) > MAX_WORDS:
+        s = " ".join(words[:MAX_WORDS]).rstrip(",;:")
+    return s.rstrip(".") + "."
+
+
+_PARTICIPLE_STARTS = frozenset(
+    {
+        "seen",
+        "viewed",
+        "oriented",
+        "moderately",
+        "highly",
+        "steeply",
+        "at",
+        "point-like",
+        "unresolved",
+        "star-like",
+        "barely",
+        "very",
+        "tiny",
+    }
+)
+
+__all__ = [
+    "CLASS_NAMES",
+    "LABEL_TEMPLATES",
+    "MAX_WORDS",
+    "caption_for",
+    "human_name",
+    "label_to_captions",
+]
