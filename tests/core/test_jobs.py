@@ -19,7 +19,8 @@ def adapter(tiny_model):
     return ClipAdapter.load(str(tiny_model), device="cpu")
 
 
-def _store(tmp_path, adapter, render=RenderSettings()):
+def _store(tmp_path, adapter, render=None):
+    render = render or RenderSettings()
     return EmbeddingStore(tmp_path / "cache", adapter.model_key, render.key(), adapter.dim)
 
 
