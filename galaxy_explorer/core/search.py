@@ -46,6 +46,31 @@ def _as_matrix(embeddings: np.ndarray) -> np.ndarray:
     return emb
 
 
+def _check_matrix(embeddings: np.ndarray) -> np.ndarray:
+    """Validate ``(N, D)`` without converting (see :func:`_dot` for the upcast)."""
+    emb = np.asarray(embeddings)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (N, D), got shape {emb.shape}")
+    return emb
+
+
+#: rows per block when upcasting non-float32 embeddings (about 4 MiB of float32 at D=512)
+_BLOCK_ROWS = 2048
+
+
+def _dot(emb: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``emb @ m`` in float32. Non-float32 ``emb`` (e.g. a float16 memmap) is upcast block by
+    block, so no full float32 copy is made and each block stays in cache."""
+    m = _as_f32(m)
+    if emb.dtype == np.float32:
+        return emb @ m
+    out = np.empty((emb.shape[0], *m.shape[1:]), dtype=np.float32)
+    for start in range(0, emb.shape[0], _BLOCK_ROWS):
+        block = emb[start : start + _BLOCK_ROWS].astype(np.float32)
+        out[start : start + _BLOCK_ROWS] = block @ m
+    return out
+
+
 def _centroid(vecs: np.ndarray | None, dim: int, what: str) -> np.ndarray | None:
     """Unit-length mean direction of one vector ``(D,)`` or several ``(K, D)``; None if empty."""
     if vecs is None:
@@ -142,9 +167,9 @@ def rank_by_text(text_vec: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     ndarray
         ``(N,)`` float32 cosine scores in [-1, 1]; higher is more similar.
     """
-    emb = _as_matrix(embeddings)
+    emb = _check_matrix(embeddings)
     q = query_vector(emb.shape[1], text_vecs=text_vec)
-    return emb @ q
+    return _dot(emb, q)
 
 
 def rank_by_examples(
@@ -175,11 +200,11 @@ def rank_by_examples(
     ndarray
         ``(N,)`` float32 scores; higher is better.
     """
-    emb = _as_matrix(embeddings)
+    emb = _check_matrix(embeddings)
     if positive is None or np.asarray(positive).size == 0:
         raise ValueError("rank_by_examples needs at least one positive example")
     q = query_vector(emb.shape[1], positive=positive, negative=negative, neg_weight=neg_weight)
-    return emb @ q
+    return _dot(emb, q)
 
 
 def combined_query(
@@ -215,7 +240,7 @@ def combined_query(
     ValueError
         If no query part was given, or dimensions do not match.
     """
-    emb = _as_matrix(embeddings)
+    emb = _check_matrix(embeddings)
     q = query_vector(
         emb.shape[1],
         text_vecs=text_vecs,
@@ -224,7 +249,7 @@ def combined_query(
         text_weight=text_weight,
         neg_weight=neg_weight,
     )
-    return emb @ q
+    return _dot(emb, q)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -291,7 +316,7 @@ def zero_shot(embeddings: np.ndarray, label_vecs: np.ndarray, logit_scale: float
     ndarray
         ``(N, L)`` float32 probabilities; each row sums to 1.
     """
-    emb = _as_matrix(embeddings)
+    emb = _check_matrix(embeddings)
     lab = _as_f32(label_vecs)
     if lab.ndim == 1:
         lab = lab[None, :]
@@ -299,8 +324,9 @@ def zero_shot(embeddings: np.ndarray, label_vecs: np.ndarray, logit_scale: float
         raise ValueError(f"label_vecs must be (L, {emb.shape[1]}), got shape {lab.shape}")
     if lab.shape[0] == 0:
         raise ValueError("zero_shot needs at least one label")
-    logits = (emb @ lab.T) * np.float32(logit_scale)
-    return _softmax(logits.astype(np.float32, copy=False))
+    logits = _dot(emb, np.ascontiguousarray(lab.T))
+    logits *= np.float32(logit_scale)
+    return _softmax(logits)
 
 
 @dataclass
@@ -417,7 +443,7 @@ class FewShotClassifier:
             probs = np.ones((n, 1), dtype=np.float32)
         elif self.method == "prototype":
             assert self._prototypes is not None
-            probs = _softmax((emb @ self._prototypes.T) * np.float32(self.prototype_scale))
+            probs = _softmax(_dot(emb, self._prototypes.T) * np.float32(self.prototype_scale))
         else:
             raw = self._model.predict_proba(emb)
             # the model's columns follow its classes_ (indices into self.classes)

@@ -1,0 +1,78 @@
+"""Ranking latency at 100,000 x 512 (run on demand).
+
+    pytest tests/benchmarks/bench_search.py -m benchmark -s
+    python tests/benchmarks/bench_search.py
+
+Times are reported as the median of several repeats and as a ratio to a plain ``emb @ q``
+measured in the same run, so machine load affects both alike.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+N, D, K, REPEATS = 100_000, 512, 100, 15
+
+
+def _median_ms(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def run() -> dict[str, float]:
+    from galaxy_explorer.core.search import (
+        combined_query,
+        rank_by_examples,
+        rank_by_text,
+        top_k,
+        zero_shot,
+    )
+
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((N, D), dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    q = emb[123] + 0.1 * rng.standard_normal(D, dtype=np.float32)
+    q /= np.linalg.norm(q)
+    labels = emb[:10].copy()
+    emb16 = emb.astype(np.float16)
+
+    results = {
+        "baseline emb @ q": _median_ms(lambda: emb @ q),
+        "rank_by_text": _median_ms(lambda: rank_by_text(q, emb)),
+        "top_k(100) on scores": _median_ms(lambda s=emb @ q: top_k(s, K)),
+        "rank_by_text + top_k": _median_ms(lambda: top_k(rank_by_text(q, emb), K)),
+        "combined text+3 pos+2 neg + top_k": _median_ms(
+            lambda: top_k(combined_query(emb, q, emb[[1, 2, 3]], emb[[4, 5]]), K)
+        ),
+        "rank_by_examples(5) + top_k": _median_ms(lambda: top_k(rank_by_examples(emb, emb[:5]), K)),
+        "zero_shot 10 labels": _median_ms(lambda: zero_shot(emb, labels, 100.0), repeats=5),
+        "float16 input (upcast each call) + top_k": _median_ms(
+            lambda: top_k(rank_by_text(q, emb16), K), repeats=5
+        ),
+    }
+    base = results["baseline emb @ q"]
+    print(f"\nsearch benchmark: N={N:,} D={D} float32, median of repeats")
+    for name, ms in results.items():
+        print(f"  {name:44s} {ms:8.2f} ms   {ms / base:6.2f}x baseline")
+    return results
+
+
+@pytest.mark.benchmark
+def test_rank_100k_under_100ms():
+    results = run()
+    assert results["rank_by_text + top_k"] < 100.0
+    assert results["combined text+3 pos+2 neg + top_k"] < 100.0
+
+
+if __name__ == "__main__":
+    run()
