@@ -73,12 +73,12 @@ MAX_FITS_VALUES = 300_000_000
 #: how pixels are rendered invalidates cached embeddings.
 _RENDER_VERSION = 1
 
-_LIMIT_SAMPLE = 1 << 20  # limits are estimated from at most ~1M pixels
+_LIMIT_SAMPLE = 1 << 18  # limits are estimated from at most ~262k pixels
 _LOG_A = 1000.0  # DS9 log exponent
 _ASINH_A = 10.0  # asinh softening: y = asinh(a x) / asinh(a)
 _LUPTON_Q = 8.0
 
-_FITS_MAGIC = b"SIMPLE  ="
+_FITS_MAGIC = b"SIMPLE"  # anything that claims to be FITS goes to astropy, never to Pillow
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -159,7 +159,9 @@ class RenderSettings:
             if len(self.bands) != 3 or any(int(b) != b or b < 0 for b in self.bands):
                 raise ValueError(f"bands must be three plane indices >= 0, got {self.bands!r}")
             object.__setattr__(self, "bands", tuple(int(b) for b in self.bands))
-        if self.hdu is not None and not isinstance(self.hdu, (int, str)):
+        if self.hdu is not None and (
+            not isinstance(self.hdu, (int, str)) or isinstance(self.hdu, bool)
+        ):
             raise ValueError(f"hdu must be an index, an EXTNAME or None, got {self.hdu!r}")
 
     def key(self) -> str:
@@ -171,7 +173,7 @@ class RenderSettings:
             e.g. ``"r1-asinh-p99.5-hauto-bauto-lup"``.
         """
         lim = f"p{float(self.percentile):g}" if self.limits == "percentile" else self.limits
-        hdu = "auto" if self.hdu is None else str(self.hdu)
+        hdu = "auto" if self.hdu is None else str(self.hdu).upper()  # EXTNAMEs: any case
         bands = "auto" if self.bands is None else ".".join(map(str, self.bands))
         mode = "lup" if self.lupton else "sep"
         return f"r{_RENDER_VERSION}-{self.stretch}-{lim}-h{hdu}-b{bands}-{mode}"
@@ -227,7 +229,7 @@ def _exc_text(e: BaseException) -> str:
 # ------------------------------------------------------------------------- FITS
 
 
-def _open_fits(path: Path) -> _fits.HDUList:
+def _open_fits(path: Path, gz: bool = False) -> _fits.HDUList:
     from astropy.io import fits
 
     try:
@@ -236,8 +238,10 @@ def _open_fits(path: Path) -> _fits.HDUList:
         raise
     except (EOFError, OSError, ValueError, TypeError, KeyError, IndexError) as e:
         msg = str(e)
-        if isinstance(e, EOFError) or "end-of-stream" in msg:
-            raise ImageLoadError(path, "truncated compressed (gzip) FITS file") from None
+        if gz or isinstance(e, EOFError) or "end-of-stream" in msg:
+            raise ImageLoadError(
+                path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
+            ) from None
         if "Empty or corrupt" in msg or "END card" in msg:
             raise ImageLoadError(path, "corrupt or truncated FITS header") from None
         raise ImageLoadError(path, f"corrupt FITS file ({_exc_text(e)})") from None
@@ -261,26 +265,36 @@ def _hdu_label(index: int, hdu: Any) -> str:
     return f"HDU {index} ({name})" if name and name != "PRIMARY" else f"HDU {index}"
 
 
+def _n_hdus(hdul: _fits.HDUList) -> int | None:
+    """Number of HDUs (reads every header), or None when a later header is corrupt."""
+    try:
+        return len(hdul)
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _select_hdu(
     path: Path, hdul: _fits.HDUList, hdu: int | str | None, *, need_image: bool = True
 ) -> tuple[int, Any]:
     """Pick the image HDU to use, looking at headers only (no data read). With
-    ``need_image=False`` an explicitly named HDU of any kind is accepted."""
-    try:
-        n_hdus = len(hdul)  # forces all headers to be read
-    except ImageLoadError:
-        raise
-    except Exception as e:  # noqa: BLE001 - corrupt later HDU headers
-        n_hdus = None
-        log.debug("%s: cannot list all HDUs: %s", path, e)
+    ``need_image=False`` an explicitly named HDU of any kind is accepted.
+
+    Headers are read lazily: a plain cutout costs one header, not a scan of the file."""
     if hdu is None:
-        candidates = range(n_hdus) if n_hdus is not None else range(1)
-        for i in candidates:
-            h = hdul[i]
-            if _is_image_hdu(h) and len(_hdu_shape(h)) >= 2 and min(_hdu_shape(h)) > 0:
+        i = 0
+        while True:
+            try:
+                h = hdul[i]
+            except IndexError:
+                break
+            except Exception as e:  # noqa: BLE001 - a corrupt header after the good ones
+                raise ImageLoadError(
+                    path, f"corrupt FITS file (cannot read HDU {i}: {_exc_text(e)})"
+                ) from None
+            shape = _hdu_shape(h)
+            if _is_image_hdu(h) and len(shape) >= 2 and min(shape) > 0:
                 return i, h
-        if n_hdus is None:
-            raise ImageLoadError(path, "corrupt FITS file (cannot read the HDU headers)")
+            i += 1
         kinds = ", ".join(type(h).__name__ for h in hdul)
         raise ImageLoadError(path, f"no image HDU with data in this FITS file (HDUs: {kinds})")
     try:
@@ -288,11 +302,15 @@ def _select_hdu(
             idx = hdul.index_of(hdu)
         else:
             idx = int(hdu)
-            if idx < 0 and n_hdus is not None:
-                idx += n_hdus
+            if idx < 0:
+                n = _n_hdus(hdul)
+                idx += n if n is not None else 0
+        if idx < 0:
+            raise IndexError(idx)
         h = hdul[idx]
     except (KeyError, IndexError):
-        where = f"{n_hdus} HDU(s)" if n_hdus is not None else "fewer HDUs"
+        n = _n_hdus(hdul)
+        where = f"{n} HDU(s)" if n is not None else "fewer readable HDUs"
         raise ImageLoadError(path, f"no HDU {hdu!r} in this FITS file (it has {where})") from None
     if not need_image:
         return idx, h
@@ -347,8 +365,10 @@ def _read_hdu_data(path: Path, hdu: Any, label: str, file_size: int, gz: bool) -
     except MemoryError:
         raise ImageLoadError(path, f"out of memory reading {label}") from None
     except Exception as e:  # noqa: BLE001 - astropy raises many kinds on bad data
-        if isinstance(e, EOFError) or "end-of-stream" in str(e):
-            raise ImageLoadError(path, "truncated compressed (gzip) FITS file") from None
+        if gz or isinstance(e, EOFError) or "end-of-stream" in str(e):
+            raise ImageLoadError(
+                path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
+            ) from None
         if info_end is not None and info_end > file_size:
             raise ImageLoadError(path, f"truncated FITS file ({label} is cut short)") from None
         what = "compressed image data" if compressed else "image data"
@@ -413,7 +433,7 @@ def load_fits_data(
 
 
 def _load_fits(path: Path, hdu: int | str | None, size: int, gz: bool) -> tuple[np.ndarray, Any]:
-    hdul = _open_fits(path)
+    hdul = _open_fits(path, gz)
     try:
         try:
             idx, h = _select_hdu(path, hdul, hdu)
@@ -423,8 +443,10 @@ def _load_fits(path: Path, hdu: int | str | None, size: int, gz: bool) -> tuple[
         except ImageLoadError:
             raise
         except (EOFError, OSError, ValueError, TypeError, KeyError, IndexError) as e:
-            if isinstance(e, EOFError) or "end-of-stream" in str(e):
-                raise ImageLoadError(path, "truncated compressed (gzip) FITS file") from None
+            if gz or isinstance(e, EOFError) or "end-of-stream" in str(e):
+                raise ImageLoadError(
+                    path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
+                ) from None
             raise ImageLoadError(path, f"corrupt FITS file ({_exc_text(e)})") from None
     finally:
         try:
@@ -681,6 +703,8 @@ def _load_pillow(path: Path, settings: RenderSettings) -> np.ndarray:
     except MemoryError:
         raise ImageLoadError(path, "out of memory opening image") from None
     except Exception as e:  # noqa: BLE001 - Pillow plugins raise many kinds
+        if "truncat" in str(e).lower():
+            raise ImageLoadError(path, f"truncated image file ({_exc_text(e)})") from None
         raise ImageLoadError(path, f"corrupt image header ({_exc_text(e)})") from None
     with im:
         w, h = im.size
@@ -850,7 +874,7 @@ def _read_headers(path: Path, hdu: int | str | None) -> tuple[Any, Any]:
     head, _ = _sniff(path)
     if not (head.startswith(_FITS_MAGIC) or head.startswith(_GZIP_MAGIC)):
         return None, None
-    hdul = _open_fits(path)
+    hdul = _open_fits(path, head.startswith(_GZIP_MAGIC))
     try:
         try:
             idx, h = _select_hdu(path, hdul, hdu, need_image=False)
@@ -932,10 +956,15 @@ def _parse_angle(value: object, hours: bool) -> float | None:
         nums = [float(x) for x in parts]
     except ValueError:
         return None
-    v = nums[0] + (nums[1] / 60.0 if len(nums) > 1 else 0.0) + (nums[2] / 3600.0 if len(nums) > 2 else 0.0)
-    if hours and len(nums) > 1:
-        v *= 15.0
-    return sign * v
+    v = sum(n / 60.0**i for i, n in enumerate(nums))
+    low = text.lower()
+    if "h" in low:
+        in_hours = True
+    elif "d" in low or "°" in low:
+        in_hours = False
+    else:  # bare sexagesimal: RA in hours, Dec in degrees (FITS convention)
+        in_hours = hours and len(nums) > 1
+    return sign * v * (15.0 if in_hours else 1.0)
 
 
 def _radec_from_keys(*headers: Any) -> tuple[float | None, float | None]:

@@ -224,6 +224,18 @@ def test_gzipped_fits(tmp_path):
     np.testing.assert_array_equal(load_rgb(tmp_path / "z.fits.gz"), load_rgb(tmp_path / "plain.fits"))
 
 
+def test_load_fits_data_rejects_non_fits(tmp_path):
+    p = write_jpeg(tmp_path / "j.jpg").rename(tmp_path / "j.fits")
+    with pytest.raises(ImageLoadError, match="not a FITS file"):
+        load_fits_data(p)
+
+
+def test_odd_fits_goes_to_astropy_not_pillow(tmp_path):
+    (tmp_path / "odd.fits").write_bytes(b"SIMPLE = T" + b" " * 3000)
+    err = load_error(tmp_path / "odd.fits")
+    assert "FITS" in err.reason
+
+
 def test_format_sniffed_from_content(tmp_path):
     # a PNG that is named .fits, and a FITS named .png: the content decides
     write_jpeg(tmp_path / "x.png")
@@ -550,16 +562,18 @@ def test_render_settings_key_and_validation():
     variants = [
         RenderSettings(stretch="linear"), RenderSettings(limits="zscale"),
         RenderSettings(percentile=99.0), RenderSettings(hdu=1), RenderSettings(hdu="SCI"),
+        RenderSettings(hdu=2),
         RenderSettings(bands=(2, 1, 0)), RenderSettings(lupton=False),
     ]
     keys = {v.key() for v in variants} | {a.key()}
     assert len(keys) == len(variants) + 1
     assert RenderSettings(limits="zscale", percentile=99).key() == RenderSettings(limits="zscale").key()
     assert hash(a) == hash(RenderSettings())
+    assert RenderSettings(hdu="sci").key() == RenderSettings(hdu="SCI").key()
     with pytest.raises(AttributeError):
         a.stretch = "log"  # type: ignore[misc]
     for bad in [dict(stretch="x"), dict(limits="x"), dict(percentile=10), dict(bands=(1, 2)),
-                dict(bands=(0, -1, 2)), dict(hdu=1.5)]:
+                dict(bands=(0, -1, 2)), dict(hdu=1.5), dict(hdu=True)]:
         with pytest.raises(ValueError):
             RenderSettings(**bad)
     assert RenderSettings(bands=[2, 1, 0]).bands == (2, 1, 0)  # type: ignore[arg-type]
@@ -637,6 +651,7 @@ def test_sky_position_cube_wcs(tmp_path):
     ({"RA": "12 30 00", "DEC": "+12 30 36"}, (187.5, 12.51)),
     ({"RA": "150.25", "DEC": "2.5"}, (150.25, 2.5)),
     ({"RA": "10h00m00s", "DEC": "-00d30m00s"}, (150.0, -0.5)),
+    ({"RA": "150d30m", "DEC": "-0 30 0"}, (150.5, -0.5)),
     ({}, (None, None)),
     ({"RA": "garbage", "DEC": "x"}, (None, None)),
     ({"RA": 10.0}, (None, None)),
