@@ -173,3 +173,17 @@ def test_cache_write_failure_is_not_fatal_and_atomic(tmp_path, monkeypatch):
     out = cached_umap(x, None, tmp_path)
     assert out.shape == (12, 2)
     assert os.listdir(tmp_path / "projections") == []  # no partial file, no temp left
+
+
+def test_imports_stay_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import galaxy_explorer.core.projection, galaxy_explorer.core.search, "
+        "galaxy_explorer.core.labels, galaxy_explorer.core.export; "
+        "heavy = [m for m in ('umap', 'numba', 'sklearn', 'torch', 'astropy', 'PySide6', "
+        "'pyqtgraph') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
