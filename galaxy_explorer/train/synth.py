@@ -220,19 +220,18 @@ def _sample_elliptical(p: GalaxyParams, rng: np.random.Generator) -> None:
 
 
 def _sample_lenticular(p: GalaxyParams, rng: np.random.Generator) -> None:
-    p.inclination_deg = _random_inclination(rng, 0, 72)
-    p.axis_ratio = _disk_axis_ratio(p.inclination_deg, 0.18)
-    p.bulge_to_total = _u(rng, 0.3, 0.65)
+    p.inclination_deg = _random_inclination(rng, 25, 72)
+    p.axis_ratio = _disk_axis_ratio(p.inclination_deg, 0.12)
+    p.bulge_to_total = _u(rng, 0.2, 0.5)
     p.disk_h_arcsec = float(np.clip(rng.lognormal(math.log(3.2), 0.3), 1.6, 7.0))
-    p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.25, 0.45)
-    p.sersic_n = _u(rng, 2.0, 4.0)
+    p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.15, 0.35)
+    p.sersic_n = _u(rng, 1.5, 3.5)
     p.boxiness = 2.0
     p.mag_r = float(
         np.clip(16.9 - 2.5 * math.log10(p.disk_h_arcsec / 3.0) + rng.normal(0, 0.4), 13.8, 18.5)
     )
     p.g_r = float(rng.normal(0.78, 0.07))
     p.r_z = float(rng.normal(0.46, 0.05))
-    p.has_ring = bool(rng.random() < 0.0)
     p.subtype = "with_lens" if rng.random() < 0.3 else "plain"
 
 
@@ -278,12 +277,12 @@ def _sample_barred(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.arm_style = "grand_design" if rng.random() < 0.75 else "flocculent"
     p.pitch_deg = _u(rng, 10, 35)
     p.arm_strength = _u(rng, 0.5, 0.85)
-    p.bulge_to_total = float(np.clip(rng.beta(2, 5), 0.05, 0.5))
-    p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.12, 0.25)
+    p.bulge_to_total = float(np.clip(rng.beta(2, 7), 0.04, 0.35))
+    p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.1, 0.2)
     p.bar_length_arcsec = p.disk_h_arcsec * _u(rng, 0.8, 1.5)
     p.bar_axis_ratio = _u(rng, 0.2, 0.35)
     p.bar_angle_deg = _u(rng, 0, 180)
-    p.extra["bar_fraction"] = _u(rng, 0.12, 0.25)
+    p.extra["bar_fraction"] = _u(rng, 0.2, 0.35)
     p.n_knots = int(rng.integers(6, 30))
     p.dust_lane = _u(rng, 0.0, 0.5)
     p.has_ring = bool(rng.random() < 0.4)
@@ -345,7 +344,8 @@ def _sample_merger(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.extra["companion_re"] = p.re_arcsec * _u(rng, 0.6, 1.1)
     p.sersic_n = _u(rng, 1.0, 4.0)
     p.mag_r = float(np.clip(rng.normal(16.6, 0.6), 14.5, 18.3))
-    p.n_tails = int(rng.choice([1, 2, 2, 3, 4]))
+    p.n_tails = int(rng.choice([1, 2, 2, 2, 3, 4]))
+    p.extra["tail_fraction"] = _u(rng, 0.2, 0.4)
     p.has_bridge = bool(rng.random() < 0.5)
     p.n_knots = int(rng.integers(4, 20))
     p.g_r = float(rng.normal(0.65, 0.12))
@@ -398,13 +398,13 @@ def _sample_artifact(p: GalaxyParams, rng: np.random.Generator) -> None:
     )
     p.has_spikes = p.subtype != "satellite_trail"
     p.has_trail = p.subtype != "bright_star"
-    p.mag_r = _u(rng, 9.5, 13.5) if p.has_spikes else _u(rng, 15.0, 18.0)
-    p.g_r = float(rng.normal(0.5, 0.25))
+    p.mag_r = _u(rng, 10.5, 14.0) if p.has_spikes else _u(rng, 15.0, 18.0)
+    p.g_r = float(np.clip(rng.normal(0.65, 0.3), -0.2, 1.5))
     p.extra["spike_angle"] = float(rng.normal(0, 2.0)) + (45.0 if rng.random() < 0.2 else 0.0)
     p.extra["trail_angle"] = _u(rng, 0, 180)
     p.extra["trail_offset"] = float(rng.normal(0, 6.0))
-    p.extra["trail_width"] = _u(rng, 0.3, 0.9)
-    p.extra["trail_sb"] = _u(rng, 0.05, 0.5)  # nanomaggy / arcsec^2 along the trail
+    p.extra["trail_width"] = _u(rng, 0.25, 0.6)
+    p.extra["trail_sb"] = _u(rng, 0.25, 1.2)  # peak nanomaggy / arcsec^2 along the trail
     p.trail_band = int(rng.choice([-1, 0, 1, 2], p=[0.25, 0.25, 0.25, 0.25])) if p.has_trail else -1
     p.extra["bleed"] = bool(p.has_spikes and p.mag_r < 11.5 and rng.random() < 0.6)
     p.extra["ghost"] = bool(p.has_spikes and rng.random() < 0.3)
@@ -665,6 +665,8 @@ def _render_disk_galaxy(
     a = p.arm_strength
     arm_part = pattern * np.float32(1.0 / mean_pat) * env
     smooth_disk = disk * np.float32(disk_frac * total * (1 - a))
+    if p.has_bar:  # the disk inside the bar radius is swept clear
+        smooth_disk *= 1 - 0.6 * np.exp(-((rd / np.float32(r_in)) ** 4))
     arm_disk = (
         disk * np.exp(rd / np.float32(4 * h)) * arm_part * np.float32(disk_frac * total * a * 0.7)
     )
@@ -686,8 +688,8 @@ def _render_disk_galaxy(
         bv = -xd * np.float32(math.sin(bt_ang)) + yd * np.float32(math.cos(bt_ang))
         a_b = p.bar_length_arcsec
         b_b = a_b * p.bar_axis_ratio
-        m2 = (bu / np.float32(a_b)) ** 2 + (bv / np.float32(b_b)) ** 2
-        ferrers = np.clip(1 - m2, 0, None) ** 2 + 0.15 * np.exp(-np.sqrt(m2) * 3)
+        m2 = (np.abs(bu / np.float32(a_b)) ** 3 + np.abs(bv / np.float32(b_b)) ** 3) ** (2 / 3)
+        ferrers = np.clip(1 - m2, 0, None) ** 1.2 + 0.1 * np.exp(-np.sqrt(m2) * 3)
         norm = float(ferrers.sum()) or 1.0
         img += (
             sed(p.g_r - 0.05)[:, None, None].astype(np.float32)
@@ -820,16 +822,22 @@ def _render_irregular(
     _add_blobs(img, g, xs, ys, srng.uniform(0.2, 0.9, k), fl, cols)
 
 
-def _tail(img: np.ndarray, g: _Grid, srng, x0, y0, ang0, length, curv, flux, col, width0) -> None:
-    """A curved tidal tail (chain of Gaussian blobs) from (x0, y0)."""
-    nb = 28
-    t = np.linspace(0.15, 1.0, nb)
-    ang = ang0 + curv * t
-    rr = length * t
+def _tail(
+    img: np.ndarray, g: _Grid, srng, x0, y0, ang0, r0, length, curv, flux, col, width0
+) -> None:
+    """A curved tidal tail (dense chain of Gaussian blobs) leaving a body at (x0, y0).
+
+    The tail starts ``r0`` from the body centre at angle ``ang0``, grows to ``r0 + length`` while
+    its direction turns by ``curv`` radians; it widens and fades outwards and is lumpy.
+    """
+    nb = 56
+    t = np.linspace(0.0, 1.0, nb)
+    ang = ang0 + curv * t**1.2
+    rr = r0 + length * t
     xs = x0 + rr * np.cos(ang)
     ys = y0 + rr * np.sin(ang)
-    sig = width0 * (0.6 + 1.2 * t)
-    fl = np.exp(-2.0 * t) * srng.uniform(0.6, 1.4, nb)
+    sig = width0 * (0.7 + 1.0 * t)
+    fl = np.exp(-1.6 * t) * np.clip(1 + 0.35 * srng.standard_normal(nb), 0.3, None)
     fl *= flux / fl.sum()
     _add_blobs(img, g, xs, ys, sig, fl, np.tile(col, (nb, 1)))
 
@@ -895,15 +903,17 @@ def _render_merger(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.G
         srng,
     )
     tail_col = sed(0.5 * (p.g_r + p.g_r_young))
-    tails_flux = 0.2 * total
+    tails_flux = float(p.extra.get("tail_fraction", 0.3)) * total
     spin = srng.choice([-1.0, 1.0])
     for i in range(p.n_tails):
         on_first = i % 2 == 0
         bx, by = (x1, y1) if on_first else (x2, y2)
+        rb = p.re_arcsec if on_first else re2
+        # tails leave roughly perpendicular to the separation and sweep away from the pair
         away = sa + (math.pi if on_first else 0.0)
-        ang0 = away + srng.normal(0, 0.6) + (0 if i < 2 else math.pi)
-        length = d * srng.uniform(0.9, 1.8)
-        curv = spin * srng.uniform(0.8, 2.2)
+        ang0 = away + spin * (math.pi / 2) * srng.uniform(0.3, 1.0) + (math.pi if i >= 2 else 0.0)
+        length = d * srng.uniform(1.0, 2.0)
+        curv = -spin * srng.uniform(0.6, 1.6)
         _tail(
             img,
             g,
@@ -911,11 +921,12 @@ def _render_merger(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.G
             bx,
             by,
             ang0,
+            0.8 * rb,
             length,
             curv,
             tails_flux / p.n_tails,
             tail_col,
-            0.5 + 0.1 * d,
+            srng.uniform(0.45, 0.9),
         )
     if p.has_bridge:
         nb = 16
@@ -1011,7 +1022,7 @@ def _render_artifact(
         # extended halo (PSF wings, scattered light)
         r = np.sqrt((g.x - np.float32(p.x0)) ** 2 + (g.y - np.float32(p.y0)) ** 2 + np.float32(1.0))
         halo = r ** np.float32(-2.6)
-        halo *= np.float32(0.15 * flux / float(halo.sum()))
+        halo *= np.float32(0.05 * flux / float(halo.sum()))
         img += col[:, None, None].astype(np.float32) * halo[None]
         ang = math.radians(p.extra.get("spike_angle", 0.0))
         spike_len = 6.0 + 3.0 * (13.5 - p.mag_r)
@@ -1045,11 +1056,9 @@ def _render_artifact(
         off = p.extra.get("trail_offset", 0.0)
         vv = -g.x * np.float32(math.sin(a)) + g.y * np.float32(math.cos(a)) - np.float32(off)
         w = p.extra.get("trail_width", 0.5)
+        # peak surface brightness trail_sb (nanomaggy / arcsec^2) → per pixel
         trail = np.exp(-0.5 * (vv / np.float32(w)) ** 2) * np.float32(
-            p.extra.get("trail_sb", 0.2) * g.pixscale**2
-        )
-        trail *= np.float32(1.0 / (math.sqrt(2 * math.pi) * w * g.pixscale)) * np.float32(
-            g.pixscale
+            p.extra.get("trail_sb", 1.0) * g.pixscale**2
         )
         tcol = np.array([1.0, 1.0, 1.6], dtype=np.float32)
         if p.trail_band >= 0:
