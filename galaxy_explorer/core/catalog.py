@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import stat as _stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,11 +138,14 @@ def _walk(root: Path, recursive: bool, errors: list[tuple[Path, str]]) -> Iterat
         stack.extend(sorted(subdirs, reverse=True))
 
 
-def _item(path: Path) -> Item | tuple[Path, str]:
+def _item(path: Path, previous: Mapping[Path, Item]) -> Item | tuple[Path, str]:
     try:
         st = os.stat(path)
         if not _stat.S_ISREG(st.st_mode):
             return path, "not a regular file"
+        old = previous.get(path)
+        if old is not None and old.size == st.st_size and old.mtime == st.st_mtime:
+            return old  # unchanged since the previous scan: no need to read it again
         digest = hash_file(path)
     except FileNotFoundError:
         if os.path.islink(path):
@@ -154,7 +157,7 @@ def _item(path: Path) -> Item | tuple[Path, str]:
 
 
 def scan(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
-         recursive: bool = True) -> ScanResult:
+         recursive: bool = True, previous: Iterable[Item] | None = None) -> ScanResult:
     """Find the image files under one or more roots and hash their content.
 
     Parameters
@@ -164,6 +167,10 @@ def scan(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
         its name has an image extension, even when hidden.
     recursive : bool
         Descend into sub-folders (hidden folders are always skipped).
+    previous : iterable of Item, optional
+        Items of an earlier scan: a file whose path, size and modification time are
+        unchanged keeps its hash without being read again (rescans of big catalogues
+        become cheap).
 
     Returns
     -------
@@ -196,11 +203,12 @@ def scan(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
             result.errors.append((root, "not an image file (unsupported extension)"))
 
     files = sorted(found)
+    known = {it.path: it for it in previous} if previous is not None else {}
     if len(files) > 8:
         with ThreadPoolExecutor(max_workers=_HASH_WORKERS, thread_name_prefix="scan-hash") as ex:
-            outcomes = list(ex.map(_item, files))
+            outcomes = list(ex.map(lambda p: _item(p, known), files))
     else:
-        outcomes = [_item(p) for p in files]
+        outcomes = [_item(p, known) for p in files]
     for out in outcomes:
         if isinstance(out, Item):
             result.items.append(out)

@@ -195,3 +195,22 @@ def test_hash_file_streams_large_files(tmp_path):
     p = tmp_path / "big.fits"
     p.write_bytes(data)
     assert hash_file(p) == hashlib.sha256(data).hexdigest()
+
+
+def test_previous_scan_reused_when_unchanged(cutouts, monkeypatch):
+    first = scan(cutouts)
+    changed = cutouts / "img_001.jpg"
+    write_jpeg(changed, seed=999)
+    os.utime(changed, (1e9, 1e9))
+    hashed = []
+    real = catalog.hash_file
+
+    def counting(path):
+        hashed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(catalog, "hash_file", counting)
+    second = scan(cutouts, previous=first.items)
+    assert hashed == [changed]
+    assert second.items == scan(cutouts).items
+    assert [it.sha256 != old.sha256 for it, old in zip(second.items, first.items, strict=True)].count(True) == 1
