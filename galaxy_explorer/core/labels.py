@@ -112,6 +112,8 @@ class LabelStore:
     Each :meth:`set` call is one undo step, however many items it touches. A call that
     changes nothing records no step. If writing the file fails, the in-memory state is
     rolled back and the error propagates, so memory and disk never disagree.
+    Before each change the file is re-read if another process (another window, a script)
+    changed it since, so concurrent writers do not overwrite each other's labels.
     Thread-safe.
     """
 
@@ -121,16 +123,26 @@ class LabelStore:
         self._undo: deque[_Step] = deque(maxlen=max_undo)
         self._redo: list[_Step] = []
         self._lock = threading.RLock()
+        self._disk_sig: tuple[int, int, int] | None = None
         self._load()
 
     # ------------------------------------------------------------------ reading
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
     def _load(self) -> None:
+        sig = self._signature()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return
         try:
             self._entries = self._parse(raw)
+            self._disk_sig = sig
         except ValueError as exc:
             backup = self._move_aside()
             log.error("labels file %s unreadable (%s); moved to %s", self.path, exc, backup)
@@ -175,6 +187,23 @@ class LabelStore:
                 return None
         return None
 
+    def _refresh(self) -> None:
+        """Adopt changes another process wrote to the file since we last read or wrote it."""
+        sig = self._signature()
+        if sig is None or sig == self._disk_sig:
+            return
+        try:
+            self._load()
+            log.info("labels file %s changed on disk; reloaded", self.path)
+        except LabelsFileError as exc:
+            # the unreadable file is kept aside; our complete state is written next
+            log.warning("%s", exc)
+
+    def reload(self) -> None:
+        """Re-read the file if another process changed it (undo history is kept)."""
+        with self._lock:
+            self._refresh()
+
     # ------------------------------------------------------------------ writing
     def _save(self) -> None:
         doc = {
@@ -185,6 +214,7 @@ class LabelStore:
             },
         }
         _atomic_write_text(self.path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+        self._disk_sig = self._signature()
 
     def _apply(self, step: _Step, after: bool) -> None:
         """Apply one step forwards (after=True) or backwards, persist; roll back on failure."""
@@ -223,6 +253,11 @@ class LabelStore:
         """Number of items per label."""
         with self._lock:
             return dict(Counter(e.label for e in self._entries.values()))
+
+    def shas_with(self, label: str) -> list[str]:
+        """Content hashes of the items carrying ``label``."""
+        with self._lock:
+            return [sha for sha, e in self._entries.items() if e.label == label]
 
     def __len__(self) -> int:
         with self._lock:
@@ -282,6 +317,7 @@ class LabelStore:
                 s: os.fspath(p) if p is not None else None for s, p in zip(shas, plist, strict=True)
             }
         with self._lock:
+            self._refresh()
             step: _Step = {}
             moved: _Step = {}  # same label, new last-known path: saved, but not an undo step
             for sha in shas:
@@ -323,6 +359,7 @@ class LabelStore:
         with self._lock:
             if not self._undo:
                 return False
+            self._refresh()
             step = self._undo[-1]
             self._apply(step, after=False)
             self._undo.pop()
@@ -334,6 +371,7 @@ class LabelStore:
         with self._lock:
             if not self._redo:
                 return False
+            self._refresh()
             step = self._redo[-1]
             self._apply(step, after=True)
             self._redo.pop()

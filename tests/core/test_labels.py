@@ -179,3 +179,30 @@ def test_default_labels_path(tmp_path):
     other = tmp_path / "elsewhere" / "my survey, DR1"
     other.mkdir(parents=True)
     assert default_labels_path(other, tmp_path / "cache") != p
+
+
+def test_two_stores_on_one_file_do_not_overwrite_each_other(tmp_path):
+    path = tmp_path / "l.json"
+    one = LabelStore(path)
+    two = LabelStore(path)
+    one.set([A], "spiral")
+    two.set([B], "elliptical")  # two re-reads the file first
+    assert two.all() == {A: "spiral", B: "elliptical"}
+    one.set([C], "merger")
+    assert LabelStore(path).all() == {A: "spiral", B: "elliptical", C: "merger"}
+    assert one.undo()  # undoes only one's own step
+    assert LabelStore(path).all() == {A: "spiral", B: "elliptical"}
+    two.reload()
+    assert two.all() == {A: "spiral", B: "elliptical"}
+    assert sorted(two.shas_with("spiral")) == [A]
+
+
+def test_file_corrupted_by_someone_else_is_kept_aside_then_rewritten(tmp_path):
+    path = tmp_path / "l.json"
+    store = LabelStore(path)
+    store.set([A], "spiral")
+    path.write_text("{garbage")
+    store.set([B], "elliptical")
+    assert LabelStore(path).all() == {A: "spiral", B: "elliptical"}
+    kept = list(tmp_path.glob("l.json.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "{garbage"
