@@ -156,8 +156,12 @@ def _item(path: Path, previous: Mapping[Path, Item]) -> Item | tuple[Path, str]:
     return Item(path=path, sha256=digest, size=st.st_size, mtime=st.st_mtime)
 
 
-def scan(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
-         recursive: bool = True, previous: Iterable[Item] | None = None) -> ScanResult:
+def scan(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    recursive: bool = True,
+    previous: Iterable[Item] | None = None,
+) -> ScanResult:
     """Find the image files under one or more roots and hash their content.
 
     Parameters

@@ -150,7 +150,9 @@ class RenderSettings:
 
     def __post_init__(self) -> None:
         if self.stretch not in STRETCHES:
-            raise ValueError(f"unknown stretch {self.stretch!r}; choose from {', '.join(STRETCHES)}")
+            raise ValueError(
+                f"unknown stretch {self.stretch!r}; choose from {', '.join(STRETCHES)}"
+            )
         if self.limits not in LIMITS:
             raise ValueError(f"unknown limits {self.limits!r}; choose from {', '.join(LIMITS)}")
         if not 50.0 < float(self.percentile) <= 100.0:
@@ -390,7 +392,9 @@ def _squeeze_to_image(path: Path, data: np.ndarray, label: str) -> np.ndarray:
     if data.ndim > 3:
         data = data.reshape([s for s in data.shape if s != 1] or [1])
     if data.ndim > 3:
-        raise ImageLoadError(path, f"{label} has {data.ndim} data axes {data.shape}; expected 2 or 3")
+        raise ImageLoadError(
+            path, f"{label} has {data.ndim} data axes {data.shape}; expected 2 or 3"
+        )
     if data.ndim < 2:
         raise ImageLoadError(path, f"{label} is not an image (shape {data.shape})")
     return data
@@ -621,7 +625,9 @@ def _band_axis(shape: tuple[int, ...]) -> int:
     return 0
 
 
-def _pick_bands(n: int, band_axis: int, bands: tuple[int, int, int] | None, path: Path) -> list[int]:
+def _pick_bands(
+    n: int, band_axis: int, bands: tuple[int, int, int] | None, path: Path
+) -> list[int]:
     if bands is not None:
         bad = [b for b in bands if b >= n]
         if bad:
@@ -651,8 +657,13 @@ def _render_fits(path: Path, data: np.ndarray, settings: RenderSettings) -> np.n
         raise ImageLoadError(path, "the selected bands have no finite pixel values (all NaN/Inf)")
     if settings.lupton:
         return _lupton_rgb(chans, settings)
-    return np.stack([_to_uint8(stretch(c, settings.stretch, settings.limits, settings.percentile))
-                     for c in chans], axis=-1)
+    return np.stack(
+        [
+            _to_uint8(stretch(c, settings.stretch, settings.limits, settings.percentile))
+            for c in chans
+        ],
+        axis=-1,
+    )
 
 
 def _grey_rgb(img: np.ndarray, settings: RenderSettings) -> np.ndarray:
@@ -920,7 +931,8 @@ def read_header(path: str | os.PathLike[str], hdu: int | str | None = None) -> d
         if primary is None:
             return _header_dict(header)
         base = {
-            k: v for k, v in _header_dict(primary).items()
+            k: v
+            for k, v in _header_dict(primary).items()
             if k not in _STRUCTURAL and not re.fullmatch(r"NAXIS\d+", k)
         }
         return _header_dict(header, base=base)

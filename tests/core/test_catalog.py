@@ -65,8 +65,16 @@ def test_recursive_extensions_hidden(tmp_path):
     rel = [str(it.path.relative_to(tmp_path)) for it in res.items]
     assert rel == sorted(rel)
     assert set(rel) == {
-        "top.FITS", "a/x.fit", "a/b/y.Fts", "a/z.Fits.GZ", "a/w.fits.fz", "a/p.JPG", "a/q.jpeg",
-        "a/b/r.png", "a/b/s.TIF", "a/b/t.tiff",
+        "top.FITS",
+        "a/x.fit",
+        "a/b/y.Fts",
+        "a/z.Fits.GZ",
+        "a/w.fits.fz",
+        "a/p.JPG",
+        "a/q.jpeg",
+        "a/b/r.png",
+        "a/b/s.TIF",
+        "a/b/t.tiff",
     }
     flat = scan(tmp_path, recursive=False)
     assert names(flat) == ["top.FITS"]
@@ -213,4 +221,6 @@ def test_previous_scan_reused_when_unchanged(cutouts, monkeypatch):
     second = scan(cutouts, previous=first.items)
     assert hashed == [changed]
     assert second.items == scan(cutouts).items
-    assert [it.sha256 != old.sha256 for it, old in zip(second.items, first.items, strict=True)].count(True) == 1
+    assert [
+        it.sha256 != old.sha256 for it, old in zip(second.items, first.items, strict=True)
+    ].count(True) == 1

@@ -65,7 +65,9 @@ def test_fits_2d_float(tmp_path):
 def test_fits_rows_flipped_like_ds9(tmp_path):
     data = np.zeros((20, 30), np.float32)
     data[0, :] = 100.0  # FITS row 1 = bottom of the displayed image
-    rgb = load_rgb(write_fits(tmp_path / "f.fits", data), RenderSettings(stretch="linear", limits="minmax"))
+    rgb = load_rgb(
+        write_fits(tmp_path / "f.fits", data), RenderSettings(stretch="linear", limits="minmax")
+    )
     assert (rgb[-1, :, 0] == 255).all() and (rgb[0, :, 0] == 0).all()
 
 
@@ -120,7 +122,9 @@ def test_fits_nan_and_inf_handled(tmp_path):
     data[11, 11] = -np.inf
     for st in imaging.STRETCHES:
         for lim in imaging.LIMITS:
-            rgb = load_rgb(write_fits(tmp_path / "n.fits", data), RenderSettings(stretch=st, limits=lim))
+            rgb = load_rgb(
+                write_fits(tmp_path / "n.fits", data), RenderSettings(stretch=st, limits=lim)
+            )
             assert_rgb(rgb, (32, 32))
             assert (rgb[-4:] == 0).all()  # NaN rows (flipped to the bottom) are black
 
@@ -155,7 +159,9 @@ def test_cube_band_last_is_rgb_order(tmp_path):
 def test_cube_per_band_stretch(tmp_path):
     g = galaxy_array(32)
     cube = np.stack([g * 0.2, g * 0.5, g * 1.0])
-    rgb = load_rgb(write_fits(tmp_path / "c.fits", cube), RenderSettings(lupton=False, stretch="linear"))
+    rgb = load_rgb(
+        write_fits(tmp_path / "c.fits", cube), RenderSettings(lupton=False, stretch="linear")
+    )
     assert_rgb(rgb, (32, 32))
     # each band stretched on its own: scaled copies look the same
     assert np.abs(rgb[..., 0].astype(int) - rgb[..., 2].astype(int)).max() <= 1
@@ -189,12 +195,16 @@ def test_cube_two_bands(tmp_path):
 
 def test_first_image_extension_when_primary_empty(tmp_path):
     g = galaxy_array(24)
-    fits.HDUList([
-        fits.PrimaryHDU(header=fits.Header({"RA": 10.0, "DEC": -5.0, "TELESCOP": "X"})),
-        fits.BinTableHDU.from_columns([fits.Column(name="a", format="E", array=np.arange(3.0))]),
-        fits.ImageHDU(g, name="SCI"),
-        fits.ImageHDU(g[:10, :10], name="OTHER"),
-    ]).writeto(tmp_path / "mef.fits")
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(header=fits.Header({"RA": 10.0, "DEC": -5.0, "TELESCOP": "X"})),
+            fits.BinTableHDU.from_columns(
+                [fits.Column(name="a", format="E", array=np.arange(3.0))]
+            ),
+            fits.ImageHDU(g, name="SCI"),
+            fits.ImageHDU(g[:10, :10], name="OTHER"),
+        ]
+    ).writeto(tmp_path / "mef.fits")
     assert_rgb(load_rgb(tmp_path / "mef.fits"), (24, 24))
     assert_rgb(load_rgb(tmp_path / "mef.fits", RenderSettings(hdu=3)), (10, 10))
     assert_rgb(load_rgb(tmp_path / "mef.fits", RenderSettings(hdu="OTHER")), (10, 10))
@@ -202,8 +212,12 @@ def test_first_image_extension_when_primary_empty(tmp_path):
     assert data.shape == (24, 24) and header["EXTNAME"] == "SCI"
     assert "no HDU" in load_error(tmp_path / "mef.fits", settings=RenderSettings(hdu=9)).reason
     assert "no HDU" in load_error(tmp_path / "mef.fits", settings=RenderSettings(hdu="NOPE")).reason
-    assert "not an image" in load_error(tmp_path / "mef.fits", settings=RenderSettings(hdu=1)).reason
-    assert "no image data" in load_error(tmp_path / "mef.fits", settings=RenderSettings(hdu=0)).reason
+    assert (
+        "not an image" in load_error(tmp_path / "mef.fits", settings=RenderSettings(hdu=1)).reason
+    )
+    assert (
+        "no image data" in load_error(tmp_path / "mef.fits", settings=RenderSettings(hdu=0)).reason
+    )
 
 
 def test_tile_compressed_fits_fz(tmp_path):
@@ -221,7 +235,9 @@ def test_gzipped_fits(tmp_path):
     g = galaxy_array(40)
     raw = (write_fits(tmp_path / "plain.fits", g)).read_bytes()
     (tmp_path / "z.fits.gz").write_bytes(gzip.compress(raw))
-    np.testing.assert_array_equal(load_rgb(tmp_path / "z.fits.gz"), load_rgb(tmp_path / "plain.fits"))
+    np.testing.assert_array_equal(
+        load_rgb(tmp_path / "z.fits.gz"), load_rgb(tmp_path / "plain.fits")
+    )
 
 
 def test_load_fits_data_rejects_non_fits(tmp_path):
@@ -360,7 +376,9 @@ def test_truncated_fits_gz(tmp_path):
 
 
 def test_corrupt_compressed_hdu(tmp_path):
-    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(galaxy_array(64))]).writeto(tmp_path / "c.fits.fz")
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(galaxy_array(64))]).writeto(
+        tmp_path / "c.fits.fz"
+    )
     raw = bytearray((tmp_path / "c.fits.fz").read_bytes())
     for i in range(5760 + 200, len(raw) - 100):  # scribble over the compressed tiles
         raw[i] = (raw[i] * 7 + 13) % 256
@@ -371,10 +389,14 @@ def test_corrupt_compressed_hdu(tmp_path):
 
 
 def test_fits_without_image_hdu(tmp_path):
-    fits.HDUList([
-        fits.PrimaryHDU(),
-        fits.BinTableHDU.from_columns([fits.Column(name="a", format="E", array=np.arange(3.0))]),
-    ]).writeto(tmp_path / "tab.fits")
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.BinTableHDU.from_columns(
+                [fits.Column(name="a", format="E", array=np.arange(3.0))]
+            ),
+        ]
+    ).writeto(tmp_path / "tab.fits")
     err = load_error(tmp_path / "tab.fits")
     assert "no image HDU" in err.reason
     with pytest.raises(ImageLoadError, match="no image HDU"):
@@ -506,8 +528,12 @@ def test_stretch_formulas():
     x = np.linspace(0, 1, 11, dtype=np.float32)
     np.testing.assert_allclose(stretch(x, "linear", "minmax"), x, atol=1e-6)
     np.testing.assert_allclose(stretch(x, "sqrt", "minmax"), np.sqrt(x), atol=1e-6)
-    np.testing.assert_allclose(stretch(x, "log", "minmax"), np.log10(1000 * x + 1) / np.log10(1001), atol=1e-6)
-    np.testing.assert_allclose(stretch(x, "asinh", "minmax"), np.arcsinh(10 * x) / np.arcsinh(10), atol=1e-6)
+    np.testing.assert_allclose(
+        stretch(x, "log", "minmax"), np.log10(1000 * x + 1) / np.log10(1001), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        stretch(x, "asinh", "minmax"), np.arcsinh(10 * x) / np.arcsinh(10), atol=1e-6
+    )
 
 
 def test_percentile_limits():
@@ -560,29 +586,49 @@ def test_render_settings_key_and_validation():
     a = RenderSettings()
     assert a.key() == RenderSettings().key() and isinstance(a.key(), str) and len(a.key()) < 64
     variants = [
-        RenderSettings(stretch="linear"), RenderSettings(limits="zscale"),
-        RenderSettings(percentile=99.0), RenderSettings(hdu=1), RenderSettings(hdu="SCI"),
+        RenderSettings(stretch="linear"),
+        RenderSettings(limits="zscale"),
+        RenderSettings(percentile=99.0),
+        RenderSettings(hdu=1),
+        RenderSettings(hdu="SCI"),
         RenderSettings(hdu=2),
-        RenderSettings(bands=(2, 1, 0)), RenderSettings(lupton=False),
+        RenderSettings(bands=(2, 1, 0)),
+        RenderSettings(lupton=False),
     ]
     keys = {v.key() for v in variants} | {a.key()}
     assert len(keys) == len(variants) + 1
-    assert RenderSettings(limits="zscale", percentile=99).key() == RenderSettings(limits="zscale").key()
+    assert (
+        RenderSettings(limits="zscale", percentile=99).key()
+        == RenderSettings(limits="zscale").key()
+    )
     assert hash(a) == hash(RenderSettings())
     assert RenderSettings(hdu="sci").key() == RenderSettings(hdu="SCI").key()
     with pytest.raises(AttributeError):
         a.stretch = "log"  # type: ignore[misc]
-    for bad in [dict(stretch="x"), dict(limits="x"), dict(percentile=10), dict(bands=(1, 2)),
-                dict(bands=(0, -1, 2)), dict(hdu=1.5), dict(hdu=True)]:
+    for bad in [
+        dict(stretch="x"),
+        dict(limits="x"),
+        dict(percentile=10),
+        dict(bands=(1, 2)),
+        dict(bands=(0, -1, 2)),
+        dict(hdu=1.5),
+        dict(hdu=True),
+    ]:
         with pytest.raises(ValueError):
             RenderSettings(**bad)
     assert RenderSettings(bands=[2, 1, 0]).bands == (2, 1, 0)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("shape, size, expect", [
-    ((100, 50), 128, (128, 64)), ((50, 100), 64, (32, 64)), ((20, 20), 128, (128, 128)),
-    ((128, 128), 128, (128, 128)), ((1000, 3), 100, (100, 1)),
-])
+@pytest.mark.parametrize(
+    "shape, size, expect",
+    [
+        ((100, 50), 128, (128, 64)),
+        ((50, 100), 64, (32, 64)),
+        ((20, 20), 128, (128, 128)),
+        ((128, 128), 128, (128, 128)),
+        ((1000, 3), 100, (100, 1)),
+    ],
+)
 def test_thumbnail_keeps_aspect(shape, size, expect):
     rgb = np.random.default_rng(0).integers(0, 255, (*shape, 3), dtype=np.uint8)
     t = thumbnail(rgb, size)
@@ -596,8 +642,20 @@ def test_thumbnail_grey_and_bad():
 
 
 def test_is_image_path():
-    for name in ["a.fits", "A.FITS", "b.fit", "c.fts", "d.fits.gz", "e.FITS.FZ", "f.jpg", "g.JPEG",
-                 "h.png", "i.tif", "j.TIFF", Path("/x/y.fits")]:
+    for name in [
+        "a.fits",
+        "A.FITS",
+        "b.fit",
+        "c.fts",
+        "d.fits.gz",
+        "e.FITS.FZ",
+        "f.jpg",
+        "g.JPEG",
+        "h.png",
+        "i.tif",
+        "j.TIFF",
+        Path("/x/y.fits"),
+    ]:
         assert is_image_path(name), name
     for name in ["a.txt", "b.gz", "c.fits.bak", "d", "e.fz", "fits"]:
         assert not is_image_path(name), name
@@ -606,11 +664,20 @@ def test_is_image_path():
 # --------------------------------------------------------------- headers & sky position
 
 
-def _wcs_header(nx=41, ny=41, crpix=(21.0, 21.0), crval=(150.0, 2.0), ctype=("RA---TAN", "DEC--TAN")):
+def _wcs_header(
+    nx=41, ny=41, crpix=(21.0, 21.0), crval=(150.0, 2.0), ctype=("RA---TAN", "DEC--TAN")
+):
     return {
-        "CTYPE1": ctype[0], "CTYPE2": ctype[1], "CRPIX1": crpix[0], "CRPIX2": crpix[1],
-        "CRVAL1": crval[0], "CRVAL2": crval[1], "CDELT1": -0.262 / 3600, "CDELT2": 0.262 / 3600,
-        "CUNIT1": "deg", "CUNIT2": "deg",
+        "CTYPE1": ctype[0],
+        "CTYPE2": ctype[1],
+        "CRPIX1": crpix[0],
+        "CRPIX2": crpix[1],
+        "CRVAL1": crval[0],
+        "CRVAL2": crval[1],
+        "CDELT1": -0.262 / 3600,
+        "CDELT2": 0.262 / 3600,
+        "CUNIT1": "deg",
+        "CUNIT2": "deg",
     }
 
 
@@ -644,18 +711,21 @@ def test_sky_position_cube_wcs(tmp_path):
     assert (ra, dec) == pytest.approx((150.0, 2.0), abs=1e-9)
 
 
-@pytest.mark.parametrize("keys, expect", [
-    ({"RA": 150.5, "DEC": -2.25}, (150.5, -2.25)),
-    ({"RA_OBJ": 10.0, "DEC_OBJ": 20.0}, (10.0, 20.0)),
-    ({"OBJRA": "10:00:00.0", "OBJDEC": "-02:30:00"}, (150.0, -2.5)),
-    ({"RA": "12 30 00", "DEC": "+12 30 36"}, (187.5, 12.51)),
-    ({"RA": "150.25", "DEC": "2.5"}, (150.25, 2.5)),
-    ({"RA": "10h00m00s", "DEC": "-00d30m00s"}, (150.0, -0.5)),
-    ({"RA": "150d30m", "DEC": "-0 30 0"}, (150.5, -0.5)),
-    ({}, (None, None)),
-    ({"RA": "garbage", "DEC": "x"}, (None, None)),
-    ({"RA": 10.0}, (None, None)),
-])
+@pytest.mark.parametrize(
+    "keys, expect",
+    [
+        ({"RA": 150.5, "DEC": -2.25}, (150.5, -2.25)),
+        ({"RA_OBJ": 10.0, "DEC_OBJ": 20.0}, (10.0, 20.0)),
+        ({"OBJRA": "10:00:00.0", "OBJDEC": "-02:30:00"}, (150.0, -2.5)),
+        ({"RA": "12 30 00", "DEC": "+12 30 36"}, (187.5, 12.51)),
+        ({"RA": "150.25", "DEC": "2.5"}, (150.25, 2.5)),
+        ({"RA": "10h00m00s", "DEC": "-00d30m00s"}, (150.0, -0.5)),
+        ({"RA": "150d30m", "DEC": "-0 30 0"}, (150.5, -0.5)),
+        ({}, (None, None)),
+        ({"RA": "garbage", "DEC": "x"}, (None, None)),
+        ({"RA": 10.0}, (None, None)),
+    ],
+)
 def test_sky_position_header_keys(tmp_path, keys, expect):
     p = write_fits(tmp_path / "k.fits", galaxy_array(16), keys)
     got = sky_position(p)
@@ -666,10 +736,12 @@ def test_sky_position_header_keys(tmp_path, keys, expect):
 
 
 def test_sky_position_keys_in_primary_of_mef(tmp_path):
-    fits.HDUList([
-        fits.PrimaryHDU(header=fits.Header({"RA": 33.0, "DEC": -4.0})),
-        fits.ImageHDU(galaxy_array(16), name="SCI"),
-    ]).writeto(tmp_path / "mef.fits")
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(header=fits.Header({"RA": 33.0, "DEC": -4.0})),
+            fits.ImageHDU(galaxy_array(16), name="SCI"),
+        ]
+    ).writeto(tmp_path / "mef.fits")
     assert sky_position(tmp_path / "mef.fits") == pytest.approx((33.0, -4.0))
 
 
@@ -694,8 +766,9 @@ def test_read_header_extension_inherits_primary(tmp_path):
     ph = fits.PrimaryHDU(header=fits.Header({"TELESCOP": "Blanco", "OBJECT": "primary"}))
     ph.header["COMMENT"] = "first"
     ph.header["COMMENT"] = "second"
-    fits.HDUList([ph, fits.ImageHDU(galaxy_array(16), header=fits.Header({"OBJECT": "ext"}),
-                                    name="SCI")]).writeto(tmp_path / "m.fits")
+    fits.HDUList(
+        [ph, fits.ImageHDU(galaxy_array(16), header=fits.Header({"OBJECT": "ext"}), name="SCI")]
+    ).writeto(tmp_path / "m.fits")
     h = read_header(tmp_path / "m.fits")
     assert h["TELESCOP"] == "Blanco" and h["OBJECT"] == "ext" and h["EXTNAME"] == "SCI"
     assert h["XTENSION"] == "IMAGE" and "SIMPLE" not in h
@@ -704,9 +777,12 @@ def test_read_header_extension_inherits_primary(tmp_path):
 
 
 def test_read_header_compressed(tmp_path):
-    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(galaxy_array(24), header=fits.Header({"RA": 1.0, "DEC": 2.0}))]).writeto(
-        tmp_path / "c.fits.fz"
-    )
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.CompImageHDU(galaxy_array(24), header=fits.Header({"RA": 1.0, "DEC": 2.0})),
+        ]
+    ).writeto(tmp_path / "c.fits.fz")
     h = read_header(tmp_path / "c.fits.fz")
     assert h["NAXIS1"] == 24 and h["XTENSION"] == "IMAGE"
     assert sky_position(tmp_path / "c.fits.fz") == pytest.approx((1.0, 2.0))
