@@ -256,7 +256,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores, best first.
 
     Uses ``np.argpartition`` (O(N)) and then sorts only the k winners. NaN scores rank last.
-    Ties are broken by index (lower first).
+    Tied scores among the returned items are ordered by index (lower first).
 
     Parameters
     ----------
