@@ -809,3 +809,40 @@ def test_threaded_loading_is_consistent(tmp_path):
     with ThreadPoolExecutor(4) as ex:
         for _ in range(3):
             assert list(ex.map(one, paths)) == serial
+
+
+def test_fuzzed_files_raise_only_image_load_error(tmp_path):
+    """Truncations and scribbles of every format: a result or an ImageLoadError, nothing else."""
+    g = galaxy_array(40)
+    write_fits(tmp_path / "src.fits", g, {"RA": 1.0, "DEC": 2.0})
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(g)]).writeto(tmp_path / "src.fits.fz")
+    (tmp_path / "src.fits.gz").write_bytes(gzip.compress((tmp_path / "src.fits").read_bytes()))
+    write_fits(tmp_path / "cube.fits", np.stack([g, g * 2, g * 3]))
+    write_jpeg(tmp_path / "src.jpg")
+    write_jpeg(tmp_path / "src.png")
+    write_jpeg(tmp_path / "src.tif")
+    rng = np.random.default_rng(1)
+    n = 0
+    for src in sorted(tmp_path.glob("*.*")):
+        raw = src.read_bytes()
+        suffix = "".join(src.suffixes)
+        variants = [raw[: int(len(raw) * f)] for f in (0.01, 0.3, 0.7, 0.99)]
+        for _ in range(4):
+            b = bytearray(raw)
+            for i in rng.integers(0, len(b), size=20):
+                b[i] = int(rng.integers(0, 256))
+            variants.append(bytes(b))
+        for i, data in enumerate(variants):
+            p = tmp_path / f"fuzz_{src.stem.split('.')[0]}_{i}{suffix}"
+            p.write_bytes(data)
+            try:
+                assert_rgb(load_rgb(p))
+            except ImageLoadError as e:
+                assert str(e).startswith(str(p))
+            sky_position(p)  # never raises
+            try:
+                read_header(p)
+            except ImageLoadError:
+                pass
+            n += 1
+    assert n == 7 * 8
