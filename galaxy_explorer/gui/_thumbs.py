@@ -1,0 +1,164 @@
+"""Thumbnail cache: renders thumbnails off the GUI thread, newest requests first.
+
+An in-memory LRU of QPixmaps in front of an on-disk PNG cache (``<cache>/thumbs``), so
+reopening a catalogue shows thumbnails at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtGui import QImage, QPixmap
+
+log = logging.getLogger(__name__)
+
+THUMB_SIZE = 128
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    """(H, W, 3) uint8 → a QImage that owns its memory (safe to create off-thread)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class _Signals(QObject):
+    done = Signal(str, object, str)   # key, QImage or None, error
+
+
+class _Render(QRunnable):
+    def __init__(self, signals: _Signals, key: str, path: Path, render: Any,
+                 disk: Path | None, size: int) -> None:
+        super().__init__()
+        self._s, self._key, self._path, self._render = signals, key, path, render
+        self._disk, self._size = disk, size
+
+    def run(self) -> None:
+        try:
+            img = None
+            if self._disk is not None and self._disk.exists():
+                img = QImage(str(self._disk))
+                if img.isNull():
+                    img = None
+            if img is None:
+                from galaxy_explorer.core import imaging
+
+                rgb = imaging.load_rgb(self._path, self._render) if self._render is not None \
+                    else imaging.load_rgb(self._path)
+                img = rgb_to_qimage(imaging.thumbnail(rgb, self._size))
+                if self._disk is not None:
+                    try:
+                        self._disk.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = self._disk.with_suffix(".tmp.png")
+                        if img.save(str(tmp), "PNG"):
+                            tmp.replace(self._disk)
+                    except OSError:
+                        pass
+            self._s.done.emit(self._key, img, "")
+        except Exception as exc:  # unreadable image: remember the reason
+            try:
+                self._s.done.emit(self._key, None, str(exc) or type(exc).__name__)
+            except RuntimeError:
+                pass
+
+
+class ThumbnailCache(QObject):
+    """Lazily rendered thumbnails keyed by content hash.
+
+    Signals
+    -------
+    ready(str)
+        The thumbnail for a key (sha256) is now available (or failed).
+    """
+
+    ready = Signal(str)
+
+    def __init__(self, size: int = THUMB_SIZE, capacity: int = 4000, threads: int = 2,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.size = size
+        self.capacity = capacity
+        self._pix: OrderedDict[str, QPixmap] = OrderedDict()
+        self._failed: dict[str, str] = {}
+        self._pending: OrderedDict[str, tuple[Path, Any]] = OrderedDict()
+        self._inflight: set[str] = set()
+        self._threads = threads
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(threads)
+        self._signals = _Signals(self)
+        self._signals.done.connect(self._on_done)
+        self.disk_dir: Path | None = None
+        self.render: Any = None
+        self.render_key = ""
+        self._closed = False
+
+    def configure(self, disk_dir: Path | None, render: Any) -> None:
+        """Set the on-disk folder and render settings (a new catalogue / render)."""
+        self.disk_dir = disk_dir
+        self.render = render
+        try:
+            key = render.key() if render is not None else "default"
+        except Exception:
+            key = "default"
+        if key != self.render_key:
+            self._pix.clear()
+            self._failed.clear()
+        self.render_key = key
+        self._pending.clear()
+
+    def get(self, key: str, path: Path) -> QPixmap | None:
+        """The thumbnail if ready, else None (and it is queued for rendering)."""
+        pix = self._pix.get(key)
+        if pix is not None:
+            self._pix.move_to_end(key)
+            return pix
+        if key in self._failed or key in self._inflight:
+            return None
+        self._pending[key] = (path, self.render)
+        self._pending.move_to_end(key)
+        self._pump()
+        return None
+
+    def peek(self, key: str) -> QPixmap | None:
+        return self._pix.get(key)
+
+    def error(self, key: str) -> str | None:
+        return self._failed.get(key)
+
+    def _disk_path(self, key: str) -> Path | None:
+        if self.disk_dir is None:
+            return None
+        safe = "".join(c for c in self.render_key if c.isalnum())[:24] or "d"
+        return self.disk_dir / key[:2] / f"{key}_{safe}_{self.size}.png"
+
+    def _pump(self) -> None:
+        while self._pending and len(self._inflight) < self._threads * 2 and not self._closed:
+            key, (path, render) = self._pending.popitem(last=True)   # newest first
+            self._inflight.add(key)
+            self._pool.start(_Render(self._signals, key, path, render, self._disk_path(key),
+                                     self.size))
+
+    @Slot(str, object, str)
+    def _on_done(self, key: str, img: QImage | None, err: str) -> None:
+        self._inflight.discard(key)
+        if self._closed:
+            return
+        if img is None:
+            self._failed[key] = err
+        else:
+            self._pix[key] = QPixmap.fromImage(img)
+            while len(self._pix) > self.capacity:
+                self._pix.popitem(last=False)
+        self.ready.emit(key)
+        self._pump()
+
+    def shutdown(self) -> None:
+        self._closed = True
+        self._pending.clear()
+        self._pool.clear()
+        self._pool.waitForDone(30000)

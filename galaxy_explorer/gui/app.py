@@ -1,0 +1,137 @@
+"""Start the desktop app: ``run_app(paths, model, cache_dir, device)``."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run_app", "create_window", "log_file_path", "sample_catalogue"]
+
+
+def log_file_path() -> Path:
+    """The GUI's log file (details of every error shown in the window)."""
+    env = os.environ.get("GALAXY_EXPLORER_LOG")
+    if env:
+        return Path(env)
+    from platformdirs import user_log_dir
+
+    return Path(user_log_dir("galaxy-explorer", appauthor=False)) / "galaxy-explorer.log"
+
+
+def _setup_file_logging() -> Path | None:
+    path = log_file_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2,
+                                                       encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("galaxy_explorer")
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return path
+
+
+def sample_catalogue() -> Path | None:
+    """The bundled sample catalogue folder, if it exists and holds images."""
+    from galaxy_explorer.gui.controller import resources_dir
+
+    d = resources_dir() / "sample"
+    if d.is_dir() and any(p.is_file() for p in d.rglob("*")):
+        return d
+    return None
+
+
+def _install_excepthook() -> None:
+    """Unexpected exceptions in slots go to the log and the status bar, not a traceback."""
+    previous = sys.excepthook
+
+    def hook(etype, value, tb):  # type: ignore[no-untyped-def]
+        if issubclass(etype, KeyboardInterrupt):
+            return previous(etype, value, tb)
+        log.error("unexpected error", exc_info=(etype, value, tb))
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        for w in app.topLevelWidgets() if app is not None else []:
+            if hasattr(w, "_on_error"):
+                w.statusBar().showMessage(f"Unexpected error: {value} (details in the log)", 15000)
+                break
+
+    sys.excepthook = hook
+
+
+def create_window(paths: list[Path] | None = None, model: str = "auto", cache_dir: Path | None = None,
+                  device: str = "auto", settings=None, log_path: Path | None = None):  # type: ignore[no-untyped-def]
+    """Build (but do not show) the main window and start opening ``paths``.
+
+    ``paths=None`` opens the bundled sample catalogue (or shows a hint when there is none);
+    an empty list opens nothing.
+    """
+    from galaxy_explorer.gui.controller import Controller
+    from galaxy_explorer.gui.main_window import MainWindow
+
+    controller = Controller(model=model, cache_dir=cache_dir, device=device)
+    win = MainWindow(controller, settings=settings, log_path=log_path)
+    if paths is None:
+        sample = sample_catalogue()
+        if sample is not None:
+            win.open_paths([sample])
+        else:
+            win.show_hint("No sample catalogue is bundled — File ▸ Open Folder… or drop a "
+                          "folder of cutouts here")
+    elif paths:
+        win.open_paths([Path(p) for p in paths])
+    return win
+
+
+def run_app(paths: list[Path] | None = None, model: str = "auto", cache_dir: Path | None = None,
+            device: str = "auto") -> int:
+    """Run the desktop app until its window closes; returns the exit status.
+
+    Parameters
+    ----------
+    paths : list of Path, optional
+        Folders / files to open; ``None`` opens the bundled sample catalogue.
+    model : str
+        Hub id, model folder or ``auto``.
+    cache_dir : Path, optional
+        Embedding cache folder (default: the platform's user cache).
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``mps``.
+    """
+    t0 = time.perf_counter()
+    from PySide6.QtCore import QCoreApplication, QSettings, Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from galaxy_explorer import __version__
+
+    log_path = _setup_file_logging()
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    QCoreApplication.setOrganizationName("galaxy-explorer")
+    QCoreApplication.setApplicationName("Galaxy Explorer")
+    QCoreApplication.setApplicationVersion(__version__)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationDisplayName("Galaxy Explorer")
+    _install_excepthook()
+    settings = QSettings()
+    if model == "auto":
+        model = str(settings.value("model", "auto"))
+    else:
+        settings.setValue("model", model)
+    win = create_window(paths, model=model, cache_dir=cache_dir, device=device,
+                        settings=settings, log_path=log_path)
+    win.show()
+    log.info("window shown %.2fs after start of run_app", time.perf_counter() - t0)
+    return int(app.exec())

@@ -1,0 +1,606 @@
+"""The gallery: a virtualised thumbnail grid linked to the controller's selection.
+
+``GalleryModel`` is a flat list model over an *order* of catalogue rows (everything, or the
+map selection), sorted by query score, zero-shot confidence or name. Thumbnails are loaded
+lazily off-thread by :class:`~galaxy_explorer.gui._thumbs.ThumbnailCache`, only for cells
+that are painted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMenu,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from galaxy_explorer.gui import _style
+from galaxy_explorer.gui.controller import Controller, open_in_file_manager
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GalleryModel", "GalleryView", "ROWS_MIME", "rows_from_mime"]
+
+ROWS_MIME = "application/x-galaxy-explorer-rows"
+RowRole = Qt.ItemDataRole.UserRole + 1
+
+
+def rows_from_mime(mime: QMimeData) -> list[int]:
+    """Catalogue rows carried by a drag from the gallery (empty if none)."""
+    if not mime.hasFormat(ROWS_MIME):
+        return []
+    try:
+        return [int(r) for r in json.loads(bytes(mime.data(ROWS_MIME).data()).decode())["rows"]]
+    except Exception:
+        return []
+
+
+class GalleryModel(QAbstractListModel):
+    """Rows of the catalogue in display order.
+
+    Signals
+    -------
+    order_changed()
+        The displayed order / filter changed (the view re-syncs its selection).
+    """
+
+    order_changed = Signal()
+
+    SORTS = ("score", "confidence", "name")
+
+    def __init__(self, controller: Controller, thumbs: Any, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.c = controller
+        self.thumbs = thumbs
+        self.sort = "score"
+        self.show = "all"               # "all" | "selection"
+        self._filter: np.ndarray | None = None
+        self.order = np.zeros(0, dtype=np.int64)
+        self._pos = np.zeros(0, dtype=np.int64)
+        self._name_order = np.zeros(0, dtype=np.int64)
+        self._key_rows: dict[str, list[int]] = {}
+        if thumbs is not None:
+            thumbs.ready.connect(self._on_thumb_ready)
+
+    # --------------------------------------------------------------- Qt model API
+    def rowCount(self, parent: Any = None) -> int:  # noqa: N802
+        return 0 if parent is not None and parent.isValid() else int(len(self.order))
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsDragEnabled)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.order):
+            return None
+        row = int(self.order[index.row()])
+        item = self.c.items[row]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return item.name
+        if role == RowRole:
+            return row
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbs.get(item.sha256, item.path) if self.thumbs is not None else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row)
+        return None
+
+    def _tooltip(self, row: int) -> str:
+        c = self.c
+        it = c.items[row]
+        lines = [f"<b>{it.name}</b>", str(it.path)]
+        if c.scores is not None and np.isfinite(c.scores[row]):
+            lines.append(f"query score: {c.scores[row]:.3f}")
+        pred = c.predicted_label(row)
+        if pred:
+            lines.append(f"predicted: {pred} ({c.confidence[row]:.2f})")
+        man = c.manual_label(row)
+        if man:
+            lines.append(f"label: {man}")
+        sug = c.suggestion(row)
+        if sug:
+            lines.append(f"suggested: {sug[0]} ({sug[1]:.2f})")
+        err = row in c.failed and c.failed[row] or (
+            self.thumbs.error(it.sha256) if self.thumbs is not None else None)
+        if err:
+            lines.append(f"<i>cannot read: {err}</i>")
+        elif not c.have[row]:
+            lines.append("<i>not embedded yet</i>")
+        return "<br>".join(lines)
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802
+        return [ROWS_MIME, "text/uri-list"]
+
+    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:  # noqa: N802
+        rows = sorted({int(self.order[i.row()]) for i in indexes if i.isValid()})
+        mime = QMimeData()
+        mime.setData(ROWS_MIME, json.dumps({"rows": rows}).encode())
+        mime.setUrls([QUrl.fromLocalFile(str(self.c.items[r].path)) for r in rows[:500]])
+        return mime
+
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802
+        return Qt.DropAction.CopyAction
+
+    # --------------------------------------------------------------- ordering
+    def row_at(self, position: int) -> int:
+        return int(self.order[position])
+
+    def position_of(self, row: int) -> int:
+        """Display position of a catalogue row (-1 if not shown)."""
+        if 0 <= row < len(self._pos):
+            return int(self._pos[row])
+        return -1
+
+    def reset_catalogue(self) -> None:
+        c = self.c
+        names = [it.name.lower() for it in c.items]
+        self._name_order = np.array(sorted(range(c.n), key=names.__getitem__), dtype=np.int64)
+        self._key_rows = {}
+        for row, it in enumerate(c.items):
+            self._key_rows.setdefault(it.sha256, []).append(row)
+        self._filter = None
+        self.resort()
+
+    def set_sort(self, key: str) -> None:
+        if key not in self.SORTS:
+            raise ValueError(key)
+        self.sort = key
+        self.resort()
+
+    def set_filter(self, rows: np.ndarray | None) -> None:
+        """Show only these rows (None = everything)."""
+        self._filter = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self.resort()
+
+    def compute_order(self) -> np.ndarray:
+        c = self.c
+        n = c.n
+        base = self._name_order if len(self._name_order) == n else np.arange(n)
+        if self.sort == "score" and c.scores is not None:
+            key = np.where(np.isfinite(c.scores), -c.scores, np.inf)
+            order = base[np.argsort(key[base], kind="stable")]
+        elif self.sort == "confidence" and len(c.confidence) == n:
+            key = np.where(c.have, -c.confidence, np.inf)
+            order = base[np.argsort(key[base], kind="stable")]
+        else:
+            order = base
+        if self._filter is not None:
+            keep = np.zeros(n, dtype=bool)
+            keep[self._filter[(self._filter >= 0) & (self._filter < n)]] = True
+            order = order[keep[order]]
+        return order
+
+    def resort(self) -> None:
+        order = self.compute_order()
+        if np.array_equal(order, self.order):
+            return
+        self.beginResetModel()
+        self.order = order
+        self._pos = np.full(self.c.n, -1, dtype=np.int64)
+        self._pos[order] = np.arange(len(order))
+        self.endResetModel()
+        self.order_changed.emit()
+
+    def refresh_visible(self) -> None:
+        """Repaint badges (labels / predictions changed, same order)."""
+        if len(self.order):
+            self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1),
+                                  [Qt.ItemDataRole.ToolTipRole])
+
+    @Slot(str)
+    def _on_thumb_ready(self, key: str) -> None:
+        for row in self._key_rows.get(key, ()):
+            pos = self.position_of(row)
+            if pos >= 0:
+                idx = self.index(pos)
+                self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+class _Delegate(QStyledItemDelegate):
+    """Paints a thumbnail cell: image, name, label badges, score."""
+
+    def __init__(self, view: GalleryView) -> None:
+        super().__init__(view)
+        self.v = view
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Any) -> QSize:  # noqa: N802
+        s = self.v.thumb_size
+        return QSize(s + 12, s + 34)
+
+    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: Any) -> None:
+        c = self.v.c
+        row = index.data(RowRole)
+        if row is None:
+            return
+        r: QRect = option.rect.adjusted(2, 2, -2, -2)
+        pal = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if selected:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(pal.color(QPalette.ColorRole.Highlight))
+            p.drawRoundedRect(r, 5, 5)
+        if option.state & QStyle.StateFlag.State_HasFocus:
+            p.setPen(QPen(pal.color(QPalette.ColorRole.Highlight).lighter(130), 1.5))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRoundedRect(r, 5, 5)
+        s = self.v.thumb_size
+        img_rect = QRect(r.x() + (r.width() - s) // 2, r.y() + 4, s, s)
+        pix = index.data(Qt.ItemDataRole.DecorationRole)
+        if pix is not None and not pix.isNull():
+            scaled = pix.size().scaled(img_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(img_rect.center())
+            p.drawPixmap(target, pix)
+        else:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
+            p.drawRect(img_rect)
+            it = c.items[row]
+            err = self.v.thumbs.error(it.sha256) if self.v.thumbs is not None else None
+            p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+            p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, "unreadable" if err else "…")
+        # bottom strip: predicted label colour
+        pi = int(c.predicted[row]) if row < len(c.predicted) else -1
+        if pi >= 0 or pi == -2:
+            col = _style.label_color(pi if pi >= 0 else -1)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(col)
+            p.drawRect(QRect(img_rect.left(), img_rect.bottom() - 3, img_rect.width(), 4))
+        # name
+        text_rect = QRect(r.x() + 2, img_rect.bottom() + 3, r.width() - 4, 16)
+        p.setPen(pal.color(QPalette.ColorRole.HighlightedText if selected
+                           else QPalette.ColorRole.Text))
+        f = QFont(option.font)
+        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
+        p.setFont(f)
+        fm = p.fontMetrics()
+        p.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                   fm.elidedText(str(index.data()), Qt.TextElideMode.ElideMiddle, text_rect.width()))
+        # badges
+        man = c.manual_label(row)
+        y = img_rect.top() + 2
+        if man:
+            self._badge(p, img_rect.left() + 2, y, man, self._color_of(man), filled=True)
+        else:
+            sug = c.suggestion(row)
+            if sug:
+                self._badge(p, img_rect.left() + 2, y, f"{sug[0]}?", self._color_of(sug[0]),
+                            filled=False, italic=True)
+        if c.scores is not None and np.isfinite(c.scores[row]):
+            txt = f"{c.scores[row]:.3f}"
+            w = fm.horizontalAdvance(txt) + 6
+            br = QRect(img_rect.right() - w - 1, img_rect.bottom() - 20, w, 15)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(0, 0, 0, 170))
+            p.drawRoundedRect(br, 3, 3)
+            p.setPen(QColor("white"))
+            p.drawText(br, Qt.AlignmentFlag.AlignCenter, txt)
+        p.restore()
+
+    def _color_of(self, name: str) -> QColor:
+        names = self.v.c.label_names()
+        return _style.label_color(names.index(name) if name in names else len(names))
+
+    @staticmethod
+    def _badge(p: QPainter, x: int, y: int, text: str, color: QColor, *, filled: bool,
+               italic: bool = False) -> None:
+        f = p.font()
+        f.setItalic(italic)
+        f.setBold(filled)
+        p.setFont(f)
+        fm = p.fontMetrics()
+        w = min(fm.horizontalAdvance(text) + 8, 120)
+        rect = QRect(x, y, w, fm.height() + 2)
+        if filled:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(color)
+            p.drawRoundedRect(rect, 4, 4)
+            p.setPen(QColor("black") if color.lightness() > 140 else QColor("white"))
+        else:
+            p.setPen(QPen(color, 1.5, Qt.PenStyle.DashLine))
+            p.setBrush(QColor(0, 0, 0, 150))
+            p.drawRoundedRect(rect, 4, 4)
+            p.setPen(color.lighter(130))
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter,
+                   fm.elidedText(text, Qt.TextElideMode.ElideRight, w - 4))
+        f.setItalic(False)
+        f.setBold(False)
+        p.setFont(f)
+
+
+class _ListView(QListView):
+    def __init__(self, owner: GalleryView) -> None:
+        super().__init__(owner)
+        self._owner = owner
+
+    def contextMenuEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        self._owner.show_context_menu(ev.globalPos())
+
+
+class GalleryView(QWidget):
+    """Thumbnail grid with sort / show controls and a context menu.
+
+    Signals
+    -------
+    label_requested(list, object)
+        ``(rows, label or None)`` — "Label as…" from the context menu.
+    """
+
+    label_requested = Signal(list, object)
+
+    def __init__(self, controller: Controller, thumbs: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.c = controller
+        self.thumbs = thumbs
+        self.thumb_size = 112
+        self._syncing = False
+        self.model = GalleryModel(controller, thumbs, self)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 0)
+        bar.addWidget(QLabel("Show:"))
+        self.show_combo = QComboBox()
+        self.show_combo.addItem("All images", "all")
+        self.show_combo.addItem("Map selection", "selection")
+        self.show_combo.setToolTip("Show the whole catalogue or only what is selected on the map")
+        self.show_combo.currentIndexChanged.connect(self._on_show_combo)
+        bar.addWidget(self.show_combo)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("Sort:"))
+        self.sort_combo = QComboBox()
+        for key, text in (("score", "Query score"), ("confidence", "Zero-shot confidence"),
+                          ("name", "Name")):
+            self.sort_combo.addItem(text, key)
+        self.sort_combo.setToolTip("Order of the thumbnails (query score falls back to name "
+                                   "without a query)")
+        self.sort_combo.currentIndexChanged.connect(self._on_sort_combo)
+        bar.addWidget(self.sort_combo)
+        bar.addStretch(1)
+        self.count_label = QLabel("")
+        bar.addWidget(self.count_label)
+        lay.addLayout(bar)
+
+        self.view = _ListView(self)
+        v = self.view
+        v.setModel(self.model)
+        v.setItemDelegate(_Delegate(self))
+        v.setViewMode(QListView.ViewMode.IconMode)
+        v.setMovement(QListView.Movement.Static)
+        v.setResizeMode(QListView.ResizeMode.Adjust)
+        v.setUniformItemSizes(True)
+        v.setLayoutMode(QListView.LayoutMode.Batched)
+        v.setBatchSize(500)
+        v.setSpacing(2)
+        v.setWordWrap(False)
+        v.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        v.setDragEnabled(True)
+        v.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        v.setDefaultDropAction(Qt.DropAction.CopyAction)
+        v.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        v.setToolTip("")
+        lay.addWidget(v, 1)
+        v.selectionModel().selectionChanged.connect(self._on_view_selection)
+        v.selectionModel().currentChanged.connect(self._on_view_current)
+        v.doubleClicked.connect(self._on_double_clicked)
+        self.model.order_changed.connect(self._on_order_changed)
+
+        self._resort_timer = QTimer(self, singleShot=True, interval=250)
+        self._resort_timer.timeout.connect(self.model.resort)
+        c = controller
+        c.catalogue_opened.connect(self._on_catalogue)
+        c.embeddings_changed.connect(self._on_embeddings)
+        c.scores_changed.connect(self._on_scores)
+        c.predictions_changed.connect(self._on_predictions)
+        c.labels_changed.connect(self.model.refresh_visible)
+        c.suggestions_changed.connect(self.model.refresh_visible)
+        c.selection_changed.connect(self._on_selection)
+
+    # --------------------------------------------------------------- API
+    def displayed_rows(self) -> list[int]:
+        """Catalogue rows in display order."""
+        return [int(r) for r in self.model.order]
+
+    def selected_rows(self) -> list[int]:
+        return sorted({int(i.data(RowRole)) for i in self.view.selectionModel().selectedIndexes()})
+
+    def set_sort(self, key: str) -> None:
+        self.sort_combo.setCurrentIndex(self.sort_combo.findData(key))
+
+    def set_show(self, mode: str) -> None:
+        self.show_combo.setCurrentIndex(self.show_combo.findData(mode))
+
+    def scroll_to_row(self, row: int) -> None:
+        pos = self.model.position_of(row)
+        if pos >= 0:
+            self.view.scrollTo(self.model.index(pos), QAbstractItemView.ScrollHint.EnsureVisible)
+
+    # --------------------------------------------------------------- controller slots
+    @Slot()
+    def _on_catalogue(self) -> None:
+        self.model.reset_catalogue()
+        self._update_count()
+
+    @Slot()
+    def _on_embeddings(self) -> None:
+        if self.model.sort != "name":
+            self._resort_timer.start()
+        self.model.refresh_visible()
+
+    @Slot()
+    def _on_scores(self) -> None:
+        if self.model.sort == "score":
+            self.model.resort()
+            if len(self.model.order):
+                self.view.scrollToTop()
+        self.model.refresh_visible()
+
+    @Slot()
+    def _on_predictions(self) -> None:
+        if self.model.sort == "confidence":
+            self._resort_timer.start()
+        self.model.refresh_visible()
+
+    @Slot(str)
+    def _on_selection(self, source: str) -> None:
+        if source == "gallery":
+            return
+        if self.model.show == "selection":
+            self.model.set_filter(self.c.selection)
+        self._sync_selection_from_controller()
+
+    @Slot()
+    def _on_order_changed(self) -> None:
+        self._sync_selection_from_controller()
+        self._update_count()
+
+    def _update_count(self) -> None:
+        shown = len(self.model.order)
+        self.count_label.setText(f"{shown} shown" if shown == self.c.n else
+                                 f"{shown} of {self.c.n} shown")
+
+    def _sync_selection_from_controller(self) -> None:
+        sel = self.c.selection
+        pos = np.sort(np.array([self.model.position_of(int(r)) for r in sel], dtype=np.int64)) \
+            if len(sel) else np.zeros(0, dtype=np.int64)
+        pos = pos[pos >= 0]
+        qsel = QItemSelection()
+        if len(pos):
+            breaks = np.flatnonzero(np.diff(pos) != 1)
+            starts = np.concatenate([[pos[0]], pos[breaks + 1]])
+            ends = np.concatenate([pos[breaks], [pos[-1]]])
+            for a, b in zip(starts, ends, strict=False):
+                qsel.select(self.model.index(int(a)), self.model.index(int(b)))
+        self._syncing = True
+        try:
+            sm = self.view.selectionModel()
+            sm.select(qsel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            if len(pos):
+                self.view.scrollTo(self.model.index(int(pos[0])),
+                                   QAbstractItemView.ScrollHint.EnsureVisible)
+        finally:
+            self._syncing = False
+
+    # --------------------------------------------------------------- view slots
+    @Slot(int)
+    def _on_sort_combo(self, i: int) -> None:
+        self.model.set_sort(self.sort_combo.itemData(i))
+
+    @Slot(int)
+    def _on_show_combo(self, i: int) -> None:
+        mode = self.show_combo.itemData(i)
+        self.model.show = mode
+        self.model.set_filter(self.c.selection if mode == "selection" else None)
+
+    @Slot(QItemSelection, QItemSelection)
+    def _on_view_selection(self, selected: QItemSelection, deselected: QItemSelection) -> None:
+        if self._syncing:
+            return
+        self.c.set_selection(self.selected_rows(), source="gallery")
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_view_current(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if self._syncing or not current.isValid():
+            return
+        self.c.set_current(int(current.data(RowRole)))
+
+    @Slot(QModelIndex)
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.c.set_current(int(index.data(RowRole)))
+            self.window().findChild(QWidget, "DetailDock") and self._raise_detail()
+
+    def _raise_detail(self) -> None:
+        dock = self.window().findChild(QWidget, "DetailDock")
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+
+    # --------------------------------------------------------------- context menu
+    def context_rows(self) -> list[int]:
+        rows = self.selected_rows()
+        if not rows:
+            cur = self.view.currentIndex()
+            if cur.isValid():
+                rows = [int(cur.data(RowRole))]
+        return rows
+
+    def build_context_menu(self) -> QMenu:
+        rows = self.context_rows()
+        menu = QMenu(self)
+        n = len(rows)
+        sim = menu.addAction("Find similar", lambda: self.c.find_similar(rows))
+        sim.setEnabled(bool(n) and any(self.c.have[r] for r in rows))
+        pos = menu.addAction("Add to query as positive example",
+                             lambda: self.c.add_examples(rows, True))
+        neg = menu.addAction("Add to query as negative example",
+                             lambda: self.c.add_examples(rows, False))
+        pos.setEnabled(bool(n))
+        neg.setEnabled(bool(n))
+        menu.addSeparator()
+        lab = menu.addMenu(f"Label {n} as…" if n != 1 else "Label as…")
+        lab.setEnabled(bool(n))
+        for i, name in enumerate(self.c.label_names()):
+            act = QAction(name, lab)
+            if i < 9:
+                act.setShortcut(str(i + 1))
+            act.triggered.connect(lambda _=False, nm=name: self.c.set_manual_label(rows, nm))
+            lab.addAction(act)
+        lab.addSeparator()
+        lab.addAction("Clear label", lambda: self.c.set_manual_label(rows, None))
+        menu.addSeparator()
+        op = menu.addAction("Open file location",
+                            lambda: open_in_file_manager(self.c.items[rows[0]].path))
+        op.setEnabled(bool(n))
+        cp = menu.addAction("Copy path" if n <= 1 else f"Copy {n} paths",
+                            lambda: self.copy_paths(rows))
+        cp.setEnabled(bool(n))
+        return menu
+
+    def show_context_menu(self, global_pos: Any) -> None:
+        self.build_context_menu().popup(global_pos)
+
+    def copy_paths(self, rows: list[int]) -> None:
+        text = "\n".join(str(self.c.items[r].path) for r in rows)
+        QGuiApplication.clipboard().setText(text)
+        self.c.status.emit(f"Copied {len(rows)} path{'s' if len(rows) != 1 else ''}")
+
+
+def paths_of(controller: Controller, rows: list[int]) -> list[Path]:
+    return [controller.items[r].path for r in rows]

@@ -1,0 +1,609 @@
+"""The map: a 2-D embedding scatter (PCA first, UMAP when ready) with linked selection.
+
+Performance: one ``ScatterPlotItem`` per colour class (a single brush each, so pyqtgraph
+draws every point from one cached symbol), plus small overlay items for the query's top-k,
+the selection and the current item. Hit testing (click / hover) is a vectorised nearest
+point search in screen units, so it stays fast at 100k points.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QPainterPath
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QGraphicsPathItem,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from galaxy_explorer.gui import _style
+from galaxy_explorer.gui.controller import UNCERTAIN, Controller
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MapView", "points_in_polygon"]
+
+
+def points_in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Boolean mask of points ``xy`` (N, 2) inside polygon ``poly`` (M, 2) (even-odd rule)."""
+    x, y = xy[:, 0], xy[:, 1]
+    inside = np.zeros(len(xy), dtype=bool)
+    if len(poly) < 3:
+        return inside
+    px, py = poly[:, 0], poly[:, 1]
+    qx, qy = np.roll(px, -1), np.roll(py, -1)
+    for x1, y1, x2, y2 in zip(px, py, qx, qy, strict=False):
+        if y1 == y2:
+            continue
+        cond = (y1 > y) != (y2 > y)
+        if not cond.any():
+            continue
+        xcross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= cond & (x < xcross)
+    return inside
+
+
+class _SelectViewBox(pg.ViewBox):
+    """A ViewBox whose left-drag draws a box or lasso in select modes.
+
+    Signals
+    -------
+    sigSelectPolygon(object, object)
+        ``(polygon (K, 2) in data coordinates, keyboard modifiers)`` after a box / lasso drag.
+    sigClickedAt(object, object)
+        ``(QPointF in data coordinates, modifiers)`` after a left click.
+    """
+
+    sigSelectPolygon = Signal(object, object)
+    sigClickedAt = Signal(object, object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mode = "pan"
+        self._drag: list[QPointF] = []
+        self._shape = QGraphicsPathItem()
+        self._shape.setPen(pg.mkPen(_style.SELECTION_COLOR, width=1.5, style=Qt.PenStyle.DashLine))
+        self._shape.setBrush(QBrush(QColor(0, 229, 255, 40)))
+        self._shape.setZValue(1e9)
+        self._shape.hide()
+        self.addItem(self._shape, ignoreBounds=True)
+
+    def _drag_kind(self, ev: Any) -> str:
+        mods = ev.modifiers()
+        if self.mode != "pan":
+            return self.mode
+        if mods & Qt.KeyboardModifier.ShiftModifier:
+            return "box"
+        if mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
+            return "lasso"
+        return "pan"
+
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 - Qt API
+        if ev.button() != Qt.MouseButton.LeftButton or axis is not None:
+            return super().mouseDragEvent(ev, axis)
+        kind = self._drag_kind(ev) if ev.isStart() or not self._drag else self._kind
+        if kind == "pan":
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        self._kind = kind
+        p = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            self._drag = [self.mapSceneToView(ev.buttonDownScenePos()), p]
+        else:
+            self._drag.append(p)
+        poly = self._polygon()
+        path = QPainterPath()
+        if len(poly):
+            path.moveTo(QPointF(*poly[0]))
+            for x, y in poly[1:]:
+                path.lineTo(QPointF(x, y))
+            path.closeSubpath()
+        self._shape.setPath(path)
+        self._shape.show()
+        if ev.isFinish():
+            self._shape.hide()
+            self._drag = []
+            self.sigSelectPolygon.emit(poly, ev.modifiers())
+
+    def _polygon(self) -> np.ndarray:
+        if not self._drag:
+            return np.zeros((0, 2))
+        if self._kind == "box":
+            a, b = self._drag[0], self._drag[-1]
+            return np.array([[a.x(), a.y()], [b.x(), a.y()], [b.x(), b.y()], [a.x(), b.y()]])
+        return np.array([[p.x(), p.y()] for p in self._drag])
+
+    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.sigClickedAt.emit(self.mapSceneToView(ev.scenePos()), ev.modifiers())
+            return
+        super().mouseClickEvent(ev)
+
+
+class MapView(QWidget):
+    """Scatter map of the embedded rows, linked to the controller's selection.
+
+    Parameters
+    ----------
+    controller : Controller
+        Shared state; the map subscribes to its signals.
+    thumbs : ThumbnailCache, optional
+        Source of hover thumbnails.
+    """
+
+    def __init__(self, controller: Controller, thumbs: Any = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.c = controller
+        self.thumbs = thumbs
+        self.top_k = 50
+        self._rows = np.zeros(0, dtype=np.int64)    # rows currently drawn
+        self._xy = np.zeros((0, 2), dtype=np.float32)
+        self._class_items: list[pg.ScatterPlotItem] = []
+        self._legend_names: list[str] = []
+        self._last_kind = ""
+        self._hover_row = -1
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 0)
+        self._mode_group = QButtonGroup(self)
+        self.mode_buttons: dict[str, QToolButton] = {}
+        for mode, text, tip in (
+            ("pan", "Pan", "Pan and zoom (drag, wheel). Shift-drag: box select, Ctrl-drag: lasso"),
+            ("box", "Box", "Drag a rectangle to select (Shift adds, Ctrl removes)"),
+            ("lasso", "Lasso", "Draw a free-hand lasso to select (Shift adds, Ctrl removes)"),
+        ):
+            b = QToolButton(text=text, checkable=True)
+            b.setToolTip(tip)
+            b.setAutoRaise(True)
+            self._mode_group.addButton(b)
+            self.mode_buttons[mode] = b
+            bar.addWidget(b)
+        self.mode_buttons["pan"].setChecked(True)
+        self._mode_group.buttonClicked.connect(self._on_mode_clicked)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Colour:"))
+        self.color_combo = QComboBox()
+        self.color_combo.addItem("Predicted label", "predicted")
+        self.color_combo.addItem("Manual label", "manual")
+        self.color_combo.setToolTip("Colour points by zero-shot prediction or by your labels\n"
+                                    "(few-shot suggestions are drawn as hollow rings)")
+        self.color_combo.currentIndexChanged.connect(self._on_color_combo)
+        bar.addWidget(self.color_combo)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Top:"))
+        self.topk_spin = QSpinBox(minimum=1, maximum=100000, value=self.top_k)
+        self.topk_spin.setToolTip("How many best query matches are highlighted")
+        self.topk_spin.valueChanged.connect(self._on_topk)
+        bar.addWidget(self.topk_spin)
+        bar.addStretch(1)
+        self.fit_button = QToolButton(text="Fit")
+        self.fit_button.setToolTip("Zoom to show all points")
+        self.fit_button.setAutoRaise(True)
+        self.fit_button.clicked.connect(self.fit)
+        bar.addWidget(self.fit_button)
+        self.info = QLabel("")
+        self.info.setToolTip("Projection shown")
+        bar.addWidget(self.info)
+        lay.addLayout(bar)
+
+        bg, fg = _style.plot_colors()
+        self.vb = _SelectViewBox()
+        self.plot = pg.PlotWidget(viewBox=self.vb, background=bg)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        for ax in ("left", "bottom"):
+            self.plot.getPlotItem().hideAxis(ax)
+        self.vb.setAspectLocked(False)
+        self.legend = pg.LegendItem(offset=(10, 10), labelTextColor=fg,
+                                    brush=pg.mkBrush(bg.red(), bg.green(), bg.blue(), 190))
+        self.legend.setParentItem(self.plot.getPlotItem().vb)
+        lay.addWidget(self.plot, 1)
+
+        self.hint = pg.TextItem("", color=fg, anchor=(0.5, 0.5))
+        self.vb.addItem(self.hint, ignoreBounds=True)
+
+        self.sugg_items: list[pg.ScatterPlotItem] = []
+        self.top_item = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#202020", width=1),
+                                           brush=pg.mkBrush(_style.HIGHLIGHT_COLOR), pxMode=True)
+        self.top_item.setZValue(20)
+        self.sel_item = pg.ScatterPlotItem(size=12, pen=pg.mkPen(_style.SELECTION_COLOR, width=2),
+                                           brush=None, pxMode=True)
+        self.sel_item.setZValue(30)
+        self.cur_item = pg.ScatterPlotItem(size=22, symbol="+",
+                                           pen=pg.mkPen(_style.CURRENT_COLOR, width=2.5),
+                                           brush=pg.mkBrush(_style.CURRENT_COLOR), pxMode=True)
+        self.cur_item.setZValue(40)
+        for it in (self.top_item, self.sel_item, self.cur_item):
+            self.vb.addItem(it)
+
+        self._tip = QLabel(self.plot)
+        self._tip.setStyleSheet("QLabel { background: palette(tooltip-base); color: palette(tooltip-text);"
+                                " border: 1px solid palette(mid); padding: 3px; }")
+        self._tip.hide()
+        self._tip.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+
+        self.vb.sigSelectPolygon.connect(self._on_polygon)
+        self.vb.sigClickedAt.connect(self._on_clicked_at)
+        self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
+                                           slot=self._on_mouse_moved)
+
+        self._refresh_timer = QTimer(self, singleShot=True, interval=0)
+        self._refresh_timer.timeout.connect(self.refresh)
+        c = controller
+        c.catalogue_opened.connect(self._on_catalogue)
+        c.projection_changed.connect(self._on_projection)
+        c.predictions_changed.connect(self._schedule_refresh)
+        c.labels_changed.connect(self._on_labels_changed)
+        c.suggestions_changed.connect(self._schedule_refresh)
+        c.label_defs_changed.connect(self._schedule_refresh)
+        c.color_mode_changed.connect(self._on_color_mode)
+        c.scores_changed.connect(self._on_scores)
+        c.selection_changed.connect(self._on_selection)
+        c.current_changed.connect(self._on_current)
+        if thumbs is not None:
+            thumbs.ready.connect(self._on_thumb_ready)
+        self._set_hint("Open a folder of cutouts (File ▸ Open Folder…) or drop it here")
+
+    # ------------------------------------------------------------------ API
+    @property
+    def point_count(self) -> int:
+        """Number of points drawn (= embedded rows with coordinates)."""
+        return int(len(self._rows))
+
+    def drawn_rows(self) -> np.ndarray:
+        return self._rows.copy()
+
+    def set_mode(self, mode: str) -> None:
+        self.vb.mode = mode
+        self.mode_buttons[mode].setChecked(True)
+
+    def select_polygon(self, poly: np.ndarray, mode: str = "replace") -> np.ndarray:
+        """Select drawn points inside ``poly`` (data coordinates); returns the rows."""
+        inside = self._rows[points_in_polygon(self._xy, np.asarray(poly, dtype=float))]
+        self._combine(inside, mode)
+        return inside
+
+    def select_rect(self, rect: QRectF, mode: str = "replace") -> np.ndarray:
+        """Select drawn points inside ``rect`` (data coordinates); returns the rows."""
+        x0, x1 = sorted((rect.left(), rect.right()))
+        y0, y1 = sorted((rect.top(), rect.bottom()))
+        m = (self._xy[:, 0] >= x0) & (self._xy[:, 0] <= x1) & (self._xy[:, 1] >= y0) & (
+            self._xy[:, 1] <= y1)
+        inside = self._rows[m]
+        self._combine(inside, mode)
+        return inside
+
+    def row_position(self, row: int) -> tuple[float, float] | None:
+        xy = self.c.coords[row] if 0 <= row < len(self.c.coords) else None
+        if xy is None or not np.isfinite(xy).all():
+            return None
+        return float(xy[0]), float(xy[1])
+
+    def nearest_row(self, x: float, y: float, max_px: float = 10.0) -> int:
+        """Row of the drawn point nearest to data point (x, y) within ``max_px`` pixels."""
+        if not len(self._rows):
+            return -1
+        pw, ph = self.vb.viewPixelSize()
+        pw = pw or 1.0
+        ph = ph or 1.0
+        d2 = ((self._xy[:, 0] - x) / pw) ** 2 + ((self._xy[:, 1] - y) / ph) ** 2
+        i = int(np.argmin(d2))
+        return int(self._rows[i]) if d2[i] <= max_px * max_px else -1
+
+    @Slot()
+    def fit(self) -> None:
+        if len(self._xy):
+            lo = np.nanmin(self._xy, axis=0)
+            hi = np.nanmax(self._xy, axis=0)
+            span = np.maximum(hi - lo, 1e-6)
+            self.vb.setRange(QRectF(lo[0] - 0.05 * span[0], lo[1] - 0.05 * span[1],
+                                    1.1 * span[0], 1.1 * span[1]), padding=0)
+
+    # ------------------------------------------------------------------ drawing
+    def _set_hint(self, text: str) -> None:
+        self.hint.setText(text)
+        self.hint.setVisible(bool(text))
+        if text:
+            r = self.vb.viewRect()
+            self.hint.setPos(r.center())
+
+    @Slot()
+    def _schedule_refresh(self) -> None:
+        self._refresh_timer.start()
+
+    def _categories(self) -> tuple[list[str], list[QColor], np.ndarray]:
+        """(names, colours, category per drawn point (-1 = none))."""
+        c = self.c
+        rows = self._rows
+        names = c.label_names()
+        colors = [_style.label_color(i) for i in range(len(names))]
+        if c.color_mode == "manual":
+            manual = c.manual_labels()
+            extra = sorted({m for m in manual if m is not None and m not in names})
+            names = names + extra
+            colors += [_style.label_color(len(colors) + i) for i in range(len(extra))]
+            index = {n: i for i, n in enumerate(names)}
+            names = names + ["unlabelled"]
+            colors.append(QColor(_style.UNLABELLED_COLOR))
+            cat = np.array([index.get(manual[r], len(names) - 1) if manual[r] is not None
+                            else len(names) - 1 for r in rows], dtype=np.int64)
+        else:
+            pred = c.predicted[rows] if len(c.predicted) == c.n else np.full(len(rows), -1)
+            names = names + [UNCERTAIN]
+            colors.append(QColor(_style.UNCERTAIN_COLOR))
+            cat = np.where(pred == -2, len(names) - 1, pred).astype(np.int64)
+            if (cat == -1).any():   # no prediction yet (model / labels loading)
+                names = names + ["not classified"]
+                colors.append(QColor(_style.UNLABELLED_COLOR))
+                cat[cat == -1] = len(names) - 1
+        return names, colors, cat
+
+    def _point_size(self) -> float:
+        n = len(self._rows)
+        return 8.0 if n < 2000 else 6.0 if n < 20000 else 4.0 if n < 60000 else 3.0
+
+    @Slot()
+    def refresh(self) -> None:
+        """Rebuild the class items from controller state (coalesced; cheap at 100k)."""
+        c = self.c
+        coords = c.coords
+        ok = np.isfinite(coords[:, 0]) if len(coords) else np.zeros(0, dtype=bool)
+        self._rows = np.flatnonzero(ok)
+        self._xy = coords[self._rows].astype(np.float64) if len(self._rows) else np.zeros((0, 2))
+        names, colors, cat = self._categories()
+        size = self._point_size()
+        while len(self._class_items) < len(names):
+            it = pg.ScatterPlotItem(pxMode=True, pen=None, hoverable=False)
+            it.setZValue(10)
+            self.vb.addItem(it)
+            self._class_items.append(it)
+        self.legend.clear()
+        counts = np.bincount(cat, minlength=len(names)) if len(cat) else np.zeros(len(names), int)
+        for i, it in enumerate(self._class_items):
+            if i >= len(names):
+                it.setData([], [])
+                it.hide()
+                continue
+            m = cat == i
+            col = QColor(colors[i])
+            xy = self._xy[m]
+            it.setData(x=xy[:, 0], y=xy[:, 1], size=size, brush=pg.mkBrush(col), pen=None,
+                       symbol="o")
+            it.show()
+            if counts[i] or i < len(c.label_defs):
+                self.legend.addItem(it, f"{names[i]} ({int(counts[i])})")
+        self._draw_suggestions(names, colors, size)
+        self._apply_dim()
+        self._draw_top()
+        self._draw_selection()
+        self._draw_current()
+        if len(self._rows):
+            self._set_hint("")
+            self.info.setText({"pca": "PCA (UMAP pending)", "umap": "UMAP"}.get(c.coords_kind, ""))
+        elif c.n:
+            self._set_hint("Embedding… points appear as batches finish")
+
+    def _draw_suggestions(self, names: list[str], colors: list[QColor], size: float) -> None:
+        for it in self.sugg_items:
+            it.setData([], [])
+        c = self.c
+        if c.color_mode != "manual" or not len(c.suggested) or not len(self._rows):
+            return
+        sug = c.suggested[self._rows]
+        index = {n: i for i, n in enumerate(names)}
+        for ci, cname in enumerate(c.suggestion_classes):
+            m = sug == ci
+            if not m.any():
+                continue
+            while len(self.sugg_items) <= ci:
+                it = pg.ScatterPlotItem(pxMode=True, brush=None, hoverable=False)
+                it.setZValue(15)
+                self.vb.addItem(it)
+                self.sugg_items.append(it)
+            col = colors[index[cname]] if cname in index else QColor(_style.UNCERTAIN_COLOR)
+            xy = self._xy[m]
+            self.sugg_items[ci].setData(x=xy[:, 0], y=xy[:, 1], size=size + 3, brush=None,
+                                        pen=pg.mkPen(col, width=1.5), symbol="o")
+
+    def _apply_dim(self) -> None:
+        # dimming by item opacity costs nothing, unlike re-setting 100k brushes
+        op = 0.3 if self.c.scores is not None else 1.0
+        for it in self._class_items + self.sugg_items:
+            it.setOpacity(op)
+
+    def _draw_top(self) -> None:
+        c = self.c
+        if c.scores is None or not len(self._rows):
+            self.top_item.setData([], [])
+            return
+        rows = c.ranking(self.top_k)
+        xy = c.coords[rows]
+        ok = np.isfinite(xy[:, 0])
+        self.top_item.setData(x=xy[ok, 0], y=xy[ok, 1], data=rows[ok])
+
+    def _draw_selection(self) -> None:
+        sel = self.c.selection
+        if not len(sel) or not len(self.c.coords):
+            self.sel_item.setData([], [])
+            return
+        xy = self.c.coords[sel]
+        ok = np.isfinite(xy[:, 0])
+        size = self._point_size() + 5
+        self.sel_item.setData(x=xy[ok, 0], y=xy[ok, 1], size=size)
+
+    def _draw_current(self) -> None:
+        pos = self.row_position(self.c.current) if self.c.current >= 0 else None
+        if pos is None:
+            self.cur_item.setData([], [])
+        else:
+            self.cur_item.setData(x=[pos[0]], y=[pos[1]])
+
+    # ------------------------------------------------------------------ controller slots
+    @Slot()
+    def _on_catalogue(self) -> None:
+        self._last_kind = ""
+        self.refresh()
+        self._set_hint("Scanning and embedding…" if self.c.n else "No images found")
+
+    @Slot(str)
+    def _on_projection(self, kind: str) -> None:
+        self.refresh()
+        if kind != self._last_kind:
+            self._last_kind = kind
+            self.fit()
+
+    @Slot()
+    def _on_labels_changed(self) -> None:
+        if self.c.color_mode == "manual":
+            self._schedule_refresh()
+
+    @Slot(str)
+    def _on_color_mode(self, mode: str) -> None:
+        i = self.color_combo.findData(mode)
+        if i != self.color_combo.currentIndex():
+            self.color_combo.setCurrentIndex(i)
+        self._schedule_refresh()
+
+    @Slot()
+    def _on_scores(self) -> None:
+        self._apply_dim()
+        self._draw_top()
+
+    @Slot(str)
+    def _on_selection(self, source: str) -> None:
+        self._draw_selection()
+
+    @Slot(int)
+    def _on_current(self, row: int) -> None:
+        self._draw_current()
+
+    # ------------------------------------------------------------------ UI slots
+    @Slot(object)
+    def _on_mode_clicked(self, button: QToolButton) -> None:
+        for mode, b in self.mode_buttons.items():
+            if b is button:
+                self.vb.mode = mode
+
+    @Slot(int)
+    def _on_color_combo(self, index: int) -> None:
+        self.c.set_color_mode(self.color_combo.itemData(index))
+
+    @Slot(int)
+    def _on_topk(self, k: int) -> None:
+        self.top_k = k
+        self._draw_top()
+
+    def _combine(self, rows: np.ndarray, mode: str) -> None:
+        cur = self.c.selection
+        if mode == "add":
+            rows = np.union1d(cur, rows)
+        elif mode == "remove":
+            rows = np.setdiff1d(cur, rows)
+        self.c.set_selection(rows, source="map")
+
+    @staticmethod
+    def _mode_from(mods: Any) -> str:
+        if mods & Qt.KeyboardModifier.ControlModifier:
+            return "remove" if mods & Qt.KeyboardModifier.ShiftModifier else "toggle"
+        if mods & Qt.KeyboardModifier.ShiftModifier:
+            return "add"
+        return "replace"
+
+    @Slot(object, object)
+    def _on_polygon(self, poly: np.ndarray, mods: Any) -> None:
+        mode = "replace"
+        if self.vb.mode != "pan":
+            if mods & Qt.KeyboardModifier.ShiftModifier:
+                mode = "add"
+            elif mods & Qt.KeyboardModifier.ControlModifier:
+                mode = "remove"
+        rows = self.select_polygon(poly, mode)
+        self.c.status.emit(f"{len(self.c.selection)} selected ({len(rows)} in the shape)")
+
+    @Slot(object, object)
+    def _on_clicked_at(self, pos: QPointF, mods: Any) -> None:
+        row = self.nearest_row(pos.x(), pos.y())
+        mode = self._mode_from(mods)
+        if row < 0:
+            if mode == "replace":
+                self.c.set_selection([], source="map")
+            return
+        if mode == "toggle":
+            sel = self.c.selection
+            rows = np.setdiff1d(sel, [row]) if row in sel else np.union1d(sel, [row])
+            self.c.set_selection(rows, source="map")
+        elif mode == "add":
+            self.c.set_selection(np.union1d(self.c.selection, [row]), source="map")
+        else:
+            self.c.set_selection([row], source="map")
+        self.c.set_current(row)
+
+    def _on_mouse_moved(self, args: Any) -> None:
+        pos = args[0]
+        if not self.plot.sceneBoundingRect().contains(pos) or not len(self._rows):
+            self._hide_tip()
+            return
+        p = self.vb.mapSceneToView(pos)
+        row = self.nearest_row(p.x(), p.y(), max_px=8)
+        if row < 0:
+            self._hide_tip()
+            return
+        self._hover_row = row
+        self._show_tip(row, self.plot.mapFromScene(pos))
+
+    def _hide_tip(self) -> None:
+        self._hover_row = -1
+        self._tip.hide()
+
+    def _show_tip(self, row: int, at: Any) -> None:
+        c = self.c
+        it = c.items[row]
+        text = it.name
+        pred = c.predicted_label(row)
+        if pred:
+            text += f"\npredicted: {pred} ({c.confidence[row]:.2f})"
+        man = c.manual_label(row)
+        if man:
+            text += f"\nlabel: {man}"
+        if c.scores is not None and np.isfinite(c.scores[row]):
+            text += f"\nscore: {c.scores[row]:.3f}"
+        pix = self.thumbs.get(it.sha256, it.path) if self.thumbs is not None else None
+        if pix is not None:
+            self._tip.setPixmap(pix)
+            self._tip.setToolTip(text)
+            self._tip.setText("")
+            self._tip.setPixmap(pix)
+        else:
+            self._tip.setText(text)
+        self._tip_text = text
+        self._tip.adjustSize()
+        x = min(int(at.x()) + 16, max(0, self.plot.width() - self._tip.width() - 2))
+        y = min(int(at.y()) + 16, max(0, self.plot.height() - self._tip.height() - 2))
+        self._tip.move(x, y)
+        self._tip.show()
+        self._tip.raise_()
+
+    @Slot(str)
+    def _on_thumb_ready(self, key: str) -> None:
+        r = self._hover_row
+        if r >= 0 and r < self.c.n and self.c.items[r].sha256 == key and self._tip.isVisible():
+            pix = self.thumbs.peek(key)
+            if pix is not None:
+                self._tip.setPixmap(pix)
+                self._tip.adjustSize()
