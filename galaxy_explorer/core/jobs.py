@@ -191,3 +191,94 @@ def run_to_end(job: Iterator[Progress]) -> Progress:
     if last is None:  # pragma: no cover - every job yields at least once
         raise RuntimeError("job yielded nothing")
     return last
+
+
+# ------------------------------------------------------------------ projection
+@dataclass
+class ProjectionProgress:
+    """Where a projection job stands.
+
+    ``stage`` is ``"pca"`` (instant first view in ``coords``), ``"umap"`` (running; ``coords``
+    is None until it finishes) or ``"done"``.
+    """
+
+    stage: str
+    elapsed: float = 0.0
+    coords: np.ndarray | None = None
+    finished: bool = False
+    cancelled: bool = False
+    error: str | None = None
+
+
+def _umap_in_child(src: str, config: Any, cache_dir: str | None, out: str) -> None:
+    """Run in a separate process: UMAP of the embeddings in ``src`` → ``out`` (.npy)."""
+    from galaxy_explorer.core.cache import atomic_write_bytes
+    from galaxy_explorer.core.projection import cached_umap
+
+    emb = np.load(src, mmap_mode="r")
+    coords = cached_umap(np.asarray(emb), config, cache_dir)
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, coords)
+    atomic_write_bytes(Path(out), buf.getvalue())
+
+
+def projection_job(
+    embeddings: np.ndarray,
+    config: Any = None,
+    cache_dir: Path | None = None,
+    *,
+    cancel: threading.Event | None = None,
+    poll: float = 0.1,
+) -> Iterator[ProjectionProgress]:
+    """PCA at once, then UMAP in a separate process, yielding while it runs.
+
+    UMAP (numba) holds the GIL for long stretches and cannot stop midway, so it runs in a
+    child process: the caller's threads (a GUI's event loop) stay responsive, and cancelling
+    terminates the child at once. A cached map (same embeddings and settings) is returned
+    without starting a process.
+    """
+    import multiprocessing as mp
+    import tempfile
+
+    from galaxy_explorer.core.projection import UMAPConfig, load_cached_umap, pca_2d
+
+    config = config or UMAPConfig()
+    start = time.perf_counter()
+    emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+    yield ProjectionProgress("pca", coords=pca_2d(emb) if len(emb) else np.zeros((0, 2), np.float32))
+    if len(emb) == 0:
+        yield ProjectionProgress("done", coords=np.zeros((0, 2), np.float32), finished=True)
+        return
+    cached = load_cached_umap(emb, config, cache_dir) if cache_dir is not None else None
+    if cached is not None:
+        yield ProjectionProgress("done", time.perf_counter() - start, cached, finished=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="ge-umap-") as tmp:
+        src, out = Path(tmp) / "emb.npy", Path(tmp) / "coords.npy"
+        np.save(src, emb)
+        proc = mp.get_context("spawn").Process(
+            target=_umap_in_child, args=(str(src), config, str(cache_dir) if cache_dir else None, str(out)),
+            daemon=True, name="ge-umap")
+        proc.start()
+        try:
+            while proc.is_alive():
+                if cancel is not None and cancel.is_set():
+                    proc.terminate()
+                    proc.join(5)
+                    yield ProjectionProgress("umap", time.perf_counter() - start, finished=True, cancelled=True)
+                    return
+                proc.join(poll)
+                if proc.is_alive():
+                    yield ProjectionProgress("umap", time.perf_counter() - start)
+            if proc.exitcode != 0 or not out.exists():
+                yield ProjectionProgress("done", time.perf_counter() - start, finished=True,
+                                         error=f"UMAP failed (exit code {proc.exitcode})")
+                return
+            coords = np.load(out)
+        finally:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+    yield ProjectionProgress("done", time.perf_counter() - start, coords, finished=True)

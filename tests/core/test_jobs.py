@@ -102,3 +102,40 @@ def test_duplicate_content_embedded_once(tmp_path, adapter):
     shutil.copy(d / "a.jpg", d / "b.jpg")
     last = run_to_end(embed_job(scan(d).items, adapter, _store(tmp_path, adapter)))
     assert last.total == 1 and last.embedded == 1
+
+
+@pytest.mark.slow
+def test_projection_job_pca_first_then_cached_umap(tmp_path):
+    from galaxy_explorer.core.jobs import projection_job
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 16))
+    emb = np.concatenate([c + 0.05 * rng.normal(size=(20, 16)) for c in centers]).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    progs = list(projection_job(emb, cache_dir=tmp_path))
+    assert progs[0].stage == "pca" and progs[0].coords.shape == (60, 2)
+    assert progs[-1].finished and not progs[-1].cancelled and progs[-1].error is None
+    coords = progs[-1].coords
+    assert coords.shape == (60, 2) and np.isfinite(coords).all()
+    # clusters stay apart: mean intra-cluster distance < mean inter-cluster distance
+    lab = np.repeat(np.arange(3), 20)
+    d = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
+    same = lab[:, None] == lab[None]
+    assert d[same].mean() < 0.5 * d[~same].mean()
+    again = list(projection_job(emb, cache_dir=tmp_path))  # cached: no process
+    assert len(again) == 2 and np.array_equal(again[-1].coords, coords)
+
+
+def test_projection_job_cancel_terminates_child(tmp_path):
+    from galaxy_explorer.core.jobs import projection_job
+
+    emb = np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32)
+    cancel = threading.Event()
+    job = projection_job(emb, cache_dir=tmp_path, cancel=cancel)
+    assert next(job).stage == "pca"
+    cancel.set()
+    last = list(job)[-1]
+    assert last.cancelled and last.coords is None
+    import multiprocessing as mp
+
+    assert not [p for p in mp.active_children() if p.name == "ge-umap"]
