@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from galaxy_explorer.train.synth import dust_lane_visible
+
 if TYPE_CHECKING:  # pragma: no cover
     from galaxy_explorer.train.synth import GalaxyParams
 
@@ -101,6 +103,20 @@ def label_to_captions(
         order = rng.permutation(len(caps))
         caps = [caps[i] for i in order]
     return caps[:n] if n is not None else caps
+
+
+def caption_for_label(label: str, rng: np.random.Generator | None = None) -> str:
+    """One caption for a plain label: a template from :data:`LABEL_TEMPLATES` drawn with ``rng``
+    (the plain "a/an <name>" form when ``rng`` is None)."""
+    caps = label_to_captions(label)
+    if rng is None:
+        return caps[0]
+    return caps[int(rng.integers(len(caps)))]
+
+
+def with_article(phrase: str) -> str:
+    """``"elliptical galaxy"`` → ``"an elliptical galaxy"``; plurals are left as they are."""
+    return _article(phrase)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,7 +307,7 @@ def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list
                     ],
                 )
             )
-        if p.dust_lane > 0.35:
+        if p.dust_lane > 0.45:
             opt.append(_pick(rng, ["dark dust lanes along the arms", "dusty arms"]))
         if c == "spiral" and p.has_ring:
             opt.append(_pick(rng, ["a faint ring", "a ring-like arm pattern"]))
@@ -307,7 +323,7 @@ def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list
             if z < 0.1
             else _pick(rng, ["a thin disk", "a flat elongated disk", "a narrow disk"])
         )
-        if p.dust_lane > 0:
+        if dust_lane_visible(p):
             ess.append(
                 _pick(
                     rng,
@@ -318,6 +334,8 @@ def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list
                     ],
                 )
             )
+        elif p.dust_lane > 0:
+            opt.append(_pick(rng, ["reddened by dust", "a dusty midplane"]))
         else:
             opt.append(_pick(rng, ["no visible dust lane", "a dust-free disk"]))
         if p.bulge_to_total > 0.2:
@@ -554,6 +572,7 @@ def caption_for(params: GalaxyParams, rng: np.random.Generator) -> str:
 _PARTICIPLE_STARTS = frozenset(
     {
         "seen",
+        "reddened",
         "viewed",
         "oriented",
         "moderately",

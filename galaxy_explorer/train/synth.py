@@ -142,6 +142,10 @@ class GalaxyParams:
     depth: float = 1.0  # sky noise multiplier
     n_stars: int = 0
     n_neighbours: int = 0
+    #: apparent-size factor already applied to every length above (and to the field of view):
+    #: > 1 is a nearer, larger, brighter galaxy in a proportionally larger cutout, as in
+    #: Galaxy-Zoo-style cutouts scaled to the galaxy; the PSF stays the same in arcsec
+    zoom: float = 1.0
     extra: dict = field(default_factory=dict)
 
     def to_row(self) -> dict[str, object]:
@@ -201,9 +205,39 @@ def sample_params(rng: np.random.Generator, cls: str | None = None) -> GalaxyPar
     p.n_neighbours = int(rng.poisson(2.0))
     p.r_z = 0.0
     _SAMPLERS[cls](p, rng)
+    if cls not in ("compact", "artifact"):
+        mu = 1.6 if (cls == "edge_on" and p.dust_lane > 0) else 1.25
+        _apply_zoom(p, float(np.clip(rng.lognormal(math.log(mu), 0.3), 0.8, 2.8)))
+        p.n_stars = int(rng.poisson(1.5 * p.zoom**1.5))
+        p.n_neighbours = int(rng.poisson(2.0 * p.zoom**1.5))
     if p.r_z == 0.0:
         p.r_z = float(0.1 + 0.45 * p.g_r + rng.normal(0, 0.05))
     return p
+
+
+_ZOOM_LENGTHS = (
+    "fov_arcsec",
+    "x0",
+    "y0",
+    "re_arcsec",
+    "disk_h_arcsec",
+    "bar_length_arcsec",
+    "ring_radius_arcsec",
+    "ring_width_arcsec",
+    "companion_sep_arcsec",
+)
+_ZOOM_EXTRA = ("z0", "companion_re", "nucleus_offset")
+
+
+def _apply_zoom(p: GalaxyParams, z: float) -> None:
+    """Scale the scene by ``z``: lengths and field ×z, flux ×z² (surface brightness kept)."""
+    for k in _ZOOM_LENGTHS:
+        setattr(p, k, getattr(p, k) * z)
+    for k in _ZOOM_EXTRA:
+        if k in p.extra:
+            p.extra[k] *= z
+    p.mag_r -= 5 * math.log10(z)
+    p.zoom = z
 
 
 def _sample_elliptical(p: GalaxyParams, rng: np.random.Generator) -> None:
@@ -294,8 +328,10 @@ def _sample_barred(p: GalaxyParams, rng: np.random.Generator) -> None:
 
 def _sample_edge_on(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.inclination_deg = _u(rng, 84, 90)
-    p.disk_h_arcsec = float(np.clip(rng.lognormal(math.log(4.0), 0.3), 2.2, 9.0))
-    p.extra["z0"] = p.disk_h_arcsec * _u(rng, 0.07, 0.16)
+    p.disk_h_arcsec = float(np.clip(rng.lognormal(math.log(3.0), 0.25), 1.8, 5.0))
+    p.dust_lane = 0.0 if rng.random() < 0.2 else _u(rng, 3.0, 8.0)
+    # dusty disks are drawn thicker so that the lane is resolved at survey seeing
+    p.extra["z0"] = p.disk_h_arcsec * (_u(rng, 0.15, 0.25) if p.dust_lane else _u(rng, 0.06, 0.16))
     p.axis_ratio = float(
         max(
             p.extra["z0"] * 2.0 / (p.disk_h_arcsec * 3.4), _disk_axis_ratio(p.inclination_deg, 0.08)
@@ -308,7 +344,6 @@ def _sample_edge_on(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.mag_r = float(
         np.clip(17.0 - 2.5 * math.log10(p.disk_h_arcsec / 4.0) + rng.normal(0, 0.4), 14.0, 18.5)
     )
-    p.dust_lane = 0.0 if rng.random() < 0.2 else _u(rng, 0.6, 2.5)
     p.g_r = float(rng.normal(0.72, 0.08))
     p.g_r_young = float(rng.normal(0.45, 0.1))
     p.subtype = "dusty" if p.dust_lane > 0 else "dust_free"
@@ -727,7 +762,7 @@ def _render_disk_galaxy(
         fl = srng.lognormal(0, 0.8, k)
         fl *= 0.12 * total * disk_frac * a / fl.sum()
         cols = np.tile(young, (k, 1))
-        _add_blobs(img, g, xs, ys, srng.uniform(0.15, 0.5, k), fl, cols)
+        _add_blobs(img, g, xs, ys, srng.uniform(0.15, 0.5, k) * p.zoom, fl, cols)
 
 
 def _render_elliptical(
@@ -741,6 +776,23 @@ def _render_elliptical(
     env = _sersic(g, r, p.re_arcsec * 1.2, p.sersic_n, p.axis_ratio, 0.65 * total)
     img += sed(p.g_r + 0.05, p.r_z + 0.03)[:, None, None].astype(np.float32) * core[None]
     img += sed(p.g_r - 0.05, p.r_z - 0.03)[:, None, None].astype(np.float32) * env[None]
+
+
+def _edge_on_zeff(p: GalaxyParams) -> float:
+    z0 = float(p.extra.get("z0", 0.1 * p.disk_h_arcsec))
+    ci = math.cos(math.radians(p.inclination_deg))
+    return math.sqrt(z0 * z0 + (p.disk_h_arcsec * ci) ** 2)
+
+
+def _lane_width(p: GalaxyParams) -> float:
+    return max(0.45 * _edge_on_zeff(p), 0.4)
+
+
+def dust_lane_visible(p: GalaxyParams) -> bool:
+    """Whether the edge-on dust lane of ``p`` is resolved at its seeing (used by captions)."""
+    return (
+        p.cls == "edge_on" and p.dust_lane > 0 and 2.355 * _lane_width(p) >= 0.8 * p.psf_fwhm_arcsec
+    )
 
 
 def _sech2(x: np.ndarray) -> np.ndarray:
@@ -772,12 +824,13 @@ def _render_edge_on(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.
         * _sersic(g, rb, p.re_arcsec, p.sersic_n, bq, p.bulge_to_total * total)[None]
     )
     if p.dust_lane > 0:
-        off = np.float32(zeff * 0.6 * ci / max(ci, 0.05) * min(ci * 8, 1.0) * srng.choice([-1, 1]))
-        w = np.float32(max(0.35 * zeff, 0.35 * g.pixscale * 2))
-        lane = np.exp(-0.5 * ((v - off) / w) ** 2) * np.exp(-au / np.float32(2.5 * h))
+        # the lane sits slightly off the midplane unless the disk is exactly edge-on
+        off = np.float32(zeff * min(ci * 12, 0.8) * srng.choice([-1, 1]))
+        w = np.float32(_lane_width(p))
+        lane = np.exp(-0.5 * ((v - off) / w) ** 2) * np.exp(-au / np.float32(3.0 * h))
         lane *= np.clip(1 + 0.3 * _smooth_field(srng, g.n, 2.0), 0.3, None)
         tau = np.float32(p.dust_lane) * lane
-        img *= np.exp(-tau[None] * np.array([1.0, 0.7, 0.4], dtype=np.float32)[:, None, None])
+        img *= np.exp(-tau[None] * np.array([1.0, 0.8, 0.55], dtype=np.float32)[:, None, None])
 
 
 def _render_irregular(
@@ -819,7 +872,7 @@ def _render_irregular(
     fl *= 0.25 * total / fl.sum()
     young = sed(p.g_r_young, 0.0)
     cols = young[None, :] * srng.uniform(0.9, 1.1, (k, 3))
-    _add_blobs(img, g, xs, ys, srng.uniform(0.2, 0.9, k), fl, cols)
+    _add_blobs(img, g, xs, ys, srng.uniform(0.2, 0.9, k) * p.zoom, fl, cols)
 
 
 def _tail(
@@ -926,7 +979,7 @@ def _render_merger(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.G
             curv,
             tails_flux / p.n_tails,
             tail_col,
-            srng.uniform(0.45, 0.9),
+            srng.uniform(0.45, 0.9) * p.zoom,
         )
     if p.has_bridge:
         nb = 16
@@ -935,7 +988,7 @@ def _render_merger(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.G
         xs = x1 + (x2 - x1) * t - math.sin(sa) * bend * np.sin(math.pi * t)
         ys = y1 + (y2 - y1) * t + math.cos(sa) * bend * np.sin(math.pi * t)
         fl = np.full(nb, 0.05 * total / nb)
-        _add_blobs(img, g, xs, ys, np.full(nb, 0.8), fl, np.tile(tail_col, (nb, 1)))
+        _add_blobs(img, g, xs, ys, np.full(nb, 0.8 * p.zoom), fl, np.tile(tail_col, (nb, 1)))
     k = p.n_knots
     if k:
         ang = srng.uniform(0, 2 * math.pi, k)
@@ -950,7 +1003,7 @@ def _render_merger(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.G
             g,
             bx + rad * np.cos(ang),
             by + rad * np.sin(ang),
-            srng.uniform(0.2, 0.5, k),
+            srng.uniform(0.2, 0.5, k) * p.zoom,
             fl,
             np.tile(sed(p.g_r_young), (k, 1)),
         )
@@ -993,7 +1046,7 @@ def _render_ring(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.Gen
         xs, ys = _to_sky(rk * np.cos(tk), rk * np.sin(tk), p.x0, p.y0, p.pa_deg, q)
         fl = srng.lognormal(0, 0.6, k)
         fl *= 0.25 * ring_flux / fl.sum()
-        _add_blobs(img, g, xs, ys, srng.uniform(0.15, 0.45, k), fl, np.tile(young, (k, 1)))
+        _add_blobs(img, g, xs, ys, srng.uniform(0.15, 0.45, k) * p.zoom, fl, np.tile(young, (k, 1)))
 
 
 def _render_compact(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.Generator) -> None:
@@ -1355,6 +1408,8 @@ _CSV_PARAMS = (
     "y0",
     "ra",
     "dec",
+    "fov_arcsec",
+    "zoom",
 )
 TRUTH_COLUMNS: tuple[str, ...] = ("path", "class", "caption", "seed", "index", "size", *_CSV_PARAMS)
 

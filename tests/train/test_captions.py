@@ -9,10 +9,11 @@ from galaxy_explorer.train.captions import (
     CLASS_NAMES,
     MAX_WORDS,
     caption_for,
+    caption_for_label,
     human_name,
     label_to_captions,
 )
-from galaxy_explorer.train.synth import CLASSES, sample_params
+from galaxy_explorer.train.synth import CLASSES, dust_lane_visible, sample_params
 
 #: every caption of a class contains one of these (lower-case)
 CLASS_WORDS = {
@@ -63,8 +64,10 @@ def test_captions_reflect_parameters():
     for i in range(20):
         p = sample_params(np.random.default_rng([1, i, 0]), "edge_on")
         c = caption_for(p, np.random.default_rng(i))
-        if p.dust_lane > 0:
+        if dust_lane_visible(p):
             assert "dust lane" in c, c
+        elif p.dust_lane == 0:
+            assert "dust lane" not in c or "no visible dust lane" in c, c
     for c in _captions("spiral", 30):
         assert " bar" not in c.replace("barred", ""), c
     for c in _captions("elliptical", 30):
@@ -89,3 +92,10 @@ def test_label_to_captions():
     assert all(
         len(c.split()) < MAX_WORDS for c in label_to_captions("some very long user label name")
     )
+
+
+def test_caption_for_label():
+    assert caption_for_label("spiral") == "A spiral galaxy"
+    rng = np.random.default_rng(0)
+    caps = {caption_for_label("ring", rng) for _ in range(30)}
+    assert len(caps) >= 5 and all("ring galaxy" in c for c in caps)

@@ -241,7 +241,8 @@ def test_write_dataset_fits_and_jpeg(tmp_path):
             ra, dec = w.wcs_pix2world([[31.5, 31.5]], 0)[0]
             assert abs(ra - float(r["ra"])) < 1e-4 and abs(dec - float(r["dec"])) < 1e-4
             pix = abs(w.proj_plane_pixel_scales()[0].to_value("arcsec"))
-            assert pix == pytest.approx(synth.DEFAULT_FOV / 64, rel=1e-6)
+            assert pix == pytest.approx(float(r["fov_arcsec"]) / 64, rel=1e-3)
+            assert h["PIXSCALE"] == pytest.approx(pix, rel=1e-3)
             # FITS is stored south-up (row 0 = bottom); flipped back it is the rendered image
             i = int(r["index"])
             _, bands, _, _ = generate_one(i, seed=3, size=64, cls=r["class"])
