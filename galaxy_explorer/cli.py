@@ -288,7 +288,12 @@ def _rows(session: Session, items: Sequence[Item], *, scores: np.ndarray | None 
     from galaxy_explorer.core.export import ExportRow
     from galaxy_explorer.core.imaging import sky_position
 
-    manual = session.labels.all()
+    from galaxy_explorer.core.labels import LabelsFileError
+
+    try:
+        manual = session.labels.all()
+    except LabelsFileError as exc:
+        raise CliError(str(exc)) from None
     rows = []
     for i, it in enumerate(items):
         ra, dec = sky_position(it.path)
@@ -477,6 +482,12 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose == 0:
+        # the image loader reports bad files itself, one line each; astropy's own warnings
+        # about the same files would only repeat it
+        import warnings
+
+        warnings.filterwarnings("ignore", module=r"astropy(\..*)?$")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
