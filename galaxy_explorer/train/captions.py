@@ -63,7 +63,10 @@ def _article(phrase: str) -> str:
         ("galaxies", "pairs")
     ):
         return phrase
-    return ("an " if w[:1] in "aeiou" and not w.startswith(("one", "uni")) else "a ") + phrase
+    vowel = w[:1] in "aeiou" and not w.startswith(("one", "uni"))
+    if w.startswith(("s0", "sb", "hii", "e0")):  # read out letter by letter: "an S0 galaxy"
+        vowel = True
+    return ("an " if vowel else "a ") + phrase
 
 
 def human_name(label: str) -> str:
@@ -134,7 +137,7 @@ def _orientation(p: GalaxyParams, rng: np.random.Generator) -> str | None:
         return _pick(
             rng, ["moderately inclined", "seen at an angle", "at intermediate inclination"]
         )
-    return _pick(rng, ["highly inclined", "steeply inclined", "seen nearly edge-on"])
+    return _pick(rng, ["highly inclined", "steeply inclined", "strongly tilted"])
 
 
 def _size_word(p: GalaxyParams) -> str | None:
@@ -150,6 +153,8 @@ def _bright_word(p: GalaxyParams, rng: np.random.Generator) -> str | None:
     if p.mag_r < 15.3:
         return _pick(rng, ["bright", "very bright"])
     if p.mag_r > 17.8:
+        if p.cls == "compact":
+            return _pick(rng, ["faint", "dim"])
         return _pick(rng, ["faint", "dim", "low surface brightness"])
     return None
 
@@ -337,7 +342,7 @@ def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list
         elif p.dust_lane > 0:
             opt.append(_pick(rng, ["reddened by dust", "a dusty midplane"]))
         else:
-            opt.append(_pick(rng, ["no visible dust lane", "a dust-free disk"]))
+            opt.append(_pick(rng, ["no visible dust lane", "no dust lane"]))
         if p.bulge_to_total > 0.2:
             opt.append(_pick(rng, ["a prominent central bulge", "a bright bulge"]))
             if p.boxiness > 2.6:
@@ -466,33 +471,80 @@ _NOUNS: dict[str, tuple[str, ...]] = {
     "elliptical": (
         "elliptical galaxy",
         "elliptical galaxy",
+        "elliptical galaxy",
         "early-type elliptical galaxy",
         "elliptical",
+        "elliptical (E-type) galaxy",
     ),
-    "lenticular": ("lenticular galaxy", "lenticular galaxy", "S0 galaxy", "lenticular (S0) galaxy"),
-    "spiral": ("spiral galaxy", "spiral galaxy", "spiral disk galaxy", "spiral"),
+    "lenticular": (
+        "lenticular galaxy",
+        "lenticular galaxy",
+        "lenticular galaxy",
+        "S0 galaxy",
+        "lenticular (S0) galaxy",
+        "lenticular disk galaxy",
+    ),
+    "spiral": (
+        "spiral galaxy",
+        "spiral galaxy",
+        "spiral galaxy",
+        "spiral disk galaxy",
+        "spiral",
+        "late-type spiral galaxy",
+    ),
     "barred_spiral": (
+        "barred spiral galaxy",
         "barred spiral galaxy",
         "barred spiral galaxy",
         "barred spiral",
         "SB spiral galaxy",
+        "barred spiral disk galaxy",
     ),
     "edge_on": (
         "edge-on disk galaxy",
+        "edge-on disk galaxy",
         "edge-on galaxy",
-        "edge-on spiral galaxy",
+        "edge-on galaxy",
         "disk galaxy seen edge-on",
+        "edge-on disk",
     ),
-    "irregular": ("irregular galaxy", "irregular galaxy", "irregular star-forming galaxy"),
+    "irregular": (
+        "irregular galaxy",
+        "irregular galaxy",
+        "irregular galaxy",
+        "irregular star-forming galaxy",
+        "galaxy of irregular type",
+    ),
     "merger": (
         "pair of merging galaxies",
         "merging galaxies",
+        "merging galaxies",
         "interacting galaxy pair",
         "galaxy merger",
+        "merger of two galaxies",
+        "colliding, merging galaxies",
     ),
-    "ring": ("ring galaxy", "ring galaxy", "ring-shaped galaxy"),
-    "compact": ("compact source", "compact source", "point-like source", "compact object"),
-    "artifact": ("image artifact", "artifact", "imaging artifact"),
+    "ring": ("ring galaxy", "ring galaxy", "ring-shaped galaxy", "galaxy with a ring"),
+    "compact": (
+        "compact source",
+        "compact source",
+        "point-like source",
+        "compact object",
+        "unresolved compact source",
+    ),
+    "artifact": ("image artifact", "artifact", "imaging artifact", "artifact in the image"),
+}
+
+#: subtype-specific nouns, drawn now and then
+_SUBTYPE_NOUNS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("elliptical", "giant"): ("giant elliptical galaxy",),
+    ("irregular", "dwarf"): ("dwarf irregular galaxy",),
+    ("ring", "collisional"): ("collisional ring galaxy",),
+    ("ring", "hoag"): ("Hoag-type ring galaxy",),
+    ("compact", "point"): ("compact point source",),
+    ("compact", "blue_compact"): ("blue compact dwarf galaxy, a compact source",),
+    ("artifact", "satellite_trail"): ("satellite trail artifact",),
+    ("artifact", "bright_star"): ("bright star artifact",),
 }
 
 
@@ -503,6 +555,48 @@ def _join(parts: list[str], rng: np.random.Generator) -> str:
         return parts[0]
     conj = " and " if rng.random() < 0.85 else " plus "
     return ", ".join(parts[:-1]) + conj + parts[-1]
+
+
+def _noun(p: GalaxyParams, rng: np.random.Generator) -> str:
+    sub = _SUBTYPE_NOUNS.get((p.cls, p.subtype))
+    if sub and rng.random() < 0.3:
+        return _pick(rng, sub)
+    if p.cls == "spiral" and rng.random() < 0.15:
+        return {
+            "grand_design": "grand-design spiral galaxy",
+            "flocculent": "flocculent spiral galaxy",
+        }.get(p.arm_style, "multi-armed spiral galaxy")
+    return _pick(rng, _NOUNS.get(p.cls, (p.cls.replace("_", " "),)))
+
+
+def _compose(head: str, with_parts: list[str], part_parts: list[str], style: int, rng) -> str:
+    body = _join(with_parts, rng)
+    art = _article(head)
+    if not body:
+        s = art
+    elif style == 0:
+        s = f"{art} with {body}"
+    elif style == 1:
+        s = f"{art} showing {body}"
+    elif style == 2:
+        s = f"{art}: {body}"
+    elif style == 3:
+        s = f"{body[0].upper() + body[1:]} in {art}"
+    elif style == 4:
+        s = f"{art} that has {body}"
+    elif style == 5:
+        s = f"{art} featuring {body}"
+    elif style == 6:
+        s = f"{art}. It has {body}"
+    else:
+        s = f"{art} displaying {body}"
+    if part_parts:
+        extra = _join(part_parts, rng)
+        if style == 3 or rng.random() < 0.7:
+            s = f"{s}, {extra}"
+        else:
+            s = f"{extra[0].upper() + extra[1:]}, {s[0].lower() + s[1:]}"
+    return s
 
 
 def caption_for(params: GalaxyParams, rng: np.random.Generator) -> str:
@@ -521,47 +615,32 @@ def caption_for(params: GalaxyParams, rng: np.random.Generator) -> str:
         One sentence (occasionally two) of at most :data:`MAX_WORDS` words that always names
         the class.
     """
-    c = params.cls
-    noun = _pick(rng, _NOUNS.get(c, (c.replace("_", " "),)))
+    noun = _noun(params, rng)
     ess, opt, adj = _details(params, rng)
     rng.shuffle(opt)
     k_opt = int(rng.integers(0, min(len(opt), 3) + 1))
-    details = ess + opt[:k_opt]
-    if rng.random() < 0.5:
-        rng.shuffle(details)
+    chosen = opt[:k_opt]
     # adjectives: keep up to 2, order randomly
     rng.shuffle(adj)
     adj = adj[: int(rng.integers(0, min(len(adj), 2) + 1))]
-    # "with" phrases need noun phrases; some (e.g. "seen face-on", "point-like") are participles
-    with_parts = [
-        d
-        for d in details
-        if d.split()[0] in ("a", "an", "no", "two", "one", "three", "four")
-        or d.split()[0] not in _PARTICIPLE_STARTS
-    ]
-    part_parts = [d for d in details if d not in with_parts]
     head = " ".join([*adj, noun])
-    style = int(rng.integers(0, 6))
-    body = _join(with_parts, rng)
-    if style == 0 or not with_parts:
-        s = f"{_article(head)}" + (f" with {body}" if body else "")
-    elif style == 1:
-        s = f"{_article(head)} showing {body}"
-    elif style == 2:
-        s = f"{_article(head)}: {body}"
-    elif style == 3:
-        s = f"{body[0].upper() + body[1:]} in {_article(head)}" if body else _article(head)
-    elif style == 4:
-        s = f"{_article(head)} that has {body}"
-    else:
-        s = f"{_article(head)} featuring {body}"
-    if part_parts:
-        extra = _join(part_parts, rng)
-        s = (
-            f"{s}, {extra}"
-            if rng.random() < 0.7
-            else f"{extra[0].upper() + extra[1:]}, {s[0].lower() + s[1:]}"
-        )
+    shuffle = rng.random() < 0.5
+    style = int(rng.integers(0, 8))
+    order = rng.permutation(len(ess) + len(chosen))
+    disc = rng.random() < 0.25
+    while True:
+        details = ess + chosen
+        if shuffle:
+            details = [details[i] for i in order if i < len(details)]
+        # "with" phrases need noun phrases; some ("seen face-on", "point-like") are participles
+        with_parts = [d for d in details if d.split()[0] not in _PARTICIPLE_STARTS]
+        part_parts = [d for d in details if d not in with_parts]
+        s = _compose(head, with_parts, part_parts, style, rng)
+        if len(s.split()) <= MAX_WORDS or not chosen:
+            break
+        chosen = chosen[:-1]
+    if disc:  # British spelling now and then, as people type both
+        s = s.replace("disk", "disc")
     s = s[0].upper() + s[1:]
     words = s.split()
     if len(words) > MAX_WORDS:
@@ -572,6 +651,7 @@ def caption_for(params: GalaxyParams, rng: np.random.Generator) -> str:
 _PARTICIPLE_STARTS = frozenset(
     {
         "seen",
+        "strongly",
         "reddened",
         "viewed",
         "oriented",
