@@ -71,16 +71,18 @@ def _install_excepthook() -> None:
 
 
 def create_window(paths: list[Path] | None = None, model: str = "auto", cache_dir: Path | None = None,
-                  device: str = "auto", settings=None, log_path: Path | None = None):  # type: ignore[no-untyped-def]
+                  device: str = "auto", settings=None, log_path: Path | None = None,  # type: ignore[no-untyped-def]
+                  **controller_options):
     """Build (but do not show) the main window and start opening ``paths``.
 
     ``paths=None`` opens the bundled sample catalogue (or shows a hint when there is none);
-    an empty list opens nothing.
+    an empty list opens nothing. ``controller_options`` go to :class:`Controller`
+    (e.g. ``batch_size``, ``umap``).
     """
     from galaxy_explorer.gui.controller import Controller
     from galaxy_explorer.gui.main_window import MainWindow
 
-    controller = Controller(model=model, cache_dir=cache_dir, device=device)
+    controller = Controller(model=model, cache_dir=cache_dir, device=device, **controller_options)
     win = MainWindow(controller, settings=settings, log_path=log_path)
     if paths is None:
         sample = sample_catalogue()

@@ -384,7 +384,9 @@ class Controller(QObject):
     def _add_vectors(self, shas: list[str], vectors: np.ndarray | None) -> None:
         new_rows: list[int] = []
         if vectors is not None and len(shas):
-            vectors = np.asarray(vectors, dtype=np.float32)
+            # the store keeps float16: round fresh vectors the same way so that results match
+            # the command line and a reopened catalogue exactly
+            vectors = np.asarray(vectors).astype(np.float16).astype(np.float32)
             if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
                 self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
             for sha, vec in zip(shas, vectors, strict=False):
