@@ -1191,7 +1191,9 @@ def render_bands(
     Returns
     -------
     numpy.ndarray
-        ``(3, size, size)`` float32, nanomaggies per pixel, bands g, r, z; row 0 is the top.
+        ``(3, size, size)`` float32, bands g, r, z; row 0 is the top. Units are nanomaggies
+        per reference pixel of 0.262" (surface brightness, as resampled survey cutouts), so
+        the total flux is ``bands.sum() * (pixscale / 0.262) ** 2``.
     """
     size = int(size)
     if size < 16:
@@ -1207,14 +1209,24 @@ def render_bands(
     if post is not None:
         out += post
     out = out[:, g.pad : g.pad + size, g.pad : g.pad + size]
+    # surface-brightness units: nanomaggies per reference (0.262") pixel, as survey cutout
+    # services deliver resampled cutouts; the picture then looks the same at any size / zoom
+    binning = g.pixscale / PIXSCALE
+    out *= np.float32(1.0 / binning**2)
     if rng is not None:
-        scale = g.pixscale / PIXSCALE
-        sky_sigma = (SKY_SIGMA * params.depth * scale).astype(np.float32)
-        var = (
-            sky_sigma[:, None, None] ** 2
-            + np.clip(out, 0, None) / GAIN.astype(np.float32)[:, None, None]
+        neff = max(binning, 1.0)  # averaging binning² reference pixels lowers the noise
+        sky_sigma = (SKY_SIGMA * params.depth / neff).astype(np.float32)
+        var = sky_sigma[:, None, None] ** 2 + np.clip(out, 0, None) / (
+            GAIN.astype(np.float32)[:, None, None] * np.float32(neff * neff)
         )
         noise = rng.standard_normal(out.shape, dtype=np.float32)
+        if binning < 0.9:  # upsampled reference pixels: correlated noise, same variance
+            k2 = np.fft.fftfreq(size)[:, None] ** 2 + np.fft.rfftfreq(size)[None, :] ** 2
+            sig = 0.5 / binning
+            noise = np.fft.irfft2(
+                np.fft.rfft2(noise) * np.exp(-2 * (math.pi * sig) ** 2 * k2), s=(size, size)
+            ).astype(np.float32)
+            noise /= noise.std(axis=(1, 2), keepdims=True) + np.float32(1e-12)
         out = out + noise * np.sqrt(var)
         # imperfect sky subtraction: a small offset and gradient
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / np.float32(size) - 0.5
@@ -1222,7 +1234,7 @@ def render_bands(
             c0, cx, cy = rng.normal(0, 0.15, 3) * sky_sigma[b]
             out[b] += np.float32(c0) + np.float32(cx) * xx + np.float32(cy) * yy
         if params.cls == "artifact" and params.has_spikes:
-            sat = np.float32(_mag_to_flux(params.mag_r) * 0.01 * scale * scale)
+            sat = np.float32(_mag_to_flux(params.mag_r) * 0.01)
             core = out[1] > sat
             out[:, core] = np.minimum(
                 out[:, core], sat * np.array([1.0, 1.0, 1.2], np.float32)[:, None]
@@ -1346,7 +1358,7 @@ def _write_fits(path: Path, bands: np.ndarray, params: GalaxyParams, caption: st
     h = hdu.header
     for k, v in wcs_header(params, size).items():
         h[k] = v
-    h["BUNIT"] = ("nanomaggy", "flux per pixel; AB mag = 22.5 - 2.5 log10(flux)")
+    h["BUNIT"] = ("nanomaggy", "per 0.262 arcsec pixel; mag = 22.5-2.5log10(f)")
     h["BANDS"] = "grz"
     for i, b in enumerate(BANDS):
         h[f"BAND{i}"] = (b, f"band of plane {i}")
