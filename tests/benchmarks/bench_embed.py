@@ -46,9 +46,8 @@ def _make_data(folder: Path, n: int) -> list[Path]:
 
 def _make_vitb32(folder: Path) -> Path:
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
     from helpers import make_tiny_clip
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
     make_tiny_clip(folder)  # for its tokenizer files; the model is replaced below
     torch.manual_seed(0)
@@ -59,7 +58,13 @@ def _make_vitb32(folder: Path) -> Path:
     return folder
 
 
-def run(n: int = 96) -> dict[str, float]:
+def run(n: int = 96, rounds: int = 3) -> dict[str, float]:
+    """Measure each method in alternating rounds and keep the median rate of each.
+
+    Interleaving the methods means a change in machine load hits all of them alike.
+    """
+    import statistics
+
     import torch
     from PIL import Image
     from transformers import CLIPModel, CLIPProcessor
@@ -69,53 +74,57 @@ def run(n: int = 96) -> dict[str, float]:
     from galaxy_explorer.core.model import ClipAdapter
     from galaxy_explorer.core.session import Session
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     tmp = Path(tempfile.mkdtemp(prefix="ge-bench-"))
     paths = _make_data(tmp / "data", n)
     model_dir = _make_vitb32(tmp / "vitb32")
-    res: dict[str, float] = {}
-
-    # 1. seed-card usage, one image at a time (FITS rendered by our loader, as a user would have to)
     model = CLIPModel.from_pretrained(model_dir).eval()
     proc = CLIPProcessor.from_pretrained(model_dir)
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        for p in paths:
-            img = Image.open(p).convert("RGB") if p.suffix == ".jpg" else Image.fromarray(load_rgb(p))
-            out = model.get_image_features(**proc(images=img, return_tensors="pt"))
-            out = getattr(out, "pooler_output", out)
-            _ = out / out.norm(dim=-1, keepdim=True)
-    res["baseline one-at-a-time img/s"] = n / (time.perf_counter() - t0)
+    adapters = {p: ClipAdapter.load(str(model_dir), device="cpu", precision=p) for p in ("fp32", "bf16")}
+    size = adapters["fp32"].image_size
+    pixels = torch.randn(n, 3, size, size)
+    n_base = max(8, n // 4)  # the baseline is slow: time a quarter of the images
 
-    # 2. bare batched forward on ready tensors
-    adapter = ClipAdapter.load(str(model_dir), device="cpu")
-    pixels = torch.randn(n, 3, adapter.image_size, adapter.image_size)
-    t0 = time.perf_counter()
-    for i in range(0, n, 32):
-        adapter.embed_pixels(pixels[i:i + 32])
-    res["bare batched forward img/s"] = n / (time.perf_counter() - t0)
+    def baseline() -> float:
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for p in paths[:n_base]:  # FITS rendered by our loader, as a user would have to
+                img = Image.open(p).convert("RGB") if p.suffix == ".jpg" else Image.fromarray(load_rgb(p))
+                out = model.get_image_features(**proc(images=img, return_tensors="pt"))
+                out = getattr(out, "pooler_output", out)
+                _ = out / out.norm(dim=-1, keepdim=True)
+        return n_base / (time.perf_counter() - t0)
 
-    # 3. full pipeline, from files to the cache
-    for precision in ("fp32", "bf16"):
-        a = adapter if precision == "fp32" else ClipAdapter.load(str(model_dir), device="cpu", precision="bf16")
-        s = Session(tmp / "data", model=str(model_dir), cache_dir=tmp / f"cache-{precision}", adapter=a)
+    def bare(prec: str) -> float:
+        t0 = time.perf_counter()
+        for i in range(0, n, 32):
+            adapters[prec].embed_pixels(pixels[i:i + 32])
+        return n / (time.perf_counter() - t0)
+
+    def pipeline(prec: str, r: int) -> float:
+        s = Session(tmp / "data", model=str(model_dir), cache_dir=tmp / f"cache-{prec}-{r}",
+                    adapter=adapters[prec])
         t0 = time.perf_counter()
         last = run_to_end(s.embed(batch_size=32, workers=2))
         dt = time.perf_counter() - t0
         assert last.embedded == n
-        res[f"pipeline {precision} img/s"] = n / dt
         s.close()
-    if precision == "bf16":
-        t0 = time.perf_counter()
-        for i in range(0, n, 32):
-            a.embed_pixels(pixels[i:i + 32])
-        res["bare batched forward bf16 img/s"] = n / (time.perf_counter() - t0)
+        return n / dt
 
-    base, bare = res["baseline one-at-a-time img/s"], res["bare batched forward img/s"]
-    res["pipeline fp32 / baseline"] = res["pipeline fp32 img/s"] / base
-    res["pipeline fp32 / bare forward fp32"] = res["pipeline fp32 img/s"] / bare
-    res["pipeline bf16 / baseline"] = res["pipeline bf16 img/s"] / base
-    res["pipeline bf16 / bare forward bf16"] = res["pipeline bf16 img/s"] / res["bare batched forward bf16 img/s"]
+    rates: dict[str, list[float]] = {}
+    for r in range(rounds):
+        for name, fn in (("baseline one-at-a-time", baseline),
+                         ("bare batched forward fp32", lambda: bare("fp32")),
+                         ("pipeline fp32", lambda r=r: pipeline("fp32", r)),
+                         ("bare batched forward bf16", lambda: bare("bf16")),
+                         ("pipeline bf16", lambda r=r: pipeline("bf16", r))):
+            rates.setdefault(name, []).append(fn())
+    res = {f"{k} img/s": statistics.median(v) for k, v in rates.items()}
+    base = res["baseline one-at-a-time img/s"]
+    for prec in ("fp32", "bf16"):
+        res[f"pipeline {prec} / baseline"] = res[f"pipeline {prec} img/s"] / base
+        res[f"pipeline {prec} / bare forward {prec}"] = (
+            res[f"pipeline {prec} img/s"] / res[f"bare batched forward {prec} img/s"])
+    res["bf16 / fp32 bare forward"] = res["bare batched forward bf16 img/s"] / res["bare batched forward fp32 img/s"]
     return res
 
 
