@@ -380,7 +380,7 @@ def _sample_merger(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.sersic_n = _u(rng, 1.0, 4.0)
     p.mag_r = float(np.clip(rng.normal(16.6, 0.6), 14.5, 18.3))
     p.n_tails = int(rng.choice([1, 2, 2, 2, 3, 4]))
-    p.extra["tail_fraction"] = _u(rng, 0.2, 0.4)
+    p.extra["tail_fraction"] = _u(rng, 0.15, 0.35)
     p.has_bridge = bool(rng.random() < 0.5)
     p.n_knots = int(rng.integers(4, 20))
     p.g_r = float(rng.normal(0.65, 0.12))
@@ -912,8 +912,8 @@ def _tail(
     rr = r0 + length * t
     xs = x0 + rr * np.cos(ang)
     ys = y0 + rr * np.sin(ang)
-    sig = width0 * (0.7 + 1.0 * t)
-    fl = np.exp(-1.6 * t) * np.clip(1 + 0.35 * srng.standard_normal(nb), 0.3, None)
+    sig = width0 * (0.8 + 2.2 * t**1.5)  # tails fan out and become diffuse
+    fl = np.exp(-1.2 * t) * np.clip(1 + 0.35 * srng.standard_normal(nb), 0.3, None)
     fl *= flux / fl.sum()
     _add_blobs(img, g, xs, ys, sig, fl, np.tile(col, (nb, 1)))
 
@@ -978,7 +978,7 @@ def _render_merger(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.G
         p.g_r_young,
         srng,
     )
-    tail_col = sed(0.5 * (p.g_r + p.g_r_young))
+    tail_col = sed(0.65 * p.g_r + 0.35 * p.g_r_young)
     tails_flux = float(p.extra.get("tail_fraction", 0.3)) * total
     spin = srng.choice([-1.0, 1.0])
     for i in range(p.n_tails):
@@ -1175,6 +1175,14 @@ def _add_background(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.
         ys = srng.uniform(-half, half, ns)
         mags = 23.5 - srng.exponential(1.6, ns)  # many faint, few bright
         mags = np.clip(mags, 15.5, 24.0)
+        # keep stars that could pass for a second object off the target itself
+        rmin = np.where(mags < 20.5, 0.22 * p.fov_arcsec, 0.0)
+        if p.cls == "compact":
+            rmin = np.maximum(rmin, 5.0)
+        dx, dy = xs - p.x0, ys - p.y0
+        rr = np.hypot(dx, dy) + 1e-6
+        push = np.where(rr < rmin, (rmin + (rmin - rr)) / rr, 1.0)
+        xs, ys = p.x0 + dx * push, p.y0 + dy * push
         gr = np.clip(srng.normal(0.9, 0.4, ns), -0.2, 1.6)
         cols = np.array([sed(c, 0.1 + 0.4 * c) for c in gr])
         _add_points(img, g, xs, ys, [_mag_to_flux(m) for m in mags], cols)
