@@ -70,7 +70,8 @@ DEFAULT_SIZE: int = 128
 #: per-pixel sky noise (nanomaggies) at the reference pixel scale, typical DECaLS depth
 SKY_SIGMA: np.ndarray = np.array([0.0040, 0.0060, 0.0140], dtype=np.float64)
 #: effective gain (counts per nanomaggy) used for the source shot noise
-GAIN: np.ndarray = np.array([160.0, 160.0, 60.0], dtype=np.float64)
+#: (DECam coadds: ~10^4 electrons per nanomaggy in g and r, fewer in z; sky-limited)
+GAIN: np.ndarray = np.array([8000.0, 9000.0, 2500.0], dtype=np.float64)
 #: RGB multipliers for g, r, z (→ B, G, R), as the Legacy Survey viewer's ``dr2_rgb``
 RGB_SCALES: tuple[float, float, float] = (6.0, 3.4, 2.2)
 
@@ -200,7 +201,7 @@ def sample_params(rng: np.random.Generator, cls: str | None = None) -> GalaxyPar
     p.pa_deg = _u(rng, 0, 180)
     p.psf_fwhm_arcsec = float(np.clip(rng.lognormal(math.log(1.25), 0.15), 0.85, 2.0))
     p.psf_beta = 0.0 if rng.random() < 0.25 else _u(rng, 2.5, 4.5)
-    p.depth = float(np.clip(rng.lognormal(0.0, 0.3), 0.5, 2.2))
+    p.depth = float(np.clip(rng.lognormal(0.0, 0.25), 0.6, 1.8))
     p.n_stars = int(rng.poisson(1.5))
     p.n_neighbours = int(rng.poisson(2.0))
     p.r_z = 0.0
@@ -242,7 +243,7 @@ def _apply_zoom(p: GalaxyParams, z: float) -> None:
 
 def _sample_elliptical(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.sersic_n = _u(rng, 3.0, 6.0)
-    p.axis_ratio = float(np.clip(rng.beta(4, 1.6), 0.4, 1.0))
+    p.axis_ratio = float(np.clip(rng.beta(4, 1.6), 0.5, 1.0))
     p.boxiness = float(np.clip(rng.normal(2.0, 0.15), 1.7, 2.4))
     p.re_arcsec = float(np.clip(rng.lognormal(math.log(3.2), 0.35), 1.4, 8.0))
     p.mag_r = float(
@@ -254,7 +255,7 @@ def _sample_elliptical(p: GalaxyParams, rng: np.random.Generator) -> None:
 
 
 def _sample_lenticular(p: GalaxyParams, rng: np.random.Generator) -> None:
-    p.inclination_deg = _random_inclination(rng, 25, 72)
+    p.inclination_deg = _random_inclination(rng, 40, 75)
     p.axis_ratio = _disk_axis_ratio(p.inclination_deg, 0.12)
     p.bulge_to_total = _u(rng, 0.2, 0.5)
     p.disk_h_arcsec = float(np.clip(rng.lognormal(math.log(3.2), 0.3), 1.6, 7.0))
