@@ -156,7 +156,6 @@ def test_unreadable_file_goes_to_errors(cutouts, monkeypatch):
     assert res.errors == [(bad, "permission denied")]
 
 
-@pytest.mark.skipif(IS_ROOT or os.name == "nt", reason="root can read anything")
 def test_unreadable_file_and_folder_chmod(cutouts):
     (cutouts / "gal_000.fits").chmod(0)
     locked = cutouts / "locked"
