@@ -282,6 +282,12 @@ def _sample_disk_common(p: GalaxyParams, rng: np.random.Generator, max_incl: flo
     p.g_r_young = float(rng.normal(0.15, 0.1))
 
 
+def _min_pitch(m: int) -> float:
+    """Smallest pitch angle (deg) keeping successive windings of m arms resolvable
+    (radial spacing of at least 0.45 in ln r) - tighter looks like concentric rings."""
+    return math.degrees(math.atan(0.45 * max(m, 1) / (2 * math.pi))) + 2.0
+
+
 def _sample_spiral(p: GalaxyParams, rng: np.random.Generator) -> None:
     _sample_disk_common(p, rng)
     style = rng.choice(["grand_design", "flocculent", "multi_arm"], p=[0.5, 0.3, 0.2])
@@ -293,7 +299,7 @@ def _sample_spiral(p: GalaxyParams, rng: np.random.Generator) -> None:
     }[p.arm_style]
     if p.arm_style == "grand_design" and rng.random() < 0.15:
         p.n_arms = 3
-    p.pitch_deg = _u(rng, 9, 35)
+    p.pitch_deg = _u(rng, _min_pitch(p.n_arms), 35)
     p.arm_strength = _u(rng, 0.55, 0.9) if p.arm_style != "flocculent" else _u(rng, 0.5, 0.8)
     p.bulge_to_total = float(np.clip(rng.beta(1.6, 4.5), 0.03, 0.55))
     p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.15, 0.35)
@@ -310,7 +316,7 @@ def _sample_barred(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.has_bar = True
     p.n_arms = 2 if rng.random() < 0.85 else 3
     p.arm_style = "grand_design" if rng.random() < 0.75 else "flocculent"
-    p.pitch_deg = _u(rng, 10, 35)
+    p.pitch_deg = _u(rng, max(10.0, _min_pitch(p.n_arms)), 35)
     p.arm_strength = _u(rng, 0.5, 0.85)
     p.bulge_to_total = float(np.clip(rng.beta(2, 7), 0.04, 0.35))
     p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.1, 0.2)
@@ -606,7 +612,10 @@ def _moffat_mixture(beta: float) -> np.ndarray:
     target = (beta - 1) / math.pi * (1 + r * r) ** (-beta)
     basis = np.exp(-0.5 * (r[:, None] / _MIX_SIGMAS) ** 2) / (2 * math.pi * _MIX_SIGMAS**2)
     wt = np.sqrt(r + 0.05)[:, None]  # weight by area so the flux is fitted, not just the core
-    w, *_ = np.linalg.lstsq(basis * wt, target * wt[:, 0], rcond=None)
+    from scipy.optimize import nnls  # scipy comes with scikit-learn
+
+    # non-negative weights: a PSF with negative lobes would ring around bright stars
+    w, _ = nnls(basis * wt, target * wt[:, 0])
     return w / w.sum()
 
 
@@ -621,7 +630,7 @@ def _psf_ft(g: _Grid, fwhm: float, beta: float) -> np.ndarray:
     (a Gaussian, or a Moffat as a fitted Gaussian mixture); g slightly broader, z sharper."""
     k2 = _k2(g.n)
     out = np.empty((3, *k2.shape), dtype=np.float32)
-    for i, scale in enumerate((1.08, 1.0, 0.92)):
+    for i, scale in enumerate((1.04, 1.0, 0.96)):
         fw = fwhm * scale / g.pixscale  # pixels
         if beta <= 0:
             s = fw / 2.3548
@@ -1266,11 +1275,11 @@ def render_bands(
             c0, cx, cy = rng.normal(0, 0.15, 3) * sky_sigma[b]
             out[b] += np.float32(c0) + np.float32(cx) * xx + np.float32(cy) * yy
         if params.cls == "artifact" and params.has_spikes:
-            sat = np.float32(_mag_to_flux(params.mag_r) * 0.01)
+            # saturated core: flat and white in the survey colour balance
+            sat = np.float32(_mag_to_flux(params.mag_r) * 0.03)
             core = out[1] > sat
-            out[:, core] = np.minimum(
-                out[:, core], sat * np.array([1.0, 1.0, 1.2], np.float32)[:, None]
-            )
+            white = np.float32(RGB_SCALES[1]) / np.asarray(RGB_SCALES, dtype=np.float32)
+            out[:, core] = sat * white[:, None]
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
