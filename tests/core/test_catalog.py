@@ -156,21 +156,6 @@ def test_unreadable_file_goes_to_errors(cutouts, monkeypatch):
     assert res.errors == [(bad, "permission denied")]
 
 
-def test_unreadable_file_and_folder_chmod(cutouts):
-    (cutouts / "gal_000.fits").chmod(0)
-    locked = cutouts / "locked"
-    locked.mkdir()
-    write_jpeg(locked / "x.jpg")
-    locked.chmod(0)
-    try:
-        res = scan(cutouts)
-        assert len(res.items) == 7
-        assert {p for p, _ in res.errors} == {cutouts / "gal_000.fits", locked}
-    finally:
-        (cutouts / "gal_000.fits").chmod(0o644)
-        locked.chmod(0o755)
-
-
 def test_many_files_deterministic(tmp_path):
     for i in range(30):
         sub = tmp_path / f"d{i % 3}"

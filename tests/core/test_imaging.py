@@ -476,15 +476,6 @@ def test_gzip_that_is_not_fits(tmp_path):
     load_error(tmp_path / "y.png")
 
 
-def test_unreadable_file_chmod(tmp_path):
-    p = write_fits(tmp_path / "locked.fits", galaxy_array(16))
-    p.chmod(0)
-    try:
-        assert "permission denied" in load_error(p).reason
-    finally:
-        p.chmod(0o644)
-
-
 def test_unreadable_file(tmp_path, monkeypatch):
     p = write_jpeg(tmp_path / "locked.jpg")
     real_open = open
