@@ -299,7 +299,7 @@ def _sample_spiral(p: GalaxyParams, rng: np.random.Generator) -> None:
     }[p.arm_style]
     if p.arm_style == "grand_design" and rng.random() < 0.15:
         p.n_arms = 3
-    p.pitch_deg = _u(rng, _min_pitch(p.n_arms), 35)
+    p.pitch_deg = _u(rng, _min_pitch(p.n_arms) + (5 if p.arm_style == "flocculent" else 0), 35)
     p.arm_strength = _u(rng, 0.55, 0.9) if p.arm_style != "flocculent" else _u(rng, 0.5, 0.8)
     p.bulge_to_total = float(np.clip(rng.beta(1.6, 4.5), 0.03, 0.55))
     p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.15, 0.35)
@@ -720,7 +720,7 @@ def _render_disk_galaxy(
     lnr = np.log(rd / np.float32(r_in))
     psi = m * (theta - np.float32(phi0) - lnr / np.float32(tanp))
     if p.arm_style == "flocculent":
-        psi = psi + 1.3 * _smooth_field(srng, g.n, 0.5 * h / g.pixscale)
+        psi = psi + 0.7 * _smooth_field(srng, g.n, 0.35 * h / g.pixscale)
     elif p.arm_style == "multi_arm":
         psi = psi + 0.5 * _smooth_field(srng, g.n, 0.8 * h / g.pixscale)
     sharp = 4.0 if p.arm_style == "grand_design" else 2.5
@@ -728,7 +728,8 @@ def _render_disk_galaxy(
     mean_pat = math.gamma(sharp + 0.5) / (math.sqrt(math.pi) * math.gamma(sharp + 1))
     env = 1.0 - np.exp(-((rd / np.float32(r_in)) ** 3))  # arms start at r_in
     if p.arm_style == "flocculent":
-        clump = np.clip(1 + 0.9 * _smooth_field(srng, g.n, 0.25 * h / g.pixscale), 0, None)
+        # short, patchy arm segments: switch the pattern off over half the disk
+        clump = np.clip(0.3 + _smooth_field(srng, g.n, 0.3 * h / g.pixscale), 0, None) * 1.5
         pattern = pattern * clump
     a = p.arm_strength
     arm_part = pattern * np.float32(1.0 / mean_pat) * env
