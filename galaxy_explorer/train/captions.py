@@ -13,6 +13,7 @@ with templates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -141,18 +142,21 @@ def _orientation(p: GalaxyParams, rng: np.random.Generator) -> str | None:
 
 
 def _size_word(p: GalaxyParams) -> str | None:
-    big = max(p.re_arcsec * 2, p.disk_h_arcsec * 2.5, p.ring_radius_arcsec * 1.3)
-    if big > 11:
+    """Size as it appears in the cutout (relative to the field of view)."""
+    big = max(p.re_arcsec * 2, p.disk_h_arcsec * 2.5, p.ring_radius_arcsec * 1.3) / p.fov_arcsec
+    if big > 0.33:
         return "large"
-    if big < 4.5:
+    if big < 0.13:
         return "small"
     return None
 
 
 def _bright_word(p: GalaxyParams, rng: np.random.Generator) -> str | None:
-    if p.mag_r < 15.3:
+    """Brightness as it appears (surface brightness: the magnitude before the zoom)."""
+    mag = p.mag_r + 5 * math.log10(max(p.zoom, 1e-3))
+    if mag < 15.5:
         return _pick(rng, ["bright", "very bright"])
-    if p.mag_r > 17.8:
+    if mag > 17.8:
         if p.cls == "compact":
             return _pick(rng, ["faint", "dim"])
         return _pick(rng, ["faint", "dim", "low surface brightness"])
