@@ -292,3 +292,43 @@ def test_speed_smoke():
     list(generate(20, seed=0, size=128))
     dt = time.perf_counter() - t
     assert dt < 10  # generous: thousands per minute expected; this only catches regressions
+
+
+def _radial_profile(img: np.ndarray, p: GalaxyParams, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean brightness in deprojected annuli around the target centre (radius in arcsec)."""
+    pix = p.fov_arcsec / size
+    c = (size - 1) / 2
+    y, x = (np.mgrid[:size, :size] - c) * pix
+    t = math.radians(p.pa_deg)
+    u = (x - p.x0) * math.cos(t) + (y - p.y0) * math.sin(t)
+    v = (-(x - p.x0) * math.sin(t) + (y - p.y0) * math.cos(t)) / p.axis_ratio
+    r = np.hypot(u, v)
+    edges = np.arange(0, r.max(), pix)
+    idx = np.digitize(r.ravel(), edges)
+    prof = np.bincount(idx, img.ravel(), len(edges) + 1) / np.maximum(
+        np.bincount(idx, minlength=len(edges) + 1), 1
+    )
+    return edges[:-1] + pix / 2, prof[1 : len(edges)]
+
+
+def test_rings_are_brighter_than_their_inner_gap():
+    for s in range(4):
+        p = _clean(_params("ring", s))
+        p.extra["nucleus_offset"] = 0.0
+        r, prof = _radial_profile(render_bands(p, 128)[1], p, 128)
+        at_ring = prof[np.argmin(abs(r - p.ring_radius_arcsec))]
+        gap = prof[np.argmin(abs(r - 0.55 * p.ring_radius_arcsec))]
+        assert at_ring > 1.3 * gap, (s, at_ring, gap)
+
+
+def test_compact_sources_are_psf_sized_and_galaxies_are_not():
+    def fwhm_like(p):
+        img = render_bands(_clean(p), 128)[1]
+        pix = p.fov_arcsec / 128
+        return math.sqrt((img > 0.5 * img.max()).sum() / math.pi) * 2 * pix  # arcsec
+
+    for s in range(3):
+        pc = _params("compact", s)
+        assert fwhm_like(pc) < 1.6 * pc.psf_fwhm_arcsec
+        pe = _params("elliptical", s)
+        assert fwhm_like(pe) > fwhm_like(pc)
