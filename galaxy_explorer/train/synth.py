@@ -257,9 +257,9 @@ def _sample_elliptical(p: GalaxyParams, rng: np.random.Generator) -> None:
 def _sample_lenticular(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.inclination_deg = _random_inclination(rng, 40, 75)
     p.axis_ratio = _disk_axis_ratio(p.inclination_deg, 0.12)
-    p.bulge_to_total = _u(rng, 0.2, 0.5)
+    p.bulge_to_total = _u(rng, 0.2, 0.45)
     p.disk_h_arcsec = float(np.clip(rng.lognormal(math.log(3.2), 0.3), 1.6, 7.0))
-    p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.15, 0.35)
+    p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.12, 0.3)
     p.sersic_n = _u(rng, 1.5, 3.5)
     p.boxiness = 2.0
     p.mag_r = float(
@@ -320,10 +320,10 @@ def _sample_barred(p: GalaxyParams, rng: np.random.Generator) -> None:
     p.arm_strength = _u(rng, 0.5, 0.85)
     p.bulge_to_total = float(np.clip(rng.beta(2, 7), 0.04, 0.35))
     p.re_arcsec = p.disk_h_arcsec * _u(rng, 0.1, 0.2)
-    p.bar_length_arcsec = p.disk_h_arcsec * _u(rng, 0.8, 1.5)
+    p.bar_length_arcsec = p.disk_h_arcsec * _u(rng, 1.0, 1.6)
     p.bar_axis_ratio = _u(rng, 0.2, 0.35)
     p.bar_angle_deg = _u(rng, 0, 180)
-    p.extra["bar_fraction"] = _u(rng, 0.2, 0.35)
+    p.extra["bar_fraction"] = _u(rng, 0.22, 0.38)
     p.n_knots = int(rng.integers(6, 30))
     p.dust_lane = _u(rng, 0.0, 0.5)
     p.has_ring = bool(rng.random() < 0.4)
@@ -1262,9 +1262,9 @@ def render_bands(
             GAIN.astype(np.float32)[:, None, None] * np.float32(neff * neff)
         )
         noise = rng.standard_normal(out.shape, dtype=np.float32)
-        if binning < 0.9:  # upsampled reference pixels: correlated noise, same variance
-            k2 = np.fft.fftfreq(size)[:, None] ** 2 + np.fft.rfftfreq(size)[None, :] ** 2
-            sig = 0.5 / binning
+        if binning < 0.95:  # upsampled reference pixels: correlated noise, same variance
+            k2 = _k2(size)
+            sig = 0.6 * math.sqrt(1 / binning**2 - 1)
             noise = np.fft.irfft2(
                 np.fft.rfft2(noise) * np.exp(-2 * (math.pi * sig) ** 2 * k2), s=(size, size)
             ).astype(np.float32)
