@@ -236,7 +236,7 @@ def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list
         elif q > 0.65:
             adj.append(_pick(rng, ["slightly elongated", "oval"]))
         else:
-            adj.append(_pick(rng, ["elongated", "flattened", "cigar-like oval"]))
+            adj.append(_pick(rng, ["elongated", "flattened", "oval"]))
         ess.append(
             _pick(
                 rng,
@@ -353,7 +353,9 @@ def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list
                 opt.append("a boxy bulge")
         else:
             opt.append(_pick(rng, ["a small bulge", "little or no bulge"]))
-        opt.append(_pick(rng, ["a needle-like shape", "a spindle shape", "a cigar-shaped profile"]))
+        opt.append(
+            _pick(rng, ["a spindle shape", "a knife-edge profile", "a narrow streak of light"])
+        )
         adj.append(_pick(rng, ["thin", "flat"]))
     elif c == "irregular":
         ess.append(
@@ -375,7 +377,7 @@ def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list
         opt.append(
             _pick(rng, ["no spiral arms", "no clear centre", "a lopsided light distribution"])
         )
-        adj.append(_pick(rng, ["clumpy", "chaotic", "patchy"]))
+        adj.append(_pick(rng, ["clumpy", "disordered", "patchy"]))
         if p.subtype == "dwarf":
             adj.append("dwarf")
     elif c == "merger":
@@ -526,7 +528,7 @@ _NOUNS: dict[str, tuple[str, ...]] = {
         "interacting galaxy pair",
         "galaxy merger",
         "merger of two galaxies",
-        "colliding, merging galaxies",
+        "pair of interacting, merging galaxies",
     ),
     "ring": ("ring galaxy", "ring galaxy", "ring-shaped galaxy", "galaxy with a ring"),
     "compact": (
