@@ -28,7 +28,7 @@ import math
 import os
 import re
 import stat as _stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,7 +71,7 @@ MAX_FITS_VALUES = 300_000_000
 
 #: Version of the rendering code; part of :meth:`RenderSettings.key` so that a change in
 #: how pixels are rendered invalidates cached embeddings.
-_RENDER_VERSION = 1
+_RENDER_VERSION = 2  # 2: survey colour for cubes with named bands
 
 _LIMIT_SAMPLE = 1 << 18  # limits are estimated from at most ~262k pixels
 _LOG_A = 1000.0  # DS9 log exponent
@@ -641,7 +641,71 @@ def _pick_bands(
     return [n - 1, (n - 1) // 2 if n > 3 else 1, 0]
 
 
-def _render_fits(path: Path, data: np.ndarray, settings: RenderSettings) -> np.ndarray:
+#: Legacy Survey viewer colour scales per band (legacypipe ``sdss_rgb``), for nanomaggy images
+SURVEY_SCALES: dict[str, float] = {"u": 15.0, "g": 6.0, "r": 3.4, "i": 1.0, "z": 2.2, "y": 1.0}
+_BAND_ORDER = "ugrizy"
+
+
+def survey_rgb(
+    bands: np.ndarray,
+    names: Sequence[str] = ("g", "r", "z"),
+    *,
+    Q: float = 20.0,  # noqa: N803 - Lupton's symbol
+    m: float = 0.03,
+) -> np.ndarray:
+    """Lupton asinh colour composite of calibrated survey bands, as the Legacy Survey viewer.
+
+    Each band is multiplied by its :data:`SURVEY_SCALES` value and offset by ``m``; the mean
+    intensity ``I`` is stretched with ``asinh(Q I) / sqrt(Q)`` and every band keeps its share
+    of ``I`` (colours are preserved). The reddest band becomes R and the bluest B.
+
+    Parameters
+    ----------
+    bands : ndarray
+        ``(3, H, W)`` images in nanomaggies, in the order of ``names``.
+    names : sequence of str
+        Band letters (``g``, ``r``, ``z``, …).
+
+    Returns
+    -------
+    ndarray
+        ``(H, W, 3)`` uint8.
+    """
+    b = np.asarray(bands, dtype=np.float32)
+    if b.ndim != 3 or b.shape[0] != 3 or len(names) != 3:
+        raise ValueError(f"survey_rgb needs 3 bands, got shape {b.shape} and names {list(names)}")
+    order = sorted(range(3), key=lambda i: _BAND_ORDER.index(names[i]))  # blue → red
+    s = np.asarray([SURVEY_SCALES[names[i]] for i in order], dtype=np.float32)[:, None, None]
+    x = np.clip(np.nan_to_num(b[order], nan=0.0, posinf=0.0, neginf=0.0) * s + np.float32(m), 0, None)
+    i = x.mean(axis=0)
+    i = np.where(i > 0, i, np.float32(1e-6))
+    f = np.arcsinh(np.float32(Q) * i) / np.float32(math.sqrt(Q)) / i
+    rgb = x[::-1] * f[None]  # red, green, blue
+    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0).copy()
+
+
+def _band_names(header: Any, n: int) -> list[str] | None:
+    """Band letters of a cube's planes from ``BANDS='grz'`` or ``BAND0..``, if all are known."""
+    if header is None:
+        return None
+    names: list[str] = []
+    bands = header.get("BANDS") if hasattr(header, "get") else None
+    if isinstance(bands, str) and len(bands.strip()) == n:
+        names = list(bands.strip().lower())
+    else:
+        for i in range(n):
+            v = header.get(f"BAND{i}") if hasattr(header, "get") else None
+            if not isinstance(v, str):
+                return None
+            names.append(v.strip().lower())
+    if len(names) != n or any(b not in SURVEY_SCALES for b in names) or len(set(names)) != n:
+        return None
+    return names
+
+
+def _render_fits(
+    path: Path, data: np.ndarray, settings: RenderSettings, header: Any = None
+) -> np.ndarray:
     # FITS row 1 is the bottom row: flip rows to show north up, as DS9 does
     if data.ndim == 2:
         return _grey_rgb(data[::-1], settings)
@@ -650,6 +714,11 @@ def _render_fits(path: Path, data: np.ndarray, settings: RenderSettings) -> np.n
     n = planes.shape[0]
     if n == 1 and settings.bands is None:
         return _grey_rgb(planes[0], settings)
+    names = _band_names(header, n) if axis == 0 else None
+    if names is not None and n == 3 and settings.lupton and settings.bands is None:
+        if not np.isfinite(planes).any():
+            raise ImageLoadError(path, "the bands have no finite pixel values (all NaN/Inf)")
+        return survey_rgb(planes, names)
     idx = _pick_bands(n, axis, settings.bands, path)
     chans = [planes[i] if i >= 0 else planes.mean(axis=0) for i in idx]
     usable = [c for c in chans if np.isfinite(c).any()]
@@ -807,8 +876,8 @@ def load_rgb(
     try:
         head, size = _sniff(p)
         if head.startswith(_FITS_MAGIC) or (head.startswith(_GZIP_MAGIC) and _is_fits_name(p)):
-            data, _ = _load_fits(p, settings.hdu, size, head.startswith(_GZIP_MAGIC))
-            rgb = _render_fits(p, data, settings)
+            data, header = _load_fits(p, settings.hdu, size, head.startswith(_GZIP_MAGIC))
+            rgb = _render_fits(p, data, settings, header)
         elif head.startswith(_GZIP_MAGIC):
             raise ImageLoadError(p, "gzip-compressed file that is not named .fits.gz")
         else:

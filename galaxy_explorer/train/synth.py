@@ -1290,22 +1290,19 @@ def render_bands(
 def to_rgb(
     bands: np.ndarray,
     *,
-    scales: Sequence[float] = RGB_SCALES,
-    Q: float = 20.0,
+    Q: float = 20.0,  # noqa: N803 - Lupton's symbol
     m: float = 0.03,
 ) -> np.ndarray:
     """Lupton et al. (2004) asinh colour composite of g, r, z bands (z→R, r→G, g→B).
 
-    The same recipe as the Legacy Survey viewer (``sdss_rgb`` in legacypipe): each band is
-    multiplied by its scale and offset by ``m``; the mean intensity ``I`` is stretched with
-    ``asinh(Q I) / sqrt(Q)`` and every band keeps its share of ``I`` (colours are preserved).
+    The Legacy Survey viewer's recipe, shared with the app's FITS loader
+    (:func:`galaxy_explorer.core.imaging.survey_rgb`), so a FITS cube written by this module
+    and its JPEG twin look the same to the model.
 
     Parameters
     ----------
     bands : numpy.ndarray
         ``(3, H, W)`` in the order g, r, z (nanomaggies, as from :func:`render_bands`).
-    scales : sequence of float
-        Per-band multipliers (g, r, z).
     Q : float
         Asinh softening.
     m : float
@@ -1316,16 +1313,12 @@ def to_rgb(
     numpy.ndarray
         ``(H, W, 3)`` uint8.
     """
+    from galaxy_explorer.core.imaging import survey_rgb
+
     b = np.asarray(bands, dtype=np.float32)
     if b.ndim != 3 or b.shape[0] != 3:
         raise ValueError(f"bands must have shape (3, H, W), got {b.shape}")
-    s = np.asarray(scales, dtype=np.float32)[:, None, None]
-    x = np.clip(np.nan_to_num(b) * s + np.float32(m), 0, None)  # g, r, z
-    i = x.mean(axis=0)
-    i = np.where(i > 0, i, np.float32(1e-6))
-    f = np.arcsinh(np.float32(Q) * i) / np.float32(math.sqrt(Q)) / i
-    rgb = x[::-1] * f[None]  # z, r, g → R, G, B
-    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0).copy()
+    return survey_rgb(b, BANDS, Q=Q, m=m)
 
 
 # ----------------------------------------------------------------------------------------------

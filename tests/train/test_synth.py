@@ -332,3 +332,15 @@ def test_compact_sources_are_psf_sized_and_galaxies_are_not():
         assert fwhm_like(pc) < 1.6 * pc.psf_fwhm_arcsec
         pe = _params("elliptical", s)
         assert fwhm_like(pe) > fwhm_like(pc)
+
+
+def test_fits_cube_renders_like_its_rgb_twin(tmp_path):
+    """The app's FITS loader shows a synthetic grz cube exactly as the training RGB looks."""
+    from galaxy_explorer.core.imaging import load_rgb
+    from galaxy_explorer.train.synth import _write_fits, generate_one
+
+    params, bands, rgb, caption = generate_one(3, seed=11, size=64)
+    _write_fits(tmp_path / "g.fits", bands, params, caption)
+    shown = load_rgb(tmp_path / "g.fits")
+    assert shown.shape == rgb.shape
+    assert np.abs(shown.astype(int) - rgb.astype(int)).max() <= 1
