@@ -39,6 +39,9 @@ class _Render(QRunnable):
         self._disk, self._size = disk, size
 
     def run(self) -> None:
+        from galaxy_explorer.gui.workers import lower_thread_priority
+
+        lower_thread_priority()
         try:
             img = None
             if self._disk is not None and self._disk.exists():

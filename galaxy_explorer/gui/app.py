@@ -11,6 +11,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+GUI_SWITCH_INTERVAL = 0.001
+
 __all__ = ["run_app", "create_window", "log_file_path", "sample_catalogue"]
 
 
@@ -82,6 +84,11 @@ def create_window(paths: list[Path] | None = None, model: str = "auto", cache_di
     from galaxy_explorer.gui.controller import Controller
     from galaxy_explorer.gui.main_window import MainWindow
 
+    # Worker threads (decoding, model, thumbnails) hold the GIL in slices of the switch
+    # interval; every Qt call from the GUI thread may have to wait for one. A shorter slice
+    # keeps the event loop smooth while jobs run (measured in tests/gui/test_responsiveness).
+    if sys.getswitchinterval() > GUI_SWITCH_INTERVAL:
+        sys.setswitchinterval(GUI_SWITCH_INTERVAL)
     controller = Controller(model=model, cache_dir=cache_dir, device=device, **controller_options)
     win = MainWindow(controller, settings=settings, log_path=log_path)
     if paths is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from galaxy_explorer.gui.workers import GeneratorWorker, TaskRunner
 
@@ -157,15 +157,18 @@ class Controller(QObject):
     detail_ready = Signal(int, object)
 
     def __init__(self, model: str = "auto", cache_dir: Path | None = None, device: str = "auto",
-                 *, batch_size: int = 32, umap: bool = True,
+                 *, batch_size: int = 32, umap: bool = True, decode_workers: int | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.model_spec = model
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.device = device
         self.batch_size = batch_size
+        # leave a core to the GUI thread: decoding threads compete with it for the GIL
+        self.decode_workers = decode_workers or max(1, min(4, (os.cpu_count() or 2) - 1))
         self.umap_enabled = umap
         self.session: Any = None
+        self.label_store: Any = None      # core LabelStore of the open catalogue
         self.adapter: Any = None
         self.roots: list[Path] = []
         self._adapter_req: tuple[str, str] | None = None
@@ -188,6 +191,15 @@ class Controller(QObject):
         self.heavy.finished.connect(self._on_task_finished)
         self.heavy.failed.connect(self._on_task_failed)
         self._closed = False
+        self._dirty: set[str] = set()
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(200)
+        self._flush_timer.timeout.connect(self.flush)
+        self._pca_timer = QTimer(self)
+        self._pca_timer.setSingleShot(True)
+        self._pca_timer.setInterval(1000)
+        self._pca_timer.timeout.connect(self._run_pca)
 
     # ------------------------------------------------------------------ data
     def _reset_data(self) -> None:
@@ -253,6 +265,7 @@ class Controller(QObject):
         self._job_gen += 1
         gen = self._job_gen
         model, cache_dir, device, batch = self.model_spec, self.cache_dir, self.device, self.batch_size
+        workers = self.decode_workers
         prev_adapter = self.adapter if self._adapter_req == (model, device) else None
 
         def run(cancel):
@@ -263,8 +276,9 @@ class Controller(QObject):
                               adapter=prev_adapter)
             session.scan()
             items = list(session.items)
+            labels = session.labels   # built here: the GUI never waits on the session's lock
             log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-            yield ("opened", session, items)
+            yield ("opened", session, items, labels)
             if cancel.is_set():
                 return
             adapter = session.adapter
@@ -275,7 +289,7 @@ class Controller(QObject):
             vecs, found = session.store.get(uniq)
             if found.any():
                 yield ("vectors", [s for s, f in zip(uniq, found, strict=False) if f], vecs[found])
-            for p in session.embed(batch_size=batch, cancel=cancel):
+            for p in session.embed(batch_size=batch, workers=workers, cancel=cancel):
                 yield ("progress", p)
 
         worker = GeneratorWorker(run, gen, parent=None)
@@ -307,6 +321,8 @@ class Controller(QObject):
         if self._closed:
             return
         self._closed = True
+        self._flush_timer.stop()
+        self._pca_timer.stop()
         self.cancel_job()
         self.wait_job(60000)
         self.tasks.shutdown()
@@ -327,7 +343,7 @@ class Controller(QObject):
             return
         kind = value[0]
         if kind == "opened":
-            self._on_opened(value[1], value[2])
+            self._on_opened(value[1], value[2], value[3])
         elif kind == "model":
             self.adapter = value[1]
             self._adapter_req = (self.model_spec, self.device)
@@ -342,10 +358,11 @@ class Controller(QObject):
         elif kind == "progress":
             self._on_progress(value[1])
 
-    def _on_opened(self, session: Any, items: list[Any]) -> None:
+    def _on_opened(self, session: Any, items: list[Any], labels: Any) -> None:
         old_session = self.session
         self._reset_data()
         self.session = session
+        self.label_store = labels
         if old_session is not None and old_session is not session:
             self._stale_sessions.append(old_session)   # closed once its job has stopped
             self._close_stale_sessions()
@@ -398,6 +415,24 @@ class Controller(QObject):
         if new_rows:
             rows = np.asarray(new_rows, dtype=np.int64)
             self._update_new_rows(rows)
+            self._mark("embeddings")
+
+    def _mark(self, what: str) -> None:
+        """Coalesce view updates while batches stream in (views repaint at most ~5x/s)."""
+        self._dirty.add(what)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    @Slot()
+    def flush(self) -> None:
+        """Emit the coalesced change signals now."""
+        self._flush_timer.stop()
+        dirty, self._dirty = self._dirty, set()
+        if "scores" in dirty:
+            self.scores_changed.emit()
+        if "predictions" in dirty:
+            self.predictions_changed.emit()
+        if "embeddings" in dirty:
             self.embeddings_changed.emit()
             self._schedule_projection(final=False)
 
@@ -406,7 +441,7 @@ class Controller(QObject):
         assert self.vectors is not None
         if self._query_vec is not None and self.scores is not None:
             self.scores[rows] = self.vectors[rows] @ self._query_vec
-            self.scores_changed.emit()
+            self._mark("scores")
         if self.label_vecs is not None and self.adapter is not None:
             self._ensure_probs()
             assert self.probs is not None
@@ -415,7 +450,8 @@ class Controller(QObject):
 
                 self.probs[rows] = zero_shot(self.vectors[rows], self.label_vecs,
                                              self.adapter.logit_scale)
-                self._apply_threshold()
+                self._apply_threshold(emit=False)
+                self._mark("predictions")
 
     def _close_stale_sessions(self) -> None:
         if any(not w.isFinished() for w in self._old_jobs):
@@ -451,6 +487,8 @@ class Controller(QObject):
             self._old_jobs.append(self._job)   # until its thread has really finished
         self._job = None
         self.job_running = False
+        self._dirty.discard("embeddings")   # the final projection is scheduled below
+        self.flush()
         status = "cancelled" if cancelled else "done"
         self.job_finished.emit(status)
         if self.session is not None and not cancelled:
@@ -463,6 +501,17 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ projection
     def _schedule_projection(self, final: bool) -> None:
+        """PCA now (at most once a second while streaming); UMAP once the job is done."""
+        if final:
+            self._pca_timer.stop()
+            self._run_pca(final=True)
+        elif not self._pca_timer.isActive():
+            if self.coords_kind == "":
+                self._run_pca()          # the first points show at once
+            self._pca_timer.start()
+
+    @Slot()
+    def _run_pca(self, final: bool = False) -> None:
         rows = self.embedded_rows()
         if self.vectors is None or len(rows) == 0:
             return
@@ -477,24 +526,30 @@ class Controller(QObject):
 
         self.heavy.submit("projection", run)
         if want_umap:
-            def run_umap():
-                from galaxy_explorer.core.projection import UMAPConfig, cached_umap
+            gen = self.heavy.current("umap") + 1
+            runner = self.heavy
 
-                return ("umap", rows, np.asarray(cached_umap(emb, UMAPConfig(), cache_dir),
-                                                 dtype=np.float32))
+            def run_umap():
+                from galaxy_explorer.gui._umap_proc import umap_coords
+
+                def cancelled() -> bool:
+                    return self._closed or not runner.is_current("umap", gen)
+
+                xy = umap_coords(emb, cache_dir, cancelled=cancelled)
+                if xy is None:
+                    return ("cancelled", rows, None)
+                return ("umap", rows, np.asarray(xy, dtype=np.float32))
 
             self.busy_changed.emit("Computing UMAP map…")
             self.heavy.submit("umap", run_umap)
 
-    def _umap_cache_dir(self) -> Path | None:
-        if self.cache_dir is not None:
-            return self.cache_dir / "umap"
-        try:
+    def _umap_cache_dir(self) -> Path:
+        root = getattr(self.session, "cache_dir", None) or self.cache_dir
+        if root is None:
             from galaxy_explorer.core.cache import default_cache_dir
 
-            return default_cache_dir() / "umap"
-        except Exception:
-            return None
+            root = default_cache_dir()
+        return Path(root)
 
     def _apply_projection(self, kind: str, rows: np.ndarray, xy: np.ndarray) -> None:
         if self.coords_kind == "umap" and kind == "pca":
@@ -524,7 +579,8 @@ class Controller(QObject):
         if kind in ("projection", "umap"):
             if kind == "umap":
                 self.busy_changed.emit("")
-            self._apply_projection(*result)
+            if result[0] != "cancelled":
+                self._apply_projection(*result)
         elif kind == "query":
             self._apply_query(*result)
         elif kind == "labels":
@@ -716,7 +772,7 @@ class Controller(QObject):
         if self.label_vecs is not None and (self.probs is None or len(self.probs) != self.n):
             self.probs = np.full((self.n, len(self.label_vecs)), np.nan, dtype=np.float32)
 
-    def _apply_threshold(self) -> None:
+    def _apply_threshold(self, emit: bool = True) -> None:
         n = self.n
         self.predicted = np.full(n, -1, dtype=np.int32)
         self.confidence = np.zeros(n, dtype=np.float32)
@@ -727,7 +783,8 @@ class Controller(QObject):
                 self.predicted[ok] = np.argmax(p, axis=1)
                 self.confidence[ok] = p.max(axis=1)
             self.predicted[ok & (self.confidence < self.threshold)] = -2   # uncertain
-        self.predictions_changed.emit()
+        if emit:
+            self.predictions_changed.emit()
 
     def predicted_label(self, row: int) -> str | None:
         """Zero-shot label of a row, ``"uncertain"`` below the threshold, None if unknown."""
@@ -762,7 +819,7 @@ class Controller(QObject):
 
     def _manual(self) -> list[str | None]:
         if self._manual_cache is None or len(self._manual_cache) != self.n:
-            labels = self.session.labels.all() if self.session is not None else {}
+            labels = self.label_store.all() if self.session is not None else {}
             self._manual_cache = [labels.get(it.sha256) for it in self.items]
         return self._manual_cache
 
@@ -786,7 +843,7 @@ class Controller(QObject):
             return
         shas = list(dict.fromkeys(self.items[r].sha256 for r in rows))
         try:
-            self.session.labels.set(shas, label)
+            self.label_store.set(shas, label)
         except Exception as exc:
             log.exception("saving labels failed")
             self.error.emit("Could not save labels", str(exc))
@@ -799,7 +856,7 @@ class Controller(QObject):
     def undo_labels(self) -> bool:
         if self.session is None:
             return False
-        ok = bool(self.session.labels.undo())
+        ok = bool(self.label_store.undo())
         self._manual_cache = None
         self.status.emit("Undo" if ok else "Nothing to undo")
         if ok:
@@ -809,7 +866,7 @@ class Controller(QObject):
     def redo_labels(self) -> bool:
         if self.session is None:
             return False
-        ok = bool(self.session.labels.redo())
+        ok = bool(self.label_store.redo())
         self._manual_cache = None
         self.status.emit("Redo" if ok else "Nothing to redo")
         if ok:

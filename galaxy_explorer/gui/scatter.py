@@ -152,7 +152,7 @@ class MapView(QWidget):
         self._rows = np.zeros(0, dtype=np.int64)    # rows currently drawn
         self._xy = np.zeros((0, 2), dtype=np.float32)
         self._class_items: list[pg.ScatterPlotItem] = []
-        self._legend_names: list[str] = []
+        self._legend_key: tuple = ()
         self._last_kind = ""
         self._hover_row = -1
 
@@ -373,8 +373,8 @@ class MapView(QWidget):
             it.setZValue(10)
             self.vb.addItem(it)
             self._class_items.append(it)
-        self.legend.clear()
         counts = np.bincount(cat, minlength=len(names)) if len(cat) else np.zeros(len(names), int)
+        entries: list[tuple[int, str]] = []
         for i, it in enumerate(self._class_items):
             if i >= len(names):
                 it.setData([], [])
@@ -387,7 +387,8 @@ class MapView(QWidget):
                        symbol="o")
             it.show()
             if counts[i] or i < len(c.label_defs):
-                self.legend.addItem(it, f"{names[i]} ({int(counts[i])})")
+                entries.append((i, f"{names[i]} ({int(counts[i])})"))
+        self._update_legend(entries, [colors[i].name() for i, _ in entries])
         self._draw_suggestions(names, colors, size)
         self._apply_dim()
         self._draw_top()
@@ -398,6 +399,19 @@ class MapView(QWidget):
             self.info.setText({"pca": "PCA (UMAP pending)", "umap": "UMAP"}.get(c.coords_kind, ""))
         elif c.n:
             self._set_hint("Embedding… points appear as batches finish")
+
+    def _update_legend(self, entries: list[tuple[int, str]], colors: list[str]) -> None:
+        """Rebuild the legend only when its entries change; else just update the counts."""
+        key = (tuple(i for i, _ in entries), tuple(colors))
+        if key == self._legend_key and len(self.legend.items) == len(entries):
+            for (_, label), (_, text) in zip(self.legend.items, entries, strict=True):
+                if label.text != text:
+                    label.setText(text)
+            return
+        self._legend_key = key
+        self.legend.clear()
+        for i, text in entries:
+            self.legend.addItem(self._class_items[i], text)
 
     def _draw_suggestions(self, names: list[str], colors: list[QColor], size: float) -> None:
         for it in self.sugg_items:

@@ -9,6 +9,7 @@ receiver can drop stale results.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -18,7 +19,26 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GeneratorWorker", "TaskRunner"]
+__all__ = ["GeneratorWorker", "TaskRunner", "lower_thread_priority"]
+
+WORKER_NICE = 10
+
+
+def lower_thread_priority(nice: int = WORKER_NICE) -> None:
+    """Make the calling (worker) thread yield the CPU to the GUI thread.
+
+    Linux applies ``nice`` per thread, and threads started from here inherit it (the
+    core's decoding pool included). Elsewhere this is a no-op.
+    """
+    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except OSError:  # not permitted / not supported
+        pass
 
 
 class GeneratorWorker(QThread):
@@ -54,6 +74,7 @@ class GeneratorWorker(QThread):
 
     def run(self) -> None:  # noqa: D102 - QThread API
         gen = self.generation
+        lower_thread_priority()
         try:
             it = self._factory(self.cancel_event)
             for value in it:
@@ -82,15 +103,19 @@ class _TaskSignals(QObject):
 
 class _Task(QRunnable):
     def __init__(self, signals: _TaskSignals, kind: str, generation: int,
-                 fn: Callable[[], Any]) -> None:
+                 fn: Callable[[], Any], current: Callable[[str, int], bool] | None = None) -> None:
         super().__init__()
         self.setAutoDelete(True)
+        self._current = current
         self._signals = signals
         self._kind = kind
         self._gen = generation
         self._fn = fn
 
     def run(self) -> None:
+        if self._current is not None and not self._current(self._kind, self._gen):
+            return  # superseded while queued: skip the work
+        lower_thread_priority()
         try:
             result = self._fn()
         except Exception as exc:
@@ -132,17 +157,25 @@ class TaskRunner(QObject):
         self._gen: dict[str, int] = {}
         self._closed = False
 
-    def submit(self, kind: str, fn: Callable[[], Any]) -> int:
-        """Queue ``fn`` and return its generation (stale older ones of the same kind)."""
+    def submit(self, kind: str, fn: Callable[[], Any], *, skip_stale: bool = True) -> int:
+        """Queue ``fn`` and return its generation (stale older ones of the same kind).
+
+        With ``skip_stale`` a queued task that has been superseded before it starts is skipped.
+        """
         gen = self._gen.get(kind, 0) + 1
         self._gen[kind] = gen
         if not self._closed:
-            self._pool.start(_Task(self._signals, kind, gen, fn))
+            self._pool.start(_Task(self._signals, kind, gen, fn,
+                                   self.is_current if skip_stale else None))
         return gen
 
     def bump(self, kind: str) -> None:
         """Invalidate pending results of ``kind`` without starting anything."""
         self._gen[kind] = self._gen.get(kind, 0) + 1
+
+    def current(self, kind: str) -> int:
+        """The latest generation handed out for ``kind``."""
+        return self._gen.get(kind, 0)
 
     def is_current(self, kind: str, generation: int) -> bool:
         return self._gen.get(kind, 0) == generation

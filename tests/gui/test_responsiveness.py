@@ -1,0 +1,87 @@
+"""The event loop keeps turning while embedding and projection run on workers."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import wait_embedded
+from PySide6.QtCore import QObject, QTimer, Slot
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from helpers import galaxy_array, write_fits, write_jpeg  # noqa: E402
+
+
+class LatenessProbe(QObject):
+    """A 10 ms timer that records how late each tick arrives."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        super().__init__()
+        self.interval = interval_ms / 1000
+        self.max_late = 0.0
+        self.ticks = 0
+        self._last = time.perf_counter()
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    @Slot()
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.max_late = max(self.max_late, now - self._last - self.interval)
+        self._last = now
+        self.ticks += 1
+
+
+def _catalogue(folder: Path, n_fits: int = 64, n_jpeg: int = 16) -> Path:
+    folder.mkdir()
+    for i in range(n_fits):
+        write_fits(folder / f"g{i:03d}.fits", galaxy_array(96, kind="spiral" if i % 2 else
+                                                           "elliptical", seed=i))
+    for i in range(n_jpeg):
+        write_jpeg(folder / f"j{i:03d}.jpg", seed=200 + i)
+    return folder
+
+
+def test_gui_stays_responsive_while_embedding(qtbot, make_window, tmp_path):
+    folder = _catalogue(tmp_path / "cat")
+    probe = LatenessProbe()
+    win = make_window([folder], batch_size=8)
+    qtbot.waitExposed(win)
+    probe.start()
+    t0 = time.perf_counter()
+    wait_embedded(qtbot, win, timeout=60000)
+    # keep measuring while predictions / projection / thumbnails settle
+    qtbot.wait(300)
+    probe.timer.stop()
+    elapsed = time.perf_counter() - t0
+    print(f"\nmax timer lateness {probe.max_late * 1000:.1f} ms over {elapsed:.2f} s "
+          f"({probe.ticks} ticks)")
+    assert win.c.have.sum() == 80
+    assert probe.ticks > 0.3 * elapsed / probe.interval
+    assert probe.max_late < 0.100, f"event loop blocked for {probe.max_late * 1000:.0f} ms"
+
+
+@pytest.mark.slow
+def test_gui_stays_responsive_while_umap_runs(qtbot, make_window, tmp_path):
+    """UMAP (numba) runs in a child process: the map switches from PCA to UMAP smoothly."""
+    folder = _catalogue(tmp_path / "cat", n_fits=24, n_jpeg=8)
+    win = make_window([folder], batch_size=16, umap=True)
+    wait_embedded(qtbot, win, timeout=60000)
+    assert win.c.coords_kind == "pca"
+    probe = LatenessProbe()
+    probe.start()
+    t0 = time.perf_counter()
+    qtbot.waitUntil(lambda: win.c.coords_kind == "umap", timeout=180000)
+    probe.timer.stop()
+    print(f"\nUMAP in {time.perf_counter() - t0:.1f} s; max timer lateness "
+          f"{probe.max_late * 1000:.1f} ms ({probe.ticks} ticks)")
+    assert win.map.point_count == 32
+    assert win.map.info.text() == "UMAP"
+    assert probe.max_late < 0.100, f"event loop blocked for {probe.max_late * 1000:.0f} ms"
