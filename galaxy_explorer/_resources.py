@@ -1,4 +1,9 @@
-"""Where the bundled resources (model, sample catalogue, default labels) live."""
+"""Where the bundled resources (model, sample catalogue, default labels) live.
+
+In a source checkout (and an editable install) that is the repository's ``resources/``
+folder; an installed wheel carries the same files as ``galaxy_explorer/resources``.
+``$GALAXY_EXPLORER_RESOURCES`` overrides both.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,15 @@ from pathlib import Path
 
 
 def resources_dir() -> Path:
-    """The ``resources/`` folder: ``$GALAXY_EXPLORER_RESOURCES`` or the one beside the package."""
+    """The folder holding ``model/``, ``sample/`` and ``default_labels.json``."""
     env = os.environ.get("GALAXY_EXPLORER_RESOURCES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "resources"
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "resources", here / "resources"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "resources"
 
 
 def resource_path(*parts: str) -> Path:
