@@ -984,12 +984,19 @@ class Controller(QObject):
             from galaxy_explorer.core import imaging
 
             rgb = imaging.load_rgb(path, settings)
-            header = imaging.read_header(path)
+            header = imaging.read_header(path, settings.hdu)
+            planes = 0
+            if header:   # FITS: how many planes (a cube gets colour from its bands)
+                try:
+                    data, _ = imaging.load_fits_data(path, settings.hdu)
+                    planes = int(data.shape[0]) if data.ndim == 3 else 1
+                except Exception:
+                    planes = 1
             try:
                 ra, dec = imaging.sky_position(path)
             except Exception:
                 ra, dec = None, None
-            return (row, dict(rgb=rgb, header=header, ra=ra, dec=dec))
+            return (row, dict(rgb=rgb, header=header, ra=ra, dec=dec, planes=planes))
 
         self.tasks.submit("detail", run)
 

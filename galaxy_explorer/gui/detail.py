@@ -10,6 +10,7 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -115,12 +116,25 @@ class DetailView(QWidget):
         self.bands_edit.setPlaceholderText("auto")
         self.bands_edit.setMaximumWidth(70)
         self.bands_edit.setToolTip("Cube planes for R,G,B, e.g. '2,1,0' (empty = automatic)")
+        self.lupton_check = QCheckBox("Lupton colour")
+        self.lupton_check.setChecked(True)
+        self.lupton_check.setToolTip("Multi-band FITS: colour-preserving Lupton asinh RGB (as "
+                                     "used for the embeddings). Untick to stretch each band with "
+                                     "the settings on the left.")
         for lbl, w in (("Stretch", self.stretch_combo), ("Limits", self.limits_combo),
-                       ("p", self.percentile), ("Bands", self.bands_edit)):
+                       ("p", self.percentile)):
             ctl.addWidget(QLabel(lbl))
             ctl.addWidget(w)
         ctl.addStretch(1)
         tl.addLayout(ctl)
+        ctl2 = QHBoxLayout()
+        ctl2.addWidget(self.lupton_check)
+        ctl2.addWidget(QLabel("Bands R,G,B"))
+        ctl2.addWidget(self.bands_edit)
+        self.planes_label = QLabel("")
+        ctl2.addWidget(self.planes_label)
+        ctl2.addStretch(1)
+        tl.addLayout(ctl2)
         split.addWidget(top)
 
         tabs = QTabWidget()
@@ -159,6 +173,7 @@ class DetailView(QWidget):
         self.limits_combo.currentIndexChanged.connect(self._on_settings)
         self.percentile.valueChanged.connect(self._on_settings)
         self.bands_edit.editingFinished.connect(self._on_settings)
+        self.lupton_check.toggled.connect(self._on_settings)
         c = controller
         c.current_changed.connect(self._on_current)
         c.detail_ready.connect(self._on_ready)
@@ -185,11 +200,13 @@ class DetailView(QWidget):
                 bands = None
         return RenderSettings(stretch=self.stretch_combo.currentText(),
                               limits=self.limits_combo.currentText(),
-                              percentile=float(self.percentile.value()), bands=bands)
+                              percentile=float(self.percentile.value()), bands=bands,
+                              lupton=self.lupton_check.isChecked())
 
     def settings_dict(self) -> dict[str, Any]:
         return dict(stretch=self.stretch_combo.currentText(), limits=self.limits_combo.currentText(),
-                    percentile=float(self.percentile.value()))
+                    percentile=float(self.percentile.value()),
+                    lupton=int(self.lupton_check.isChecked()))
 
     def apply_settings(self, d: dict[str, Any]) -> None:
         if d.get("stretch") in STRETCHES:
@@ -200,6 +217,8 @@ class DetailView(QWidget):
             self.percentile.setValue(float(d.get("percentile", self.percentile.value())))
         except (TypeError, ValueError):
             pass
+        if d.get("lupton") is not None:
+            self.lupton_check.setChecked(str(d["lupton"]).lower() not in ("0", "false", ""))
 
     @Slot()
     def _on_settings(self) -> None:
@@ -255,6 +274,7 @@ class DetailView(QWidget):
         rgb = result["rgb"]
         self.image.setText("")
         self.image.set_pixmap(QPixmap.fromImage(rgb_to_qimage(rgb)))
+        self._update_controls(int(result.get("planes", 0)))
         hdr = result.get("header") or {}
         if hdr:
             lines = [f"{k:<8} = {v!r}" for k, v in hdr.items()]
@@ -262,6 +282,16 @@ class DetailView(QWidget):
         else:
             self.header.setPlainText("(not a FITS file)")
         self._update_info()
+
+    def _update_controls(self, planes: int) -> None:
+        """Stretch controls apply to FITS; with Lupton colour only to single-band images."""
+        fits = planes > 0
+        per_band = fits and (planes < 2 or not self.lupton_check.isChecked())
+        for w in (self.stretch_combo, self.limits_combo, self.percentile):
+            w.setEnabled(per_band)
+        self.lupton_check.setEnabled(planes >= 2)
+        self.bands_edit.setEnabled(planes >= 2)
+        self.planes_label.setText("" if not fits else f"{planes} band{'s' if planes != 1 else ''}")
 
     @Slot()
     def _on_embeddings(self) -> None:

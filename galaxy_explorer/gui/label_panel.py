@@ -110,6 +110,8 @@ class LabelPanel(QWidget):
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setToolTip("Double-click to edit a label or its prompt. The prompt is the "
                               "text the model compares images with (short descriptions work "
@@ -193,7 +195,9 @@ class LabelPanel(QWidget):
                 f.setBold(True)
                 name.setFont(f)
                 self.table.setItem(i, 0, name)
-                self.table.setItem(i, 1, QTableWidgetItem(d.prompt))
+                prompt = QTableWidgetItem(d.prompt)
+                prompt.setToolTip(d.prompt or "(uses the label itself)")
+                self.table.setItem(i, 1, prompt)
                 cnt = QTableWidgetItem("")
                 cnt.setFlags(Qt.ItemFlag.ItemIsEnabled)
                 cnt.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -447,7 +447,8 @@ class MainWindow(QMainWindow):
             except Exception:  # a corrupt setting must not stop the app
                 log.warning("ignoring stored labels", exc_info=True)
         self.detail.apply_settings({k: s.value(f"stretch/{k}") for k in
-                                    ("stretch", "limits", "percentile") if s.value(f"stretch/{k}")})
+                                    ("stretch", "limits", "percentile", "lupton")
+                                    if s.value(f"stretch/{k}") is not None})
         try:
             thr = float(s.value("threshold", 0.0))
             self.c.set_threshold(thr)

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QPainterPath
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QFrame,
     QGraphicsPathItem,
     QHBoxLayout,
     QLabel,
@@ -153,6 +154,7 @@ class MapView(QWidget):
         self._xy = np.zeros((0, 2), dtype=np.float32)
         self._class_items: list[pg.ScatterPlotItem] = []
         self._legend_key: tuple = ()
+        self._top_in_legend = ""
         self._last_kind = ""
         self._hover_row = -1
 
@@ -232,9 +234,20 @@ class MapView(QWidget):
         for it in (self.top_item, self.sel_item, self.cur_item):
             self.vb.addItem(it)
 
-        self._tip = QLabel(self.plot)
-        self._tip.setStyleSheet("QLabel { background: palette(tooltip-base); color: palette(tooltip-text);"
-                                " border: 1px solid palette(mid); padding: 3px; }")
+        self._tip = QFrame(self.plot)
+        self._tip.setFrameShape(QFrame.Shape.StyledPanel)
+        self._tip.setAutoFillBackground(True)
+        self._tip.setBackgroundRole(QPalette.ColorRole.ToolTipBase)
+        tip_lay = QVBoxLayout(self._tip)
+        tip_lay.setContentsMargins(4, 4, 4, 4)
+        tip_lay.setSpacing(2)
+        self._tip_image = QLabel()
+        self._tip_image.setFixedSize(128, 128)
+        self._tip_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._tip_text = QLabel()
+        self._tip_text.setForegroundRole(QPalette.ColorRole.ToolTipText)
+        tip_lay.addWidget(self._tip_image)
+        tip_lay.addWidget(self._tip_text)
         self._tip.hide()
         self._tip.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
 
@@ -410,8 +423,20 @@ class MapView(QWidget):
             return
         self._legend_key = key
         self.legend.clear()
+        self._top_in_legend = ""
         for i, text in entries:
             self.legend.addItem(self._class_items[i], text)
+        self._sync_top_legend()
+
+    def _sync_top_legend(self) -> None:
+        text = f"query top {self.top_k}" if self.c.scores is not None else ""
+        if text == self._top_in_legend:
+            return
+        if self._top_in_legend:
+            self.legend.removeItem(self.top_item)
+        if text:
+            self.legend.addItem(self.top_item, text)
+        self._top_in_legend = text
 
     def _draw_suggestions(self, names: list[str], colors: list[QColor], size: float) -> None:
         for it in self.sugg_items:
@@ -443,6 +468,7 @@ class MapView(QWidget):
 
     def _draw_top(self) -> None:
         c = self.c
+        self._sync_top_legend()
         if c.scores is None or not len(self._rows):
             self.top_item.setData([], [])
             return
@@ -599,13 +625,10 @@ class MapView(QWidget):
             text += f"\nscore: {c.scores[row]:.3f}"
         pix = self.thumbs.get(it.sha256, it.path) if self.thumbs is not None else None
         if pix is not None:
-            self._tip.setPixmap(pix)
-            self._tip.setToolTip(text)
-            self._tip.setText("")
-            self._tip.setPixmap(pix)
+            self._tip_image.setPixmap(pix)
         else:
-            self._tip.setText(text)
-        self._tip_text = text
+            self._tip_image.setText("…")
+        self._tip_text.setText(text)
         self._tip.adjustSize()
         x = min(int(at.x()) + 16, max(0, self.plot.width() - self._tip.width() - 2))
         y = min(int(at.y()) + 16, max(0, self.plot.height() - self._tip.height() - 2))
@@ -619,5 +642,4 @@ class MapView(QWidget):
         if r >= 0 and r < self.c.n and self.c.items[r].sha256 == key and self._tip.isVisible():
             pix = self.thumbs.peek(key)
             if pix is not None:
-                self._tip.setPixmap(pix)
-                self._tip.adjustSize()
+                self._tip_image.setPixmap(pix)
