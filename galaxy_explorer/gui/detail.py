@@ -82,6 +82,7 @@ class DetailView(QWidget):
         self.c = controller
         self.thumbs = thumbs
         self._row = -1
+        self._goto = -1
         self._rendered: tuple[int, Any] | None = None
         self.last_result: dict | None = None
 
@@ -121,15 +122,16 @@ class DetailView(QWidget):
         self.lupton_check.setToolTip("Multi-band FITS: colour-preserving Lupton asinh RGB (as "
                                      "used for the embeddings). Untick to stretch each band with "
                                      "the settings on the left.")
-        for lbl, w in (("Stretch", self.stretch_combo), ("Limits", self.limits_combo),
-                       ("p", self.percentile)):
+        for lbl, w in (("Stretch", self.stretch_combo), ("Limits", self.limits_combo)):
             ctl.addWidget(QLabel(lbl))
             ctl.addWidget(w)
         ctl.addStretch(1)
         tl.addLayout(ctl)
         ctl2 = QHBoxLayout()
+        ctl2.addWidget(QLabel("p"))
+        ctl2.addWidget(self.percentile)
         ctl2.addWidget(self.lupton_check)
-        ctl2.addWidget(QLabel("Bands R,G,B"))
+        ctl2.addWidget(QLabel("RGB"))
         ctl2.addWidget(self.bands_edit)
         self.planes_label = QLabel("")
         ctl2.addWidget(self.planes_label)
@@ -361,6 +363,13 @@ class DetailView(QWidget):
 
     @Slot(QListWidgetItem)
     def _on_similar_clicked(self, item: QListWidgetItem) -> None:
-        r = int(item.data(Qt.ItemDataRole.UserRole))
-        self.c.set_selection([r], source="detail")
-        self.c.set_current(r)
+        # the list is rebuilt for the new row: not inside the item's own click signal
+        self._goto = int(item.data(Qt.ItemDataRole.UserRole))
+        QTimer.singleShot(0, self._go_to_similar)
+
+    @Slot()
+    def _go_to_similar(self) -> None:
+        r = self._goto
+        if 0 <= r < self.c.n:
+            self.c.set_selection([r], source="detail")
+            self.c.set_current(r)

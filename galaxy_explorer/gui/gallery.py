@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QMenu,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -375,18 +376,16 @@ class GalleryView(QWidget):
         lay.setSpacing(2)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 0)
-        bar.addWidget(QLabel("Show:"))
         self.show_combo = QComboBox()
         self.show_combo.addItem("All images", "all")
-        self.show_combo.addItem("Map selection", "selection")
+        self.show_combo.addItem("Selection", "selection")
         self.show_combo.setToolTip("Show the whole catalogue or only what is selected on the map")
         self.show_combo.currentIndexChanged.connect(self._on_show_combo)
         bar.addWidget(self.show_combo)
-        bar.addSpacing(8)
-        bar.addWidget(QLabel("Sort:"))
+        bar.addSpacing(4)
         self.sort_combo = QComboBox()
-        for key, text in (("score", "Query score"), ("confidence", "Zero-shot confidence"),
-                          ("name", "Name")):
+        for key, text in (("score", "By score"), ("confidence", "By confidence"),
+                          ("name", "By name")):
             self.sort_combo.addItem(text, key)
         self.sort_combo.setToolTip("Order of the thumbnails (query score falls back to name "
                                    "without a query)")
@@ -394,6 +393,8 @@ class GalleryView(QWidget):
         bar.addWidget(self.sort_combo)
         bar.addStretch(1)
         self.count_label = QLabel("")
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar.addWidget(self.count_label)
         lay.addLayout(bar)
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -55,6 +56,8 @@ class LabelBin(QPushButton):
         self.index = index
         self.setAcceptDrops(True)
         self.setMinimumHeight(30)
+        self.setMinimumWidth(60)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         color = _style.label_color(index) if label is not None else QColor(_style.UNLABELLED_COLOR)
         self._color = color
         self._set_style(False)
@@ -145,7 +148,9 @@ class LabelPanel(QWidget):
         lay.addWidget(box, 3)
 
         # --- manual label bins
-        bins = QGroupBox("Label bins — drag thumbnails here, or press 1–9")
+        bins = QGroupBox("Label bins")
+        bins.setToolTip("Drag thumbnails onto a bin, or select images and press 1–9 "
+                        "(0 clears); Ctrl+Z undoes")
         self.bins_layout = QGridLayout(bins)
         self.bins: list[LabelBin] = []
         lay.addWidget(bins, 2)
@@ -162,7 +167,7 @@ class LabelPanel(QWidget):
         self.propagate_button.setToolTip("Train a few-shot classifier on your labels and suggest "
                                          "labels for the rest (shown hollow / with '?')")
         self.propagate_button.clicked.connect(self.c.propagate)
-        self.accept_button = QToolButton(text="Accept suggestions")
+        self.accept_button = QToolButton(text="Accept")
         self.accept_button.setToolTip("Turn the few-shot suggestions of the selection (or all, "
                                       "when nothing is selected) into manual labels")
         self.accept_button.clicked.connect(self._on_accept)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -178,18 +179,17 @@ class MapView(QWidget):
             bar.addWidget(b)
         self.mode_buttons["pan"].setChecked(True)
         self._mode_group.buttonClicked.connect(self._on_mode_clicked)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Colour:"))
+        bar.addSpacing(8)
         self.color_combo = QComboBox()
-        self.color_combo.addItem("Predicted label", "predicted")
-        self.color_combo.addItem("Manual label", "manual")
+        self.color_combo.addItem("Colour: predicted", "predicted")
+        self.color_combo.addItem("Colour: manual", "manual")
         self.color_combo.setToolTip("Colour points by zero-shot prediction or by your labels\n"
                                     "(few-shot suggestions are drawn as hollow rings)")
         self.color_combo.currentIndexChanged.connect(self._on_color_combo)
         bar.addWidget(self.color_combo)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Top:"))
-        self.topk_spin = QSpinBox(minimum=1, maximum=100000, value=self.top_k)
+        bar.addSpacing(4)
+        self.topk_spin = QSpinBox(minimum=1, maximum=9999, value=self.top_k)
+        self.topk_spin.setPrefix("top ")
         self.topk_spin.setToolTip("How many best query matches are highlighted")
         self.topk_spin.valueChanged.connect(self._on_topk)
         bar.addWidget(self.topk_spin)
@@ -201,6 +201,8 @@ class MapView(QWidget):
         bar.addWidget(self.fit_button)
         self.info = QLabel("")
         self.info.setToolTip("Projection shown")
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar.addWidget(self.info)
         lay.addLayout(bar)
 

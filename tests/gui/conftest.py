@@ -35,14 +35,15 @@ def make_window(qtbot, gui_env, tiny_model):
     windows = []
     before = {t.ident for t in threading.enumerate()}
 
-    def make(paths, **options):
+    def make(paths, size=(1280, 800), **options):
         options.setdefault("umap", False)      # UMAP has its own test; numba is slow to import
         settings = QSettings(str(gui_env.settings), QSettings.Format.IniFormat)
         win = create_window([Path(p) for p in paths] if paths is not None else None,
                             model=str(tiny_model), cache_dir=gui_env.cache, settings=settings,
                             **options)
         win.quiet_errors = True
-        win.resize(1280, 800)
+        if size:
+            win.resize(*size)
         win.show()
         windows.append(win)
         return win
