@@ -1,0 +1,106 @@
+"""The bundled model in resources/model: loads offline, standard calls, small sanity checks.
+
+The full acceptance numbers (1,050 held-out images) are measured by the recipe and written to
+resources/model/metrics.json and the model card; these tests re-check a small fresh sample.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from galaxy_explorer._resources import resource_path
+
+MODEL = resource_path("model")
+pytestmark = pytest.mark.skipif(
+    not (MODEL / "config.json").exists(),
+    reason="bundled model not built (python -m galaxy_explorer.train.recipe)",
+)
+FRESH_SEED = 777_123  # not a training / validation / acceptance seed
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    import torch
+
+    from galaxy_explorer.core.model import ClipAdapter
+
+    torch.set_num_threads(1)
+    return ClipAdapter.load(str(MODEL), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    """140 fresh synthetic cutouts of the 7 main classes (20 each) at 64 and 128 px."""
+    from galaxy_explorer.train.synth import MAIN_CLASSES, generate_one
+
+    rgbs, labels = [], []
+    for i in range(140):
+        size = 64 if (i // 7) % 2 else 128
+        params, _b, rgb, _c = generate_one(i, FRESH_SEED, size, MAIN_CLASSES[i % 7])
+        rgbs.append(rgb)
+        labels.append(params.cls)
+    return rgbs, labels
+
+
+def test_folder_is_small_safetensors_and_standard():
+    files = {f.name: f.stat().st_size for f in MODEL.iterdir() if f.is_file()}
+    assert "model.safetensors" in files
+    assert not any(n.endswith((".bin", ".pt", ".pth", ".pkl")) for n in files)
+    assert sum(files.values()) < 50e6
+    cfg = json.loads((MODEL / "config.json").read_text())
+    assert cfg["model_type"] == "vision-text-dual-encoder" and "auto_map" not in cfg
+
+
+def test_loads_with_the_standard_calls_offline():
+    import torch
+    from transformers import AutoModel, AutoProcessor
+
+    model = AutoModel.from_pretrained(MODEL, use_safetensors=True)
+    proc = AutoProcessor.from_pretrained(MODEL)
+    assert next(model.parameters()).dtype == torch.float32
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    inputs = proc(
+        text=["a spiral galaxy", "an elliptical galaxy"],
+        images=[rgb],
+        return_tensors="pt",
+        padding=True,
+    )
+    with torch.no_grad():
+        out = model(**inputs)
+    assert out.logits_per_image.shape == (1, 2)
+
+
+def test_zero_shot_sanity_on_fresh_images(adapter, fresh):
+    from paraphrase_queries import PLAIN_PROMPTS
+
+    rgbs, labels = fresh
+    img = adapter.embed_images(rgbs)
+    names = list(PLAIN_PROMPTS)
+    pred = (img @ adapter.embed_texts([PLAIN_PROMPTS[n] for n in names]).T).argmax(1)
+    acc = float(np.mean([names[p] == lab for p, lab in zip(pred, labels, strict=True)]))
+    assert acc >= 0.8, acc
+
+
+def test_paraphrase_retrieval_sanity(adapter, fresh):
+    from paraphrase_queries import PARAPHRASE_QUERIES
+
+    from galaxy_explorer.train.evaluate import class_recall_at_k
+
+    rgbs, labels = fresh
+    img = adapter.embed_images(rgbs)
+    qs = [(c, q) for c, lst in PARAPHRASE_QUERIES.items() for q in lst]
+    r, _per = class_recall_at_k(
+        adapter.embed_texts([q for _, q in qs]), [c for c, _ in qs], img, labels, k=10
+    )
+    assert r >= 0.8, r
+
+
+def test_embeddings_are_deterministic_and_normalised(adapter, fresh):
+    rgbs, _ = fresh
+    a = adapter.embed_images(rgbs[:4])
+    b = adapter.embed_images(rgbs[:4])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
