@@ -31,8 +31,10 @@ UNCERTAIN = "uncertain"
 
 
 def resources_dir() -> Path:
-    """The repository / installation ``resources`` folder."""
-    return Path(__file__).resolve().parents[2] / "resources"
+    """The bundled ``resources`` folder (source checkout or installed wheel)."""
+    from galaxy_explorer._resources import resources_dir as _resources_dir
+
+    return _resources_dir()
 
 
 @dataclass
@@ -220,6 +222,7 @@ class Controller(QObject):
         self.selection = np.zeros(0, dtype=np.int64)
         self.current = -1
         self._sha_rows: dict[str, list[int]] = {}
+        self._path_rows: dict[Path, int] | None = None
         self.failed: dict[int, str] = {}
         self._manual_cache: list[str | None] | None = None
 
@@ -281,11 +284,23 @@ class Controller(QObject):
             yield ("opened", session, items, labels)
             if cancel.is_set():
                 return
+            uniq = list(dict.fromkeys(it.sha256 for it in items))
+            # Cached vectors at once: loading the model takes seconds, so read the cache
+            # with the model key this model had last time, and check it once it has loaded.
+            guess = _remembered_model_key(session.cache_dir, model)
+            if guess is not None and uniq and prev_adapter is None:
+                shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
+                if shas:
+                    yield ("vectors", shas, vecs)
+            if cancel.is_set():
+                return
             adapter = session.adapter
+            _remember_model_key(session.cache_dir, model, adapter.model_key, adapter.dim)
+            if guess is not None and guess[0] != adapter.model_key and prev_adapter is None:
+                yield ("discard",)      # the model changed since: those were not its vectors
             yield ("model", adapter)
             if cancel.is_set() or not items:
                 return
-            uniq = list(dict.fromkeys(it.sha256 for it in items))
             vecs, found = session.store.get(uniq)
             if found.any():
                 yield ("vectors", [s for s, f in zip(uniq, found, strict=False) if f], vecs[found])
@@ -355,6 +370,8 @@ class Controller(QObject):
                 self._submit_query()
         elif kind == "vectors":
             self._add_vectors(value[1], value[2])
+        elif kind == "discard":
+            self._discard_vectors()
         elif kind == "progress":
             self._on_progress(value[1])
 
@@ -391,9 +408,13 @@ class Controller(QObject):
         self.status.emit(msg)
 
     def _on_progress(self, p: Any) -> None:
-        for path, reason in getattr(p, "errors", None) or []:
-            for row, it in enumerate(self.items):
-                if it.path == Path(path):
+        errors = getattr(p, "errors", None) or []
+        if errors:
+            if self._path_rows is None:
+                self._path_rows = {it.path: row for row, it in enumerate(self.items)}
+            for path, reason in errors:
+                row = self._path_rows.get(Path(path))
+                if row is not None:
                     self.failed[row] = reason
         self.job_progress.emit(p)
         self._add_vectors(list(getattr(p, "shas", []) or []), getattr(p, "vectors", None))
@@ -416,6 +437,20 @@ class Controller(QObject):
             rows = np.asarray(new_rows, dtype=np.int64)
             self._update_new_rows(rows)
             self._mark("embeddings")
+
+    def _discard_vectors(self) -> None:
+        """Forget every vector (they came from a stale guess of the model's cache space)."""
+        self.vectors = None
+        self.have[:] = False
+        self.coords[:] = np.nan
+        self.coords_kind = ""
+        self.probs = None
+        self._apply_threshold(emit=False)
+        self.heavy.bump("projection")
+        self.heavy.bump("umap")
+        self.embeddings_changed.emit()
+        self.projection_changed.emit("")
+        self.predictions_changed.emit()
 
     def _mark(self, what: str) -> None:
         """Coalesce view updates while batches stream in (views repaint at most ~5x/s)."""
@@ -1046,6 +1081,58 @@ class Controller(QObject):
             return (out, len(export_rows))
 
         self.heavy.submit("export", run)
+
+
+_MODEL_KEYS_FILE = "gui-model-keys.json"
+
+
+def _remembered_model_key(cache_dir: Path, spec: str) -> tuple[str, int] | None:
+    """(model key, dim) the model ``spec`` had when it was last loaded with this cache."""
+    import json
+
+    try:
+        data = json.loads((Path(cache_dir) / _MODEL_KEYS_FILE).read_text(encoding="utf-8"))
+        entry = data[str(spec)]
+        return str(entry["model_key"]), int(entry["dim"])
+    except Exception:
+        return None
+
+
+def _remember_model_key(cache_dir: Path, spec: str, model_key: str, dim: int) -> None:
+    import json
+
+    path = Path(cache_dir) / _MODEL_KEYS_FILE
+    try:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except Exception:
+            data = {}
+        if data.get(str(spec)) == {"model_key": model_key, "dim": int(dim)}:
+            return
+        data[str(spec)] = {"model_key": model_key, "dim": int(dim)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("could not remember the model key: %s", exc)
+
+
+def _peek_cache(cache_dir: Path, guess: tuple[str, int], render_key: str,
+                shas: list[str]) -> tuple[list[str], np.ndarray]:
+    """Cached vectors for ``shas`` in the guessed (model key, dim) space, without the model."""
+    try:
+        from galaxy_explorer.core.cache import EmbeddingStore
+
+        store = EmbeddingStore(Path(cache_dir), guess[0], render_key, guess[1])
+        try:
+            vecs, found = store.get(shas)
+        finally:
+            store.close()
+        return [s for s, f in zip(shas, found, strict=True) if f], vecs[found]
+    except Exception as exc:  # a guess only: any problem means "no early vectors"
+        log.debug("early cache read failed: %s", exc)
+        return [], np.zeros((0, guess[1]), np.float32)
 
 
 def _make_provenance(export: Any, kwargs: dict[str, Any]) -> Any:

@@ -189,3 +189,16 @@ def test_missing_folder_reports_error_not_traceback(qtbot, make_window, tmp_path
     assert win.last_error is not None
     assert "no such file or directory" in win.last_error[1]
     assert "Traceback" not in win.statusBar().currentMessage()
+
+
+def test_reopen_shows_cached_vectors_before_the_model_loads(qtbot, make_window, cutouts):
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    win.close()
+    again = make_window([cutouts])
+    seen = []
+    again.c.model_info.connect(lambda _text: seen.append(int(again.c.have.sum())))
+    wait_embedded(qtbot, again)
+    assert seen == [8]            # every point was known before the model had loaded
+    assert again.map.point_count == 8
+    np.testing.assert_allclose(again.c.vectors, _core_vectors(again), atol=1e-6)
