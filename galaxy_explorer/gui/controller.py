@@ -502,7 +502,12 @@ class Controller(QObject):
     def _on_job_failed(self, gen: int, message: str, details: str) -> None:
         if gen != self._job_gen:
             return
-        self.error.emit("Embedding failed", message)
+        if self.session is None:
+            self.error.emit("Cannot open", message)
+        elif self.adapter is None:
+            self.error.emit("Could not load the model", message)
+        else:
+            self.error.emit("Embedding failed", message)
 
     @Slot()
     def _on_thread_finished(self) -> None:

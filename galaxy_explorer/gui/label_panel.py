@@ -61,8 +61,8 @@ class LabelBin(QPushButton):
         color = _style.label_color(index) if label is not None else QColor(_style.UNLABELLED_COLOR)
         self._color = color
         self._set_style(False)
-        key = f"  [{index + 1}]" if label is not None and index < 9 else "  [0]" if label is None else ""
-        self._base = (label if label is not None else "clear label") + key
+        key = f"{index + 1}  " if label is not None and index < 9 else "0  " if label is None else ""
+        self._base = key + (label if label is not None else "clear label")
         self.setText(self._base)
         self.setToolTip(f"Drop thumbnails here (or press {index + 1 if index < 9 else '—'}) to "
                         f"label them '{label}'" if label is not None else
@@ -72,10 +72,11 @@ class LabelBin(QPushButton):
         c = self._color
         bg = f"rgba({c.red()},{c.green()},{c.blue()},{200 if hot else 60})"
         self.setStyleSheet(f"QPushButton {{ border: 2px {'solid' if hot else 'dashed'} {c.name()};"
-                           f" border-radius: 6px; background: {bg}; padding: 4px; }}")
+                           f" border-radius: 6px; background: {bg}; padding: 4px 6px;"
+                           f" text-align: left; }}")
 
     def set_count(self, count: int) -> None:
-        self.setText(f"{self._base}   ({count})")
+        self.setText(f"{self._base}  ({count})")
 
     def dragEnterEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         if ev.mimeData().hasFormat(ROWS_MIME):

@@ -112,7 +112,10 @@ class MainWindow(QMainWindow):
         c.selection_changed.connect(self._on_selection_changed)
         self.detail.settings_changed.connect(self._save_stretch)
         self._restore_settings()
-        self.resize(1500, 900) if not self.settings.value("geometry") else None
+        if not self.settings.value("window_state"):
+            self.resize(1500, 920)
+            self.resizeDocks([self.labels_dock, self.gallery_dock, self.detail_dock],
+                             [280, 400, 380], Qt.Orientation.Horizontal)
 
     # --------------------------------------------------------------- layout
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -201,7 +200,7 @@ class MapView(QWidget):
         bar.addWidget(self.fit_button)
         self.info = QLabel("")
         self.info.setToolTip("Projection shown")
-        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.info.setMinimumWidth(40)
         self.info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar.addWidget(self.info)
         lay.addLayout(bar)
@@ -274,6 +273,23 @@ class MapView(QWidget):
         if thumbs is not None:
             thumbs.ready.connect(self._on_thumb_ready)
         self._set_hint("Open a folder of cutouts (File ▸ Open Folder…) or drop it here")
+
+    def changeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        """Follow light / dark palette switches (the plot does not by itself)."""
+        from PySide6.QtCore import QEvent
+
+        if ev.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.apply_palette()
+        super().changeEvent(ev)
+
+    def apply_palette(self) -> None:
+        bg, fg = _style.plot_colors()
+        self.plot.setBackground(bg)
+        self.hint.setColor(fg)
+        self.legend.setBrush(pg.mkBrush(bg.red(), bg.green(), bg.blue(), 190))
+        self.legend.setLabelTextColor(fg)
+        for _, label in self.legend.items:
+            label.setText(label.text, color=fg)
 
     # ------------------------------------------------------------------ API
     @property
@@ -411,7 +427,9 @@ class MapView(QWidget):
         self._draw_current()
         if len(self._rows):
             self._set_hint("")
-            self.info.setText({"pca": "PCA (UMAP pending)", "umap": "UMAP"}.get(c.coords_kind, ""))
+            self.info.setText({"pca": "PCA…", "umap": "UMAP"}.get(c.coords_kind, ""))
+            self.info.setToolTip({"pca": "Quick PCA view; the UMAP map replaces it when ready",
+                                  "umap": "UMAP of the image embeddings"}.get(c.coords_kind, ""))
         elif c.n:
             self._set_hint("Embedding… points appear as batches finish")
 
