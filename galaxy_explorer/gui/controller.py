@@ -948,7 +948,7 @@ class Controller(QObject):
             if manual[r] is not None:
                 self.suggested[r] = -1
         k = int((self.suggested >= 0).sum())
-        self.status.emit(f"Suggested labels for {k} images (shown hollow / in italics)")
+        self.status.emit(f"Suggested labels for {k} images (halo on the map, '?' in the gallery)")
         self.suggestions_changed.emit()
 
     def suggestion(self, row: int) -> tuple[str, float] | None:

@@ -166,7 +166,7 @@ class LabelPanel(QWidget):
         self.redo_button.clicked.connect(self.c.redo_labels)
         self.propagate_button = QPushButton("Propagate")
         self.propagate_button.setToolTip("Train a few-shot classifier on your labels and suggest "
-                                         "labels for the rest (shown hollow / with '?')")
+                                         "labels for the rest (a coloured halo on the map, '?' in the gallery)")
         self.propagate_button.clicked.connect(self.c.propagate)
         self.accept_button = QToolButton(text="Accept")
         self.accept_button.setToolTip("Turn the few-shot suggestions of the selection (or all, "

@@ -112,10 +112,9 @@ class MainWindow(QMainWindow):
         c.selection_changed.connect(self._on_selection_changed)
         self.detail.settings_changed.connect(self._save_stretch)
         self._restore_settings()
-        if not self.settings.value("window_state"):
+        self._initial_layout = not self.settings.value("window_state")
+        if self._initial_layout:
             self.resize(1500, 920)
-            self.resizeDocks([self.labels_dock, self.gallery_dock, self.detail_dock],
-                             [280, 400, 380], Qt.Orientation.Horizontal)
 
     # --------------------------------------------------------------- layout
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
@@ -468,6 +467,13 @@ class MainWindow(QMainWindow):
         s.setValue("templates", list(self.c.templates))
         self._save_stretch()
         s.sync()
+
+    def showEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        super().showEvent(ev)
+        if self._initial_layout:   # first start: sensible dock widths (later: as the user left them)
+            self._initial_layout = False
+            self.resizeDocks([self.labels_dock, self.gallery_dock, self.detail_dock],
+                             [290, 400, 380], Qt.Orientation.Horizontal)
 
     def closeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         self.save_settings()

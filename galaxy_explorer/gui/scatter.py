@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+import pyqtgraph.functions as fn
+from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPalette
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -53,6 +55,107 @@ def points_in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
         xcross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
         inside ^= cond & (x < xcross)
     return inside
+
+
+class PointCloud(pg.GraphicsObject):
+    """Many round points in a few colours, drawn as pixmap fragments (one call per colour).
+
+    Setting data costs a few numpy copies (no per-point Python objects), so a 100k-point
+    map can be recoloured while batches stream in without stalling the event loop; painting
+    stamps one pre-rendered antialiased disc per point, as pyqtgraph's own scatter does.
+    Point sizes are in screen pixels whatever the zoom.
+    """
+
+    def __init__(self, ring: bool = False) -> None:
+        super().__init__()
+        self.ring = ring              # draw circles (outlines) instead of discs
+        self._groups: list[tuple[QColor, np.ndarray]] = []
+        self._size = 6.0
+        self._bounds = QRectF()
+        self._sprites: dict[tuple[int, float, float], QPixmap] = {}
+        self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
+
+    def set_points(self, xy: np.ndarray, cat: np.ndarray, colors: list[QColor],
+                   size: float) -> None:
+        """``xy`` (N, 2) data coordinates, ``cat`` (N,) colour index into ``colors``."""
+        self.prepareGeometryChange()
+        self._groups = []
+        self._size = float(size)
+        if len(xy):
+            order = np.argsort(cat, kind="stable")
+            cats, starts = np.unique(cat[order], return_index=True)
+            ends = [*starts[1:], len(order)]
+            for ci, a, b in zip(cats, starts, ends, strict=True):
+                if 0 <= ci < len(colors):
+                    pts = np.ascontiguousarray(xy[order[a:b]].T, dtype=np.float64)  # (2, k)
+                    self._groups.append((QColor(colors[ci]), pts))
+            lo, hi = np.nanmin(xy, axis=0), np.nanmax(xy, axis=0)
+            self._bounds = QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]) or 1e-9,
+                                  float(hi[1] - lo[1]) or 1e-9)
+        else:
+            self._bounds = QRectF()
+        self.update()
+
+    def point_count(self) -> int:
+        return int(sum(pts.shape[1] for _, pts in self._groups))
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        if self._bounds.isNull():
+            return QRectF()
+        px = self.pixelVectors()   # pad by the point radius so edge points are not clipped
+        pad_x = abs(px[0].x()) * self._size if px[0] is not None else 0.0
+        pad_y = abs(px[1].y()) * self._size if px[1] is not None else 0.0
+        return self._bounds.adjusted(-pad_x, -pad_y, pad_x, pad_y)
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> Any:  # noqa: N802,N803
+        if self._bounds.isNull():
+            return None
+        b = self._bounds
+        return (b.left(), b.right()) if ax == 0 else (b.top(), b.bottom())
+
+    def _sprite(self, color: QColor, dpr: float) -> QPixmap:
+        key = (color.rgba(), self._size, dpr)
+        pix = self._sprites.get(key)
+        if pix is None:
+            side = int(np.ceil((self._size + 2) * dpr))
+            pix = QPixmap(side, side)
+            pix.fill(Qt.GlobalColor.transparent)
+            qp = QPainter(pix)
+            qp.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            d = self._size * dpr
+            if self.ring:
+                w = 2.0 * dpr
+                qp.setPen(QPen(color, w))
+                qp.setBrush(Qt.BrushStyle.NoBrush)
+                d -= w
+            else:
+                qp.setPen(Qt.PenStyle.NoPen)
+                qp.setBrush(color)
+            qp.drawEllipse(QRectF((side - d) / 2, (side - d) / 2, d, d))
+            qp.end()
+            if len(self._sprites) > 64:
+                self._sprites.clear()
+            self._sprites[key] = pix
+        return pix
+
+    def paint(self, p: Any, option: Any = None, widget: Any = None) -> None:
+        if not self._groups:
+            return
+        dpr = float(widget.devicePixelRatioF()) if widget is not None else 1.0
+        tr = p.transform()
+        p.resetTransform()
+        for color, pts in self._groups:
+            xy = fn.clip_array(fn.transformCoordinates(tr, pts), -2 ** 30, 2 ** 30)
+            pix = self._sprite(color, dpr)
+            k = xy.shape[1]
+            self._frags.resize(k)
+            frags = self._frags.ndarray()
+            frags[:, 0] = xy[0]
+            frags[:, 1] = xy[1]
+            frags[:, 2:6] = [0.0, 0.0, pix.width(), pix.height()]
+            frags[:, 6:10] = [1 / dpr, 1 / dpr, 0.0, 1.0]
+            p.drawPixmapFragments(*self._frags.drawargs(), pix)
+        p.setTransform(tr)
 
 
 class _SelectViewBox(pg.ViewBox):
@@ -183,7 +286,7 @@ class MapView(QWidget):
         self.color_combo.addItem("Colour: predicted", "predicted")
         self.color_combo.addItem("Colour: manual", "manual")
         self.color_combo.setToolTip("Colour points by zero-shot prediction or by your labels\n"
-                                    "(few-shot suggestions are drawn as hollow rings)")
+                                    "(few-shot suggestions are drawn as a coloured halo)")
         self.color_combo.currentIndexChanged.connect(self._on_color_combo)
         bar.addWidget(self.color_combo)
         bar.addSpacing(4)
@@ -221,12 +324,16 @@ class MapView(QWidget):
         self.hint = pg.TextItem("", color=fg, anchor=(0.5, 0.5))
         self.vb.addItem(self.hint, ignoreBounds=True)
 
-        self.sugg_items: list[pg.ScatterPlotItem] = []
+        self.cloud = PointCloud()
+        self.cloud.setZValue(10)
+        self.vb.addItem(self.cloud)
+        self.sugg_cloud = PointCloud()
+        self.sugg_cloud.setZValue(5)
+        self.vb.addItem(self.sugg_cloud)
         self.top_item = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#202020", width=1),
                                            brush=pg.mkBrush(_style.HIGHLIGHT_COLOR), pxMode=True)
         self.top_item.setZValue(20)
-        self.sel_item = pg.ScatterPlotItem(size=12, pen=pg.mkPen(_style.SELECTION_COLOR, width=2),
-                                           brush=None, pxMode=True)
+        self.sel_item = PointCloud(ring=True)
         self.sel_item.setZValue(30)
         self.cur_item = pg.ScatterPlotItem(size=22, symbol="+",
                                            pen=pg.mkPen(_style.CURRENT_COLOR, width=2.5),
@@ -405,18 +512,12 @@ class MapView(QWidget):
             self.vb.addItem(it)
             self._class_items.append(it)
         counts = np.bincount(cat, minlength=len(names)) if len(cat) else np.zeros(len(names), int)
+        self.cloud.set_points(self._xy, cat, colors, size)
         entries: list[tuple[int, str]] = []
-        for i, it in enumerate(self._class_items):
-            if i >= len(names):
-                it.setData([], [])
-                it.hide()
-                continue
-            m = cat == i
-            col = QColor(colors[i])
-            xy = self._xy[m]
-            it.setData(x=xy[:, 0], y=xy[:, 1], size=size, brush=pg.mkBrush(col), pen=None,
-                       symbol="o")
-            it.show()
+        while len(self._class_items) < len(names):   # legend samples only (never drawn)
+            self._class_items.append(pg.ScatterPlotItem(pen=None, size=8, symbol="o"))
+        for i in range(len(names)):
+            self._class_items[i].setBrush(pg.mkBrush(colors[i]))
             if counts[i] or i < len(c.label_defs):
                 entries.append((i, f"{names[i]} ({int(counts[i])})"))
         self._update_legend(entries, [colors[i].name() for i, _ in entries])
@@ -459,32 +560,27 @@ class MapView(QWidget):
         self._top_in_legend = text
 
     def _draw_suggestions(self, names: list[str], colors: list[QColor], size: float) -> None:
-        for it in self.sugg_items:
-            it.setData([], [])
+        """Few-shot suggestions as a translucent halo in the suggested colour around the
+        (unlabelled, grey) point: distinct from manual labels (solid colour)."""
         c = self.c
         if c.color_mode != "manual" or not len(c.suggested) or not len(self._rows):
+            self.sugg_cloud.set_points(np.zeros((0, 2)), np.zeros(0, int), [], size)
             return
         sug = c.suggested[self._rows]
         index = {n: i for i, n in enumerate(names)}
-        for ci, cname in enumerate(c.suggestion_classes):
-            m = sug == ci
-            if not m.any():
-                continue
-            while len(self.sugg_items) <= ci:
-                it = pg.ScatterPlotItem(pxMode=True, brush=None, hoverable=False)
-                it.setZValue(15)
-                self.vb.addItem(it)
-                self.sugg_items.append(it)
-            col = colors[index[cname]] if cname in index else QColor(_style.UNCERTAIN_COLOR)
-            xy = self._xy[m]
-            self.sugg_items[ci].setData(x=xy[:, 0], y=xy[:, 1], size=size + 3, brush=None,
-                                        pen=pg.mkPen(col, width=1.5), symbol="o")
+        halo = []
+        for n in c.suggestion_classes:
+            col = QColor(colors[index[n]]) if n in index else QColor(_style.UNCERTAIN_COLOR)
+            col.setAlpha(120)
+            halo.append(col)
+        m = sug >= 0
+        self.sugg_cloud.set_points(self._xy[m], sug[m], halo, size + 7)
 
     def _apply_dim(self) -> None:
         # dimming by item opacity costs nothing, unlike re-setting 100k brushes
         op = 0.3 if self.c.scores is not None else 1.0
-        for it in self._class_items + self.sugg_items:
-            it.setOpacity(op)
+        self.cloud.setOpacity(op)
+        self.sugg_cloud.setOpacity(op)
 
     def _draw_top(self) -> None:
         c = self.c
@@ -499,13 +595,14 @@ class MapView(QWidget):
 
     def _draw_selection(self) -> None:
         sel = self.c.selection
+        size = self._point_size() + 6
         if not len(sel) or not len(self.c.coords):
-            self.sel_item.setData([], [])
+            self.sel_item.set_points(np.zeros((0, 2)), np.zeros(0, int), [], size)
             return
         xy = self.c.coords[sel]
         ok = np.isfinite(xy[:, 0])
-        size = self._point_size() + 5
-        self.sel_item.setData(x=xy[ok, 0], y=xy[ok, 1], size=size)
+        self.sel_item.set_points(xy[ok].astype(np.float64), np.zeros(int(ok.sum()), int),
+                                 [QColor(_style.SELECTION_COLOR)], size)
 
     def _draw_current(self) -> None:
         pos = self.row_position(self.c.current) if self.c.current >= 0 else None

@@ -76,11 +76,11 @@ def test_map_with_100k_points_is_fast(qtbot):
     print(f"\n100k points: refresh {t_refresh * 1000:.0f} ms, paint {t_paint * 1000:.0f} ms, "
           f"hit test {t_hit * 1000:.1f} ms, lasso {t_lasso * 1000:.0f} ms, box "
           f"{t_box * 1000:.1f} ms, query highlight {t_query * 1000:.1f} ms")
-    assert m.point_count == n
+    assert m.point_count == n and m.cloud.point_count() == n
     assert row >= 0 and len(sel) > 1000 and len(box) > 1000
     assert list(c.selection) == sorted(box)
     assert len(m.top_item.data) == m.top_k
     # generous bounds (shared 2-core machine); typical numbers are 5-10x lower
-    assert t_refresh < 2.0 and t_paint < 1.0 and t_hit < 0.05 and t_lasso < 0.5
+    assert t_refresh < 0.5 and t_paint < 1.0 and t_hit < 0.05 and t_lasso < 0.5
     assert t_query < 0.2
     c.shutdown()

@@ -143,7 +143,7 @@ def test_propagate_suggests_labels_distinct_from_manual(qtbot, make_window, cuto
     assert all(c.manual_label(r) is None for r in rest)        # suggestions are not labels
     c.set_color_mode("manual")
     qtbot.wait(20)
-    assert sum(len(it.data) for it in win.map.sugg_items) == len(rest)
+    assert win.map.sugg_cloud.point_count() == len(rest)
     # accepting turns them into manual labels (undoable)
     c.accept_suggestions(rest)
     assert all(c.manual_label(r) in ("elliptical", "spiral") for r in rest)
