@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import wait_embedded, wait_predictions
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
@@ -191,3 +192,60 @@ def test_settings_are_remembered(qtbot, make_window, cutouts):
     assert again.settings.value("geometry") is not None      # offscreen clamps the size itself
     assert again.settings.value("window_state") is not None
     assert win.settings.value("last_folder") == str(cutouts.resolve())
+
+
+def _mouse(widget, kind, pos, buttons, modifiers=Qt.KeyboardModifier.NoModifier):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+
+    types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
+             "release": QEvent.Type.MouseButtonRelease}
+    button = Qt.MouseButton.LeftButton if kind != "move" else Qt.MouseButton.NoButton
+    ev = QMouseEvent(types[kind], QPointF(pos), QPointF(widget.mapToGlobal(pos)), button, buttons,
+                     modifiers)
+    QApplication.sendEvent(widget, ev)
+
+
+def test_lasso_drawn_with_the_mouse_selects_points(qtbot, make_window, cutouts):
+    """A real press-move-release through pyqtgraph's scene, in lasso mode."""
+    from galaxy_explorer.gui.scatter import points_in_polygon
+
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    m = win.map
+    m.fit()
+    qtbot.wait(50)
+    view = m.plot.viewport()
+    m.set_mode("lasso")
+    # a lasso round the right part of the plot (the legend sits top-left), in widget pixels
+    w, h = view.width(), view.height()
+    path = [(0.45, 0.03), (0.98, 0.03), (0.98, 0.97), (0.45, 0.97), (0.45, 0.08)]
+    pts = [QPointF(w * x, h * y).toPoint() for x, y in path]
+    left = Qt.MouseButton.LeftButton
+    _mouse(view, "press", pts[0], left)
+    for a, b in zip(pts, pts[1:], strict=False):
+        for t in np.linspace(0, 1, 6)[1:]:
+            p = QPointF(a.x() + (b.x() - a.x()) * t, a.y() + (b.y() - a.y()) * t).toPoint()
+            qtbot.wait(25)     # pyqtgraph drops mouse moves that come too fast
+            _mouse(view, "move", p, left)
+    _mouse(view, "release", pts[-1], Qt.MouseButton.NoButton)
+    poly = np.array([[m.vb.mapSceneToView(m.plot.mapToScene(p)).x(),
+                      m.vb.mapSceneToView(m.plot.mapToScene(p)).y()] for p in pts])
+    expected = np.flatnonzero(points_in_polygon(win.c.coords, poly))
+    assert len(expected) > 0
+    assert set(win.c.selection) == set(expected)
+    # File ▸ Export Selection… writes exactly those rows
+    from galaxy_explorer.core.export import read_csv
+    from galaxy_explorer.gui import main_window
+
+    out = win.settings.fileName() + ".csv"
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(main_window.QFileDialog, "getSaveFileName",
+                   staticmethod(lambda *a, **k: (out, "CSV files (*.csv)")))
+    try:
+        with qtbot.waitSignal(win.c.export_finished, timeout=10000):
+            win.export_sel_action.trigger()
+    finally:
+        monkey.undo()
+    _, rows = read_csv(out)
+    assert sorted(r["path"] for r in rows) == sorted(str(win.c.items[i].path) for i in expected)
