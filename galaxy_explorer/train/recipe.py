@@ -73,10 +73,8 @@ def shrink_text_tower(
     ``check_texts``). Position embeddings are cut to ``max_positions``.
     Returns a new ``(model, tokenizer)``.
     """
-    import tempfile
-
     import torch
-    from transformers import BertTokenizerFast, VisionTextDualEncoderModel
+    from transformers import BertTokenizer, VisionTextDualEncoderModel
 
     vocab = tokenizer.get_vocab()
     by_id = sorted(vocab.items(), key=lambda kv: kv[1])
@@ -99,12 +97,12 @@ def shrink_text_tower(
     bad = [m for m in missing if not m.endswith(("position_ids", "token_type_ids"))]
     if bad or unexpected:
         raise RuntimeError(f"shrinking lost weights: missing {bad}, unexpected {unexpected}")
-    with tempfile.TemporaryDirectory() as d:
-        vf = Path(d) / "vocab.txt"
-        vf.write_text("".join(t + "\n" for t, _ in keep), encoding="utf-8")
-        tok = BertTokenizerFast(
-            vocab_file=str(vf), do_lower_case=True, tokenize_chinese_chars=True, strip_accents=None
-        )
+    tok = BertTokenizer(
+        vocab={t: j for j, (t, _) in enumerate(keep)},
+        do_lower_case=True,
+        tokenize_chinese_chars=True,
+        strip_accents=None,
+    )
     tok.model_max_length = min(int(getattr(tokenizer, "model_max_length", 64) or 64), max_positions)
     old_to_new = {i: j for j, (_, i) in enumerate(keep)}
     for text in check_texts or []:
@@ -414,6 +412,8 @@ def write_model_card(out: Path, metrics: dict[str, Any]) -> None:
         image_size=r["image_size"],
         projection_dim=r["projection_dim"],
         machine=metrics["machine"],
+        n_queries=len(t["per_query_recall_at_10"]),
+        per_class=t["n_images"] // len(classes),
         history="\n".join(f"    {json.dumps(h)}" for h in metrics["history"]),
     )
     (out / "README.md").write_text(text, encoding="utf-8")

@@ -924,6 +924,18 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
         help="synthetic cutout sizes (cycled) before resizing to the model's input",
     )
     data.add_argument(
+        "--app-render-fraction",
+        type=float,
+        default=0.0,
+        help="share of synthetic cutouts rendered from their bands as the app renders FITS files",
+    )
+    data.add_argument(
+        "--label-caption-fraction",
+        type=float,
+        default=0.0,
+        help="share of synthetic cutouts captioned with a short class name instead of a description",
+    )
+    data.add_argument(
         "--val-data", type=Path, help="validation CSV (default: --val-fraction of the data)"
     )
     data.add_argument("--val-fraction", type=float, default=0.1)
@@ -1021,6 +1033,8 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
                 render_sizes=args.render_sizes,
                 progress=progress,
                 workers=args.workers,
+                app_render_fraction=args.app_render_fraction,
+                label_caption_fraction=args.label_caption_fraction,
             )
         )
     if not parts:
@@ -1035,6 +1049,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
             seed=args.val_seed,
             render_sizes=args.render_sizes,
             workers=args.workers,
+            app_render_fraction=args.app_render_fraction,
         )
     return model, processor, train_set, val
 

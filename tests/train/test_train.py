@@ -226,3 +226,40 @@ def test_metrics_on_toy_embeddings():
     assert acc == pytest.approx(2 / 3) and conf.tolist() == [[1, 1], [0, 1]]
     r, per = class_recall_at_k(eye[:1], ["x"], eye[[0, 0, 1]], ["x", "x", "y"], k=2)
     assert r == 1.0 and per.tolist() == [1.0]
+
+
+def test_train_streams_the_generator_and_reports_validation_metrics(tmp_path):
+    from galaxy_explorer.train.train import add_train_command, run_train
+
+    parser = argparse.ArgumentParser()
+    add_train_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            "train",
+            "--init",
+            "tiny-clip",
+            "--synthetic",
+            "24",
+            "--val-synthetic",
+            "20",
+            "--render-sizes",
+            "32",
+            "48",
+            "--app-render-fraction",
+            "0.5",
+            "--label-caption-fraction",
+            "0.2",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "m"),
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
+    assert run_train(args) == 0
+    hist = json.loads((tmp_path / "m" / "training_log.json").read_text())["history"]
+    assert {"zero_shot_acc", "i2t_r@1", "t2i_r@10"} <= set(hist[-1])
