@@ -470,6 +470,8 @@ class Controller(QObject):
         if "embeddings" in dirty:
             self.embeddings_changed.emit()
             self._schedule_projection(final=False)
+            if self.query.active and self._query_vec is None:
+                self._submit_query()     # typed before any image had a vector
 
     def _update_new_rows(self, rows: np.ndarray) -> None:
         """Scores and predictions for freshly embedded rows (cheap, inline)."""

@@ -249,3 +249,16 @@ def test_lasso_drawn_with_the_mouse_selects_points(qtbot, make_window, cutouts):
         monkey.undo()
     _, rows = read_csv(out)
     assert sorted(r["path"] for r in rows) == sorted(str(win.c.items[i].path) for i in expected)
+
+
+def test_default_labels_resource_is_valid():
+    import json
+
+    from galaxy_explorer.gui.controller import load_default_labels, resources_dir
+
+    data = json.loads((resources_dir() / "default_labels.json").read_text())
+    defs, templates = load_default_labels()
+    assert [d.name for d in defs] == [d["name"] for d in data["labels"]]
+    assert 5 <= len(defs) <= 9                       # keys 1-9 reach every default class
+    assert len({d.name for d in defs}) == len(defs)
+    assert all("{}" in t for t in templates)
