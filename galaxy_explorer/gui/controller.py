@@ -186,6 +186,7 @@ class Controller(QObject):
         self._stale_sessions: list[Any] = []
         self._job_gen = 0
         self.job_running = False
+        self._job_failed = False
         self.tasks = TaskRunner(max_threads=1, parent=self)       # text, predictions, detail
         self.heavy = TaskRunner(max_threads=1, parent=self)       # projection, export, few-shot
         self.tasks.finished.connect(self._on_task_finished)
@@ -313,6 +314,7 @@ class Controller(QObject):
         worker.done.connect(self._on_job_done)
         worker.finished.connect(self._on_thread_finished)
         self._job = worker
+        self._job_failed = False
         self.job_running = True
         self.job_started.emit("Opening " + ", ".join(p.name or str(p) for p in roots))
         worker.start()
@@ -504,6 +506,7 @@ class Controller(QObject):
     def _on_job_failed(self, gen: int, message: str, details: str) -> None:
         if gen != self._job_gen:
             return
+        self._job_failed = True
         if self.session is None:
             self.error.emit("Cannot open", message)
         elif self.adapter is None:
@@ -531,9 +534,9 @@ class Controller(QObject):
         self.job_running = False
         self._dirty.discard("embeddings")   # the final projection is scheduled below
         self.flush()
-        status = "cancelled" if cancelled else "done"
+        status = "failed" if self._job_failed else "cancelled" if cancelled else "done"
         self.job_finished.emit(status)
-        if self.session is not None and not cancelled:
+        if self.session is not None and status == "done":
             n_have = int(self.have.sum())
             msg = f"{n_have} of {self.n} images embedded"
             if self.failed:

@@ -377,6 +377,7 @@ class MapView(QWidget):
         c.scores_changed.connect(self._on_scores)
         c.selection_changed.connect(self._on_selection)
         c.current_changed.connect(self._on_current)
+        c.job_finished.connect(self._on_job_finished)
         if thumbs is not None:
             thumbs.ready.connect(self._on_thumb_ready)
         self._set_hint("Open a folder of cutouts (File ▸ Open Folder…) or drop it here")
@@ -617,6 +618,14 @@ class MapView(QWidget):
         self._last_kind = ""
         self.refresh()
         self._set_hint("Scanning and embedding…" if self.c.n else "No images found")
+
+    @Slot(str)
+    def _on_job_finished(self, status: str) -> None:
+        if not len(self._rows):
+            self._set_hint({"failed": "Nothing could be embedded — see the message in the "
+                                      "status bar (details in Help ▸ Show Log File)",
+                            "cancelled": "Embedding cancelled — File ▸ Rescan (F5) resumes"}
+                           .get(status, "" if self.c.n else "No images found"))
 
     @Slot(str)
     def _on_projection(self, kind: str) -> None:

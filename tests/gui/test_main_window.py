@@ -202,3 +202,28 @@ def test_reopen_shows_cached_vectors_before_the_model_loads(qtbot, make_window, 
     assert seen == [8]            # every point was known before the model had loaded
     assert again.map.point_count == 8
     np.testing.assert_allclose(again.c.vectors, _core_vectors(again), atol=1e-6)
+
+
+def test_unloadable_model_is_reported_and_images_still_listed(qtbot, make_window, cutouts,
+                                                             tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from galaxy_explorer.gui.app import create_window
+
+    bad = tmp_path / "not_a_model"
+    bad.mkdir()
+    win = create_window([cutouts], model=str(bad), cache_dir=tmp_path / "c",
+                        settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        umap=False)
+    win.quiet_errors = True
+    win.show()
+    try:
+        with qtbot.waitSignal(win.c.job_finished, timeout=20000) as blocker:
+            pass
+        assert blocker.args == ["failed"]
+        assert win.last_error[0] == "Could not load the model"
+        assert "not a model folder" in win.last_error[1]
+        assert len(win.gallery.displayed_rows()) == 8          # the catalogue is still browsable
+        assert "Nothing could be embedded" in win.map.hint.textItem.toPlainText()
+    finally:
+        win.close()
