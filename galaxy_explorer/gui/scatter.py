@@ -532,7 +532,7 @@ class MapView(QWidget):
             self.info.setText({"pca": "PCA…", "umap": "UMAP"}.get(c.coords_kind, ""))
             self.info.setToolTip({"pca": "Quick PCA view; the UMAP map replaces it when ready",
                                   "umap": "UMAP of the image embeddings"}.get(c.coords_kind, ""))
-        elif c.n:
+        elif c.n and c.job_running:
             self._set_hint("Embedding… points appear as batches finish")
 
     def _update_legend(self, entries: list[tuple[int, str]], colors: list[str]) -> None:
