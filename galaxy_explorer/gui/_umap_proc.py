@@ -72,7 +72,7 @@ def umap_coords(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
              "import sys; from galaxy_explorer.gui._umap_proc import _child; _child(*sys.argv[1:])",
              tmp, str(cache_dir), json.dumps(asdict(cfg))],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=_child_env())
+            env=_child_env(), start_new_session=os.name == "posix")   # Ctrl+C is the GUI's
         while True:
             try:
                 _, err = proc.communicate(timeout=0.1)

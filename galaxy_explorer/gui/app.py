@@ -143,4 +143,30 @@ def run_app(paths: list[Path] | None = None, model: str = "auto", cache_dir: Pat
                         settings=settings, log_path=log_path)
     win.show()
     log.info("window shown %.2fs after start of run_app", time.perf_counter() - t0)
-    return int(app.exec())
+    _quit_on_sigint(app, win)
+    try:
+        return int(app.exec())
+    finally:
+        win.c.shutdown()            # idempotent; stops workers if the loop ended otherwise
+        win.thumbs.shutdown()
+
+
+def _quit_on_sigint(app, win) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl+C in the terminal closes the window cleanly (workers stopped, settings saved)."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def handler(signum, frame):  # type: ignore[no-untyped-def]
+        win.close()
+        app.quit()
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        return
+    # the interpreter only runs signal handlers when Python code runs: wake it up regularly
+    timer = QTimer(win)
+    timer.setInterval(250)
+    timer.timeout.connect(lambda: None)
+    timer.start()

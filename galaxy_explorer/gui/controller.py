@@ -259,6 +259,17 @@ class Controller(QObject):
         self.roots = roots
         self._start_open_job(roots)
 
+    def set_model(self, spec: str, device: str | None = None) -> None:
+        """Switch to another model (hub id or folder); the catalogue is embedded again."""
+        self.model_spec = str(spec)
+        if device is not None:
+            self.device = device
+        self.adapter = None
+        self._adapter_req = None
+        self.label_vecs = None
+        self.model_info.emit(f"loading {Path(self.model_spec).name}…")
+        self.reopen()
+
     def reopen(self) -> None:
         """Scan the current roots again (new files are added, cached vectors reused)."""
         if self.roots:

@@ -168,6 +168,10 @@ class MainWindow(QMainWindow):
         self._action(f, "&Add Files or Folder…", self.add_dialog, "Ctrl+Shift+O",
                      "Add more images to the catalogue")
         self._action(f, "&Rescan", self.c.reopen, "F5", "Look for new files and embed them")
+        self._action(f, "Choose &Model Folder…", self.choose_model_dialog, None,
+                     "Use another CLIP-style model saved with save_pretrained")
+        self._action(f, "Use &Default Model", lambda: self.set_model("auto"), None,
+                     "The bundled Galaxy-CLIP model (or the hub model if it is cached)")
         f.addSeparator()
         self.export_sel_action = self._action(f, "Export &Selection…", self.export_selection_dialog,
                                               "Ctrl+E", "Write the selected images to CSV")
@@ -274,6 +278,19 @@ class MainWindow(QMainWindow):
         self.c.open_paths(paths, add=add)
         title = ", ".join(p.name for p in self.c.roots[:3]) + ("…" if len(self.c.roots) > 3 else "")
         self.setWindowTitle(f"{title} — {APP_NAME}" if title else APP_NAME)
+
+    def choose_model_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Choose a model folder",
+                                             str(self.settings.value("last_model_dir",
+                                                                     str(Path.home()))))
+        if d:
+            self.settings.setValue("last_model_dir", str(Path(d).parent))
+            self.set_model(d)
+
+    def set_model(self, spec: str) -> None:
+        """Use another model from now on (remembered)."""
+        self.settings.setValue("model", spec)
+        self.c.set_model(spec)
 
     def show_hint(self, text: str) -> None:
         self.map._set_hint(text)

@@ -227,3 +227,20 @@ def test_unloadable_model_is_reported_and_images_still_listed(qtbot, make_window
         assert "Nothing could be embedded" in win.map.hint.textItem.toPlainText()
     finally:
         win.close()
+
+
+def test_switching_model_reembeds(qtbot, make_window, cutouts, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from helpers import make_tiny_clip
+
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    other = make_tiny_clip(tmp_path / "other_clip", seed=1, projection_dim=8)
+    win.set_model(str(other))
+    qtbot.waitUntil(lambda: win.c.vectors is not None and win.c.vectors.shape[1] == 8
+                    and int(win.c.have.sum()) == 8 and not win.c.job_running, timeout=30000)
+    assert win.settings.value("model") == str(other)
+    assert "other_clip" in win.model_label.text()
