@@ -108,7 +108,7 @@ class LabelPanel(QWidget):
         box = QGroupBox("Zero-shot classes")
         bl = QVBoxLayout(box)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Label", "Prompt (optional)", "Predicted"])
+        self.table.setHorizontalHeaderLabels(["Label", "Prompt", "Predicted"])
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
