@@ -267,6 +267,9 @@ class Controller(QObject):
         self.adapter = None
         self._adapter_req = None
         self.label_vecs = None
+        # example images were vectors of the old model: keep only the text of the query
+        self.query.positive.clear()
+        self.query.negative.clear()
         self.model_info.emit(f"loading {Path(self.model_spec).name}…")
         self.reopen()
 
@@ -390,7 +393,9 @@ class Controller(QObject):
 
     def _on_opened(self, session: Any, items: list[Any], labels: Any) -> None:
         old_session = self.session
+        query = self.query            # a rescan or added files keep the query
         self._reset_data()
+        self.query = query
         self.session = session
         self.label_store = labels
         if old_session is not None and old_session is not session:

@@ -164,6 +164,8 @@ def test_drop_folder_on_window_adds_images(qtbot, make_window, cutouts, tmp_path
     extra.mkdir()
     for i in range(3):
         write_jpeg(extra / f"new_{i}.jpg", seed=500 + i)
+    win.query.set_text("round galaxy")
+    qtbot.waitUntil(lambda: win.c.scores is not None, timeout=10000)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(extra))])
     enter, drop = _drop(win, mime)
@@ -171,6 +173,10 @@ def test_drop_folder_on_window_adds_images(qtbot, make_window, cutouts, tmp_path
     qtbot.waitUntil(lambda: win.c.n == 11, timeout=20000)
     wait_embedded(qtbot, win)
     assert win.map.point_count == 11
+    # the query survives the rescan and covers the new images too
+    qtbot.waitUntil(lambda: win.c.scores is not None and np.isfinite(win.c.scores).all(),
+                    timeout=10000)
+    assert win.c.query.text == "round galaxy" and len(win.c.scores) == 11
 
 
 def test_settings_are_remembered(qtbot, make_window, cutouts):
