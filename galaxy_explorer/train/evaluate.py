@@ -14,8 +14,9 @@ zero-shot accuracy
     Fraction of images whose most similar class prompt (one vector per class, the mean of
     its prompt embeddings) is their true class.
 class recall@k (query→image)
-    For each free-text query with an intended class, the fraction of its k most similar
-    images that belong to that class (precision of the top k); averaged over queries.
+    For each free-text query with an intended class (or a set of accepted classes), the
+    fraction of its k most similar images that belong to it (precision of the top k);
+    averaged over queries.
 """
 
 from __future__ import annotations
@@ -73,19 +74,24 @@ def zero_shot_accuracy(
 
 def class_recall_at_k(
     query_emb: np.ndarray,
-    query_classes: Sequence[str],
+    query_classes: Sequence[str | Sequence[str]],
     image_emb: np.ndarray,
     image_labels: Sequence[str],
     k: int = 10,
 ) -> tuple[float, np.ndarray]:
-    """Mean over queries of the fraction of the top-``k`` images of the intended class.
+    """Mean over queries of the fraction of the top-``k`` images of an accepted class.
 
-    Returns the mean and the per-query values.
+    ``query_classes[i]`` is the intended class of query i, or a sequence of the classes the
+    query describes (any of them counts). Returns the mean and the per-query values.
     """
     labels = np.asarray(list(image_labels))
     top = _topk(np.asarray(query_emb, np.float32) @ np.asarray(image_emb, np.float32).T, k)
-    per = np.array([np.mean(labels[t] == c) for t, c in zip(top, query_classes, strict=False)])
-    return float(per.mean()), per
+    per = []
+    for t, c in zip(top, query_classes, strict=True):
+        accepted = [c] if isinstance(c, str) else list(c)
+        per.append(float(np.mean(np.isin(labels[t], accepted))))
+    per_arr = np.array(per)
+    return float(per_arr.mean()), per_arr
 
 
 def class_prompt_embeddings(

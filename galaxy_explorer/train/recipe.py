@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,8 @@ RECIPE: dict[str, Any] = dict(
     projection_dim=256,
     n_train=24_000,
     render_sizes=(64, 96, 128),
+    app_render_fraction=0.3,
+    label_caption_fraction=0.15,
     n_val=700,
     epochs=4,
     batch_size=128,
@@ -63,14 +66,21 @@ QUICK: dict[str, Any] = dict(n_train=600, n_val=100, epochs=1, batch_size=32)
 
 # ------------------------------------------------------------------------------ shrinking
 def shrink_text_tower(
-    model: Any, tokenizer: Any, *, max_positions: int = 128, check_texts: list[str] | None = None
+    model: Any,
+    tokenizer: Any,
+    *,
+    max_positions: int = 128,
+    drop_numbers: bool = True,
+    check_texts: list[str] | None = None,
 ) -> tuple[Any, Any]:
     """Drop unused / non-ASCII word pieces from a BERT text tower and its tokenizer.
 
     The BERT uncased vocabulary carries ~1,000 ``[unusedN]`` slots and ~1,900 pieces with
     non-ASCII characters (CJK, Cyrillic, …) that English galaxy queries never use; lowercased,
     accent-stripped ASCII text tokenises identically with the remaining vocabulary (checked on
-    ``check_texts``). Position embeddings are cut to ``max_positions``.
+    ``check_texts``, whose pieces are always kept). ``drop_numbers`` also drops ~900
+    multi-digit pieces ("1997"): numbers then tokenise into shorter digit pieces. Position
+    embeddings are cut to ``max_positions``.
     Returns a new ``(model, tokenizer)``.
     """
     import torch
@@ -78,7 +88,17 @@ def shrink_text_tower(
 
     vocab = tokenizer.get_vocab()
     by_id = sorted(vocab.items(), key=lambda kv: kv[1])
-    keep = [(t, i) for t, i in by_id if t.isascii() and not t.startswith("[unused")]
+    used = {i for text in check_texts or [] for i in tokenizer(text)["input_ids"]}
+
+    def wanted(t: str, i: int) -> bool:
+        if i in used:
+            return True
+        if not t.isascii() or t.startswith("[unused"):
+            return False
+        # multi-digit number pieces ("1997", "##48"): numbers then split into shorter pieces
+        return not (drop_numbers and re.fullmatch(r"(##)?[0-9]{2,}", t))
+
+    keep = [(t, i) for t, i in by_id if wanted(t, i)]
     keep_ids = torch.tensor([i for _, i in keep])
     sd = {k: v.clone() for k, v in model.state_dict().items()}
     wkey = "text_model.embeddings.word_embeddings.weight"
@@ -115,8 +135,8 @@ def shrink_text_tower(
 
 
 # ------------------------------------------------------------------------------ evaluation
-def load_paraphrase_queries() -> tuple[dict[str, list[str]], dict[str, str]]:
-    """The paraphrase queries and plain prompts kept with the tests (tests/train/)."""
+def load_paraphrase_queries() -> tuple[list[tuple[str, tuple[str, ...]]], dict[str, str]]:
+    """The paraphrase queries (with accepted classes) and plain prompts kept with the tests."""
     import importlib.util
 
     root = Path(__file__).resolve().parents[2]
@@ -126,7 +146,7 @@ def load_paraphrase_queries() -> tuple[dict[str, list[str]], dict[str, str]]:
         raise FileNotFoundError(f"{f}: the acceptance queries live in the repository's tests")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return dict(mod.PARAPHRASE_QUERIES), dict(mod.PLAIN_PROMPTS)
+    return list(mod.QUERIES), dict(mod.PLAIN_PROMPTS)
 
 
 def heldout_set(
@@ -155,7 +175,7 @@ def acceptance(
     adapter: Any,
     rgbs: list[np.ndarray],
     labels: list[str],
-    queries: dict[str, list[str]],
+    queries: list[tuple[str, tuple[str, ...]]],
     prompts: dict[str, str],
 ) -> dict[str, Any]:
     """Zero-shot top-1 over the plain prompts and paraphrase class recall@10 via the adapter."""
@@ -165,18 +185,22 @@ def acceptance(
     names = list(prompts)
     cls_emb = adapter.embed_texts([prompts[n] for n in names])
     acc, conf = zero_shot_accuracy(img, labels, cls_emb, names)
-    qs = [(c, q) for c, lst in queries.items() for q in lst]
-    r10, per = class_recall_at_k(
-        adapter.embed_texts([q for _, q in qs]), [c for c, _ in qs], img, labels, 10
-    )
+    q_emb = adapter.embed_texts([q for q, _ in queries])
+    r10, per = class_recall_at_k(q_emb, [c for _, c in queries], img, labels, 10)
+    r10_strict, per_strict = class_recall_at_k(q_emb, [c[0] for _, c in queries], img, labels, 10)
     return {
         "n_images": len(rgbs),
         "zero_shot_top1": round(acc, 4),
         "confusion": {"classes": names, "rows_true": conf.tolist()},
         "paraphrase_recall_at_10": round(r10, 4),
+        "paraphrase_recall_at_10_strict": round(r10_strict, 4),
         "per_query_recall_at_10": {
-            q: round(float(v), 2) for (_, q), v in zip(qs, per, strict=False)
+            q: round(float(v), 2) for (q, _), v in zip(queries, per, strict=True)
         },
+        "per_query_recall_at_10_strict": {
+            q: round(float(v), 2) for (q, _), v in zip(queries, per_strict, strict=True)
+        },
+        "query_classes": {q: list(c) for q, c in queries},
     }
 
 
@@ -302,7 +326,7 @@ def run(
         seed=TRAIN_SEED,
     )
     queries, prompts = load_paraphrase_queries()
-    check = [q for lst in queries.values() for q in lst] + list(prompts.values())
+    check = [q for q, _ in queries] + list(prompts.values())
 
     # the floor: the untrained starting point of the same architecture, shrunk and saved alike
     floor_dir = work / "floor"
@@ -318,9 +342,16 @@ def run(
         render_sizes=r["render_sizes"],
         progress=True,
         workers=workers,
+        app_render_fraction=r["app_render_fraction"],
+        label_caption_fraction=r["label_caption_fraction"],
     )
     val_set = synthetic_pairs(
-        r["n_val"], r["image_size"], seed=VAL_SEED, render_sizes=r["render_sizes"], workers=1
+        r["n_val"],
+        r["image_size"],
+        seed=VAL_SEED,
+        render_sizes=r["render_sizes"],
+        workers=1,
+        app_render_fraction=r["app_render_fraction"],
     )
     render_s = time.time() - t0
     cfg = TrainConfig(
@@ -387,7 +418,8 @@ def write_model_card(out: Path, metrics: dict[str, Any]) -> None:
         for c, row in zip(classes, t["confusion"]["rows_true"], strict=False)
     )
     per_q = "\n".join(
-        f"| {q} | {v:.2f} | {f['per_query_recall_at_10'].get(q, float('nan')):.2f} |"
+        f"| {q} | {', '.join(t['query_classes'][q])} | {v:.2f} | "
+        f"{f['per_query_recall_at_10'].get(q, float('nan')):.2f} |"
         for q, v in t["per_query_recall_at_10"].items()
     )
     r = metrics["recipe"]
@@ -395,6 +427,8 @@ def write_model_card(out: Path, metrics: dict[str, Any]) -> None:
         zs=t["zero_shot_top1"],
         zs_floor=f["zero_shot_top1"],
         r10=t["paraphrase_recall_at_10"],
+        r10s=t["paraphrase_recall_at_10_strict"],
+        r10s_floor=f["paraphrase_recall_at_10_strict"],
         r10_floor=f["paraphrase_recall_at_10"],
         n_images=t["n_images"],
         speed=metrics.get("cpu_images_per_s", "?"),

@@ -77,7 +77,7 @@ VISION_PRESETS: dict[str, dict[str, Any]] = {
         model_type="convnext",
         num_channels=3,
         patch_size=4,
-        hidden_sizes=[32, 64, 128, 256],
+        hidden_sizes=[32, 64, 128, 192],
         depths=[2, 2, 4, 2],
         drop_path_rate=0.0,
     ),
@@ -107,6 +107,60 @@ def _vision_config(preset: str | dict[str, Any], image_size: int) -> Any:
     return cfg
 
 
+def add_mean_pool_layer(bert: Any, *, gain: float = 100.0, pooler_scale: float = 0.5) -> None:
+    """Append a hand-set BERT layer whose [CLS] output is the mean over the tokens.
+
+    Sentence encoders such as all-MiniLM-L6-v2 are trained with *mean pooling*, but a
+    ``VisionTextDualEncoderModel`` reads BERT's pooler, which sees only the [CLS] token; on
+    our captions and queries MiniLM's [CLS] state is a much weaker sentence embedding than its
+    mean (nearest-class accuracy of paraphrase queries 0.71 vs 0.96). This layer turns [CLS]
+    into the mean with standard BERT weights (no custom code):
+
+    * query and key weights 0 → uniform attention over the unmasked tokens (exactly what
+      sentence-transformers' mean pooling averages, [CLS] and [SEP] included);
+    * value = identity, attention output = ``gain`` × identity, so the residual
+      ``h_cls + gain · mean(h)`` is dominated by the mean, and the scale-invariant LayerNorm
+      (weight 1, bias 0) returns the standardised mean;
+    * feed-forward weights 0, so the second LayerNorm leaves it unchanged.
+
+    The pooler is re-initialised to ``pooler_scale`` × identity (tanh near its linear range)
+    so training starts from MiniLM's sentence geometry. ``bert.config.num_hidden_layers``
+    grows by one; the folder still loads with ``AutoModel``.
+    """
+    import torch
+    from transformers.models.bert.modeling_bert import BertLayer
+
+    cfg = bert.config
+    layer = BertLayer(cfg, layer_idx=len(bert.encoder.layer))
+    d = cfg.hidden_size
+    eye = torch.eye(d)
+    with torch.no_grad():
+        att = layer.attention.self
+        for lin in (att.query, att.key):
+            lin.weight.zero_()
+            lin.bias.zero_()
+        att.value.weight.copy_(eye)
+        att.value.bias.zero_()
+        out = layer.attention.output
+        out.dense.weight.copy_(gain * eye)
+        out.dense.bias.zero_()
+        out.LayerNorm.weight.fill_(1.0)
+        out.LayerNorm.bias.zero_()
+        layer.intermediate.dense.weight.zero_()
+        layer.intermediate.dense.bias.zero_()
+        layer.output.dense.weight.zero_()
+        layer.output.dense.bias.zero_()
+        layer.output.LayerNorm.weight.fill_(1.0)
+        layer.output.LayerNorm.bias.zero_()
+        if getattr(bert, "pooler", None) is not None:
+            bert.pooler.dense.weight.copy_(pooler_scale * eye)
+            bert.pooler.dense.bias.zero_()
+    layer.to(next(bert.parameters()).dtype)
+    layer.train(bert.training)
+    bert.encoder.layer.append(layer)
+    cfg.num_hidden_layers = len(bert.encoder.layer)
+
+
 def build_lit_model(
     *,
     vision: str | dict[str, Any] = "convnext",
@@ -115,8 +169,12 @@ def build_lit_model(
     text_model: str | Path | None = None,
     max_text_tokens: int = 64,
     seed: int = 0,
+    mean_pool: bool = True,
 ) -> tuple[Any, Any]:
     """A ``VisionTextDualEncoderModel``: pretrained MiniLM text tower + fresh vision tower.
+
+    With ``mean_pool`` the text tower gets :func:`add_mean_pool_layer`, so the pooled text
+    feature is MiniLM's mean-pooled sentence embedding rather than its [CLS] state.
 
     Returns ``(model, processor)``; the processor is a ``VisionTextDualEncoderProcessor``
     with a ``CLIPImageProcessor`` at ``image_size`` and the BERT tokenizer.
@@ -133,6 +191,8 @@ def build_lit_model(
 
     tpath = Path(text_model) if text_model else minilm_path()
     bert = BertModel.from_pretrained(tpath, use_safetensors=True, trust_remote_code=False)
+    if mean_pool:
+        add_mean_pool_layer(bert)
     torch.manual_seed(seed)
     cfg = VisionTextDualEncoderConfig.from_vision_text_configs(
         _vision_config(vision, image_size), bert.config, projection_dim=projection_dim

@@ -85,16 +85,14 @@ def test_zero_shot_sanity_on_fresh_images(adapter, fresh):
 
 
 def test_paraphrase_retrieval_sanity(adapter, fresh):
-    from paraphrase_queries import PARAPHRASE_QUERIES
+    from paraphrase_queries import QUERIES
 
     from galaxy_explorer.train.evaluate import class_recall_at_k
 
     rgbs, labels = fresh
     img = adapter.embed_images(rgbs)
-    qs = [(c, q) for c, lst in PARAPHRASE_QUERIES.items() for q in lst]
-    r, _per = class_recall_at_k(
-        adapter.embed_texts([q for _, q in qs]), [c for c, _ in qs], img, labels, k=10
-    )
+    q_emb = adapter.embed_texts([q for q, _ in QUERIES])
+    r, _per = class_recall_at_k(q_emb, [c for _, c in QUERIES], img, labels, k=10)
     assert r >= 0.8, r
 
 
