@@ -477,8 +477,8 @@ class Controller(QObject):
             self._flush_timer.start()
 
     @Slot()
-    def flush(self) -> None:
-        """Emit the coalesced change signals now."""
+    def flush(self, final: bool = False) -> None:
+        """Emit the coalesced change signals now (``final``: the job ended, no interim PCA)."""
         self._flush_timer.stop()
         dirty, self._dirty = self._dirty, set()
         if "scores" in dirty:
@@ -487,7 +487,8 @@ class Controller(QObject):
             self.predictions_changed.emit()
         if "embeddings" in dirty:
             self.embeddings_changed.emit()
-            self._schedule_projection(final=False)
+            if not final:
+                self._schedule_projection(final=False)
             if self.query.active and self._query_vec is None:
                 self._submit_query()     # typed before any image had a vector
 
@@ -548,8 +549,7 @@ class Controller(QObject):
             self._old_jobs.append(self._job)   # until its thread has really finished
         self._job = None
         self.job_running = False
-        self._dirty.discard("embeddings")   # the final projection is scheduled below
-        self.flush()
+        self.flush(final=True)              # the final projection is scheduled below
         status = "failed" if self._job_failed else "cancelled" if cancelled else "done"
         self.job_finished.emit(status)
         if self.session is not None and status == "done":
