@@ -570,6 +570,7 @@ class GalleryView(QWidget):
     def build_context_menu(self) -> QMenu:
         rows = self.context_rows()
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)   # one per right click
         n = len(rows)
         sim = menu.addAction("Find similar", lambda: self.c.find_similar(rows))
         sim.setEnabled(bool(n) and any(self.c.have[r] for r in rows))

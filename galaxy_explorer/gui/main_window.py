@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         c.label_defs_changed.connect(self._on_label_defs_changed)
         c.selection_changed.connect(self._on_selection_changed)
         self.detail.settings_changed.connect(self._save_stretch)
+        self.map.context_menu_requested.connect(self._on_map_context_menu)
         self._restore_settings()
         self._initial_layout = not self.settings.value("window_state")
         if self._initial_layout:
@@ -438,6 +439,15 @@ class MainWindow(QMainWindow):
         self.export_sel_action.setEnabled(n > 0)
         if source in ("map", "gallery") and n > 1:
             self._on_status(f"{n} selected")
+
+    @Slot(object)
+    def _on_map_context_menu(self, global_pos: Any) -> None:
+        """The gallery's menu (Find similar, Label as…, Copy paths …) for the map selection."""
+        if len(self.c.selection):
+            menu = self.gallery.build_context_menu()
+            menu.addSeparator()
+            menu.addAction("Export Selection…", self.export_selection_dialog)
+            menu.popup(global_pos)
 
     @Slot()
     def _save_stretch(self) -> None:

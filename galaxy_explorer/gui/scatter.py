@@ -167,10 +167,13 @@ class _SelectViewBox(pg.ViewBox):
         ``(polygon (K, 2) in data coordinates, keyboard modifiers)`` after a box / lasso drag.
     sigClickedAt(object, object)
         ``(QPointF in data coordinates, modifiers)`` after a left click.
+    sigContextMenu(object, object)
+        ``(QPointF in data coordinates, QPoint on screen)`` after a right click.
     """
 
     sigSelectPolygon = Signal(object, object)
     sigClickedAt = Signal(object, object)
+    sigContextMenu = Signal(object, object)
 
     def __init__(self) -> None:
         super().__init__()
@@ -233,11 +236,21 @@ class _SelectViewBox(pg.ViewBox):
             ev.accept()
             self.sigClickedAt.emit(self.mapSceneToView(ev.scenePos()), ev.modifiers())
             return
+        if ev.button() == Qt.MouseButton.RightButton:
+            ev.accept()
+            self.sigContextMenu.emit(self.mapSceneToView(ev.scenePos()),
+                                     ev.screenPos().toPoint())
+            return
         super().mouseClickEvent(ev)
 
 
 class MapView(QWidget):
     """Scatter map of the embedded rows, linked to the controller's selection.
+
+    Signals
+    -------
+    context_menu_requested(object)
+        Global position of a right click (after a click on an unselected point selected it).
 
     Parameters
     ----------
@@ -246,6 +259,8 @@ class MapView(QWidget):
     thumbs : ThumbnailCache, optional
         Source of hover thumbnails.
     """
+
+    context_menu_requested = Signal(object)
 
     def __init__(self, controller: Controller, thumbs: Any = None,
                  parent: QWidget | None = None) -> None:
@@ -361,6 +376,7 @@ class MapView(QWidget):
 
         self.vb.sigSelectPolygon.connect(self._on_polygon)
         self.vb.sigClickedAt.connect(self._on_clicked_at)
+        self.vb.sigContextMenu.connect(self._on_context_menu)
         self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                            slot=self._on_mouse_moved)
 
@@ -719,6 +735,14 @@ class MapView(QWidget):
         else:
             self.c.set_selection([row], source="map")
         self.c.set_current(row)
+
+    @Slot(object, object)
+    def _on_context_menu(self, pos: QPointF, screen_pos: Any) -> None:
+        row = self.nearest_row(pos.x(), pos.y())
+        if row >= 0 and row not in self.c.selection:
+            self.c.set_selection([row], source="map")
+            self.c.set_current(row)
+        self.context_menu_requested.emit(screen_pos)
 
     def _on_mouse_moved(self, args: Any) -> None:
         pos = args[0]

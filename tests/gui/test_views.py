@@ -7,7 +7,7 @@ import pytest
 from conftest import wait_embedded, wait_predictions
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMenu
 
 
 def _drop(widget, mime, modifiers=Qt.KeyboardModifier.NoModifier):
@@ -55,6 +55,16 @@ def test_map_click_selects_and_detail_renders(qtbot, make_window, cutouts):
     x2, y2 = win.map.row_position(row)
     win.map.vb.sigClickedAt.emit(QPointF(x2, y2), Qt.KeyboardModifier.ShiftModifier)
     assert set(c.selection) == {row, other}
+    # right click on an unselected point selects it and offers the gallery's actions
+    third = next(r for r in range(c.n) if r not in (row, other))
+    x3, y3 = win.map.row_position(third)
+    with qtbot.waitSignal(win.map.context_menu_requested, timeout=1000):
+        win.map.vb.sigContextMenu.emit(QPointF(x3, y3), win.map.mapToGlobal(win.map.rect().center()))
+    assert list(c.selection) == [third]
+    menus = [m for m in win.gallery.findChildren(QMenu) if m.isVisible()]
+    assert any("Find similar" in [a.text() for a in m.actions()] for m in menus)
+    for m in menus:
+        m.close()
 
 
 def test_map_hover_shows_thumbnail_card(qtbot, make_window, cutouts):
