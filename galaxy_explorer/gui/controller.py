@@ -1076,13 +1076,20 @@ class Controller(QObject):
             probs = self.probs[rows].copy()
         preds = [self.predicted_label(int(r)) for r in rows]
         manual = [self.manual_label(int(r)) for r in rows]
-        prov_kwargs = dict(
+        import json
+
+        extra = {"command": "gui export", "rows": "selection" if len(rows) < self.n else "all",
+                 "threshold": f"{self.threshold:g}"}
+        if names:
+            extra["label_prompts"] = json.dumps({d.name: d.text for d in self.label_defs})
+        prov_kwargs = dict(        # the same fields as the command line writes
             model=str(getattr(self.adapter, "spec", self.model_spec)),
-            model_revision=str(getattr(self.adapter, "model_key", "")),
+            model_revision=str(getattr(self.adapter, "revision", "")),
             render=_render_key(self.session),
             labels=names or None,
-            prompts=[d.text for d in self.label_defs] or None,
+            prompts=list(self.templates) if names else None,
             query=self.query.describe() or None,
+            extra=extra,
         )
         out = Path(out)
 

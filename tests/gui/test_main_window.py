@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from conftest import wait_embedded, wait_predictions  # noqa: F401  (tests/gui/conftest.py)
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -153,6 +155,12 @@ def test_lasso_and_box_select_then_export_selection(qtbot, make_window, cutouts,
         win.c.export_csv(out, win.c.selection)
     meta, rows = read_csv(out)
     assert [r["path"] for r in rows] == [str(win.c.items[i].path) for i in expected]
+    # the same provenance block as the command line writes
+    assert meta["model"] == win.c.adapter.spec and meta["model_revision"] == win.c.adapter.revision
+    assert meta["render"] == win.c.session.render.key()
+    assert json.loads(meta["labels"]) == win.c.label_names()
+    assert json.loads(meta["prompts"]) == win.c.templates
+    assert meta["command"] == "gui export"
     assert all(r["predicted_label"] for r in rows)
     assert win.last_error is None
 
