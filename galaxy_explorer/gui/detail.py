@@ -83,6 +83,7 @@ class DetailView(QWidget):
         self.thumbs = thumbs
         self._row = -1
         self._goto = -1
+        self._planes = 0
         self._rendered: tuple[int, Any] | None = None
         self.last_result: dict | None = None
 
@@ -224,6 +225,7 @@ class DetailView(QWidget):
 
     @Slot()
     def _on_settings(self) -> None:
+        self._update_controls(self._planes)
         self.settings_changed.emit()
         self._render_timer.start()
 
@@ -289,8 +291,10 @@ class DetailView(QWidget):
         """Stretch controls apply to FITS; with Lupton colour only to single-band images."""
         fits = planes > 0
         per_band = fits and (planes < 2 or not self.lupton_check.isChecked())
-        for w in (self.stretch_combo, self.limits_combo, self.percentile):
+        for w in (self.stretch_combo, self.limits_combo):
             w.setEnabled(per_band)
+        self.percentile.setEnabled(per_band and self.limits_combo.currentText() == "percentile")
+        self._planes = planes
         self.lupton_check.setEnabled(planes >= 2)
         self.bands_edit.setEnabled(planes >= 2)
         self.planes_label.setText("" if not fits else f"{planes} band{'s' if planes != 1 else ''}")

@@ -112,6 +112,13 @@ def test_gallery_context_menu_and_lazy_thumbnails(qtbot, make_window, cutouts):
     g.set_sort("confidence")
     conf = [win.c.confidence[r] for r in g.displayed_rows()]
     assert conf == sorted(conf, reverse=True)
+    # keyboard navigation moves the current item (and the detail view) along the grid
+    g.view.setFocus()
+    g.view.setCurrentIndex(g.model.index(0))
+    qtbot.keyClick(g.view, Qt.Key.Key_Right)
+    assert win.c.current == g.model.row_at(1)
+    qtbot.keyClick(g.view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert sorted(win.c.selection) == sorted([g.model.row_at(1), g.model.row_at(2)])
     # "Map selection" shows only what is selected
     win.c.set_selection([0, 1, 2], "map")
     g.set_show("selection")
