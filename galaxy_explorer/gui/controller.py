@@ -306,7 +306,7 @@ class Controller(QObject):
             if guess is not None and uniq and prev_adapter is None:
                 shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
                 if shas:
-                    yield ("vectors", shas, vecs)
+                    yield ("rows", *_rows_for(items, shas, vecs))
             if cancel.is_set():
                 return
             adapter = session.adapter
@@ -318,7 +318,8 @@ class Controller(QObject):
                 return
             vecs, found = session.store.get(uniq)
             if found.any():
-                yield ("vectors", [s for s, f in zip(uniq, found, strict=False) if f], vecs[found])
+                yield ("rows", *_rows_for(items, [s for s, f in zip(uniq, found, strict=True) if f],
+                                          vecs[found]))
             for p in session.embed(batch_size=batch, workers=workers, cancel=cancel):
                 yield ("progress", p)
 
@@ -384,8 +385,8 @@ class Controller(QObject):
             self._refresh_label_vecs()
             if self.query.active:
                 self._submit_query()
-        elif kind == "vectors":
-            self._add_vectors(value[1], value[2])
+        elif kind == "rows":
+            self._add_rows(value[1], value[2])
         elif kind == "discard":
             self._discard_vectors()
         elif kind == "progress":
@@ -438,22 +439,32 @@ class Controller(QObject):
         self._add_vectors(list(getattr(p, "shas", []) or []), getattr(p, "vectors", None))
 
     def _add_vectors(self, shas: list[str], vectors: np.ndarray | None) -> None:
-        new_rows: list[int] = []
-        if vectors is not None and len(shas):
-            # the store keeps float16: round fresh vectors the same way so that results match
-            # the command line and a reopened catalogue exactly
-            vectors = np.asarray(vectors).astype(np.float16).astype(np.float32)
-            if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
-                self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
-            for sha, vec in zip(shas, vectors, strict=False):
-                for row in self._sha_rows.get(sha, ()):
-                    self.vectors[row] = vec
-                    if not self.have[row]:
-                        self.have[row] = True
-                        new_rows.append(row)
-        if new_rows:
-            rows = np.asarray(new_rows, dtype=np.int64)
-            self._update_new_rows(rows)
+        """Store vectors given per content hash (a batch) for every row with that hash."""
+        if vectors is None or not len(shas):
+            return
+        rows: list[int] = []
+        idx: list[int] = []
+        for i, sha in enumerate(shas):
+            for row in self._sha_rows.get(sha, ()):
+                rows.append(row)
+                idx.append(i)
+        self._add_rows(np.asarray(rows, dtype=np.int64), np.asarray(vectors)[idx])
+
+    def _add_rows(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Store ``vectors`` (aligned with ``rows``), vectorised (100k cached rows at once)."""
+        if not len(rows):
+            return
+        # the store keeps float16: round fresh vectors the same way so that results match
+        # the command line and a reopened catalogue exactly
+        vectors = np.asarray(vectors).astype(np.float16).astype(np.float32)
+        if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
+            self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
+            self.have[:] = False
+        self.vectors[rows] = vectors
+        new = rows[~self.have[rows]]
+        if len(new):
+            self.have[new] = True
+            self._update_new_rows(np.unique(new))
             self._mark("embeddings")
 
     def _discard_vectors(self) -> None:
@@ -1114,6 +1125,18 @@ class Controller(QObject):
             return (out, len(export_rows))
 
         self.heavy.submit("export", run)
+
+
+def _rows_for(items: list[Any], shas: list[str], vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, vectors) for every item whose hash is in ``shas`` (computed off the GUI thread)."""
+    index = {s: i for i, s in enumerate(shas)}
+    rows, idx = [], []
+    for row, it in enumerate(items):
+        i = index.get(it.sha256)
+        if i is not None:
+            rows.append(row)
+            idx.append(i)
+    return np.asarray(rows, dtype=np.int64), np.asarray(vecs)[idx]
 
 
 _MODEL_KEYS_FILE = "gui-model-keys.json"
