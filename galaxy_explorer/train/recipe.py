@@ -46,12 +46,12 @@ RECIPE: dict[str, Any] = dict(
     vision="convnext",
     image_size=64,
     projection_dim=256,
-    n_train=24_000,
+    n_train=32_000,
     render_sizes=(64, 96, 128),
     app_render_fraction=0.3,
-    label_caption_fraction=0.15,
+    label_caption_fraction=0.2,
     n_val=700,
-    epochs=4,
+    epochs=7,
     batch_size=128,
     lr=2e-3,
     weight_decay=0.05,
@@ -213,6 +213,21 @@ def cpu_speed(adapter: Any, n: int = 256, size: int = 128, batch: int = 64) -> f
     for i in range(0, n, batch):
         adapter.embed_images(imgs[i : i + batch])
     return n / (time.perf_counter() - t)
+
+
+def _machine(threads: int) -> str:
+    """CPU model, core count and torch threads, for the model card."""
+    import os
+
+    name = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores (shared), torch {threads} thread(s)"
 
 
 def folder_size_mb(folder: Path) -> float:
@@ -392,7 +407,7 @@ def run(
         "render_s": round(render_s, 1),
         "train_s": summary["train_time_s"],
         "total_recipe_s_before_eval": round(train_s, 1),
-        "machine": f"{platform.machine()} {platform.processor() or ''} torch threads={torch.get_num_threads()}".strip(),
+        "machine": _machine(torch.get_num_threads()),
         "history": summary["history"],
     }
     for name, folder in (("trained", out), ("floor", floor_dir)):
@@ -447,6 +462,8 @@ def write_model_card(out: Path, metrics: dict[str, Any]) -> None:
         projection_dim=r["projection_dim"],
         machine=metrics["machine"],
         n_queries=len(t["per_query_recall_at_10"]),
+        app_pct=round(100 * r["app_render_fraction"]),
+        label_pct=round(100 * r["label_caption_fraction"]),
         per_class=t["n_images"] // len(classes),
         history="\n".join(f"    {json.dumps(h)}" for h in metrics["history"]),
     )

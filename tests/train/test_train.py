@@ -226,6 +226,10 @@ def test_metrics_on_toy_embeddings():
     assert acc == pytest.approx(2 / 3) and conf.tolist() == [[1, 1], [0, 1]]
     r, per = class_recall_at_k(eye[:1], ["x"], eye[[0, 0, 1]], ["x", "x", "y"], k=2)
     assert r == 1.0 and per.tolist() == [1.0]
+    r, _ = class_recall_at_k(eye[:1], ["y"], eye[[0, 0, 1]], ["x", "x", "y"], k=2)
+    assert r == 0.0
+    r, _ = class_recall_at_k(eye[:1], [("y", "x")], eye[[0, 0, 1]], ["x", "x", "y"], k=2)
+    assert r == 1.0  # any accepted class counts
 
 
 def test_train_streams_the_generator_and_reports_validation_metrics(tmp_path):
