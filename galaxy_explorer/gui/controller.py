@@ -194,6 +194,7 @@ class Controller(QObject):
         self.heavy.finished.connect(self._on_task_finished)
         self.heavy.failed.connect(self._on_task_failed)
         self._closed = False
+        self._gc_frozen = False
         self._dirty: set[str] = set()
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -377,6 +378,13 @@ class Controller(QObject):
         if kind == "opened":
             self._on_opened(value[1], value[2], value[3])
         elif kind == "model":
+            if not self._gc_frozen:
+                # everything imported so far (torch, transformers …) is long-lived: keep it
+                # out of the cyclic collector so that a full collection never stalls the GUI
+                import gc
+
+                gc.freeze()
+                self._gc_frozen = True
             self.adapter = value[1]
             self._adapter_req = (self.model_spec, self.device)
             dev = getattr(self.adapter, "device", "?")
@@ -538,7 +546,8 @@ class Controller(QObject):
         if self.session is None:
             self.error.emit("Cannot open", message)
         elif self.adapter is None:
-            self.error.emit("Could not load the model", message)
+            self.error.emit("Could not load the model",
+                            f"{message}\n\nFile ▸ Choose Model Folder… uses another model.")
         else:
             self.error.emit("Embedding failed", message)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -499,8 +499,12 @@ class MainWindow(QMainWindow):
         super().showEvent(ev)
         if self._initial_layout:   # first start: sensible dock widths (later: as the user left them)
             self._initial_layout = False
-            self.resizeDocks([self.labels_dock, self.gallery_dock, self.detail_dock],
-                             [290, 400, 380], Qt.Orientation.Horizontal)
+            QTimer.singleShot(0, self._apply_initial_dock_sizes)
+
+    @Slot()
+    def _apply_initial_dock_sizes(self) -> None:
+        self.resizeDocks([self.labels_dock, self.gallery_dock, self.detail_dock],
+                         [300, 400, 380], Qt.Orientation.Horizontal)
 
     def closeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         self.save_settings()

@@ -396,7 +396,9 @@ class MapView(QWidget):
         c.job_finished.connect(self._on_job_finished)
         if thumbs is not None:
             thumbs.ready.connect(self._on_thumb_ready)
-        self._set_hint("Open a folder of cutouts (File ▸ Open Folder…) or drop it here")
+        self._set_hint("Open a folder of cutouts\n(File ▸ Open Folder…)\nor drop it here")
+        self.vb.sigResized.connect(self._place_hint)
+        self.vb.sigRangeChanged.connect(self._place_hint)
 
     def changeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         """Follow light / dark palette switches (the plot does not by itself)."""
@@ -472,11 +474,17 @@ class MapView(QWidget):
 
     # ------------------------------------------------------------------ drawing
     def _set_hint(self, text: str) -> None:
-        self.hint.setText(text)
+        import html
+
+        _, fg = _style.plot_colors()
+        lines = "<br>".join(html.escape(t) for t in text.split("\n"))
+        self.hint.setHtml(f"<div style='text-align:center; color:{fg.name()}'>{lines}</div>")
         self.hint.setVisible(bool(text))
-        if text:
-            r = self.vb.viewRect()
-            self.hint.setPos(r.center())
+        self._place_hint()
+
+    def _place_hint(self, *args: Any) -> None:
+        if self.hint.isVisible():
+            self.hint.setPos(self.vb.viewRect().center())
 
     @Slot()
     def _schedule_refresh(self) -> None:
@@ -523,11 +531,6 @@ class MapView(QWidget):
         self._xy = coords[self._rows].astype(np.float64) if len(self._rows) else np.zeros((0, 2))
         names, colors, cat = self._categories()
         size = self._point_size()
-        while len(self._class_items) < len(names):
-            it = pg.ScatterPlotItem(pxMode=True, pen=None, hoverable=False)
-            it.setZValue(10)
-            self.vb.addItem(it)
-            self._class_items.append(it)
         counts = np.bincount(cat, minlength=len(names)) if len(cat) else np.zeros(len(names), int)
         self.cloud.set_points(self._xy, cat, colors, size)
         entries: list[tuple[int, str]] = []
@@ -638,9 +641,9 @@ class MapView(QWidget):
     @Slot(str)
     def _on_job_finished(self, status: str) -> None:
         if not len(self._rows):
-            self._set_hint({"failed": "Nothing could be embedded — see the message in the "
-                                      "status bar (details in Help ▸ Show Log File)",
-                            "cancelled": "Embedding cancelled — File ▸ Rescan (F5) resumes"}
+            self._set_hint({"failed": "Nothing could be embedded.\nSee the status bar;\n"
+                                      "details in Help ▸ Show Log File.",
+                            "cancelled": "Embedding cancelled.\nFile ▸ Rescan (F5) resumes."}
                            .get(status, "" if self.c.n else "No images found"))
 
     @Slot(str)
