@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -69,6 +69,7 @@ class QueryBox(QWidget):
         self.state.setMinimumWidth(70)
         lay.addWidget(self.state)
 
+        self.edit.installEventFilter(self)
         self._timer = QTimer(self, singleShot=True, interval=debounce_ms)
         self._timer.timeout.connect(self._fire)
         self.edit.textEdited.connect(self._on_text)
@@ -100,6 +101,13 @@ class QueryBox(QWidget):
         self.edit.clear()
         self._timer.stop()
         self.c.clear_query()
+
+    def eventFilter(self, obj: Any, ev: Any) -> bool:  # noqa: N802 - Qt API
+        """Esc in the search box clears the query (not the window's "Select None")."""
+        if (obj is self.edit and ev.type() == QEvent.Type.ShortcutOverride
+                and ev.key() == Qt.Key.Key_Escape and (self.edit.text() or self.c.query.active)):
+            ev.accept()
+        return super().eventFilter(obj, ev)
 
     def keyPressEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         if ev.key() == Qt.Key.Key_Escape:

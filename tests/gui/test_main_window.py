@@ -46,9 +46,11 @@ def test_query_orders_gallery_like_core_ranking(qtbot, make_window, cutouts):
     expected = [int(i) for i in search.top_k(scores, len(scores))]
     assert win.gallery.displayed_rows() == expected
     np.testing.assert_allclose(win.c.scores, scores, rtol=1e-5, atol=1e-6)
-    # typing more re-ranks (debounced); clearing restores name order
-    win.query.clear()
+    # Esc in the search box clears the query (and not the selection); name order is back
+    win.c.set_selection([1, 2], "test")
+    qtbot.keyClick(win.query.edit, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: win.c.scores is None, timeout=5000)
+    assert win.query.edit.text() == "" and list(win.c.selection) == [1, 2]
     names = [win.c.items[r].name for r in win.gallery.displayed_rows()]
     assert names == sorted(names)
 
