@@ -159,12 +159,14 @@ class Controller(QObject):
     detail_ready = Signal(int, object)
 
     def __init__(self, model: str = "auto", cache_dir: Path | None = None, device: str = "auto",
-                 *, batch_size: int = 32, umap: bool = True, decode_workers: int | None = None,
+                 *, batch_size: int = 16, umap: bool = True, decode_workers: int | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.model_spec = model
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.device = device
+        # small batches: a text query shares the model with the embedding job (the adapter
+        # serialises calls), so it waits for at most one batch
         self.batch_size = batch_size
         # leave a core to the GUI thread: decoding threads compete with it for the GIL
         self.decode_workers = decode_workers or max(1, min(4, (os.cpu_count() or 2) - 1))
