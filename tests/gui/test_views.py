@@ -143,6 +143,24 @@ def test_query_box_accepts_dropped_thumbnails_as_examples(qtbot, make_window, cu
     expected = search.combined_query(v, positive=v[3], negative=v[5])
     qtbot.waitUntil(lambda: np.allclose(win.c.scores, expected, atol=1e-5), timeout=10000)
     assert g.displayed_rows() == [int(i) for i in search.top_k(expected, 8)]
+    # an image file from outside the catalogue is embedded and used as an example
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from helpers import write_jpeg
+
+    outside = write_jpeg(cutouts.parent / "outside.jpg", seed=999)
+    win.query.clear()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(outside))])
+    _drop(win.query, mime)
+    qtbot.waitUntil(lambda: win.c.scores is not None, timeout=10000)
+    assert [n for n, _ in win.c.query.positive] == ["outside.jpg"]
+    from galaxy_explorer.core.imaging import load_rgb
+
+    vec = win.c.adapter.embed_images([load_rgb(outside)])[0]
+    np.testing.assert_allclose(win.c.scores, search.combined_query(v, positive=vec), atol=1e-4)
 
 
 def test_propagate_suggests_labels_distinct_from_manual(qtbot, make_window, cutouts):
