@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -608,6 +607,3 @@ class GalleryView(QWidget):
         QGuiApplication.clipboard().setText(text)
         self.c.status.emit(f"Copied {len(rows)} path{'s' if len(rows) != 1 else ''}")
 
-
-def paths_of(controller: Controller, rows: list[int]) -> list[Path]:
-    return [controller.items[r].path for r in rows]
