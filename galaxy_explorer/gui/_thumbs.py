@@ -81,7 +81,8 @@ class ThumbnailCache(QObject):
 
     ready = Signal(str)
 
-    def __init__(self, size: int = THUMB_SIZE, capacity: int = 4000, threads: int = 2,
+    # 1500 pixmaps of 128 px ≈ 100 MB; the PNG files on disk hold the rest
+    def __init__(self, size: int = THUMB_SIZE, capacity: int = 1500, threads: int = 2,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.size = size
