@@ -303,6 +303,28 @@ def write_sample_catalogue(
     return out / "truth.csv"
 
 
+def _cached_pairs(work: Path, n: int, size: int, **kw: Any) -> Any:
+    """:func:`synthetic_pairs`, kept in ``work`` so a rerun / resume skips rendering."""
+    import hashlib
+
+    import torch
+
+    from galaxy_explorer.train.data import PairSet, synthetic_pairs
+
+    key = json.dumps(
+        {"n": n, "size": size, **{k: v for k, v in kw.items() if k not in ("progress", "workers")}},
+        sort_keys=True,
+        default=list,
+    )
+    f = work / f"pairs_{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
+    if f.exists():
+        d = torch.load(f, weights_only=True)
+        return PairSet(images=d["images"], captions=list(d["captions"]), labels=list(d["labels"]))
+    ps = synthetic_pairs(n, size, **kw)
+    torch.save({"images": ps.images, "captions": ps.captions, "labels": ps.labels}, f)
+    return ps
+
+
 # ------------------------------------------------------------------------------ recipe
 def run(
     out: Path,
@@ -318,7 +340,6 @@ def run(
     import torch
 
     from galaxy_explorer.core.model import ClipAdapter
-    from galaxy_explorer.train.data import synthetic_pairs
     from galaxy_explorer.train.train import (
         TrainConfig,
         build_lit_model,
@@ -350,7 +371,8 @@ def run(
     save_model(fm, processor_floor, floor_dir, "float16")
 
     t0 = time.time()
-    train_set = synthetic_pairs(
+    train_set = _cached_pairs(
+        work,
         r["n_train"],
         r["image_size"],
         seed=TRAIN_SEED,
@@ -360,7 +382,8 @@ def run(
         app_render_fraction=r["app_render_fraction"],
         label_caption_fraction=r["label_caption_fraction"],
     )
-    val_set = synthetic_pairs(
+    val_set = _cached_pairs(
+        work,
         r["n_val"],
         r["image_size"],
         seed=VAL_SEED,
