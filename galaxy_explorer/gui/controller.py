@@ -390,8 +390,7 @@ class Controller(QObject):
             self.adapter = value[1]
             self._adapter_req = (self.model_spec, self.device)
             dev = getattr(self.adapter, "device", "?")
-            name = Path(str(getattr(self.adapter, "spec", self.model_spec))).name
-            self.model_info.emit(f"{name} · {dev}")
+            self.model_info.emit(f"{model_display_name(self.adapter)} · {dev}")
             self._refresh_label_vecs()
             if self.query.active:
                 self._submit_query()
@@ -1136,6 +1135,20 @@ class Controller(QObject):
             return (out, len(export_rows))
 
         self.heavy.submit("export", run)
+
+
+def model_display_name(adapter: Any) -> str:
+    """Short name of a loaded model for the status bar."""
+    spec = str(getattr(adapter, "spec", ""))
+    try:
+        from galaxy_explorer.core.model import bundled_model_path
+
+        if Path(spec).exists() and Path(spec).resolve() == bundled_model_path().resolve():
+            return "Galaxy-CLIP (bundled)"
+    except Exception:  # pragma: no cover - a display name only
+        pass
+    p = Path(spec)
+    return p.name if p.exists() else spec
 
 
 def _rows_for(items: list[Any], shas: list[str], vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

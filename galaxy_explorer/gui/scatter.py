@@ -598,7 +598,7 @@ class MapView(QWidget):
 
     def _apply_dim(self) -> None:
         # dimming by item opacity costs nothing, unlike re-setting 100k brushes
-        op = 0.3 if self.c.scores is not None else 1.0
+        op = 0.45 if self.c.scores is not None else 1.0
         self.cloud.setOpacity(op)
         self.sugg_cloud.setOpacity(op)
 
