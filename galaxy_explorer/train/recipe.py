@@ -46,12 +46,12 @@ RECIPE: dict[str, Any] = dict(
     vision="convnext",
     image_size=64,
     projection_dim=256,
-    n_train=32_000,
+    n_train=36_000,
     render_sizes=(64, 96, 128),
     app_render_fraction=0.3,
-    label_caption_fraction=0.2,
+    label_caption_fraction=0.3,
     n_val=700,
-    epochs=7,
+    epochs=10,
     batch_size=128,
     lr=2e-3,
     weight_decay=0.05,
@@ -155,19 +155,30 @@ def heldout_set(
     seed: int = ACCEPT_SEED,
     sizes: tuple[int, ...] = (64, 128, 256),
     workers: int = 1,
-) -> tuple[list[np.ndarray], list[str]]:
-    """Held-out cutouts of the 7 main classes, rendered at several sizes (as RGB arrays)."""
+    with_app_render: bool = False,
+) -> tuple[list[np.ndarray], list[str]] | tuple[list[np.ndarray], list[str], list[np.ndarray]]:
+    """Held-out cutouts of the 7 main classes, rendered at several sizes (as RGB arrays).
+
+    With ``with_app_render`` also returns the same galaxies rendered from their g, r, z bands
+    the way the app renders a 3-band FITS file.
+    """
+    from galaxy_explorer.train._synth_bridge import app_render
     from galaxy_explorer.train.synth import MAIN_CLASSES, generate_one
 
     rgbs: list[np.ndarray] = []
+    fits_rgbs: list[np.ndarray] = []
     labels: list[str] = []
     n = n_per_class * len(MAIN_CLASSES)
     for i in range(n):
         cls = MAIN_CLASSES[i % len(MAIN_CLASSES)]
         size = sizes[(i // len(MAIN_CLASSES)) % len(sizes)]
-        params, _b, rgb, _c = generate_one(i, seed, size, cls)
+        params, bands, rgb, _c = generate_one(i, seed, size, cls)
         rgbs.append(rgb)
         labels.append(params.cls)
+        if with_app_render:
+            fits_rgbs.append(app_render(bands))
+    if with_app_render:
+        return rgbs, labels, fits_rgbs
     return rgbs, labels
 
 
@@ -423,7 +434,7 @@ def run(
     save_model(sm, processor_out, out, "float16")
     train_s = time.time() - t_start
 
-    rgbs, labels = heldout_set(n_accept_per_class)
+    rgbs, labels, fits_rgbs = heldout_set(n_accept_per_class, with_app_render=True)
     metrics: dict[str, Any] = {
         "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()},
         "seeds": {"train": TRAIN_SEED, "val": VAL_SEED, "held_out": ACCEPT_SEED},
@@ -436,6 +447,12 @@ def run(
     for name, folder in (("trained", out), ("floor", floor_dir)):
         ad = ClipAdapter.load(str(folder), device="cpu")
         metrics[name] = acceptance(ad, rgbs, labels, queries, prompts)
+        # the same galaxies as the app shows 3-band FITS files (core.imaging defaults)
+        metrics[name]["app_fits_render"] = {
+            k: v
+            for k, v in acceptance(ad, fits_rgbs, labels, queries, prompts).items()
+            if k in ("zero_shot_top1", "paraphrase_recall_at_10")
+        }
         if name == "trained":
             metrics["cpu_images_per_s"] = round(cpu_speed(ad), 1)
             metrics["dim"] = ad.dim
@@ -466,6 +483,10 @@ def write_model_card(out: Path, metrics: dict[str, Any]) -> None:
         zs_floor=f["zero_shot_top1"],
         r10=t["paraphrase_recall_at_10"],
         r10s=t["paraphrase_recall_at_10_strict"],
+        zs_fits=t.get("app_fits_render", {}).get("zero_shot_top1", "n/a"),
+        zs_fits_floor=f.get("app_fits_render", {}).get("zero_shot_top1", "n/a"),
+        r10_fits=t.get("app_fits_render", {}).get("paraphrase_recall_at_10", "n/a"),
+        r10_fits_floor=f.get("app_fits_render", {}).get("paraphrase_recall_at_10", "n/a"),
         r10s_floor=f["paraphrase_recall_at_10_strict"],
         r10_floor=f["paraphrase_recall_at_10"],
         n_images=t["n_images"],

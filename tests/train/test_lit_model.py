@@ -52,7 +52,7 @@ def test_shrunk_fp16_folder_loads_as_float32_and_embeds_like_the_original(tmp_pa
         small, type(proc)(image_processor=proc.image_processor, tokenizer=tok), out, "float16"
     )
     assert json.loads((out / "config.json").read_text())["dtype"] == "float32"
-    assert (out / "model.safetensors").stat().st_size < 45e6  # MiniLM alone: 90 MB in fp32
+    assert (out / "model.safetensors").stat().st_size < 48e6  # MiniLM alone: 90 MB in fp32
     loaded = AutoModel.from_pretrained(out, use_safetensors=True).eval()
     assert next(loaded.parameters()).dtype == torch.float32
     reproc = AutoProcessor.from_pretrained(out)
