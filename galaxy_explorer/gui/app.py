@@ -37,6 +37,10 @@ def _setup_file_logging() -> Path | None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     root = logging.getLogger("galaxy_explorer")
+    for old in [h for h in root.handlers if getattr(h, "_galaxy_explorer_gui", False)]:
+        root.removeHandler(old)      # one log file per process, also when run twice
+        old.close()
+    handler._galaxy_explorer_gui = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
