@@ -100,8 +100,8 @@ def create_window(paths: list[Path] | None = None, model: str = "auto", cache_di
         if sample is not None:
             win.open_paths([sample])
         else:
-            win.show_hint("No sample catalogue is bundled — File ▸ Open Folder… or drop a "
-                          "folder of cutouts here")
+            win.show_hint("No sample catalogue is bundled.\nFile ▸ Open Folder…\n"
+                          "or drop a folder of cutouts here")
     elif paths:
         win.open_paths([Path(p) for p in paths])
     return win

@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
 
     def show_hint(self, text: str) -> None:
         self.map._set_hint(text)
-        self._on_status(text)
+        self._on_status(" ".join(text.split()))
 
     def _csv_dialog(self, title: str, default: str) -> Path | None:
         start = Path(str(self.settings.value("last_export_dir", str(Path.home())))) / default
