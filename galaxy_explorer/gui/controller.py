@@ -935,6 +935,13 @@ class Controller(QObject):
         self.status.emit(f"Labelled {len(rows)} image{'s' if len(rows) != 1 else ''} as {what}")
         self.labels_changed.emit()
 
+    def rename_manual_label(self, old: str, new: str) -> int:
+        """Images labelled ``old`` by hand become ``new`` (one undo step); returns how many."""
+        rows = [r for r, lab in enumerate(self._manual()) if lab == old] if self.session else []
+        if rows and new and new != old:
+            self.set_manual_label(rows, new)
+        return len(rows)
+
     def undo_labels(self) -> bool:
         if self.session is None:
             return False

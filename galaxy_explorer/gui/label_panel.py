@@ -242,8 +242,18 @@ class LabelPanel(QWidget):
 
     @Slot()
     def apply(self) -> None:
-        """Push the table to the controller (re-embeds the label texts)."""
+        """Push the table to the controller (re-embeds the label texts).
+
+        A class renamed in place takes its hand-made labels along (one undo step).
+        """
         self._apply_timer.stop()
+        before = self.c.label_names()
+        names = [self.table.item(i, 0).text().strip() if self.table.item(i, 0) else ""
+                 for i in range(self.table.rowCount())]
+        if len(names) == len(before):
+            for old, new in zip(before, names, strict=True):
+                if new and new != old and new not in before:
+                    self.c.rename_manual_label(old, new)
         self.c.set_label_defs(self.label_defs(), self.templates())
 
     def set_labels(self, defs: list[LabelDef], templates: list[str] | None = None) -> None:

@@ -254,3 +254,18 @@ def test_switching_model_reembeds(qtbot, make_window, cutouts, tmp_path):
                     and int(win.c.have.sum()) == 8 and not win.c.job_running, timeout=30000)
     assert win.settings.value("model") == str(other)
     assert "other_clip" in win.model_label.text()
+
+
+def test_renaming_a_class_renames_its_manual_labels(qtbot, make_window, cutouts):
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    c = win.c
+    c.set_manual_label([0, 1], "spiral")
+    row = c.label_names().index("spiral")
+    win.labels.table.item(row, 0).setText("grand design")
+    win.labels.apply()
+    assert c.label_names()[row] == "grand design"
+    assert [c.manual_label(0), c.manual_label(1)] == ["grand design", "grand design"]
+    assert win.labels.bin_for("grand design") is not None
+    c.undo_labels()
+    assert c.manual_label(0) == "spiral"
