@@ -465,12 +465,18 @@ class MapView(QWidget):
 
     @Slot()
     def fit(self) -> None:
+        """Show all points, leaving the legend's strip on the left free."""
         if len(self._xy):
             lo = np.nanmin(self._xy, axis=0)
             hi = np.nanmax(self._xy, axis=0)
             span = np.maximum(hi - lo, 1e-6)
-            self.vb.setRange(QRectF(lo[0] - 0.05 * span[0], lo[1] - 0.05 * span[1],
-                                    1.1 * span[0], 1.1 * span[1]), padding=0)
+            width_px = max(float(self.vb.width()), 1.0)
+            legend_px = float(self.legend.boundingRect().width()) + 20 if self.legend.items else 0
+            # fraction of the view the legend covers (never more than 45 %)
+            frac = min(legend_px / width_px, 0.45)
+            data_w = 1.1 * span[0] / (1.0 - frac)
+            self.vb.setRange(QRectF(hi[0] + 0.05 * span[0] - data_w, lo[1] - 0.05 * span[1],
+                                    data_w, 1.1 * span[1]), padding=0)
 
     # ------------------------------------------------------------------ drawing
     def _set_hint(self, text: str) -> None:
