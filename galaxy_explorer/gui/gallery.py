@@ -352,15 +352,8 @@ class _ListView(QListView):
 
 
 class GalleryView(QWidget):
-    """Thumbnail grid with sort / show controls and a context menu.
-
-    Signals
-    -------
-    label_requested(list, object)
-        ``(rows, label or None)`` — "Label as…" from the context menu.
-    """
-
-    label_requested = Signal(list, object)
+    """Thumbnail grid with sort / show controls and a context menu (actions go straight to
+    the controller)."""
 
     def __init__(self, controller: Controller, thumbs: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
