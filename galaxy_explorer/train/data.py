@@ -107,7 +107,7 @@ def resize_uint8(rgb: np.ndarray, size: int) -> np.ndarray:
         rgb = np.stack([rgb] * 3, axis=-1)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()
+    x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)
     h, w = x.shape[1:]
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))

@@ -506,6 +506,10 @@ def write_model_card(out: Path, metrics: dict[str, Any]) -> None:
         projection_dim=r["projection_dim"],
         machine=metrics["machine"],
         n_queries=len(t["per_query_recall_at_10"]),
+        zs_status=("met" if t["zero_shot_top1"] >= 0.9 else "not met")
+        + f" ({t['zero_shot_top1']})",
+        r10_status=("met" if t["paraphrase_recall_at_10"] >= 0.9 else "not met")
+        + f" ({t['paraphrase_recall_at_10']})",
         app_pct=round(100 * r["app_render_fraction"]),
         label_pct=round(100 * r["label_caption_fraction"]),
         per_class=t["n_images"] // len(classes),
