@@ -267,3 +267,21 @@ def test_train_streams_the_generator_and_reports_validation_metrics(tmp_path):
     assert run_train(args) == 0
     hist = json.loads((tmp_path / "m" / "training_log.json").read_text())["history"]
     assert {"zero_shot_acc", "i2t_r@1", "t2i_r@10"} <= set(hist[-1])
+
+
+def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
+    from galaxy_explorer.train.data import load_folder_pairs
+    from galaxy_explorer.train.train import (
+        TINY_CLIP_CONFIG,
+        TrainConfig,
+        build_clip_from_config,
+        train,
+    )
+
+    pairs = load_folder_pairs(_pairs_folder(tmp_path / "data", n=16), 32)
+    model, proc = build_clip_from_config(TINY_CLIP_CONFIG)
+    cfg = TrainConfig(
+        out=tmp_path / "m", epochs=2, batch_size=4, grad_accum=2, progress=False, threads=1
+    )
+    s = train(model, proc, pairs, cfg)
+    assert s["steps"] == 4 and s["complete"]  # 16 pairs / (4 x 2) = 2 optimiser steps per epoch
