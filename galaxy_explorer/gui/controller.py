@@ -196,7 +196,6 @@ class Controller(QObject):
         self.heavy.finished.connect(self._on_task_finished)
         self.heavy.failed.connect(self._on_task_failed)
         self._closed = False
-        self._gc_frozen = False
         self._dirty: set[str] = set()
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -312,7 +311,7 @@ class Controller(QObject):
                     yield ("rows", *_rows_for(items, shas, vecs))
             if cancel.is_set():
                 return
-            adapter = session.adapter
+            adapter = _load_adapter(session)
             _remember_model_key(session.cache_dir, model, adapter.model_key, adapter.dim)
             if guess is not None and guess[0] != adapter.model_key and prev_adapter is None:
                 yield ("discard",)      # the model changed since: those were not its vectors
@@ -380,13 +379,6 @@ class Controller(QObject):
         if kind == "opened":
             self._on_opened(value[1], value[2], value[3])
         elif kind == "model":
-            if not self._gc_frozen:
-                # everything imported so far (torch, transformers …) is long-lived: keep it
-                # out of the cyclic collector so that a full collection never stalls the GUI
-                import gc
-
-                gc.freeze()
-                self._gc_frozen = True
             self.adapter = value[1]
             self._adapter_req = (self.model_spec, self.device)
             dev = getattr(self.adapter, "device", "?")
@@ -1156,6 +1148,32 @@ def model_display_name(adapter: Any) -> str:
         pass
     p = Path(spec)
     return p.name if p.exists() else spec
+
+
+_GC_LOCK = __import__("threading").Lock()
+
+
+def _load_adapter(session: Any) -> Any:
+    """``session.adapter`` without full garbage collections stalling the GUI meanwhile.
+
+    Importing torch / transformers and building the model creates hundreds of thousands of
+    objects; the collector's full passes over them run in this (worker) thread while it
+    holds the GIL, which stalled the event loop for up to 0.25 s at a time (measured). The
+    collector is paused while the model loads, and everything loaded is then frozen
+    (``gc.freeze``) so later collections skip it.
+    """
+    import gc
+
+    with _GC_LOCK:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            adapter = session.adapter
+        finally:
+            gc.freeze()
+            if was_enabled:
+                gc.enable()
+    return adapter
 
 
 def _rows_for(items: list[Any], shas: list[str], vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
