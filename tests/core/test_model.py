@@ -14,7 +14,7 @@ from galaxy_explorer.core.model import ClipAdapter, ModelLoadError, pick_device,
 
 @pytest.fixture(scope="module")
 def adapter(tiny_model):
-    return ClipAdapter.load(str(tiny_model), device="cpu")
+    return ClipAdapter.load(str(tiny_model), device="cpu", precision="fp32")
 
 
 def _rgb(h, w, seed=0):
@@ -84,6 +84,13 @@ def test_bf16_autocast_agrees_with_fp32(tiny_model, adapter):
     a, b = adapter.embed_images(imgs), bf.embed_images(imgs)
     assert np.min(np.sum(a * b, axis=1)) >= 0.99
     assert bf.model_key == adapter.model_key  # precision never splits the cache
+
+
+def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(tiny_model, monkeypatch):
+    monkeypatch.setattr(model_mod, "cpu_has_fast_bf16", lambda: True)
+    assert ClipAdapter.load(str(tiny_model), device="cpu").precision == "bf16"
+    monkeypatch.setattr(model_mod, "cpu_has_fast_bf16", lambda: False)
+    assert ClipAdapter.load(str(tiny_model), device="cpu").precision == "fp32"
 
 
 def test_bad_device_and_precision():
