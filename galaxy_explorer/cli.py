@@ -287,7 +287,6 @@ def _rows(session: Session, items: Sequence[Item], *, scores: np.ndarray | None 
           threshold: float = 0.0) -> list[Any]:
     from galaxy_explorer.core.export import ExportRow
     from galaxy_explorer.core.imaging import sky_position
-
     from galaxy_explorer.core.labels import LabelsFileError
 
     try:
