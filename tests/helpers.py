@@ -46,6 +46,16 @@ def make_tiny_clip(folder: Path, *, seed: int = 0, image_size: int = 32, project
     )
     torch.manual_seed(seed)
     model = CLIPModel(cfg)
+    # A freshly initialised tiny ViT maps every image to nearly the same vector (mean cosine
+    # 0.98), which makes rankings in tests hinge on float rounding. Larger weights give
+    # distinct embeddings (mean cosine ~0.4), like a trained model.
+    with torch.no_grad():
+        for tower, factor in ((model.vision_model, 10.0), (model.text_model, 3.0)):
+            for p in tower.parameters():
+                if p.dim() >= 2:
+                    p.mul_(factor)
+        model.visual_projection.weight.mul_(10.0)
+        model.text_projection.weight.mul_(3.0)
     ip = CLIPImageProcessor(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     )
@@ -55,15 +65,26 @@ def make_tiny_clip(folder: Path, *, seed: int = 0, image_size: int = 32, project
 
 
 def galaxy_array(size: int = 48, *, kind: str = "elliptical", seed: int = 0) -> np.ndarray:
-    """A 2-D float32 image of a simple model galaxy plus noise (not realistic; just structured)."""
+    """A 2-D float32 image of a simple model galaxy plus noise (not realistic; just structured).
+
+    The seed moves the centre and changes size, axis ratio, orientation and brightness, so
+    images with different seeds differ in structure, not only in noise.
+    """
     rng = np.random.default_rng(seed)
+    cx, cy = rng.uniform(-size / 6, size / 6, 2)
     y, x = np.mgrid[:size, :size] - (size - 1) / 2
-    r = np.hypot(x, y * (1.6 if kind == "elliptical" else 1.0))
-    img = np.exp(-r / (size / 10))
+    x, y = x - cx, y - cy
+    pa = rng.uniform(0, np.pi)
+    xr, yr = x * np.cos(pa) + y * np.sin(pa), -x * np.sin(pa) + y * np.cos(pa)
+    q = rng.uniform(0.3, 1.0) if kind == "elliptical" else 1.0
+    r = np.hypot(xr, yr / q)
+    img = np.exp(-r / (size * rng.uniform(0.04, 0.2)))
     if kind == "spiral":
-        theta = np.arctan2(y, x)
-        img *= 1 + 0.8 * np.cos(2 * theta - 0.5 * np.log1p(r))
-    return (img * 1000 + rng.normal(0, 5, img.shape)).astype(np.float32)
+        theta = np.arctan2(yr, xr)
+        arms = int(rng.integers(2, 5))
+        img *= 1 + 0.8 * np.cos(arms * theta - rng.uniform(0.3, 1.5) * np.log1p(r))
+    img *= rng.uniform(300, 3000)
+    return (img + rng.normal(0, 5, img.shape)).astype(np.float32)
 
 
 def write_fits(path: Path, data: np.ndarray, header: dict | None = None) -> Path:
