@@ -16,6 +16,26 @@ GUI_SWITCH_INTERVAL = 0.001
 __all__ = ["run_app", "create_window", "log_file_path", "sample_catalogue"]
 
 
+def startup_model(settings, model: str) -> str:  # type: ignore[no-untyped-def]
+    """The model to open with: an explicit one (remembered), else the remembered one.
+
+    ``auto`` means the model chosen last time (File ▸ Choose Model Folder… or ``--model``),
+    unless that folder no longer exists; then the default (seed model if cached, else the
+    bundled one).
+    """
+    if model == "auto":
+        model = str(settings.value("model", "auto"))
+        if model != "auto" and Path(model).is_absolute() and not Path(model).exists():
+            log.warning("remembered model folder %s is gone; using the default model", model)
+            model = "auto"
+            settings.setValue("model", model)
+    else:
+        if Path(model).expanduser().exists():  # remember folders by absolute path
+            model = str(Path(model).expanduser().resolve())
+        settings.setValue("model", model)
+    return model
+
+
 def log_file_path() -> Path:
     """The GUI's log file (details of every error shown in the window)."""
     env = os.environ.get("GALAXY_EXPLORER_LOG")
@@ -139,10 +159,7 @@ def run_app(paths: list[Path] | None = None, model: str = "auto", cache_dir: Pat
     app.setApplicationDisplayName("Galaxy Explorer")
     _install_excepthook()
     settings = QSettings()
-    if model == "auto":
-        model = str(settings.value("model", "auto"))
-    else:
-        settings.setValue("model", model)
+    model = startup_model(settings, model)
     win = create_window(paths, model=model, cache_dir=cache_dir, device=device,
                         settings=settings, log_path=log_path)
     win.show()

@@ -60,3 +60,20 @@ def test_run_app_opens_a_folder_and_exits_cleanly(gui_env, tiny_model, cutouts):
     assert "cpu" in seen["model"]
     assert (gui_env.tmp / "gui.log").exists()          # details of errors go to a log file
     assert "Traceback" not in proc.stderr
+
+
+def test_startup_model_remembers_folders_and_forgets_missing_ones(tmp_path, tiny_model, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from galaxy_explorer.gui.app import startup_model
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    assert startup_model(settings, "auto") == "auto"
+    monkeypatch.chdir(tiny_model.parent)
+    assert startup_model(settings, tiny_model.name) == str(tiny_model.resolve())
+    assert startup_model(settings, "auto") == str(tiny_model.resolve())  # remembered
+    gone = tmp_path / "deleted-model"
+    settings.setValue("model", str(gone))
+    assert startup_model(settings, "auto") == "auto"
+    assert settings.value("model") == "auto"
+    assert startup_model(settings, "owner/hub-model") == "owner/hub-model"  # hub ids kept as is
