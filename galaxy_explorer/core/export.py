@@ -24,7 +24,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from galaxy_explorer import __version__
+from galaxy_explorer.core._atomic import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -263,20 +263,8 @@ def write_csv(
         return _write(out, rows, provenance, names)  # type: ignore[arg-type]
 
     path = Path(os.fspath(out))  # type: ignore[arg-type]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            n = _write(fh, rows, provenance, names)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        n = _write(fh, rows, provenance, names)
     log.info("wrote %d rows to %s", n, path)
     return n
 

@@ -210,20 +210,6 @@ class ProjectionProgress:
     error: str | None = None
 
 
-def _umap_in_child(src: str, config: Any, cache_dir: str | None, out: str) -> None:
-    """Run in a separate process: UMAP of the embeddings in ``src`` → ``out`` (.npy)."""
-    from galaxy_explorer.core.cache import atomic_write_bytes
-    from galaxy_explorer.core.projection import cached_umap
-
-    emb = np.load(src, mmap_mode="r")
-    coords = cached_umap(np.asarray(emb), config, cache_dir)
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, coords)
-    atomic_write_bytes(Path(out), buf.getvalue())
-
-
 def projection_job(
     embeddings: np.ndarray,
     config: Any = None,
@@ -239,10 +225,11 @@ def projection_job(
     terminates the child at once. A cached map (same embeddings and settings) is returned
     without starting a process.
     """
-    import multiprocessing as mp
     import tempfile
+    from dataclasses import asdict
 
-    from galaxy_explorer.core.projection import UMAPConfig, load_cached_umap, pca_2d
+    from galaxy_explorer.core._umap_child import umap_steps
+    from galaxy_explorer.core.projection import UMAPConfig, pca_2d
 
     config = config or UMAPConfig()
     start = time.perf_counter()
@@ -251,34 +238,21 @@ def projection_job(
     if len(emb) == 0:
         yield ProjectionProgress("done", coords=np.zeros((0, 2), np.float32), finished=True)
         return
-    cached = load_cached_umap(emb, config, cache_dir) if cache_dir is not None else None
-    if cached is not None:
-        yield ProjectionProgress("done", time.perf_counter() - start, cached, finished=True)
-        return
     with tempfile.TemporaryDirectory(prefix="ge-umap-") as tmp:
-        src, out = Path(tmp) / "emb.npy", Path(tmp) / "coords.npy"
-        np.save(src, emb)
-        proc = mp.get_context("spawn").Process(
-            target=_umap_in_child, args=(str(src), config, str(cache_dir) if cache_dir else None, str(out)),
-            daemon=True, name="ge-umap")
-        proc.start()
+        steps = umap_steps(emb, Path(cache_dir) if cache_dir is not None else Path(tmp), asdict(config),
+                           poll=poll)
         try:
-            while proc.is_alive():
-                if cancel is not None and cancel.is_set():
-                    proc.terminate()
-                    proc.join(5)
-                    yield ProjectionProgress("umap", time.perf_counter() - start, finished=True, cancelled=True)
+            for out in steps:
+                if out is not None:
+                    yield ProjectionProgress("done", time.perf_counter() - start, out, finished=True)
                     return
-                proc.join(poll)
-                if proc.is_alive():
-                    yield ProjectionProgress("umap", time.perf_counter() - start)
-            if proc.exitcode != 0 or not out.exists():
-                yield ProjectionProgress("done", time.perf_counter() - start, finished=True,
-                                         error=f"UMAP failed (exit code {proc.exitcode})")
-                return
-            coords = np.load(out)
+                if cancel is not None and cancel.is_set():
+                    steps.close()  # kills the child
+                    yield ProjectionProgress("umap", time.perf_counter() - start, finished=True,
+                                             cancelled=True)
+                    return
+                yield ProjectionProgress("umap", time.perf_counter() - start)
+        except RuntimeError as exc:
+            yield ProjectionProgress("done", time.perf_counter() - start, finished=True, error=str(exc))
         finally:
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-    yield ProjectionProgress("done", time.perf_counter() - start, coords, finished=True)
+            steps.close()

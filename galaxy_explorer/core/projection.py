@@ -10,12 +10,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from galaxy_explorer.core._atomic import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -239,20 +240,8 @@ def load_cached_umap(
 
 
 def _atomic_save(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
 
 
 def cached_umap(

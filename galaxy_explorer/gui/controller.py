@@ -604,7 +604,7 @@ class Controller(QObject):
             runner = self.heavy
 
             def run_umap():
-                from galaxy_explorer.gui._umap_proc import umap_coords
+                from galaxy_explorer.core._umap_child import umap_coords
 
                 def cancelled() -> bool:
                     return self._closed or not runner.is_current("umap", gen)

@@ -1,8 +1,9 @@
-"""UMAP in a separate process.
+"""UMAP in a separate process (used by :func:`galaxy_explorer.core.jobs.projection_job`).
 
 ``import umap`` and numba's compilation hold the GIL for long stretches (measured: 0.7 s
-stalls of the GUI thread when UMAP ran on a thread). A spawned process keeps the event loop
-smooth; the result travels through the core's UMAP cache file. This module imports no Qt.
+stalls of the GUI thread when UMAP ran on a thread). A child process keeps the caller's
+threads and event loop smooth and can be killed at once; the result travels through the
+core's UMAP cache file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +41,12 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def umap_coords(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
-                cancelled: Callable[[], bool] = lambda: False) -> np.ndarray | None:
+def umap_steps(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
+               poll: float = 0.1) -> Iterator[np.ndarray | None]:
     """UMAP of ``emb`` via the core cache; computed in a child process on a cache miss.
 
-    Returns None when cancelled. Raises RuntimeError if the child fails.
+    Yields None every ``poll`` seconds while the child runs, then the (N, 2) coordinates.
+    Closing the generator early kills the child. Raises RuntimeError if the child fails.
     """
     import json
     import subprocess
@@ -57,9 +59,11 @@ def umap_coords(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     hit = load_cached_umap(emb, cfg, cache_dir)
     if hit is not None:
-        return hit
+        yield hit
+        return
     if getattr(sys, "frozen", False):  # no separate interpreter in a frozen app
-        return cached_umap(emb, cfg, cache_dir)
+        yield cached_umap(emb, cfg, cache_dir)
+        return
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".umap-in-", suffix=".npy", dir=cache_dir)
     os.close(fd)
@@ -69,19 +73,21 @@ def umap_coords(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
         # a fresh interpreter (not multiprocessing): it must not re-import the caller's script
         proc = subprocess.Popen(
             [sys.executable, "-c",
-             "import sys; from galaxy_explorer.gui._umap_proc import _child; _child(*sys.argv[1:])",
+             "import sys; from galaxy_explorer.core._umap_child import _child; _child(*sys.argv[1:])",
              tmp, str(cache_dir), json.dumps(asdict(cfg))],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=_child_env(), start_new_session=os.name == "posix")   # Ctrl+C is the GUI's
-        while True:
-            try:
-                _, err = proc.communicate(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                if cancelled():
-                    proc.kill()
-                    proc.communicate()
-                    return None
+        try:
+            while True:
+                try:
+                    _, err = proc.communicate(timeout=poll)
+                    break
+                except subprocess.TimeoutExpired:
+                    yield None
+        finally:
+            if proc.poll() is None:  # closed early (cancelled): stop the child now
+                proc.kill()
+                proc.communicate()
         if proc.returncode != 0:
             tail = err.decode(errors="replace").strip().splitlines()[-1:] if err else []
             log.error("UMAP process failed (%s): %s", proc.returncode,
@@ -96,4 +102,19 @@ def umap_coords(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
     coords = load_cached_umap(emb, cfg, cache_dir)
     if coords is None:
         raise RuntimeError("the UMAP process wrote no result")
-    return coords
+    yield coords
+
+
+def umap_coords(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
+                cancelled: Callable[[], bool] = lambda: False) -> np.ndarray | None:
+    """Blocking form of :func:`umap_steps`: the coordinates, or None when ``cancelled()``."""
+    steps = umap_steps(emb, cache_dir, config)
+    try:
+        for out in steps:
+            if out is not None:
+                return out
+            if cancelled():
+                return None
+    finally:
+        steps.close()
+    return None
