@@ -187,19 +187,13 @@ def _cells(row: ExportRow, label_names: Sequence[str]) -> list[str]:
 def _write(
     fh: IO[str], rows: Iterable[ExportRow], provenance: Provenance, label_names: list[str]
 ) -> int:
-    header = columns(label_names)
     for line in provenance.comment_lines():
         fh.write(line + "\n")
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    buf.write(_format_row(columns(label_names)))
     n = 0
     for row in rows:
-        cells = _cells(row, label_names)
-        if cells[0].startswith("#"):
-            _write_guarded_row(buf, cells)
-        else:
-            writer.writerow(cells)
+        buf.write(_format_row(_cells(row, label_names)))
         n += 1
         if buf.tell() > 1 << 16:
             fh.write(buf.getvalue())
@@ -209,19 +203,23 @@ def _write(
     return n
 
 
-def _write_guarded_row(buf: io.StringIO, cells: list[str]) -> None:
-    """Write a row whose first cell starts with ``#`` so that it cannot read as a comment.
+_NEEDS_QUOTES = (",", '"', "\n", "\r", "#")
 
-    The csv module leaves such a cell unquoted unless it holds a delimiter, quote or newline;
-    an unquoted cell holds none of them, so wrapping it in quotes is always valid CSV.
+
+def _format_row(cells: list[str]) -> str:
+    """One CSV line. A cell is quoted when it holds a delimiter, quote, line break or ``#``.
+
+    Quoting ``#`` keeps readers that treat ``#`` as a comment character (astropy's
+    ``comment="#"`` at the start of a line, pandas' ``comment="#"`` anywhere outside quotes)
+    from cutting a row that holds a path or label such as ``field#3``.
     """
-    one = io.StringIO()
-    csv.writer(one, lineterminator="\n").writerow(cells)
-    text = one.getvalue()
-    if text.startswith("#"):
-        first, sep, rest = text.partition(",")
-        text = f'"{first}"{sep}{rest}'
-    buf.write(text)
+    out = []
+    for c in cells:
+        if any(ch in c for ch in _NEEDS_QUOTES) or c != c.strip():
+            out.append('"' + c.replace('"', '""') + '"')
+        else:
+            out.append(c)
+    return ",".join(out) + "\n"
 
 
 def write_csv(

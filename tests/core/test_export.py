@@ -191,3 +191,26 @@ def test_numpy_scalars_and_path_objects(tmp_path):
     assert rows[0]["path"] == str(tmp_path / "x.fits")
     assert rows[0]["ra"] == "10.5" and rows[0]["dec"] == "-1.25"
     assert rows[0]["score"] == "0.5" and rows[0]["p_a"] == "0.25"
+
+
+def test_hash_in_cells_survives_comment_aware_readers(tmp_path):
+    """'#' inside a path or label must not cut the row for pandas/astropy with comment='#'."""
+    import pandas as pd
+    from astropy.table import Table
+
+    from galaxy_explorer.core.export import ExportRow, Provenance, write_csv
+
+    rows = [
+        ExportRow(path="/data/field#3/x.fits", name="x.fits", sha256="ab", ra=1.5, dec=-2.0,
+                  score=0.25, predicted_label="spiral", probs={"spiral": 0.7, "arc #1": 0.3},
+                  label="merger #2"),
+        ExportRow(path="#top.fits", name="#top.fits", sha256="cd"),
+    ]
+    out = tmp_path / "hash.csv"
+    write_csv(out, rows, Provenance(model="m"), label_names=["spiral", "arc #1"])
+    df = pd.read_csv(out, comment="#")
+    assert list(df["path"]) == ["/data/field#3/x.fits", "#top.fits"]
+    assert df.loc[0, "label"] == "merger #2" and df.loc[0, "p_arc #1"] == 0.3
+    assert df.loc[0, "ra"] == 1.5
+    t = Table.read(out, format="ascii.csv", comment="#")
+    assert list(t["path"]) == ["/data/field#3/x.fits", "#top.fits"]
