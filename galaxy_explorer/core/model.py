@@ -203,6 +203,33 @@ def _read_image_config(folder: Path, model_config: Any) -> dict[str, Any]:
     }
 
 
+def resize_and_crop(rgb: np.ndarray, resize: int, crop: int) -> torch.Tensor:
+    """(H, W, 3) uint8 → (3, crop, crop) float32 in 0–255, as CLIP's image processor does.
+
+    The shortest edge goes to ``resize`` (bicubic, antialiased), then a centre crop of
+    ``crop``. The one image geometry of the project: inference and training both use it.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
+    if not rgb.flags.writeable or not rgb.flags.c_contiguous:
+        rgb = np.array(rgb, copy=True, order="C")
+    x = torch.from_numpy(rgb).permute(2, 0, 1).float()
+    h, w = x.shape[1:]
+    scale = resize / min(h, w)
+    nh, nw = max(resize, round(h * scale)), max(resize, round(w * scale))
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x[None], size=(nh, nw), mode="bicubic", antialias=True,
+                          align_corners=False)[0]
+    top, left = max(0, (nh - crop) // 2), max(0, (nw - crop) // 2)
+    x = x[:, top:top + crop, left:left + crop]
+    if x.shape[1] != crop or x.shape[2] != crop:  # crop larger than the resized image
+        x = F.interpolate(x[None], size=(crop, crop), mode="bicubic", align_corners=False)[0]
+    return x
+
+
 def _unwrap(out: Any, kind: str) -> torch.Tensor:
     """``get_*_features`` returns a tensor (transformers 4) or an output object (5)."""
     import torch
@@ -343,26 +370,8 @@ class ClipAdapter:
         Thread-safe; uses bicubic resize of the shortest edge with antialiasing, then a
         centre crop, as CLIP's image processor does.
         """
-        import torch
-        import torch.nn.functional as F
 
-        if rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
-        if not rgb.flags.writeable or not rgb.flags.c_contiguous:
-            rgb = np.array(rgb, copy=True, order="C")
-        x = torch.from_numpy(rgb).permute(2, 0, 1).float()
-        h, w = x.shape[1:]
-        target = self.image_config["resize"]
-        scale = target / min(h, w)
-        nh, nw = max(target, round(h * scale)), max(target, round(w * scale))
-        if (nh, nw) != (h, w):
-            x = F.interpolate(x[None], size=(nh, nw), mode="bicubic", antialias=True,
-                              align_corners=False)[0]
-        c = self.image_config["crop"]
-        top, left = max(0, (nh - c) // 2), max(0, (nw - c) // 2)
-        x = x[:, top:top + c, left:left + c]
-        if x.shape[1] != c or x.shape[2] != c:  # crop larger than the resized image
-            x = F.interpolate(x[None], size=(c, c), mode="bicubic", align_corners=False)[0]
+        x = resize_and_crop(rgb, self.image_config["resize"], self.image_config["crop"])
         x = x.clamp_(0, 255) * self.image_config["rescale"]
         return (x - self._mean) / self._std
 

@@ -101,22 +101,12 @@ def resize_uint8(rgb: np.ndarray, size: int) -> np.ndarray:
     """(H, W, 3) uint8 → (3, size, size) uint8: shortest edge to ``size`` (bicubic,
     antialiased), centre crop — the same geometry as the app's model adapter."""
     import torch
-    import torch.nn.functional as F
+
+    from galaxy_explorer.core.model import resize_and_crop
 
     if rgb.ndim == 2:
         rgb = np.stack([rgb] * 3, axis=-1)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
-    x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)
-    h, w = x.shape[1:]
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    if (nh, nw) != (h, w):
-        x = F.interpolate(
-            x[None], size=(nh, nw), mode="bicubic", antialias=True, align_corners=False
-        )[0]
-    top, left = (nh - size) // 2, (nw - size) // 2
-    x = x[:, top : top + size, left : left + size]
+    x = resize_and_crop(np.asarray(rgb, dtype=np.uint8), size, size)
     return x.round().clamp(0, 255).to(torch.uint8).numpy()
 
 
