@@ -512,3 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def gui_main() -> int:
     """Entry point of the ``galaxy-explorer-gui`` GUI script."""
     return main(["gui", *sys.argv[1:]])
+
+
+if __name__ == "__main__":  # python -m galaxy_explorer.cli ... (same as python -m galaxy_explorer)
+    raise SystemExit(main())

@@ -157,3 +157,16 @@ def test_help_is_instant_and_imports_nothing_heavy():
             "print([m for m in ('torch','transformers','PySide6','umap') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["galaxy_explorer", "galaxy_explorer.cli"])
+def test_module_entry_points_run_the_cli(module):
+    """``python -m galaxy_explorer`` and ``python -m galaxy_explorer.cli`` both run the CLI
+    (the second once did nothing and exited 0)."""
+    out = subprocess.run([sys.executable, "-m", module, "embed", "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    assert "usage:" in out.stdout and "embed" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", module, "no-such-command"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

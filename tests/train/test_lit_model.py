@@ -62,3 +62,75 @@ def test_shrunk_fp16_folder_loads_as_float32_and_embeds_like_the_original(tmp_pa
     assert ad.image_size == 32 and ad.dim == 16
     vec = ad.embed_texts(TEXTS)
     assert np.all((vec * before).sum(1) > 0.99)
+
+
+def _mini_mean(texts):
+    """all-MiniLM-L6-v2's own sentence embedding: the mean of its last hidden states."""
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    from galaxy_explorer.train.train import minilm_path
+
+    tok = AutoTokenizer.from_pretrained(minilm_path())
+    bert = BertModel.from_pretrained(minilm_path(), use_safetensors=True).eval()
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = bert(**enc).last_hidden_state
+    m = enc["attention_mask"].unsqueeze(-1).float()
+    v = (h * m).sum(1) / m.sum(1)
+    return torch.nn.functional.normalize(v, dim=-1).numpy()
+
+
+@pytest.mark.slow
+def test_locked_text_side_keeps_minilm_geometry_and_only_the_image_tower_trains(tmp_path):
+    """freeze_text='locked' + identity projection: training moves the vision tower only,
+    and text similarities stay those of the pretrained sentence encoder."""
+    import torch
+
+    from galaxy_explorer.train.data import PairSet
+    from galaxy_explorer.train.train import (
+        TrainConfig,
+        build_lit_model,
+        configure_trainable,
+        train,
+    )
+
+    torch.set_num_threads(1)
+    vision = dict(model_type="convnext", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1])
+    with pytest.raises(ValueError, match="projection_dim 384"):
+        build_lit_model(vision=vision, image_size=32, projection_dim=16, text_projection="identity")
+    model, proc = build_lit_model(
+        vision=vision, image_size=32, projection_dim=384, text_projection="identity"
+    )
+    assert configure_trainable(model, freeze_text="locked") == "locked"
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("vision_model.", "visual_projection", "logit_scale"))
+                             for n in trainable)
+    model.eval()
+    texts = TEXTS + ["an elliptical galaxy", "a smooth round blob"]
+    before = _text_features(model, proc.tokenizer, texts)
+    # the joint text space has MiniLM's geometry (the pooler's tanh bends it only slightly)
+    ref = _mini_mean(texts)
+    np.testing.assert_allclose(before @ before.T, ref @ ref.T, atol=0.05)
+
+    rng = np.random.default_rng(0)
+    pairs = PairSet(
+        images=torch.from_numpy(rng.integers(0, 255, (16, 3, 32, 32), dtype=np.uint8)),
+        captions=[texts[i % len(texts)] for i in range(16)],
+        labels=None,
+    )
+    vis_before = [p.detach().clone() for p in model.vision_model.parameters()]
+    s = train(
+        model,
+        proc,
+        pairs,
+        TrainConfig(
+            out=tmp_path / "m", epochs=2, batch_size=8, lr=5e-3, freeze_text="locked",
+            progress=False, threads=1, augment=0.0,
+        ),
+    )
+    assert s["steps"] == 4
+    model.eval()
+    np.testing.assert_allclose(_text_features(model, proc.tokenizer, texts), before, atol=1e-6)
+    moved = [not torch.equal(a, b) for a, b in zip(vis_before, model.vision_model.parameters())]
+    assert any(moved)
