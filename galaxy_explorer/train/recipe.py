@@ -356,7 +356,7 @@ def run(
     from galaxy_explorer.train.train import (
         TrainConfig,
         build_lit_model,
-        center_text_projection,
+        center_joint_space,
         default_class_prompts,
         save_model,
         train,
@@ -403,16 +403,13 @@ def run(
         app_render_fraction=r["app_render_fraction"],
     )
     render_s = time.time() - t0
-    if tp == "centered":  # project out the captions' common direction (see the function)
-        center_text_projection(
-            model,
-            processor.tokenizer,
-            list(dict.fromkeys(train_set.captions))[::4],  # ~8k distinct captions suffice
-            max_length=r["max_text_tokens"],
-        )
     # the floor: the untrained starting point of the same architecture, shrunk and saved alike
     floor_dir = work / "floor"
     fm, ftok = shrink_text_tower(model, processor.tokenizer, check_texts=check)
+    if tp == "centered":  # the same post-processing as the trained model gets
+        center_joint_space(
+            fm, ftok, list(dict.fromkeys(train_set.captions))[::4], max_length=r["max_text_tokens"]
+        )
     processor_floor = type(processor)(image_processor=processor.image_processor, tokenizer=ftok)
     save_model(fm, processor_floor, floor_dir, "float16")
 
@@ -439,6 +436,13 @@ def run(
         val_set=val_set,
         class_prompts=default_class_prompts(val_set.labels),
     )
+    if tp == "centered":  # project the captions' common direction out (see the function)
+        center_joint_space(
+            model,
+            processor.tokenizer,
+            list(dict.fromkeys(train_set.captions))[::4],  # ~8k distinct captions suffice
+            max_length=r["max_text_tokens"],
+        )
     sm, stok = shrink_text_tower(
         model.float().cpu(), processor.tokenizer, check_texts=check + train_set.captions[:2000]
     )

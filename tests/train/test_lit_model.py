@@ -134,3 +134,36 @@ def test_locked_text_side_keeps_minilm_geometry_and_only_the_image_tower_trains(
     np.testing.assert_allclose(_text_features(model, proc.tokenizer, texts), before, atol=1e-6)
     moved = [not torch.equal(a, b) for a, b in zip(vis_before, model.vision_model.parameters())]
     assert any(moved)
+
+
+def test_center_joint_space_folds_the_projection_into_both_towers():
+    """After centring, both towers' outputs are the old ones with the captions' mean
+    direction projected out, and the model is still a plain dual encoder."""
+    import torch
+
+    from galaxy_explorer.train.train import _unwrap, build_lit_model, center_joint_space
+
+    torch.set_num_threads(1)
+    vision = dict(model_type="convnext", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1])
+    model, proc = build_lit_model(
+        vision=vision, image_size=32, projection_dim=384, text_projection="identity"
+    )
+    model.eval()
+    texts = TEXTS + ["an elliptical galaxy", "a ring galaxy with a knotty blue ring"]
+    enc = proc.tokenizer(texts, padding=True, return_tensors="pt")
+    px = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        t0 = _unwrap(model.get_text_features(**enc))
+        i0 = _unwrap(model.get_image_features(pixel_values=px))
+    u = torch.from_numpy(center_joint_space(model, proc.tokenizer, texts))
+    expect_u = torch.nn.functional.normalize(t0, dim=-1).mean(0)
+    np.testing.assert_allclose(u.numpy(), (expect_u / expect_u.norm()).numpy(), atol=1e-5)
+    with torch.no_grad():
+        t1 = _unwrap(model.get_text_features(**enc))
+        i1 = _unwrap(model.get_image_features(pixel_values=px))
+    p = torch.eye(384) - torch.outer(u, u)
+    np.testing.assert_allclose(t1.numpy(), (t0 @ p).numpy(), atol=1e-4)
+    np.testing.assert_allclose(i1.numpy(), (i0 @ p).numpy(), atol=1e-4)
+    assert float((t1 @ u).abs().max()) < 1e-4 and float((i1 @ u).abs().max()) < 1e-4
+    # the common direction dominated the raw text embeddings; it is gone now
+    assert float(torch.nn.functional.cosine_similarity(t0, u[None]).min()) > 0.3
