@@ -337,6 +337,29 @@ def _cached_pairs(work: Path, n: int, size: int, **kw: Any) -> Any:
     return ps
 
 
+def _centring_sample(captions: list[str], labels: list[str] | None, n: int = 8000) -> list[str]:
+    """A class-balanced, seeded sample of distinct training captions for
+    :func:`center_joint_space` (the same number from every class).
+
+    Not every k-th caption: captions cycle through the classes, so a stride picks some
+    classes only (a stride of 4 over 10 classes keeps the even ones, which biased the mean
+    direction and cost 0.04 paraphrase recall@10 on seed 777).
+    """
+    rng = np.random.default_rng(0)
+    labels = labels or [""] * len(captions)
+    by_class: dict[str, list[str]] = {}
+    for c, lab in zip(captions, labels, strict=True):
+        by_class.setdefault(lab, []).append(c)
+    k = max(1, n // len(by_class))
+    out: list[str] = []
+    for lab in sorted(by_class):
+        distinct = list(dict.fromkeys(by_class[lab]))
+        if len(distinct) > k:
+            distinct = [distinct[i] for i in sorted(rng.choice(len(distinct), k, replace=False))]
+        out.extend(distinct)
+    return out
+
+
 # ------------------------------------------------------------------------------ recipe
 def run(
     out: Path,
@@ -406,10 +429,9 @@ def run(
     # the floor: the untrained starting point of the same architecture, shrunk and saved alike
     floor_dir = work / "floor"
     fm, ftok = shrink_text_tower(model, processor.tokenizer, check_texts=check)
+    centring_texts = _centring_sample(train_set.captions, train_set.labels)
     if tp == "centered":  # the same post-processing as the trained model gets
-        center_joint_space(
-            fm, ftok, list(dict.fromkeys(train_set.captions))[::4], max_length=r["max_text_tokens"]
-        )
+        center_joint_space(fm, ftok, centring_texts, max_length=r["max_text_tokens"])
     processor_floor = type(processor)(image_processor=processor.image_processor, tokenizer=ftok)
     save_model(fm, processor_floor, floor_dir, "float16")
 
@@ -438,10 +460,7 @@ def run(
     )
     if tp == "centered":  # project the captions' common direction out (see the function)
         center_joint_space(
-            model,
-            processor.tokenizer,
-            list(dict.fromkeys(train_set.captions))[::4],  # ~8k distinct captions suffice
-            max_length=r["max_text_tokens"],
+            model, processor.tokenizer, centring_texts, max_length=r["max_text_tokens"]
         )
     sm, stok = shrink_text_tower(
         model.float().cpu(), processor.tokenizer, check_texts=check + train_set.captions[:2000]
