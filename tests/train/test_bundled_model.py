@@ -81,7 +81,7 @@ def test_zero_shot_sanity_on_fresh_images(adapter, fresh):
     names = list(PLAIN_PROMPTS)
     pred = (img @ adapter.embed_texts([PLAIN_PROMPTS[n] for n in names]).T).argmax(1)
     acc = float(np.mean([names[p] == lab for p, lab in zip(pred, labels, strict=True)]))
-    assert acc >= 0.8, acc
+    assert acc >= 0.85, acc
 
 
 def test_paraphrase_retrieval_sanity(adapter, fresh):
@@ -93,7 +93,7 @@ def test_paraphrase_retrieval_sanity(adapter, fresh):
     img = adapter.embed_images(rgbs)
     q_emb = adapter.embed_texts([q for q, _ in QUERIES])
     r, _per = class_recall_at_k(q_emb, [c for _, c in QUERIES], img, labels, k=10)
-    assert r >= 0.7, r  # acceptance-size numbers (1,050 images) are in metrics.json
+    assert r >= 0.8, r  # acceptance-size numbers (1,050 images) are in metrics.json
 
 
 def test_embeddings_are_deterministic_and_normalised(adapter, fresh):

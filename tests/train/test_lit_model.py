@@ -167,3 +167,18 @@ def test_center_joint_space_folds_the_projection_into_both_towers():
     assert float((t1 @ u).abs().max()) < 1e-4 and float((i1 @ u).abs().max()) < 1e-4
     # the common direction dominated the raw text embeddings; it is gone now
     assert float(torch.nn.functional.cosine_similarity(t0, u[None]).min()) > 0.3
+
+
+def test_centring_sample_is_class_balanced_and_deterministic():
+    from galaxy_explorer.train.recipe import _centring_sample
+
+    caps = [f"caption {i}" for i in range(3000)] + ["an image of a spiral galaxy"] * 500
+    labels = [f"class{i % 10}" for i in range(3000)] + ["class1"] * 500
+    s = _centring_sample(caps, labels, n=400)
+    assert s == _centring_sample(caps, labels, n=400)
+    per = {}
+    for c in s:
+        lab = labels[caps.index(c)]
+        per[lab] = per.get(lab, 0) + 1
+    assert sorted(per) == [f"class{i}" for i in range(10)] and set(per.values()) == {40}
+    assert len(set(s)) == len(s)  # distinct captions only
