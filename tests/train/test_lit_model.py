@@ -182,3 +182,27 @@ def test_centring_sample_is_class_balanced_and_deterministic():
         per[lab] = per.get(lab, 0) + 1
     assert sorted(per) == [f"class{i}" for i in range(10)] and set(per.values()) == {40}
     assert len(set(s)) == len(s)  # distinct captions only
+
+
+@pytest.mark.slow
+def test_cli_lit_minilm_locked_builds_a_384d_identity_text_side(tmp_path):
+    """`train --init lit-minilm --freeze-text locked`: MiniLM's own 384-d space, untouched."""
+    import argparse
+
+    from safetensors.torch import load_file
+
+    from galaxy_explorer.train.train import add_train_command, run_train
+
+    parser = argparse.ArgumentParser()
+    add_train_command(parser.add_subparsers(dest="command"))
+    out = tmp_path / "m"
+    args = parser.parse_args(
+        ["train", "--init", "lit-minilm", "--freeze-text", "locked", "--image-size", "32",
+         "--synthetic", "16", "--render-sizes", "32", "--batch-size", "8", "--epochs", "1",
+         "--out", str(out), "--no-progress", "--threads", "1"]
+    )
+    assert run_train(args) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["projection_dim"] == 384
+    w = load_file(str(out / "model.safetensors"))["text_projection.weight"].float().numpy()
+    np.testing.assert_allclose(w, np.eye(384), atol=1e-6)
