@@ -9,9 +9,11 @@ Steps (all deterministic given the seeds below):
 1. render the training set with the synthetic generator (seed :data:`TRAIN_SEED`, all 10
    classes, cutouts of 64/96/128 px resized to the model's 64 px input);
 2. build the LiT-style dual encoder (:func:`galaxy_explorer.train.train.build_lit_model`):
-   all-MiniLM-L6-v2 text tower, locked except its pooler, and a small vision tower trained
-   from scratch;
-3. train with the contrastive loss (:func:`galaxy_explorer.train.train.train`);
+   all-MiniLM-L6-v2 text tower with an identity projection, so the joint space is MiniLM's
+   own 384-d sentence space, and a small vision tower trained from scratch;
+3. train with the contrastive loss (:func:`galaxy_explorer.train.train.train`), nothing on
+   the text side trainable (``freeze_text="locked"``), then project the captions' shared
+   direction out of both towers (:func:`galaxy_explorer.train.train.center_joint_space`);
 4. shrink the text tower for shipping (drop the tokenizer's unused / non-ASCII word pieces,
    keep 128 positions; ASCII text tokenises exactly as before) and save fp16 weights whose
    config still says float32 (a plain ``from_pretrained`` gives a float32 model);
