@@ -244,17 +244,10 @@ def center_joint_space(
     was = model.training
     model.eval()
     dev = next(model.text_model.parameters()).device
+    text = TextFeatures(model, tokenizer, "none", str(dev.type), max_length)  # uncached forward
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
-            enc = tokenizer(
-                texts[i : i + batch_size],
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="pt",
-            )
-            enc = {k: v.to(dev) for k, v in enc.items()}
-            t = _unwrap(model.get_text_features(**enc)).float()
+            t = text(texts[i : i + batch_size]).float()
             feats.append(torch.nn.functional.normalize(t, dim=-1).cpu())
     model.train(was)
     mean = torch.cat(feats).mean(0)
