@@ -433,7 +433,7 @@ def run(
     fm, ftok = shrink_text_tower(model, processor.tokenizer, check_texts=check)
     centring_texts = _centring_sample(train_set.captions, train_set.labels)
     if tp == "centered":  # the same post-processing as the trained model gets
-        center_joint_space(fm, ftok, centring_texts, max_length=r["max_text_tokens"])
+        u = center_joint_space(fm, ftok, centring_texts, max_length=r["max_text_tokens"])
     processor_floor = type(processor)(image_processor=processor.image_processor, tokenizer=ftok)
     save_model(fm, processor_floor, floor_dir, "float16")
 
@@ -462,7 +462,12 @@ def run(
     )
     if tp == "centered":  # project the captions' common direction out (see the function)
         center_joint_space(
-            model, processor.tokenizer, centring_texts, max_length=r["max_text_tokens"]
+            model,
+            processor.tokenizer,
+            centring_texts,
+            max_length=r["max_text_tokens"],
+            # a locked text side is the floor's: its direction, measured once
+            direction=u if r["freeze_text"] == "locked" else None,
         )
     sm, stok = shrink_text_tower(
         model.float().cpu(), processor.tokenizer, check_texts=check + train_set.captions[:2000]

@@ -224,7 +224,13 @@ def build_lit_model(
 
 
 def center_joint_space(
-    model: Any, tokenizer: Any, texts: list[str], *, max_length: int = 64, batch_size: int = 256
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    max_length: int = 64,
+    batch_size: int = 256,
+    direction: np.ndarray | None = None,
 ) -> np.ndarray:
     """Project the captions' common direction out of both towers' outputs.
 
@@ -237,9 +243,12 @@ def center_joint_space(
     identity text projection: paraphrase recall@10 0.79 → 0.88 on 420 held-out images
     (seed 777), zero-shot 0.905 → 0.914. (Centring the text side *before* training does not
     give this: the image tower then keeps a free component along ``u``.) Returns ``u``.
+    ``direction`` reuses a ``u`` already measured with the same (locked) text side.
     """
     import torch
 
+    if direction is not None:
+        return _fold_projection(model, torch.as_tensor(direction, dtype=torch.float32))
     feats = []
     was = model.training
     model.eval()
@@ -251,7 +260,13 @@ def center_joint_space(
             feats.append(torch.nn.functional.normalize(t, dim=-1).cpu())
     model.train(was)
     mean = torch.cat(feats).mean(0)
-    u = mean / mean.norm()
+    return _fold_projection(model, mean / mean.norm())
+
+
+def _fold_projection(model: Any, u: Any) -> np.ndarray:
+    """Both projections become ``(I - u uᵀ) W``; returns ``u``."""
+    import torch
+
     proj = torch.eye(len(u)) - torch.outer(u, u)
     with torch.no_grad():
         for lin in (model.text_projection, model.visual_projection):

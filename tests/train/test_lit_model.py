@@ -167,6 +167,16 @@ def test_center_joint_space_folds_the_projection_into_both_towers():
     assert float((t1 @ u).abs().max()) < 1e-4 and float((i1 @ u).abs().max()) < 1e-4
     # the common direction dominated the raw text embeddings; it is gone now
     assert float(torch.nn.functional.cosine_similarity(t0, u[None]).min()) > 0.3
+    # a direction measured once can be reused on another model with the same text side
+    twin, _ = build_lit_model(
+        vision=vision, image_size=32, projection_dim=384, text_projection="identity"
+    )
+    twin.eval()
+    center_joint_space(twin, proc.tokenizer, [], direction=u.numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            _unwrap(twin.get_text_features(**enc)).numpy(), t1.numpy(), atol=1e-5
+        )
 
 
 def test_centring_sample_is_class_balanced_and_deterministic():
