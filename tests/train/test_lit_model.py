@@ -179,6 +179,64 @@ def test_center_joint_space_folds_the_projection_into_both_towers():
         )
 
 
+def test_restrict_image_to_text_span_keeps_only_the_captions_subspace():
+    """The image embedding keeps exactly its component in the texts' top-``rank`` subspace;
+    the text side is untouched; a basis measured once can be reused; bad ranks are refused."""
+    import torch
+
+    from galaxy_explorer.train.train import _unwrap, build_lit_model, restrict_image_to_text_span
+
+    torch.set_num_threads(1)
+    vision = dict(model_type="convnext", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1])
+    model, proc = build_lit_model(
+        vision=vision, image_size=32, projection_dim=384, text_projection="identity"
+    )
+    model.eval()
+    texts = TEXTS + [
+        "an elliptical galaxy",
+        "a ring galaxy with a knotty blue ring",
+        "an edge-on disk with a dust lane",
+        "a bright star with diffraction spikes",
+        "an irregular clumpy dwarf",
+    ]
+    enc = proc.tokenizer(texts, padding=True, return_tensors="pt")
+    px = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        t0 = _unwrap(model.get_text_features(**enc))
+        i0 = _unwrap(model.get_image_features(pixel_values=px))
+    v = torch.from_numpy(restrict_image_to_text_span(model, proc.tokenizer, texts, 4))
+    assert v.shape == (4, 384)
+    np.testing.assert_allclose((v @ v.T).numpy(), np.eye(4), atol=1e-5)  # orthonormal rows
+    # v spans the texts' dominant directions: most of their (normalised) energy lies in it,
+    # far more than in a random 4-d subspace (about 4/384 of it)
+    tn = torch.nn.functional.normalize(t0, dim=-1)
+    rnd = torch.linalg.qr(torch.randn(384, 4, generator=torch.Generator().manual_seed(0)))[0]
+    in_v = float((tn @ v.T).pow(2).sum(1).mean())
+    assert in_v > 0.6 and in_v > 20 * float((tn @ rnd).pow(2).sum(1).mean())
+    with torch.no_grad():
+        t1 = _unwrap(model.get_text_features(**enc))
+        i1 = _unwrap(model.get_image_features(pixel_values=px))
+    np.testing.assert_allclose(t1.numpy(), t0.numpy(), atol=1e-6)  # text side untouched
+    np.testing.assert_allclose(i1.numpy(), (i0 @ v.T @ v).numpy(), atol=1e-4)
+    # nothing is left outside the subspace, and a random image had most of its energy there
+    assert float((i1 - i1 @ v.T @ v).abs().max()) < 1e-4
+    assert float(i1.pow(2).sum()) < 0.5 * float(i0.pow(2).sum())
+    # reuse on a twin with the same text side gives the same image projection
+    twin, _ = build_lit_model(
+        vision=vision, image_size=32, projection_dim=384, text_projection="identity"
+    )
+    twin.eval()
+    restrict_image_to_text_span(twin, proc.tokenizer, [], 4, basis=v.numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            _unwrap(twin.get_image_features(pixel_values=px)).numpy(), i1.numpy(), atol=1e-5
+        )
+    with pytest.raises(ValueError, match="rank"):
+        restrict_image_to_text_span(model, proc.tokenizer, texts, 0)
+    with pytest.raises(ValueError, match="at least rank=20"):
+        restrict_image_to_text_span(model, proc.tokenizer, texts, 20)
+
+
 def test_centring_sample_is_class_balanced_and_deterministic():
     from galaxy_explorer.train.recipe import _centring_sample
 
@@ -216,3 +274,36 @@ def test_cli_lit_minilm_locked_builds_a_384d_identity_text_side(tmp_path):
     assert cfg["projection_dim"] == 384
     w = load_file(str(out / "model.safetensors"))["text_projection.weight"].float().numpy()
     np.testing.assert_allclose(w, np.eye(384), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_recipe_quick_runs_end_to_end_and_resumes_to_identical_weights(tmp_path):
+    """`python -m galaxy_explorer.train.recipe --quick`: trains, centres, restricts the image
+    side to the captions' span, shrinks, saves, measures both query lists and writes a
+    complete model card; a --resume rerun gives bit-identical weights."""
+    import re
+
+    from safetensors.torch import load_file
+
+    from galaxy_explorer.train import recipe
+
+    out, work = tmp_path / "model", tmp_path / "work"
+    argv = ["--quick", "--out", str(out), "--work", str(work), "--workers", "1", "--threads", "1"]
+    assert recipe.main(argv) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    for name in ("trained", "floor"):
+        fq = m[name]["fresh_queries"]
+        assert len(fq["per_query"]) >= 20 and 0.0 <= fq["recall_at_10"] <= 1.0
+        assert m[name]["n_images"] == 140
+    card = (out / "README.md").read_text()
+    assert "Second query list" in card and not re.search(r"\{[a-z_0-9]+\}", card)
+    rank = m["recipe"]["image_span_rank"]
+    w = load_file(str(out / "model.safetensors"))
+    sv = np.linalg.svd(w["visual_projection.weight"].float().numpy(), compute_uv=False)
+    assert sv[rank] < 1e-2 * sv[0]
+    floor = load_file(str(work / "floor" / "model.safetensors"))["visual_projection.weight"]
+    fsv = np.linalg.svd(floor.float().numpy(), compute_uv=False)
+    assert fsv[rank] < 1e-2 * fsv[0]  # the floor gets the same post-processing
+    first = (out / "model.safetensors").read_bytes()
+    assert recipe.main([*argv, "--resume"]) == 0
+    assert (out / "model.safetensors").read_bytes() == first
