@@ -40,6 +40,35 @@ QUERIES: list[tuple[str, tuple[str, ...]]] = [
     ("galaxies pulling each other apart with long streams of stars", ("merger",)),
 ]
 
+#: A second, independent list, written on 2026-11-27 after the model of that morning had
+#: been measured on the list above and before any change was measured on this one. It
+#: checks that a change chosen with the first list's scores (on other images) is not fitted
+#: to those 24 wordings. Some are deliberately hard: "elongated smooth galaxy" also
+#: describes an edge-on disk, "a long thin streak of light" also a satellite trail.
+FRESH_QUERIES: list[tuple[str, tuple[str, ...]]] = [
+    ("featureless red ball of stars", ("elliptical", "lenticular")),
+    ("elongated smooth galaxy with no disk features", ("elliptical",)),
+    ("old passive early-type galaxy with a smooth light profile", ("elliptical", "lenticular")),
+    ("a smooth galaxy that looks like a flattened disc but has no arms", ("lenticular",)),
+    ("bright bulge surrounded by a plain featureless disk", ("lenticular",)),
+    ("lenticular with a large bulge", ("lenticular",)),
+    ("spiral arms wrapped around a small nucleus", ("spiral", "barred_spiral")),
+    ("whirlpool-like galaxy", ("spiral", "barred_spiral")),
+    ("loosely wound open spiral arms", ("spiral", "barred_spiral")),
+    ("a barred galaxy", ("barred_spiral",)),
+    ("bar-shaped core with spiral arms coming off it", ("barred_spiral",)),
+    ("spiral galaxy with a strong central bar", ("barred_spiral",)),
+    ("disk galaxy seen exactly from the side", ("edge_on",)),
+    ("a long thin streak of light with a bulge in the middle", ("edge_on",)),
+    ("flat galaxy viewed edgewise", ("edge_on",)),
+    ("disorganised galaxy made of scattered clumps", ("irregular",)),
+    ("shapeless blue galaxy", ("irregular",)),
+    ("irregular star-forming dwarf", ("irregular",)),
+    ("two galaxies close together and interacting", ("merger",)),
+    ("colliding galaxies with tidal debris", ("merger",)),
+    ("a galaxy merger with two nuclei", ("merger",)),
+]
+
 #: intended class -> its queries (the first accepted class of each query)
 PARAPHRASE_QUERIES: dict[str, list[str]] = {}
 for _q, _classes in QUERIES:
