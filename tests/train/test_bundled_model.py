@@ -19,6 +19,8 @@ pytestmark = pytest.mark.skipif(
     reason="bundled model not built (python -m galaxy_explorer.train.recipe)",
 )
 FRESH_SEED = 777_123  # not a training / validation / acceptance seed
+PARAPHRASE_MIN = 0.9  # measures 0.942 (the model before the span restriction: 0.875)
+FRESH_MIN = 0.75  # measures 0.80
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +95,35 @@ def test_paraphrase_retrieval_sanity(adapter, fresh):
     img = adapter.embed_images(rgbs)
     q_emb = adapter.embed_texts([q for q, _ in QUERIES])
     r, _per = class_recall_at_k(q_emb, [c for _, c in QUERIES], img, labels, k=10)
-    assert r >= 0.8, r  # acceptance-size numbers (1,050 images) are in metrics.json
+    assert r >= PARAPHRASE_MIN, r  # acceptance-size numbers (1,050 images) are in metrics.json
+
+
+def test_second_query_list_sanity(adapter, fresh):
+    """The independent second query list (reported only in the card) also retrieves well."""
+    from paraphrase_queries import FRESH_QUERIES
+
+    from galaxy_explorer.train.evaluate import class_recall_at_k
+
+    rgbs, labels = fresh
+    img = adapter.embed_images(rgbs)
+    q_emb = adapter.embed_texts([q for q, _ in FRESH_QUERIES])
+    r, _per = class_recall_at_k(q_emb, [c for _, c in FRESH_QUERIES], img, labels, k=10)
+    assert r >= FRESH_MIN, r
+
+
+def test_image_embeddings_live_in_the_captions_subspace():
+    """The shipped visual projection keeps only the captions' top directions (recipe
+    ``image_span_rank``); the text side keeps MiniLM's full space (only the centring
+    direction removed)."""
+    from safetensors.torch import load_file
+
+    w = load_file(str(MODEL / "model.safetensors"))
+    metrics = json.loads((MODEL / "metrics.json").read_text())
+    rank = metrics["recipe"]["image_span_rank"]
+    sv = np.linalg.svd(w["visual_projection.weight"].float().numpy(), compute_uv=False)
+    assert sv[rank] < 1e-2 * sv[0] and sv[rank - 1] > 1e-2 * sv[0], sv[rank - 2 : rank + 2]
+    tv = np.linalg.svd(w["text_projection.weight"].float().numpy(), compute_uv=False)
+    assert tv[-2] > 0.99 and tv[-1] < 1e-2  # identity with one direction (u) projected out
 
 
 def test_embeddings_are_deterministic_and_normalised(adapter, fresh):
