@@ -249,6 +249,16 @@ def center_joint_space(
 
     if direction is not None:
         return _fold_projection(model, torch.as_tensor(direction, dtype=torch.float32))
+    mean = _normalised_text_features(model, tokenizer, texts, max_length, batch_size).mean(0)
+    return _fold_projection(model, mean / mean.norm())
+
+
+def _normalised_text_features(
+    model: Any, tokenizer: Any, texts: list[str], max_length: int, batch_size: int
+) -> torch.Tensor:
+    """The model's normalised text embeddings of ``texts`` (eval mode, no grad, on CPU)."""
+    import torch
+
     feats = []
     was = model.training
     model.eval()
@@ -259,8 +269,7 @@ def center_joint_space(
             t = text(texts[i : i + batch_size]).float()
             feats.append(torch.nn.functional.normalize(t, dim=-1).cpu())
     model.train(was)
-    mean = torch.cat(feats).mean(0)
-    return _fold_projection(model, mean / mean.norm())
+    return torch.cat(feats)
 
 
 def _fold_projection(model: Any, u: Any) -> np.ndarray:
@@ -309,23 +318,8 @@ def restrict_image_to_text_span(
             raise ValueError(f"rank must be at least 1, not {rank}")
         if len(texts) < rank:
             raise ValueError(f"need at least rank={rank} texts to measure the span, got {len(texts)}")
-        was = model.training
-        model.eval()
-        dev = next(model.text_model.parameters()).device
-        feats = []
-        with torch.no_grad():
-            for i in range(0, len(texts), batch_size):
-                enc = tokenizer(
-                    texts[i : i + batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                ).to(dev)
-                t = _unwrap(model.get_text_features(**enc)).float()
-                feats.append(torch.nn.functional.normalize(t, dim=-1).cpu())
-        model.train(was)
-        _u, _s, vt = torch.linalg.svd(torch.cat(feats), full_matrices=False)
+        feats = _normalised_text_features(model, tokenizer, texts, max_length, batch_size)
+        _u, _s, vt = torch.linalg.svd(feats, full_matrices=False)
         v = vt[:rank]
     else:
         v = torch.as_tensor(basis, dtype=torch.float32)

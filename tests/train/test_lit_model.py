@@ -132,7 +132,8 @@ def test_locked_text_side_keeps_minilm_geometry_and_only_the_image_tower_trains(
     assert s["steps"] == 4
     model.eval()
     np.testing.assert_allclose(_text_features(model, proc.tokenizer, texts), before, atol=1e-6)
-    moved = [not torch.equal(a, b) for a, b in zip(vis_before, model.vision_model.parameters())]
+    after = model.vision_model.parameters()
+    moved = [not torch.equal(a, b) for a, b in zip(vis_before, after, strict=True)]
     assert any(moved)
 
 
