@@ -323,6 +323,8 @@ def restrict_image_to_text_span(
         v = vt[:rank]
     else:
         v = torch.as_tensor(basis, dtype=torch.float32)
+        if v.shape[0] != rank:
+            raise ValueError(f"basis has {v.shape[0]} directions, rank says {rank}")
     proj = v.T @ v
     with torch.no_grad():
         w = model.visual_projection.weight

@@ -236,6 +236,8 @@ def test_restrict_image_to_text_span_keeps_only_the_captions_subspace():
         restrict_image_to_text_span(model, proc.tokenizer, texts, 0)
     with pytest.raises(ValueError, match="at least rank=20"):
         restrict_image_to_text_span(model, proc.tokenizer, texts, 20)
+    with pytest.raises(ValueError, match="basis has 4 directions, rank says 8"):
+        restrict_image_to_text_span(model, proc.tokenizer, [], 8, basis=v.numpy())
 
 
 def test_centring_sample_is_class_balanced_and_deterministic():
