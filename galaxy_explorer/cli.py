@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_label_args(p, required=False)
     p.set_defaults(func=cmd_export)
 
+    from galaxy_explorer.cli_cache import add_cache_command
+
+    add_cache_command(sub)
+
     for module, fn in (("galaxy_explorer.train.synth", "add_synth_command"),
                        ("galaxy_explorer.train.train", "add_train_command")):
         if importlib.util.find_spec(module) is not None:
@@ -246,6 +250,9 @@ def _run_embedding(session: Session, args: argparse.Namespace) -> tuple[list[Ite
     assert last is not None
     print(f"{last.embedded} embedded, {last.cached} cached, {last.failed} failed "
           f"({last.total} unique images)", file=sys.stderr)
+    if last.not_cached:
+        print(f"note: the cache {session.cache_dir} is read-only; {last.not_cached} image(s) it "
+              "lacks were not embedded and are left out", file=sys.stderr)
     items, vecs = session.embeddings()
     if not items:
         raise CliError("no image could be embedded; see the messages above")
@@ -480,7 +487,15 @@ def cmd_gui(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- main
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    root = logging.getLogger()
+    for h in list(root.handlers):  # main() may run more than once in a process (tests, scripts)
+        if getattr(h, "_galaxy_explorer_cli", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler._galaxy_explorer_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
     if verbose == 0:
         # the image loader reports bad files itself, one line each; astropy's own warnings
         # about the same files would only repeat it
@@ -504,6 +519,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        from galaxy_explorer.core.cache import CacheError
+
+        if not isinstance(exc, CacheError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOTHING
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

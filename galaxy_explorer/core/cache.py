@@ -1,51 +1,108 @@
-"""On-disk embedding store: float16 ``.npy`` shards plus an SQLite index.
+"""On-disk embedding store: self-describing append-only shards plus an SQLite index.
 
 Layout under the cache root::
 
-    index.sqlite                     (WAL) (sha, model_key, render_key) → shard, row; failures
-    shards/<space>/<uuid>.npy         immutable float16 (n, dim) arrays, one per batch written
+    store-v2/index.sqlite            (WAL) (space, key) → shard, row; failures; file memo
+    store-v2/shards/<space>/space.json         model key, render key, dim of the space
+    store-v2/shards/<space>/<uuid>.gxs         append-only shard (header + records)
+    store-v2/damaged/                          damaged shards and indexes, moved aside
 
 ``space`` is a short hash of (model key, render key). Keys are file *content* hashes, so a
 renamed or moved file is never embedded twice and a changed file always is.
 
-Crash safety: a shard is written to a temporary file, flushed, fsynced and renamed into
-place before the index rows that point at it are committed in one transaction. A process
-killed at any point leaves either the old state or the new one; at worst an orphan shard
-that nothing references (removed by :meth:`EmbeddingStore.compact`). Shards are never
-modified after they are written, so readers in other processes are safe while one writer
-runs.
+A shard is a 64-byte header (magic, format version, dim, key length, space) followed by
+fixed-size records ``(key: 64 ASCII bytes, vector: dim float16)``. Shards carry their own
+keys, so the index can always be rebuilt from them (:meth:`EmbeddingStore.rebuild_index`)
+and every read checks that the record it gets carries the key it asked for.
+
+Writers
+    Each writer process appends to a shard it holds an exclusive ``flock`` on (a shard
+    left by an earlier process is reused, so small runs do not pile up files). A batch is
+    appended and fsynced *before* its index rows are committed in one transaction, so a
+    process killed at any point leaves either the old state or the new one: at worst a
+    record that nothing references yet. Nothing is ever rewritten or compacted: storing N
+    vectors writes each once (O(N) bytes). Several writers at once (two windows, the app
+    and a script, two ``embed`` runs) each add their own rows; none can lose another's.
+
+Damage
+    A shard that is missing, truncated or garbled is found by the next command that needs
+    its rows (:meth:`EmbeddingStore.missing` checks every referenced record's key): the
+    shard is moved aside into ``damaged/``, its index rows are dropped, one warning is
+    logged, and the affected images count as missing, so the same command embeds them
+    again. An index that SQLite cannot read is moved aside and rebuilt from the shards.
+
+Read-only caches (a shared folder, a mounted archive) serve every read; writes raise
+:class:`CacheReadOnlyError`. A full disk raises :class:`CacheFullError`; everything
+committed before stays.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import json
 import logging
 import os
 import sqlite3
+import struct
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from galaxy_explorer.core._atomic import atomic_write_bytes
-
 log = logging.getLogger(__name__)
 
+try:  # POSIX advisory locks: one writer per shard file
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: every writer starts a new shard
+    fcntl = None  # type: ignore[assignment]
+
+STORE_DIR = "store-v2"
+MAGIC = b"GXSHARD1"
+HEADER = 64
+KEY_BYTES = 64
+SHARD_SUFFIX = ".gxs"
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS vectors (
-    sha TEXT NOT NULL, space TEXT NOT NULL, shard TEXT NOT NULL, row INTEGER NOT NULL,
-    PRIMARY KEY (sha, space)
-);
-CREATE TABLE IF NOT EXISTS failures (
-    sha TEXT NOT NULL, space TEXT NOT NULL, reason TEXT NOT NULL, path TEXT, time REAL,
-    PRIMARY KEY (sha, space)
-);
 CREATE TABLE IF NOT EXISTS spaces (
     space TEXT PRIMARY KEY, model_key TEXT NOT NULL, render_key TEXT NOT NULL, dim INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS shards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, space TEXT NOT NULL, name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    space TEXT NOT NULL, sha TEXT NOT NULL, shard INTEGER NOT NULL, row INTEGER NOT NULL,
+    PRIMARY KEY (space, sha)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vectors_by_shard ON vectors (shard);
+CREATE TABLE IF NOT EXISTS failures (
+    space TEXT NOT NULL, sha TEXT NOT NULL, path BLOB NOT NULL, reason TEXT NOT NULL, time REAL,
+    PRIMARY KEY (space, sha, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files (
+    path BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, sha TEXT NOT NULL
+) WITHOUT ROWID;
 """
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+
+class CacheError(OSError):
+    """The cache folder cannot be used as asked; the message says which folder and why."""
+
+
+class CacheReadOnlyError(CacheError):
+    """A write was asked of a cache opened read-only (a folder this process cannot write)."""
+
+
+class CacheFullError(CacheError):
+    """The disk holding the cache is full; everything committed before is kept."""
 
 
 def default_cache_dir() -> Path:
@@ -58,12 +115,324 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("galaxy-explorer", appauthor=False))
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
+def space_id(model_key: str, render_key: str) -> str:
+    """The folder name of a (model key, render key) space."""
+    return hashlib.sha256(f"{model_key}\0{render_key}".encode()).hexdigest()[:16]
 
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
+
+def _record_dtype(dim: int) -> np.dtype:
+    return np.dtype([("key", f"S{KEY_BYTES}"), ("vec", "<f2", (int(dim),))])
+
+
+def _header(dim: int, space: str) -> bytes:
+    head = struct.pack("<8sIII16s", MAGIC, 1, int(dim), KEY_BYTES, space.encode("ascii"))
+    return head.ljust(HEADER, b"\0")
+
+
+def _read_header(path: Path) -> tuple[int, str]:
+    """(dim, space) of a shard; ValueError if the header is not a valid shard header."""
+    with open(path, "rb") as fh:
+        raw = fh.read(HEADER)
+    if len(raw) < HEADER:
+        raise ValueError("shorter than its header")
+    magic, version, dim, keylen, space = struct.unpack_from("<8sIII16s", raw)
+    if magic != MAGIC or version != 1 or keylen != KEY_BYTES or not 0 < dim <= 65536:
+        raise ValueError("not a shard header")
+    return int(dim), space.decode("ascii", "replace")
+
+
+def _key_bytes(key: str) -> bytes:
+    try:
+        raw = key.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError(f"cache keys are ASCII content hashes, got {key!r}") from None
+    if not raw or len(raw) > KEY_BYTES:
+        raise ValueError(f"cache keys are 1-{KEY_BYTES} characters, got {key!r}")
+    return raw
+
+
+def _is_no_space(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+
+
+def _path_bytes(path: str | os.PathLike[str] | bytes) -> bytes:
+    return path if isinstance(path, bytes) else os.fsencode(path)
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class VerifyReport:
+    """What :meth:`EmbeddingStore.verify` / :func:`cache_info` found."""
+
+    vectors: int = 0
+    shards: int = 0
+    bad_rows: int = 0
+    damaged_shards: int = 0
+    orphan_shards: int = 0
+
+
+class _Index:
+    """The SQLite index of one cache root: opening, read-only mode, recovery from damage."""
+
+    def __init__(self, root: Path, readonly: bool | None = None) -> None:
+        self.root = root
+        self.base = root / STORE_DIR
+        self.path = self.base / "index.sqlite"
+        if root.exists() and not root.is_dir():
+            raise CacheError(f"{root}: the cache must be a folder, and this is a file")
+        if readonly is None:
+            readonly = self._cannot_write()
+        self.readonly = readonly
+        if not readonly:
+            try:
+                (self.base / "shards").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                if _is_no_space(exc):
+                    raise CacheFullError(f"{root}: disk full, cannot create the cache folder") from None
+                raise CacheError(f"{root}: cannot create the cache folder ({exc.strerror})") from None
+        self.db = self._open()
+
+    def _cannot_write(self) -> bool:
+        probe = self.root
+        while not probe.exists():
+            if probe.parent == probe:
+                return True
+            probe = probe.parent
+        if self.base.exists():
+            probe = self.base
+            if self.path.exists() and not os.access(self.path, os.W_OK):
+                return True
+        return not os.access(probe, os.W_OK | os.X_OK)
+
+    # --------------------------------------------------------------- opening
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            if not self.path.exists():
+                db = sqlite3.connect(":memory:", check_same_thread=False)
+                db.executescript(_SCHEMA)
+                return db
+            uri = self.path.resolve().as_uri()
+            try:
+                db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+                db.execute("SELECT COUNT(*) FROM spaces").fetchone()
+                return db
+            except sqlite3.Error:  # WAL without a -shm we may create: read it as immutable
+                db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+                db.execute("SELECT COUNT(*) FROM spaces").fetchone()
+                return db
+        db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=60000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if _is_no_space(exc):
+                raise CacheFullError(f"{self.root}: disk full, cannot open the cache index") from None
+            if self.readonly:
+                raise CacheError(f"{self.path}: damaged cache index ({exc}); the folder is "
+                                 "read-only, so it cannot be rebuilt here") from None
+            return self._recover(str(exc))
+
+    def _recover(self, reason: str) -> sqlite3.Connection:
+        """Move a damaged index aside and rebuild it from the shards."""
+        with contextlib.suppress(Exception):
+            self.db.close()
+        damaged = self.base / "damaged"
+        damaged.mkdir(parents=True, exist_ok=True)
+        stamp = _stamp()
+        for suffix in ("", "-wal", "-shm"):
+            src = self.path.with_name(self.path.name + suffix)
+            if src.exists():
+                os.replace(src, damaged / f"index-{stamp}.sqlite{suffix}")
+        db = self._connect()
+        n = rebuild_index(db, self.base / "shards")
+        log.warning("cache index %s was damaged (%s); moved to %s and rebuilt from the shards "
+                    "(%d embeddings recovered)", self.path, reason, damaged, n)
+        return db
+
+    def guarded(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(db, *args)``; a damaged index is rebuilt once and ``fn`` retried."""
+        try:
+            return fn(self.db, *args)
+        except sqlite3.DatabaseError as exc:
+            if _is_no_space(exc):
+                raise CacheFullError(f"{self.root}: disk full while writing the cache index; "
+                                     "everything written before is kept") from None
+            msg = str(exc).lower()
+            if self.readonly or not ("malformed" in msg or "not a database" in msg
+                                     or "disk i/o" in msg or "corrupt" in msg):
+                raise
+            self.db = self._recover(str(exc))
+            return fn(self.db, *args)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def rebuild_index(db: sqlite3.Connection, shards_root: Path) -> int:
+    """Re-create the index rows of every space from the shards under ``shards_root``.
+
+    Shards are read oldest first, so a key written twice points at its newest record.
+    Returns the number of keys indexed.
+    """
+    total = 0
+    if not shards_root.is_dir():
+        return 0
+    for space_dir in sorted(p for p in shards_root.iterdir() if p.is_dir()):
+        try:
+            meta = json.loads((space_dir / "space.json").read_text("utf-8"))
+            model_key, render_key, dim = meta["model_key"], meta["render_key"], int(meta["dim"])
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("cache: %s has no readable space.json; its shards are skipped", space_dir)
+            continue
+        space = space_dir.name
+        with db:
+            db.execute("INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
+                       (space, model_key, render_key, dim))
+        files = sorted(space_dir.glob(f"*{SHARD_SUFFIX}"), key=lambda p: p.stat().st_mtime_ns)
+        for f in files:
+            total += register_shard(db, space, dim, f)
+    return total
+
+
+def register_shard(db: sqlite3.Connection, space: str, dim: int, path: Path) -> int:
+    """Index every valid record of one shard file (newer records of a key win)."""
+    try:
+        sdim, _ = _read_header(path)
+        if sdim != dim:
+            raise ValueError(f"dim {sdim}, space has {dim}")
+        arr = _map(path, dim)
+    except (OSError, ValueError) as exc:
+        log.warning("cache: shard %s skipped (%s)", path.name, exc)
+        return 0
+    keys = arr["key"]
+    with db:
+        db.execute("INSERT OR IGNORE INTO shards (space, name) VALUES (?, ?)", (space, path.name))
+        sid = db.execute("SELECT id FROM shards WHERE name=?", (path.name,)).fetchone()[0]
+        rows = []
+        for i, k in enumerate(keys.tolist()):
+            try:
+                key = k.decode("ascii")
+            except UnicodeDecodeError:
+                continue
+            if key:
+                rows.append((space, key, sid, i))
+        db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def _map(path: Path, dim: int) -> np.ndarray:
+    """Memory-map the complete records of a shard (read-only)."""
+    rec = _record_dtype(dim)
+    size = path.stat().st_size
+    n = max(0, (size - HEADER) // rec.itemsize)
+    if n == 0:
+        return np.zeros(0, rec)
+    return np.memmap(path, dtype=rec, mode="r", offset=HEADER, shape=(n,))
+
+
+class _ShardWriter:
+    """An exclusively locked shard this process appends to."""
+
+    MAX_ROWS = 65536
+
+    def __init__(self, space_dir: Path, space: str, dim: int) -> None:
+        self.space_dir = space_dir
+        self.space = space
+        self.dim = dim
+        self.rec = _record_dtype(dim)
+        self.fd = -1
+        self.path: Path | None = None
+
+    def _lock(self, fd: int) -> bool:
+        if fcntl is None:  # pragma: no cover
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+    def _adopt_existing(self) -> bool:
+        if fcntl is None:  # pragma: no cover
+            return False
+        limit = HEADER + self.MAX_ROWS * self.rec.itemsize
+        for f in sorted(self.space_dir.glob(f"*{SHARD_SUFFIX}")):
+            try:
+                if f.stat().st_size >= limit or _read_header(f) != (self.dim, self.space):
+                    continue
+                fd = os.open(f, os.O_RDWR)
+            except (OSError, ValueError):
+                continue
+            if self._lock(fd) and os.path.exists(f):
+                self.fd, self.path = fd, f
+                return True
+            os.close(fd)
+        return False
+
+    def _create(self) -> None:
+        name = f"{uuid.uuid4().hex}{SHARD_SUFFIX}"
+        final = self.space_dir / name
+        tmp = self.space_dir / f".{name}.tmp"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, _header(self.dim, self.space))
+            os.fsync(fd)
+            self._lock(fd)
+            os.replace(tmp, final)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self.fd, self.path = fd, final
+
+    def append(self, keys: Sequence[bytes], vectors: np.ndarray) -> tuple[str, int]:
+        """Append records; fsync; return (shard name, first row)."""
+        if self.fd < 0 or os.fstat(self.fd).st_size >= HEADER + self.MAX_ROWS * self.rec.itemsize:
+            self.close()
+            if not self._adopt_existing():
+                self._create()
+        assert self.path is not None
+        size = os.fstat(self.fd).st_size
+        body = max(0, size - HEADER)
+        if size < HEADER or body % self.rec.itemsize:
+            # a writer killed mid-append left a partial record nothing references: drop it
+            size = HEADER + body - body % self.rec.itemsize
+            if os.fstat(self.fd).st_size < HEADER:
+                os.pwrite(self.fd, _header(self.dim, self.space), 0)
+                size = HEADER
+            os.ftruncate(self.fd, size)
+        first = (size - HEADER) // self.rec.itemsize
+        recs = np.zeros(len(keys), self.rec)
+        recs["key"] = keys
+        recs["vec"] = vectors.astype(np.float16)
+        data = recs.tobytes()
+        try:
+            written = 0
+            while written < len(data):
+                written += os.pwrite(self.fd, data[written:], size + written)
+            os.fsync(self.fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, size)
+            raise
+        return self.path.name, int(first)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # releases the flock
+        self.fd, self.path = -1, None
 
 
 class EmbeddingStore:
@@ -77,42 +446,67 @@ class EmbeddingStore:
         Identify the model + preprocessing and the image rendering (FITS HDU/bands/stretch).
     dim : int
         Embedding dimension.
+    readonly : bool, optional
+        Open without writing anything; by default read-only exactly when this process
+        cannot write the folder.
+
+    Raises
+    ------
+    CacheError
+        The folder is a file, cannot be created, or its index is damaged and read-only.
+    ValueError
+        The space exists with another dimension.
     """
 
-    COMPACT_AT = 64  # shards in a space before they are merged into one
-
-    def __init__(self, root: Path, model_key: str, render_key: str, dim: int) -> None:
+    def __init__(self, root: Path | str, model_key: str, render_key: str, dim: int,
+                 readonly: bool | None = None) -> None:
         self.root = Path(root).expanduser()
         self.model_key = model_key
         self.render_key = render_key
         self.dim = int(dim)
-        self.space = hashlib.sha256(f"{model_key}\0{render_key}".encode()).hexdigest()[:16]
-        self.shard_dir = self.root / "shards" / self.space
+        self.space = space_id(model_key, render_key)
+        self._index = _Index(self.root, readonly)
+        self.readonly = self._index.readonly
+        self.shard_dir = self._index.base / "shards" / self.space
+        self._rec = _record_dtype(self.dim)
+        self._maps: dict[int, tuple[Path, np.ndarray]] = {}
+        self._names: dict[int, str] = {}
+        self._writer: _ShardWriter | None = None
+        self._index.guarded(self._init_space)
+
+    def _init_space(self, db: sqlite3.Connection) -> None:
+        row = db.execute("SELECT dim FROM spaces WHERE space=?", (self.space,)).fetchone()
+        if row and int(row[0]) != self.dim:
+            raise ValueError(f"cache space for {self.model_key} has dim {row[0]}, "
+                             f"model gives {self.dim}")
+        if self.readonly or row:
+            return
         try:
             self.shard_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OSError(f"{self.root}: cannot create the cache folder: {exc.strerror}") from exc
-        self._db = self._connect()
-        with self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
-                (self.space, model_key, render_key, self.dim),
-            )
-        row = self._db.execute("SELECT dim FROM spaces WHERE space=?", (self.space,)).fetchone()
-        if row and int(row[0]) != self.dim:
-            raise ValueError(f"cache space for {model_key} has dim {row[0]}, model gives {self.dim}")
-        self._mmaps: dict[str, np.ndarray] = {}
+            meta = {"model_key": self.model_key, "render_key": self.render_key, "dim": self.dim}
+            from galaxy_explorer.core._atomic import atomic_write_bytes
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.root / "index.sqlite", timeout=30, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        return db
+            atomic_write_bytes(self.shard_dir / "space.json", json.dumps(meta).encode())
+            with db:
+                db.execute("INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
+                           (self.space, self.model_key, self.render_key, self.dim))
+        except OSError as exc:
+            if _is_no_space(exc):
+                raise CacheFullError(f"{self.root}: disk full, cannot start a cache space") from None
+            raise
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._index.db
 
     def close(self) -> None:
-        self._mmaps.clear()
-        self._db.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            with contextlib.suppress(OSError, sqlite3.Error):
+                self.gc()
+        self._maps.clear()
+        self._index.close()
 
     def __enter__(self) -> EmbeddingStore:
         return self
@@ -121,57 +515,162 @@ class EmbeddingStore:
         self.close()
 
     # ----------------------------------------------------------------- reading
-    def _rows(self, shas: Sequence[str]) -> dict[str, tuple[str, int]]:
-        found: dict[str, tuple[str, int]] = {}
+    def _rows(self, shas: Sequence[str]) -> dict[str, tuple[int, int]]:
         uniq = list(dict.fromkeys(shas))
-        for i in range(0, len(uniq), 900):  # SQLite's variable limit
-            chunk = uniq[i:i + 900]
-            marks = ",".join("?" * len(chunk))
-            q = f"SELECT sha, shard, row FROM vectors WHERE space=? AND sha IN ({marks})"
-            for sha, shard, row in self._db.execute(q, (self.space, *chunk)):
-                found[sha] = (shard, int(row))
-        return found
 
-    def _shard(self, name: str) -> np.ndarray:
-        arr = self._mmaps.get(name)
-        if arr is None:
-            arr = np.load(self.shard_dir / name, mmap_mode="r", allow_pickle=False)
-            self._mmaps[name] = arr
+        def q(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+            found: dict[str, tuple[int, int]] = {}
+            if len(uniq) > 20000:  # cheaper to read the whole space than to ask key by key
+                want = set(uniq)
+                for sha, shard, row in db.execute(
+                        "SELECT sha, shard, row FROM vectors WHERE space=?", (self.space,)):
+                    if sha in want:
+                        found[sha] = (shard, row)
+                return found
+            for i in range(0, len(uniq), 900):  # SQLite's variable limit
+                chunk = uniq[i:i + 900]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT sha, shard, row FROM vectors WHERE space=? AND sha IN ({marks})"
+                for sha, shard, row in db.execute(sql, (self.space, *chunk)):
+                    found[sha] = (shard, row)
+            return found
+
+        return self._index.guarded(q)
+
+    def _shard_name(self, sid: int) -> str | None:
+        name = self._names.get(sid)
+        if name is None:
+            row = self._index.guarded(
+                lambda db: db.execute("SELECT name FROM shards WHERE id=?", (sid,)).fetchone())
+            if row is None:
+                return None
+            name = self._names[sid] = row[0]
+        return name
+
+    def _shard(self, sid: int, need: int) -> np.ndarray:
+        """The records of shard ``sid``, at least ``need`` of them if the file has them."""
+        hit = self._maps.get(sid)
+        if hit is not None and len(hit[1]) >= need:
+            return hit[1]
+        name = self._shard_name(sid)
+        if name is None:
+            raise ValueError("not in the index")
+        path = self.shard_dir / name
+        dim, space = _read_header(path)
+        if dim != self.dim or space != self.space:
+            raise ValueError("header belongs to another space")
+        arr = _map(path, self.dim)
+        self._maps[sid] = (path, arr)
         return arr
+
+    def _checked(self, shas: Sequence[str]) -> tuple[dict[str, tuple[int, int]], dict[int, np.ndarray]]:
+        """Index rows of ``shas`` whose records are intact, and the shards they are in.
+
+        Rows pointing at a missing, truncated or garbled shard are dropped from the index
+        (a garbled shard is moved aside), with one warning per shard, so they count as
+        missing and get embedded again.
+        """
+        rows = self._rows(shas)
+        by_shard: dict[int, list[tuple[str, int]]] = {}
+        for sha, (sid, row) in rows.items():
+            by_shard.setdefault(sid, []).append((sha, row))
+        shards: dict[int, np.ndarray] = {}
+        for sid, pairs in by_shard.items():
+            rws = np.fromiter((p[1] for p in pairs), np.int64, len(pairs))
+            try:
+                arr = self._shard(sid, int(rws.max()) + 1)
+            except (OSError, ValueError) as exc:
+                self._damaged(sid, pairs, f"unreadable: {getattr(exc, 'strerror', None) or exc}",
+                              move=not isinstance(exc, FileNotFoundError))
+                for sha, _ in pairs:
+                    rows.pop(sha, None)
+                continue
+            inside = rws < len(arr)
+            keys = np.array([_key_bytes(p[0]) for p in pairs], dtype=f"S{KEY_BYTES}")
+            ok = inside.copy()
+            ok[inside] = arr["key"][rws[inside]] == keys[inside]
+            if not ok.all():
+                bad = [pairs[i] for i in np.flatnonzero(~ok)]
+                garbled = bool((inside & ~ok).any())
+                why = "garbled records" if garbled else "shorter than the index says"
+                self._damaged(sid, pairs if garbled else bad, why, move=garbled)
+                for sha, _ in (pairs if garbled else bad):
+                    rows.pop(sha, None)
+                if garbled:
+                    continue
+            shards[sid] = arr
+        return rows, shards
+
+    def _damaged(self, sid: int, pairs: list[tuple[str, int]], reason: str, move: bool) -> None:
+        name = self._names.get(sid) or str(sid)
+        log.warning("cache shard %s is damaged (%s): %d embedding(s) will be recomputed",
+                    name, reason, len(pairs))
+        self._maps.pop(sid, None)
+        if self.readonly:
+            return
+        if move:
+            self._names.pop(sid, None)
+
+        def drop(db: sqlite3.Connection) -> None:
+            with db:
+                if move:
+                    db.execute("DELETE FROM vectors WHERE shard=?", (sid,))
+                    db.execute("DELETE FROM shards WHERE id=?", (sid,))
+                else:
+                    db.executemany("DELETE FROM vectors WHERE space=? AND sha=? AND shard=?",
+                                   [(self.space, sha, sid) for sha, _ in pairs])
+
+        self._index.guarded(drop)
+        if move and name != str(sid):
+            src = self.shard_dir / name
+            if src.exists():
+                dst = self._index.base / "damaged" / f"{self.space}-{_stamp()}-{name}"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):
+                    os.replace(src, dst)
 
     def get(self, shas: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for ``shas`` as float32 (zeros where missing) and a found mask."""
         out = np.zeros((len(shas), self.dim), np.float32)
         found = np.zeros(len(shas), bool)
-        rows = self._rows(shas)
-        by_shard: dict[str, list[tuple[int, int]]] = {}
+        rows, shards = self._checked(shas)
+        by_shard: dict[int, tuple[list[int], list[int]]] = {}
         for i, sha in enumerate(shas):
             hit = rows.get(sha)
             if hit is not None:
-                by_shard.setdefault(hit[0], []).append((i, hit[1]))
-        for shard, pairs in by_shard.items():
-            try:
-                arr = self._shard(shard)
-            except (OSError, ValueError) as exc:
-                log.warning("cache shard %s unreadable (%s); its entries will be recomputed", shard, exc)
-                continue
-            idx = np.fromiter((p[0] for p in pairs), int, len(pairs))
-            rws = np.fromiter((p[1] for p in pairs), int, len(pairs))
-            out[idx] = arr[rws].astype(np.float32)
-            found[idx] = True
+                idx, rws = by_shard.setdefault(hit[0], ([], []))
+                idx.append(i)
+                rws.append(hit[1])
+        for sid, (idx, rws) in by_shard.items():
+            ia = np.asarray(idx, np.int64)
+            out[ia] = shards[sid]["vec"][np.asarray(rws, np.int64)]
+            found[ia] = True
         return out, found
 
     def missing(self, shas: Sequence[str]) -> list[str]:
-        """The shas (unique, in order) that have no vector in this space."""
-        rows = self._rows(shas)
+        """The shas (unique, in order) that have no intact vector in this space."""
+        rows, _ = self._checked(shas)
         return [s for s in dict.fromkeys(shas) if s not in rows]
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM vectors WHERE space=?", (self.space,)).fetchone()[0])
+        return int(self._index.guarded(lambda db: db.execute(
+            "SELECT COUNT(*) FROM vectors WHERE space=?", (self.space,)).fetchone()[0]))
 
     # ----------------------------------------------------------------- writing
+    def _writable(self) -> None:
+        if self.readonly:
+            raise CacheReadOnlyError(f"{self.root}: the cache folder is read-only; "
+                                     "new embeddings cannot be stored")
+
     def put(self, shas: Sequence[str], vectors: np.ndarray) -> None:
-        """Store vectors for ``shas`` atomically (one new shard + one index transaction)."""
+        """Store vectors for ``shas``: one fsynced append, then one index transaction.
+
+        Raises
+        ------
+        CacheReadOnlyError, CacheFullError
+            The folder cannot be written / the disk is full (nothing of this batch is kept,
+            everything before is).
+        """
         vectors = np.asarray(vectors)
         if len(shas) != len(vectors):
             raise ValueError(f"{len(shas)} keys but {len(vectors)} vectors")
@@ -179,68 +678,316 @@ class EmbeddingStore:
             return
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"vectors must have shape (n, {self.dim}), got {vectors.shape}")
-        name = f"{uuid.uuid4().hex}.npy"
-        atomic_write_bytes(self.shard_dir / name, _npy_bytes(vectors.astype(np.float16)))
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
-                [(s, self.space, name, i) for i, s in enumerate(shas)],
-            )
-            self._db.executemany(
-                "DELETE FROM failures WHERE sha=? AND space=?", [(s, self.space) for s in shas]
-            )
-        if self._shard_count() > self.COMPACT_AT:
-            self.compact()
+        keys = [_key_bytes(s) for s in shas]
+        self._writable()
+        if self._writer is None:
+            self._writer = _ShardWriter(self.shard_dir, self.space, self.dim)
+            self._remove_stale_temps()
+        try:
+            name, first = self._writer.append(keys, vectors)
+        except OSError as exc:
+            if _is_no_space(exc):
+                raise CacheFullError(f"{self.root}: disk full while writing embeddings; "
+                                     "everything written before is kept") from None
+            raise
 
-    def put_failure(self, sha: str, reason: str, path: str | os.PathLike[str] | None = None) -> None:
-        """Record that a file (by content hash) could not be embedded, and why."""
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
-                (sha, self.space, reason, str(path) if path else None, time.time()),
-            )
+        def commit(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("INSERT OR IGNORE INTO shards (space, name) VALUES (?, ?)",
+                           (self.space, name))
+                sid = db.execute("SELECT id FROM shards WHERE name=?", (name,)).fetchone()[0]
+                db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
+                               [(self.space, s, sid, first + i) for i, s in enumerate(shas)])
+                db.executemany("DELETE FROM failures WHERE space=? AND sha=?",
+                               [(self.space, s) for s in shas])
+
+        self._index.guarded(commit)
+
+    def put_failure(self, sha: str, reason: str,
+                    path: str | os.PathLike[str] | bytes | None = None) -> None:
+        """Record that a file (by content hash) could not be embedded, and why.
+
+        Every path with that content is kept (file names may hold any bytes).
+        """
+        if self.readonly:
+            return
+        pb = _path_bytes(path) if path is not None else b""
+
+        def rec(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
+                           (self.space, sha, pb, reason, time.time()))
+
+        self._index.guarded(rec)
 
     def failures(self) -> dict[str, str]:
         """sha → reason for every recorded failure in this space."""
         q = "SELECT sha, reason FROM failures WHERE space=?"
-        return {sha: reason for sha, reason in self._db.execute(q, (self.space,))}
+        return dict(self._index.guarded(lambda db: db.execute(q, (self.space,)).fetchall()))
+
+    def failure_paths(self) -> list[tuple[Path, str, str]]:
+        """(path, sha, reason) of every recorded failure, each path once."""
+        q = "SELECT path, sha, reason FROM failures WHERE space=? AND path != x'' ORDER BY path"
+        rows = self._index.guarded(lambda db: db.execute(q, (self.space,)).fetchall())
+        return [(Path(os.fsdecode(bytes(p))), s, r) for p, s, r in rows]
 
     def clear_failures(self, shas: Iterable[str] | None = None) -> None:
-        with self._db:
-            if shas is None:
-                self._db.execute("DELETE FROM failures WHERE space=?", (self.space,))
-            else:
-                self._db.executemany("DELETE FROM failures WHERE sha=? AND space=?",
-                                     [(s, self.space) for s in shas])
+        if self.readonly:
+            return
 
-    # -------------------------------------------------------------- compaction
-    def _shard_count(self) -> int:
-        q = "SELECT COUNT(DISTINCT shard) FROM vectors WHERE space=?"
-        return int(self._db.execute(q, (self.space,)).fetchone()[0])
+        def clr(db: sqlite3.Connection) -> None:
+            with db:
+                if shas is None:
+                    db.execute("DELETE FROM failures WHERE space=?", (self.space,))
+                else:
+                    db.executemany("DELETE FROM failures WHERE space=? AND sha=?",
+                                   [(self.space, s) for s in shas])
 
-    def compact(self) -> None:
-        """Merge all shards of this space into one and delete unreferenced shard files."""
-        rows = self._db.execute(
-            "SELECT sha, shard, row FROM vectors WHERE space=? ORDER BY shard, row", (self.space,)
-        ).fetchall()
-        if rows:
-            shas = [r[0] for r in rows]
-            vecs, found = self.get(shas)
-            keep = [s for s, f in zip(shas, found, strict=True) if f]
-            name = f"{uuid.uuid4().hex}.npy"
-            atomic_write_bytes(self.shard_dir / name, _npy_bytes(vecs[found].astype(np.float16)))
-            with self._db:
-                self._db.execute("DELETE FROM vectors WHERE space=?", (self.space,))
-                self._db.executemany("INSERT INTO vectors VALUES (?, ?, ?, ?)",
-                                     [(s, self.space, name, i) for i, s in enumerate(keep)])
-        self._mmaps.clear()
-        live = {r[0] for r in self._db.execute(
-            "SELECT DISTINCT shard FROM vectors WHERE space=?", (self.space,))}
+        self._index.guarded(clr)
+
+    # ------------------------------------------------------------- maintenance
+    def _remove_stale_temps(self) -> None:
         now = time.time()
-        for f in self.shard_dir.glob("*.npy"):
-            # an unreferenced shard younger than a minute may belong to a writer in flight
-            if f.name not in live and now - f.stat().st_mtime > 60:
-                try:
+        for f in self.shard_dir.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if now - f.stat().st_mtime > 60:
                     f.unlink()
-                except OSError:
-                    pass
+
+    def shard_files(self) -> list[Path]:
+        """The shard files of this space on disk."""
+        return sorted(self.shard_dir.glob(f"*{SHARD_SUFFIX}"))
+
+    def gc(self, min_age: float = 60.0) -> int:
+        """Delete shard files of this space that no index row uses and no writer holds.
+
+        Returns the number of files deleted. A file younger than ``min_age`` seconds may
+        belong to a writer between its append and its commit, and is kept.
+        """
+        if self.readonly:
+            return 0
+        live = {r[0] for r in self._index.guarded(lambda db: db.execute(
+            "SELECT DISTINCT s.name FROM vectors v JOIN shards s ON s.id = v.shard "
+            "WHERE v.space=?", (self.space,)).fetchall())}
+        removed = 0
+        now = time.time()
+        for f in self.shard_files():
+            if f.name in live or (self._writer is not None and self._writer.path == f):
+                continue
+            try:
+                if now - f.stat().st_mtime < min_age:
+                    continue
+                fd = os.open(f, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        continue  # a live writer holds it
+                f.unlink()
+                removed += 1
+            finally:
+                os.close(fd)
+            self._index.guarded(lambda db, n=f.name: db.execute(
+                "DELETE FROM shards WHERE name=?", (n,)) and db.commit())
+        return removed
+
+    def verify(self) -> VerifyReport:
+        """Check every index row of this space against its shard (damage is handled)."""
+        keys = [r[0] for r in self._index.guarded(lambda db: db.execute(
+            "SELECT sha FROM vectors WHERE space=?", (self.space,)).fetchall())]
+        rows, shards = self._checked(keys)
+        rep = VerifyReport(vectors=len(rows), shards=len(shards), bad_rows=len(keys) - len(rows))
+        return rep
+
+    def keys(self) -> list[str]:
+        """Every key that has a vector in this space."""
+        return [r[0] for r in self._index.guarded(lambda db: db.execute(
+            "SELECT sha FROM vectors WHERE space=?", (self.space,)).fetchall())]
+
+
+class FileMemo:
+    """Remembers (path, size, mtime_ns, ctime_ns, inode) → sha256 in the cache index.
+
+    :func:`galaxy_explorer.core.catalog.scan` uses it so that a re-scan of an unchanged
+    folder costs one ``stat`` per file and no reads. A file changed in place changes its
+    size, mtime or ctime (ctime cannot be set back by a user), so it is hashed again.
+    Paths are kept as bytes, so any name the filesystem allows works.
+    """
+
+    def __init__(self, root: Path | str, readonly: bool | None = None) -> None:
+        self._index = _Index(Path(root).expanduser(), readonly)
+        self.readonly = self._index.readonly
+
+    def lookup(self, prefix: str | os.PathLike[str]) -> dict[bytes, tuple[int, int, int, int, str]]:
+        """Remembered entries of every path under the folder ``prefix``."""
+        lo = _path_bytes(prefix).rstrip(b"/") + b"/"
+        hi = lo[:-1] + b"0"  # '0' follows '/' in byte order
+        q = "SELECT path, size, mtime_ns, ctime_ns, ino, sha FROM files WHERE path >= ? AND path < ?"
+        rows = self._index.guarded(lambda db: db.execute(q, (lo, hi)).fetchall())
+        return {bytes(p): (s, m, c, i, h) for p, s, m, c, i, h in rows}
+
+    def lookup_one(self, path: str | os.PathLike[str]) -> tuple[int, int, int, int, str] | None:
+        row = self._index.guarded(lambda db: db.execute(
+            "SELECT size, mtime_ns, ctime_ns, ino, sha FROM files WHERE path=?",
+            (_path_bytes(path),)).fetchone())
+        return tuple(row) if row else None  # type: ignore[return-value]
+
+    def record(self, entries: Iterable[tuple[bytes, int, int, int, int, str]]) -> None:
+        """Remember (path bytes, size, mtime_ns, ctime_ns, inode, sha) for each entry."""
+        rows = list(entries)
+        if self.readonly or not rows:
+            return
+
+        def rec(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+        try:
+            self._index.guarded(rec)
+        except (CacheFullError, sqlite3.OperationalError) as exc:
+            log.warning("cache: could not remember file hashes (%s); the next scan reads them again",
+                        exc)
+
+    def close(self) -> None:
+        self._index.close()
+
+
+# ----------------------------------------------------------------- whole caches
+def cache_info(root: Path | str) -> dict[str, Any]:
+    """Counts, spaces (models), size on disk and orphan shards of a cache folder."""
+    idx = _Index(Path(root).expanduser(), readonly=True)
+    try:
+        db = idx.db
+        spaces = db.execute("SELECT space, model_key, render_key, dim FROM spaces").fetchall()
+        out_spaces = []
+        orphans = 0
+        for space, model_key, render_key, dim in spaces:
+            n = db.execute("SELECT COUNT(*) FROM vectors WHERE space=?", (space,)).fetchone()[0]
+            live = {r[0] for r in db.execute(
+                "SELECT DISTINCT s.name FROM vectors v JOIN shards s ON s.id=v.shard "
+                "WHERE v.space=?", (space,))}
+            files = list((idx.base / "shards" / space).glob(f"*{SHARD_SUFFIX}"))
+            orph = [f for f in files if f.name not in live]
+            orphans += len(orph)
+            nfail = db.execute("SELECT COUNT(DISTINCT sha) FROM failures WHERE space=?",
+                               (space,)).fetchone()[0]
+            out_spaces.append({"space": space, "model_key": model_key, "render_key": render_key,
+                               "dim": dim, "vectors": n, "shards": len(files),
+                               "orphan_shards": len(orph), "failures": nfail})
+        nfiles = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    finally:
+        idx.close()
+    size = sum(f.stat().st_size for f in _walk_files(idx.base))
+    return {"root": str(idx.root), "spaces": out_spaces, "bytes": size,
+            "orphan_shards": orphans, "remembered_files": nfiles,
+            "vectors": sum(s["vectors"] for s in out_spaces)}
+
+
+def _walk_files(folder: Path) -> Iterator[Path]:
+    if not folder.exists():
+        return
+    for dirpath, _, names in os.walk(folder):
+        for n in names:
+            p = Path(dirpath) / n
+            with contextlib.suppress(OSError):
+                if p.is_file():
+                    yield p
+
+
+def merge_caches(sources: Sequence[Path | str], dest: Path | str) -> int:
+    """Copy every embedding of ``sources`` that ``dest`` lacks into ``dest``.
+
+    Shard files are copied whole (they describe themselves) and registered in the
+    destination's index in one transaction each; keys the destination already has keep
+    its vectors. Returns the number of vectors added.
+    """
+    import shutil
+
+    dst = _Index(Path(dest).expanduser(), readonly=False)
+    added = 0
+    try:
+        for src_root in sources:
+            src = _Index(Path(src_root).expanduser(), readonly=True)
+            try:
+                spaces = src.db.execute("SELECT space, model_key, render_key, dim FROM spaces").fetchall()
+                for space, model_key, render_key, dim in spaces:
+                    sdir = src.base / "shards" / space
+                    ddir = dst.base / "shards" / space
+                    ddir.mkdir(parents=True, exist_ok=True)
+                    from galaxy_explorer.core._atomic import atomic_write_bytes
+
+                    if not (ddir / "space.json").exists():
+                        meta = {"model_key": model_key, "render_key": render_key, "dim": dim}
+                        atomic_write_bytes(ddir / "space.json", json.dumps(meta).encode())
+                    with dst.db:
+                        dst.db.execute("INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
+                                       (space, model_key, render_key, dim))
+                    have = {r[0] for r in dst.db.execute(
+                        "SELECT sha FROM vectors WHERE space=?", (space,))}
+                    for f in sorted(sdir.glob(f"*{SHARD_SUFFIX}")):
+                        try:
+                            arr = _map(f, dim)
+                            _read_header(f)
+                        except (OSError, ValueError) as exc:
+                            log.warning("merge: shard %s skipped (%s)", f, exc)
+                            continue
+                        keys = {k.decode("ascii", "ignore") for k in arr["key"].tolist()} - {""}
+                        new = keys - have
+                        if not new:
+                            continue
+                        target = ddir / f.name
+                        if not target.exists():
+                            tmp = ddir / f".{f.name}.tmp"
+                            shutil.copyfile(f, tmp)
+                            with open(tmp, "rb+") as fh:
+                                os.fsync(fh.fileno())
+                            os.replace(tmp, target)
+                        sid_rows = _register_new(dst.db, space, dim, target, new)
+                        added += sid_rows
+                        have |= new
+            finally:
+                src.close()
+    finally:
+        dst.close()
+    return added
+
+
+def _register_new(db: sqlite3.Connection, space: str, dim: int, path: Path, new: set[str]) -> int:
+    arr = _map(path, dim)
+    with db:
+        db.execute("INSERT OR IGNORE INTO shards (space, name) VALUES (?, ?)", (space, path.name))
+        sid = db.execute("SELECT id FROM shards WHERE name=?", (path.name,)).fetchone()[0]
+        rows = []
+        for i, k in enumerate(arr["key"].tolist()):
+            key = k.decode("ascii", "ignore")
+            if key in new:
+                rows.append((space, key, sid, i))
+        db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?, ?)", rows)
+    return len({r[1] for r in rows})
+
+
+def verify_cache(root: Path | str) -> dict[str, Any]:
+    """Check every space's index rows against its shards; repair what is damaged.
+
+    Damaged shards are moved aside (their images are embedded again by the next
+    ``embed``), and shard files no index row uses are deleted. Returns counts.
+    """
+    root = Path(root).expanduser()
+    idx = _Index(root, readonly=None)
+    try:
+        spaces = idx.guarded(lambda db: db.execute(
+            "SELECT model_key, render_key, dim FROM spaces").fetchall())
+    finally:
+        idx.close()
+    total = VerifyReport()
+    for model_key, render_key, dim in spaces:
+        with EmbeddingStore(root, model_key, render_key, dim) as st:
+            rep = st.verify()
+            total.vectors += rep.vectors
+            total.shards += rep.shards
+            total.bad_rows += rep.bad_rows
+            total.orphan_shards += st.gc(min_age=60.0)
+    return {"vectors": total.vectors, "shards": total.shards, "bad_rows": total.bad_rows,
+            "orphans_deleted": total.orphan_shards, "spaces": len(spaces)}

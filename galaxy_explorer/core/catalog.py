@@ -16,9 +16,9 @@ import logging
 import os
 import stat as _stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from galaxy_explorer.core.imaging import is_image_path
 
@@ -27,7 +27,16 @@ __all__ = ["Item", "ScanResult", "hash_file", "scan"]
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-_HASH_WORKERS = 4  # hashlib releases the GIL; overlaps I/O with hashing
+
+
+class HashMemo(Protocol):
+    """Remembered content hashes (see :class:`galaxy_explorer.core.cache.FileMemo`)."""
+
+    def lookup(self, prefix: Any) -> dict[bytes, tuple[int, int, int, int, str]]: ...
+
+    def lookup_one(self, path: Any) -> tuple[int, int, int, int, str] | None: ...
+
+    def record(self, entries: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,9 @@ def _walk(root: Path, recursive: bool, errors: list[tuple[Path, str]]) -> Iterat
         stack.extend(sorted(subdirs, reverse=True))
 
 
-def _item(path: Path, previous: Mapping[Path, Item]) -> Item | tuple[Path, str]:
+def _item(path: Path, previous: Mapping[Path, Item],
+          remembered: Mapping[bytes, tuple[int, int, int, int, str]] | None,
+          fresh: list[tuple[bytes, int, int, int, int, str]]) -> Item | tuple[Path, str]:
     try:
         st = os.stat(path)
         if not _stat.S_ISREG(st.st_mode):
@@ -146,7 +157,13 @@ def _item(path: Path, previous: Mapping[Path, Item]) -> Item | tuple[Path, str]:
         old = previous.get(path)
         if old is not None and old.size == st.st_size and old.mtime == st.st_mtime:
             return old  # unchanged since the previous scan: no need to read it again
-        digest = hash_file(path)
+        key = os.fsencode(path)
+        memo = remembered.get(key) if remembered is not None else None
+        if memo is not None and memo[:4] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+            digest = memo[4]  # same size, times and inode as when it was hashed
+        else:
+            digest = hash_file(path)
+            fresh.append((key, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest))
     except FileNotFoundError:
         if os.path.islink(path):
             return path, "broken symbolic link"
@@ -161,6 +178,7 @@ def scan(
     *,
     recursive: bool = True,
     previous: Iterable[Item] | None = None,
+    memo: HashMemo | None = None,
 ) -> ScanResult:
     """Find the image files under one or more roots and hash their content.
 
@@ -175,6 +193,10 @@ def scan(
         Items of an earlier scan: a file whose path, size and modification time are
         unchanged keeps its hash without being read again (rescans of big catalogues
         become cheap).
+    memo : HashMemo, optional
+        Content hashes remembered across processes, by (path, size, mtime_ns, ctime_ns,
+        inode) (:class:`galaxy_explorer.core.cache.FileMemo`): unchanged files are only
+        ``stat``-ed, never read; newly hashed files are remembered.
 
     Returns
     -------
@@ -208,11 +230,26 @@ def scan(
 
     files = sorted(found)
     known = {it.path: it for it in previous} if previous is not None else {}
-    if len(files) > 8:
-        with ThreadPoolExecutor(max_workers=_HASH_WORKERS, thread_name_prefix="scan-hash") as ex:
-            outcomes = list(ex.map(lambda p: _item(p, known), files))
-    else:
-        outcomes = [_item(p, known) for p in files]
+    remembered: dict[bytes, tuple[int, int, int, int, str]] | None = None
+    if memo is not None:
+        remembered = {}
+        for root in roots:
+            if root.is_dir():
+                remembered.update(memo.lookup(root))
+            else:
+                one = memo.lookup_one(root)
+                if one is not None:
+                    remembered[os.fsencode(root)] = one
+    fresh: list[tuple[bytes, int, int, int, int, str]] = []
+    # one plain loop: a thread per file cost more than it saved (stat dominates a re-scan)
+    outcomes = []
+    for p in files:
+        outcomes.append(_item(p, known, remembered, fresh))
+        if memo is not None and len(fresh) >= 2000:  # a long first scan keeps its work
+            memo.record(fresh)
+            fresh.clear()
+    if memo is not None and fresh:
+        memo.record(fresh)
     for out in outcomes:
         if isinstance(out, Item):
             result.items.append(out)

@@ -58,6 +58,7 @@ class Progress:
     errors: list[tuple[Path, str]] = field(default_factory=list)
     finished: bool = False
     cancelled: bool = False
+    not_cached: int = 0  # images a read-only cache lacks (not embedded)
 
     def summary(self) -> str:
         state = "cancelled" if self.cancelled else "done"
@@ -111,8 +112,15 @@ def embed_job(
         raise ValueError("batch size must be at least 1")
     render = render or RenderSettings()
     by_sha: dict[str, Item] = {}
+    same_content: dict[str, list[Path]] = {}
     for it in items:
         by_sha.setdefault(it.sha256, it)
+        same_content.setdefault(it.sha256, []).append(it.path)
+
+    def report(sha: str, reason: str) -> list[tuple[Path, str]]:
+        # every file with that content is named, not only the first one
+        return [(p, reason) for p in same_content[sha]]
+
     total = len(by_sha)
     todo = store.missing(list(by_sha))
     known_failures = {} if retry_failed else store.failures()
@@ -122,10 +130,13 @@ def embed_job(
     failed = len(skipped)
     embedded = 0
     start = time.perf_counter()
+    readonly = bool(getattr(store, "readonly", False))
+    if readonly and todo:
+        log.warning("the cache is read-only: %d image(s) it lacks are not embedded", len(todo))
     yield Progress(done=cached + failed, total=total, cached=cached, failed=failed,
-                   errors=[(by_sha[s].path, known_failures[s]) for s in skipped],
-                   finished=not todo)
-    if not todo:
+                   errors=[e for s in skipped for e in report(s, known_failures[s])],
+                   finished=not todo or readonly, not_cached=len(todo) if readonly else 0)
+    if not todo or readonly:
         return
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ge-decode")
@@ -148,14 +159,17 @@ def embed_job(
                                cached=cached, failed=failed, finished=True, cancelled=True)
                 return
             batch_shas: list[str] = []
+            batch_failed = 0
             tensors = []
             errors: list[tuple[Path, str]] = []
-            while pending and len(batch_shas) + len(errors) < batch_size:
+            while pending and len(batch_shas) + batch_failed < batch_size:
                 sha, fut = pending.popleft()
                 res = fut.result()
                 if isinstance(res, str):
-                    errors.append((by_sha[sha].path, res))
-                    store.put_failure(sha, res, by_sha[sha].path)
+                    errors.extend(report(sha, res))
+                    batch_failed += 1
+                    for path in same_content[sha]:
+                        store.put_failure(sha, res, path)
                 else:
                     batch_shas.append(sha)
                     tensors.append(res)
@@ -167,7 +181,7 @@ def embed_job(
                 vecs = adapter.embed_pixels(torch.stack(tensors))
                 store.put(batch_shas, vecs)
             embedded += len(batch_shas)
-            failed += len(errors)
+            failed += batch_failed
             for path, reason in errors:
                 log.info("%s: %s", path, reason)
             elapsed = time.perf_counter() - start

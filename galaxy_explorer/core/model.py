@@ -290,7 +290,10 @@ class ClipAdapter:
             probe = self._image_forward(torch.zeros(1, 3, self.image_size, self.image_size))
         self.dim = int(probe.shape[-1])
         pre = json.dumps(self.image_config, sort_keys=True)
-        self.model_key = f"{spec}@{revision}#{hashlib.sha256(pre.encode()).hexdigest()[:8]}"
+        # identity by content: a hub id + commit, or a hash of a folder's files; never a
+        # path, so the same weights installed twice (wheel, checkout, a copy) share a cache
+        ident = "folder" if Path(spec).expanduser().is_dir() else spec
+        self.model_key = f"{ident}@{revision}#{hashlib.sha256(pre.encode()).hexdigest()[:8]}"
         max_len = getattr(getattr(model.config, "text_config", None), "max_position_embeddings", None)
         tok_max = getattr(tokenizer, "model_max_length", None) or 77
         self.max_text_tokens = int(min(x for x in (max_len, tok_max, 512) if x))

@@ -90,7 +90,13 @@ class Session:
     # ------------------------------------------------------------------ parts
     def scan(self) -> ScanResult:
         """Scan the roots; raises FileNotFoundError for a root that does not exist."""
-        result = scan(self.roots)
+        from galaxy_explorer.core.cache import FileMemo
+
+        memo = FileMemo(self.cache_dir)
+        try:
+            result = scan(self.roots, memo=memo)
+        finally:
+            memo.close()
         self.items = result.items
         self.scan_errors = result.errors
         return result
@@ -161,7 +167,13 @@ class Session:
         ImageLoadError
             If the file cannot be read.
         """
-        res = scan([Path(path)])
+        from galaxy_explorer.core.cache import FileMemo
+
+        memo = FileMemo(self.cache_dir)
+        try:
+            res = scan([Path(path)], memo=memo)
+        finally:
+            memo.close()
         if not res.items:
             reason = res.errors[0][1] if res.errors else "not an image file"
             raise ImageLoadError(path, reason)
@@ -170,7 +182,8 @@ class Session:
         if found[0]:
             return vec[0]
         v = self.adapter.embed_images([load_rgb(res.items[0].path, self.render)])
-        self.store.put([sha], v)
+        if not self.store.readonly:
+            self.store.put([sha], v)
         return v[0]
 
     # ----------------------------------------------------------------- queries
