@@ -208,3 +208,36 @@ def test_previous_scan_reused_when_unchanged(cutouts, monkeypatch):
     assert [
         it.sha256 != old.sha256 for it, old in zip(second.items, first.items, strict=True)
     ].count(True) == 1
+
+
+def test_memo_rescan_reads_no_file_and_notices_changes_in_place(tmp_path, monkeypatch):
+    """A re-scan through the cache's file memo only stats; a file rewritten in place (same
+    size, modification time set back) is still hashed again."""
+    from galaxy_explorer.core import catalog
+    from galaxy_explorer.core.cache import FileMemo
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for i in range(20):
+        (folder / f"g{i:02d}.png").write_bytes(bytes([i]) * 100)
+    odd = os.fsencode(folder) + b"/odd\xff.png"
+    with open(odd, "wb") as fh:
+        fh.write(b"odd name")
+    first = scan(folder, memo=FileMemo(tmp_path / "cache"))
+    assert len(first.items) == 21
+
+    calls = []
+    real = catalog.hash_file
+    monkeypatch.setattr(catalog, "hash_file", lambda p: calls.append(p) or real(p))
+    again = scan(folder, memo=FileMemo(tmp_path / "cache"))  # a new process would do the same
+    assert calls == []
+    assert [it.sha256 for it in again.items] == [it.sha256 for it in first.items]
+
+    target = folder / "g05.png"
+    st = target.stat()
+    target.write_bytes(b"\xff" * 100)  # same size
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # modification time put back
+    third = scan(folder, memo=FileMemo(tmp_path / "cache"))
+    assert [Path(c) for c in calls] == [target]
+    changed = {it.path.name: it.sha256 for it in third.items}
+    assert changed["g05.png"] != {it.path.name: it.sha256 for it in first.items}["g05.png"]

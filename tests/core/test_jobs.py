@@ -138,11 +138,14 @@ def test_projection_job_cancel_terminates_child(tmp_path):
     assert last.cancelled and last.coords is None
     from pathlib import Path
 
-    children = []  # no UMAP child process left running (Linux: look in /proc)
+    import os
+
+    children = []  # no UMAP child process of ours left running (Linux: look in /proc)
     for cmd in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if b"galaxy_explorer.core._umap_child" in cmd.read_bytes():
+            ppid = int((cmd.parent / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid() and b"galaxy_explorer.core._umap_child" in cmd.read_bytes():
                 children.append(cmd)
-        except OSError:
+        except (OSError, ValueError, IndexError):
             pass
     assert not children
