@@ -490,6 +490,7 @@ class EmbeddingStore:
         self._writer: _ShardWriter | None = None
         self._cache: dict[str, tuple[int, int]] = {}
         self._seen = 0
+        self._verified: dict[int, np.ndarray] = {}  # shard id -> rows whose key was checked
         self._index.guarded(self._init_space)
 
     def _init_space(self, db: sqlite3.Connection) -> None:
@@ -573,10 +574,23 @@ class EmbeddingStore:
         return name
 
     def _shard(self, sid: int, need: int) -> np.ndarray:
-        """The records of shard ``sid``, at least ``need`` of them if the file has them."""
+        """The records of shard ``sid``, at least ``need`` of them if the file has them.
+
+        The file's size is checked on every call: reading a memory map of a file that
+        was truncated since would kill the process (SIGBUS), so a shrunk file is mapped
+        again (and its records checked again).
+        """
         hit = self._maps.get(sid)
-        if hit is not None and len(hit[1]) >= need:
-            return hit[1]
+        if hit is not None:
+            path, arr = hit
+            try:
+                have = max(0, (path.stat().st_size - HEADER) // self._rec.itemsize)
+            except OSError:
+                have = -1
+            if have >= len(arr) and len(arr) >= need:
+                return arr
+            if have < len(arr):
+                self._verified.pop(sid, None)
         name = self._shard_name(sid)
         if name is None:
             raise ValueError("not in the index")
@@ -588,49 +602,74 @@ class EmbeddingStore:
         self._maps[sid] = (path, arr)
         return arr
 
-    def _checked(self, shas: Sequence[str]) -> tuple[dict[str, tuple[int, int]], dict[int, np.ndarray]]:
-        """Index rows of ``shas`` whose records are intact, and the shards they are in.
+    def _locate(self, shas: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions in ``shas`` that the index has, with their shard ids and rows."""
+        view = self._view()
+        pos, sids, rws = [], [], []
+        for i, sha in enumerate(shas):
+            hit = view.get(sha)
+            if hit is not None:
+                pos.append(i)
+                sids.append(hit[0])
+                rws.append(hit[1])
+        return (np.asarray(pos, np.int64), np.asarray(sids, np.int64), np.asarray(rws, np.int64))
 
-        Rows pointing at a missing, truncated or garbled shard are dropped from the index
-        (a garbled shard is moved aside), with one warning per shard, so they count as
+    def _checked(self, shas: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+        """Positions in ``shas`` whose records are intact, their rows, and the shards.
+
+        Every record is checked once per process against the key it should carry. Rows
+        pointing at a missing, truncated or garbled shard are dropped from the index (a
+        garbled shard is moved aside), with one warning per shard, so they count as
         missing and get embedded again.
         """
-        rows = self._rows(shas)
-        by_shard: dict[int, list[tuple[str, int]]] = {}
-        for sha, (sid, row) in rows.items():
-            by_shard.setdefault(sid, []).append((sha, row))
+        pos, sids, rws = self._locate(shas)
+        keep = np.ones(len(pos), bool)
         shards: dict[int, np.ndarray] = {}
-        for sid, pairs in by_shard.items():
-            rws = np.fromiter((p[1] for p in pairs), np.int64, len(pairs))
+        for sid in np.unique(sids).tolist():
+            sel = np.flatnonzero(sids == sid)
+            r = rws[sel]
+            pairs = lambda idx: [(shas[int(pos[j])], int(rws[j])) for j in idx]  # noqa: E731
             try:
-                arr = self._shard(sid, int(rws.max()) + 1)
+                arr = self._shard(sid, int(r.max()) + 1)
             except (OSError, ValueError) as exc:
-                self._damaged(sid, pairs, f"unreadable: {getattr(exc, 'strerror', None) or exc}",
+                self._damaged(sid, pairs(sel), f"unreadable: {getattr(exc, 'strerror', None) or exc}",
                               move=not isinstance(exc, FileNotFoundError))
-                for sha, _ in pairs:
-                    rows.pop(sha, None)
+                keep[sel] = False
                 continue
-            inside = rws < len(arr)
-            keys = np.array([_key_bytes(p[0]) for p in pairs], dtype=f"S{KEY_BYTES}")
+            inside = r < len(arr)
             ok = inside.copy()
-            ok[inside] = arr["key"][rws[inside]] == keys[inside]
+            done = self._verified.get(sid)
+            if done is None or len(done) < len(arr):
+                grown = np.zeros(len(arr), bool)
+                if done is not None:
+                    grown[:len(done)] = done
+                done = self._verified[sid] = grown
+            if len(arr):
+                todo = np.flatnonzero(inside & ~done[np.minimum(r, len(arr) - 1)])
+            else:
+                todo = np.zeros(0, np.int64)
+            if len(todo):
+                want = np.array([shas[int(pos[sel[j]])] for j in todo], dtype=f"S{KEY_BYTES}")
+                match = arr["key"][r[todo]] == want
+                ok[todo] = match
+                done[r[todo][match]] = True
             if not ok.all():
-                bad = [pairs[i] for i in np.flatnonzero(~ok)]
                 garbled = bool((inside & ~ok).any())
+                bad = sel if garbled else sel[~ok]
                 why = "garbled records" if garbled else "shorter than the index says"
-                self._damaged(sid, pairs if garbled else bad, why, move=garbled)
-                for sha, _ in (pairs if garbled else bad):
-                    rows.pop(sha, None)
+                self._damaged(sid, pairs(bad), why, move=garbled)
+                keep[bad] = False
                 if garbled:
                     continue
             shards[sid] = arr
-        return rows, shards
+        return pos[keep], rws[keep], {**shards, -1: sids[keep]}
 
     def _damaged(self, sid: int, pairs: list[tuple[str, int]], reason: str, move: bool) -> None:
         name = self._names.get(sid) or str(sid)
         log.warning("cache shard %s is damaged (%s): %d embedding(s) will be recomputed",
                     name, reason, len(pairs))
         self._maps.pop(sid, None)
+        self._verified.pop(sid, None)
         if self.readonly:
             return
         if move:
@@ -662,24 +701,20 @@ class EmbeddingStore:
         """Vectors for ``shas`` as float32 (zeros where missing) and a found mask."""
         out = np.zeros((len(shas), self.dim), np.float32)
         found = np.zeros(len(shas), bool)
-        rows, shards = self._checked(shas)
-        by_shard: dict[int, tuple[list[int], list[int]]] = {}
-        for i, sha in enumerate(shas):
-            hit = rows.get(sha)
-            if hit is not None:
-                idx, rws = by_shard.setdefault(hit[0], ([], []))
-                idx.append(i)
-                rws.append(hit[1])
-        for sid, (idx, rws) in by_shard.items():
-            ia = np.asarray(idx, np.int64)
-            out[ia] = shards[sid]["vec"][np.asarray(rws, np.int64)]
-            found[ia] = True
+        pos, rws, shards = self._checked(shas)
+        sids = shards.pop(-1)
+        for sid, arr in shards.items():
+            sel = sids == sid
+            out[pos[sel]] = arr["vec"][rws[sel]]
+        found[pos] = True
         return out, found
 
     def missing(self, shas: Sequence[str]) -> list[str]:
         """The shas (unique, in order) that have no intact vector in this space."""
-        rows, _ = self._checked(shas)
-        return [s for s in dict.fromkeys(shas) if s not in rows]
+        pos, _, _ = self._checked(shas)
+        have = np.zeros(len(shas), bool)
+        have[pos] = True
+        return list(dict.fromkeys(s for s, h in zip(shas, have.tolist(), strict=True) if not h))
 
     def __len__(self) -> int:
         return len(self._view())
@@ -824,8 +859,8 @@ class EmbeddingStore:
     def verify(self) -> VerifyReport:
         """Check every index row of this space against its shard (damage is handled)."""
         keys = list(self._view())
-        rows, shards = self._checked(keys)
-        rep = VerifyReport(vectors=len(rows), shards=len(shards), bad_rows=len(keys) - len(rows))
+        pos, _, shards = self._checked(keys)
+        rep = VerifyReport(vectors=len(pos), shards=len(shards) - 1, bad_rows=len(keys) - len(pos))
         return rep
 
     def keys(self) -> list[str]:

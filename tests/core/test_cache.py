@@ -196,7 +196,7 @@ def test_two_writer_processes_lose_nothing(tmp_path):
         assert len(st) == 3200
         _, found = st.get(keys)
         assert found.all()
-        assert len(st.shard_files()) == 2  # one per writer, never one per batch
+        assert len(st.shard_files()) <= 2  # at most one per writer, never one per batch
 
 
 def _slow_writer(root, n_batches):
