@@ -546,7 +546,7 @@ class EmbeddingStore:
             rows = db.execute("SELECT id, sha, shard, row FROM vectors WHERE space=? AND id>? "
                               "ORDER BY id", (self.space, self._seen)).fetchall()
             view = self._cache
-            for rid, sha, shard, row in rows:
+            for _rid, sha, shard, row in rows:
                 view[sha] = (shard, row)
             if rows:
                 self._seen = rows[-1][0]

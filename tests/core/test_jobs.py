@@ -136,9 +136,8 @@ def test_projection_job_cancel_terminates_child(tmp_path):
     cancel.set()
     last = list(job)[-1]
     assert last.cancelled and last.coords is None
-    from pathlib import Path
-
     import os
+    from pathlib import Path
 
     children = []  # no UMAP child process of ours left running (Linux: look in /proc)
     for cmd in Path("/proc").glob("[0-9]*/cmdline"):
