@@ -808,6 +808,31 @@ class EmbeddingStore:
 
         self._index.guarded(clr)
 
+    def adopt_shard(self, path: Path | str) -> int:
+        """Move a shard written by :func:`write_shard_file` into this space and index it.
+
+        The file is renamed into the space's folder when it is on the same filesystem (else
+        copied), then all its records are indexed in one transaction. Returns the number of
+        records indexed.
+        """
+        import shutil
+
+        self._writable()
+        src = Path(path)
+        dim, space = _read_header(src)
+        if dim != self.dim or space != self.space:
+            raise ValueError(f"{src}: shard belongs to another model or rendering")
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        dst = self.shard_dir / src.name
+        try:
+            os.replace(src, dst)
+        except OSError:
+            tmp = self.shard_dir / f".{src.name}.tmp"
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+            src.unlink()
+        return int(self._index.guarded(lambda db: register_shard(db, self.space, self.dim, dst)))
+
     # ------------------------------------------------------------- maintenance
     def _remove_stale_temps(self) -> None:
         now = time.time()
@@ -1053,3 +1078,28 @@ def verify_cache(root: Path | str) -> dict[str, Any]:
             total.orphan_shards += st.gc(min_age=60.0)
     return {"vectors": total.vectors, "shards": total.shards, "bad_rows": total.bad_rows,
             "orphans_deleted": total.orphan_shards, "spaces": len(spaces)}
+
+
+def write_shard_file(folder: Path | str, model_key: str, render_key: str, dim: int,
+                     keys: Sequence[str], vectors: np.ndarray) -> Path:
+    """Write one complete shard of (key, vector) records into ``folder``, atomically.
+
+    For workers that embed away from the cache's index (a Ray cluster): they write shards
+    in the cache's own format, and the driver adds them with
+    :meth:`EmbeddingStore.adopt_shard`. Returns the shard's path.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[1] != int(dim) or len(keys) != len(vectors):
+        raise ValueError(f"expected {len(keys)} vectors of dim {dim}, got {vectors.shape}")
+    rec = _record_dtype(dim)
+    recs = np.zeros(len(keys), rec)
+    recs["key"] = [_key_bytes(k) for k in keys]
+    recs["vec"] = vectors.astype(np.float16)
+    name = f"{uuid.uuid4().hex}{SHARD_SUFFIX}"
+    from galaxy_explorer.core._atomic import atomic_write_bytes
+
+    atomic_write_bytes(folder / name, _header(dim, space_id(model_key, render_key)) + recs.tobytes())
+    return folder / name
+

@@ -231,3 +231,18 @@ def test_killed_writer_never_corrupts_and_readers_work(tmp_path):
         np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1, atol=5e-3)
         st.put(["after"], _vecs(1))  # the killed writer's shard is taken over
         assert st.missing(["after"]) == []
+
+
+def test_shards_written_elsewhere_are_adopted(tmp_path):
+    from galaxy_explorer.core.cache import write_shard_file
+
+    v = _vecs(3)
+    p = write_shard_file(tmp_path / "worker-out", "m", "r", 8, ["a", "b", "c"], v)
+    with EmbeddingStore(tmp_path / "cache", "m", "r", 8) as st:
+        assert st.adopt_shard(p) == 3
+        got, found = st.get(["c", "a", "x"])
+        assert found.tolist() == [True, True, False]
+        np.testing.assert_allclose(got[:2], v[[2, 0]], atol=2e-3)
+        other = write_shard_file(tmp_path / "w2", "other-model", "r", 8, ["z"], _vecs(1))
+        with pytest.raises(ValueError, match="another model"):
+            st.adopt_shard(other)
