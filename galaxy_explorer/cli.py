@@ -293,7 +293,6 @@ def _rows(session: Session, items: Sequence[Item], *, scores: np.ndarray | None 
           probs: np.ndarray | None = None, labels: list[str] | None = None,
           threshold: float = 0.0) -> list[Any]:
     from galaxy_explorer.core.export import ExportRow
-    from galaxy_explorer.core.imaging import sky_position
     from galaxy_explorer.core.labels import LabelsFileError
 
     try:
@@ -301,8 +300,9 @@ def _rows(session: Session, items: Sequence[Item], *, scores: np.ndarray | None 
     except LabelsFileError as exc:
         raise CliError(str(exc)) from None
     rows = []
+    positions = session.sky_positions(items)  # from the cache: files are not opened again
     for i, it in enumerate(items):
-        ra, dec = sky_position(it.path)
+        ra, dec = positions[i]
         pred = p = None
         if probs is not None and labels:
             j = int(probs[i].argmax())

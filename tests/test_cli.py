@@ -170,3 +170,19 @@ def test_module_entry_points_run_the_cli(module):
     bad = subprocess.run([sys.executable, "-m", module, "no-such-command"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_ra_dec_come_from_the_cache_on_later_runs(run, cutouts, tmp_path, monkeypatch):
+    from galaxy_explorer.core import imaging
+
+    calls = []
+    real = imaging.sky_position
+    monkeypatch.setattr(imaging, "sky_position", lambda p: calls.append(p) or real(p))
+    first, second = tmp_path / "1.csv", tmp_path / "2.csv"
+    assert run("export", str(cutouts), "--csv", str(first))[0] == 0
+    assert len(calls) == 8  # each file's header read once...
+    assert run("export", str(cutouts), "--csv", str(second))[0] == 0
+    assert len(calls) == 8  # ...and never again
+    a, b = _read(first), _read(second)
+    assert [(r["ra"], r["dec"]) for r in a] == [(r["ra"], r["dec"]) for r in b]
+    assert sum(1 for r in b if r["ra"]) == 4  # the FITS ones

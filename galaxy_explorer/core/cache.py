@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS failures (
     space TEXT NOT NULL, sha TEXT NOT NULL, path BLOB NOT NULL, reason TEXT NOT NULL, time REAL,
     PRIMARY KEY (space, sha, path)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sky (
+    sha TEXT PRIMARY KEY, ra REAL, dec REAL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS files (
     path BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, sha TEXT NOT NULL
@@ -935,6 +938,38 @@ class FileMemo:
         except (CacheFullError, sqlite3.OperationalError) as exc:
             log.warning("cache: could not remember file hashes (%s); the next scan reads them again",
                         exc)
+
+    def sky_positions(self, items: Sequence[tuple[str, Path]],
+                      compute: Any) -> list[tuple[float | None, float | None]]:
+        """RA/Dec of each (sha, path), from the cache; ``compute(path)`` only for new content.
+
+        Positions are keyed by content hash, so a file is opened for its header once, ever.
+        """
+        shas = list(dict.fromkeys(sha for sha, _ in items))
+        known: dict[str, tuple[float | None, float | None]] = {}
+
+        def q(db: sqlite3.Connection) -> None:
+            for i in range(0, len(shas), 900):
+                chunk = shas[i:i + 900]
+                marks = ",".join("?" * len(chunk))
+                for sha, ra, dec in db.execute(
+                        f"SELECT sha, ra, dec FROM sky WHERE sha IN ({marks})", chunk):
+                    known[sha] = (ra, dec)
+
+        self._index.guarded(q)
+        new = []
+        for sha, path in items:
+            if sha not in known:
+                known[sha] = tuple(compute(path))  # type: ignore[assignment]
+                new.append((sha, *known[sha]))
+        if new and not self.readonly:
+            def rec(db: sqlite3.Connection) -> None:
+                with db:
+                    db.executemany("INSERT OR REPLACE INTO sky VALUES (?, ?, ?)", new)
+
+            with contextlib.suppress(CacheError, sqlite3.OperationalError):
+                self._index.guarded(rec)
+        return [known[sha] for sha, _ in items]
 
     def close(self) -> None:
         self._index.close()

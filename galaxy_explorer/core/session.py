@@ -159,6 +159,17 @@ class Session:
         kept = [it for it, f in zip(self.items, found, strict=True) if f]
         return kept, vecs[found]
 
+    def sky_positions(self, items: Sequence[Item]) -> list[tuple[float | None, float | None]]:
+        """RA/Dec (degrees) of each item's centre, remembered in the cache by content."""
+        from galaxy_explorer.core.cache import FileMemo
+        from galaxy_explorer.core.imaging import sky_position
+
+        memo = FileMemo(self.cache_dir)
+        try:
+            return memo.sky_positions([(it.sha256, it.path) for it in items], sky_position)
+        finally:
+            memo.close()
+
     def embed_file(self, path: Path | str) -> np.ndarray:
         """The vector of one file (from the cache, or computed and cached now).
 
