@@ -497,6 +497,12 @@ class LabelStore:
         except sqlite3.Error as exc:
             log.warning("%s: could not read labels: %s", self.path, exc)
 
+    @property
+    def token(self) -> int:
+        """The change counter this store's reads reflect (for :meth:`changes_since`)."""
+        with self._lock:
+            return self._seq
+
     def changes_since(self, token: int) -> tuple[int, dict[str, str | None]]:
         """Labels changed (by any process) since ``token``: O(changes), not O(labels).
 
