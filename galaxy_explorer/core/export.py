@@ -49,6 +49,7 @@ from typing import IO, Any
 
 from galaxy_explorer import __version__
 from galaxy_explorer.core._atomic import atomic_open, remove_stale_temps
+from galaxy_explorer.core._text import utf8_text
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,6 @@ def text_for_csv(value: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> 
     A path that is valid UTF-8 (or any ordinary str) is returned unchanged. A name with
     bytes that are not valid UTF-8 arrives as a str with surrogate escapes (``os.fsdecode``,
     ``os.listdir``) or as bytes; each such byte is written as the four characters ``\\xNN``.
-    Other unencodable characters (lone surrogates) become ``\\udNNN``.
 
     Parameters
     ----------
@@ -200,19 +200,7 @@ def text_for_csv(value: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> 
     str
         Valid Unicode text, equal to ``value`` whenever ``value`` is valid UTF-8.
     """
-    v = os.fspath(value) if not isinstance(value, (str, bytes)) else value
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "backslashreplace")
-    try:
-        v.encode("utf-8")
-        return v
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = v.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = v.encode("utf-8", "backslashreplace")
-    return raw.decode("utf-8", "backslashreplace")
+    return utf8_text(value)
 
 
 def _text(x: object | None) -> str:

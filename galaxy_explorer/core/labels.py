@@ -241,6 +241,8 @@ class LabelStore:
         except OSError as exc:
             raise LabelsFileError(self.path, f"cannot create its folder: {exc.strerror or exc}") from None
         remove_stale_temps(self.path.parent, targets=[self.path.name, self.legacy_path.name])
+        if not self.path.exists():
+            self._refuse_newer_json()  # before creating anything
         self._db = self._open_db()
         try:
             self._import_json()
@@ -361,6 +363,14 @@ class LabelStore:
             raise sqlite3.DatabaseError(f"bad version {meta.get('version')!r}") from None
         if version > _DB_VERSION:
             raise LabelsVersionError(self.path, _newer_message(version))
+
+    def _refuse_newer_json(self) -> None:
+        try:
+            _parse_json(self.legacy_path.read_bytes())
+        except _NewerVersion as exc:
+            raise LabelsVersionError(self.legacy_path, _newer_message(exc.version)) from None
+        except (OSError, ValueError):
+            pass  # missing, or damaged: handled (moved aside) by the import
 
     def _import_marker(self) -> str | None:
         assert self._db is not None
