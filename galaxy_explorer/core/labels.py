@@ -46,9 +46,9 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from galaxy_explorer.core._atomic import remove_stale_temps
 
@@ -103,8 +103,7 @@ class LabelsVersionError(LabelsFileError):
     """The labels file was written by a newer version of Galaxy Explorer; it is not touched."""
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     label: str
     path: bytes | None
 
@@ -241,8 +240,9 @@ class LabelStore:
         except OSError as exc:
             raise LabelsFileError(self.path, f"cannot create its folder: {exc.strerror or exc}") from None
         remove_stale_temps(self.path.parent, targets=[self.path.name, self.legacy_path.name])
+        self._legacy: tuple[bytes, dict[str, _Entry] | ValueError] | None = None
         if not self.path.exists():
-            self._refuse_newer_json()  # before creating anything
+            self._legacy = self._read_legacy()  # a newer file is refused before creating anything
         self._db = self._open_db()
         try:
             self._import_json()
@@ -341,7 +341,7 @@ class LabelStore:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (_FORMAT,))
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(_DB_VERSION),))
                 db.execute("CREATE TABLE IF NOT EXISTS labels (sha TEXT PRIMARY KEY, label TEXT, "
-                           "path BLOB, seq INTEGER NOT NULL)")
+                           "path BLOB, seq INTEGER NOT NULL) WITHOUT ROWID")
                 db.execute("CREATE INDEX IF NOT EXISTS labels_seq ON labels(seq)")
                 db.execute("COMMIT")
             except BaseException:
@@ -364,13 +364,22 @@ class LabelStore:
         if version > _DB_VERSION:
             raise LabelsVersionError(self.path, _newer_message(version))
 
-    def _refuse_newer_json(self) -> None:
+    def _read_legacy(self) -> tuple[bytes, dict[str, _Entry] | ValueError] | None:
+        """(raw bytes, entries or the parse error) of the JSON file; None if there is none."""
+        legacy = self.legacy_path
         try:
-            _parse_json(self.legacy_path.read_bytes())
+            raw = legacy.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise LabelsFileError(legacy, f"cannot read labels file to import: "
+                                          f"{exc.strerror or exc}") from None
+        try:
+            return raw, _parse_json(raw)
         except _NewerVersion as exc:
-            raise LabelsVersionError(self.legacy_path, _newer_message(exc.version)) from None
-        except (OSError, ValueError):
-            pass  # missing, or damaged: handled (moved aside) by the import
+            raise LabelsVersionError(legacy, _newer_message(exc.version)) from None
+        except ValueError as exc:
+            return raw, exc
 
     def _import_marker(self) -> str | None:
         assert self._db is not None
@@ -382,20 +391,12 @@ class LabelStore:
         legacy = self.legacy_path
         if self._import_marker() is not None:
             return
-        try:
-            raw = legacy.read_bytes()
-        except FileNotFoundError:
+        got, self._legacy = self._legacy or self._read_legacy(), None
+        if got is None:
             return
-        except IsADirectoryError:
-            return
-        except OSError as exc:
-            raise LabelsFileError(legacy, f"cannot read labels file to import: "
-                                          f"{exc.strerror or exc}") from None
-        try:
-            entries = _parse_json(raw)
-        except _NewerVersion as exc:
-            raise LabelsVersionError(legacy, _newer_message(exc.version)) from None
-        except ValueError as exc:
+        raw, entries = got
+        if isinstance(entries, ValueError):
+            exc = entries
             backup = _move_aside(legacy)
             if backup is None and legacy.exists():
                 self._warn(f"{legacy}: unreadable labels file ({exc}); not imported")
@@ -417,7 +418,7 @@ class LabelStore:
             db.executemany(
                 "INSERT INTO labels (sha, label, path, seq) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(sha) DO NOTHING",
-                [(sha, e.label, e.path, seq) for sha, e in entries.items()],
+                [(sha, e.label, e.path, seq) for sha, e in sorted(entries.items())],
             )
             db.execute("INSERT INTO meta VALUES ('imported_json', ?)", (marker,))
             db.execute("COMMIT")
@@ -494,6 +495,15 @@ class LabelStore:
 
     def _sync(self) -> None:
         """Adopt the changes any process committed since this store last looked."""
+        if self._seq == 0 and not self._entries:  # first read: one plain scan, no per-row work
+            if self._db is None:
+                raise ValueError("the label store is closed")
+            rows = self._db.execute("SELECT sha, label, path, seq FROM labels").fetchall()
+            self._entries = {sha: _Entry(label, path) for sha, label, path, _ in rows
+                             if label is not None}
+            self._counts = Counter(e.label for e in self._entries.values())
+            self._seq = max((r[3] for r in rows), default=0)
+            return
         self._adopt(self._fetch_since(self._seq))
 
     def reload(self) -> None:
