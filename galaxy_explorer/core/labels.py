@@ -212,10 +212,14 @@ class LabelStore:
     Notes
     -----
     Each :meth:`set` call is one undo step, however many items it touches; a call that
-    changes nothing records no step. Each change is one SQLite transaction, committed with
-    ``synchronous=FULL`` before the call returns: once :meth:`set` returns, the change
-    survives a crash of this process or of the machine. If the transaction fails, nothing
-    changes and the error propagates as :class:`OSError`. Thread-safe.
+    changes nothing records no step. Each change is one SQLite transaction (WAL,
+    ``synchronous=NORMAL``), committed before the call returns: once :meth:`set` returns,
+    the change survives this process being killed; a background fsync of the WAL within
+    half a second makes it survive a power cut too, without an fsync on the caller's (GUI)
+    thread. If the transaction fails, nothing changes and the error propagates as
+    :class:`OSError`. A change waits for another process's transaction to finish (they
+    take a millisecond; a first JSON import of 100k labels about two seconds), for at most
+    the busy timeout (15 s). Thread-safe.
     """
 
     def __init__(self, path: PathArg, max_undo: int = 1000) -> None:
