@@ -124,7 +124,7 @@ def run() -> dict[str, tuple[float, float]]:
     print(f"  import of a {N:,}-label JSON file: {t_import:.2f} s (once); open: "
           f"{t_open * 1000:.0f} ms; all(): {t_all * 1000:.0f} ms")
     for name, (med, p95) in results.items():
-        print(f"  {name:42s} {med:8.3f} ms  (p95 {p95:8.3f})  {med / base:8.4f}x baseline")
+        print(f"  {name:42s} {med:8.3f} ms  (p95 {p95:8.3f})  baseline / this: {base / med:9,.0f}")
     return results
 
 
