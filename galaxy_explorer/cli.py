@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from galaxy_explorer import __version__
+from galaxy_explorer.core._text import terminal_text as _term
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -58,6 +60,16 @@ def _percentile(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 50 < v <= 100:
         raise argparse.ArgumentTypeError(f"percentile must be in (50, 100], got {v:g}")
+    return v
+
+
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
     return v
 
 
@@ -110,6 +122,13 @@ def _add_output(p: argparse.ArgumentParser, top: bool = True) -> None:
     if top:
         p.add_argument("--top", type=_positive_int, default=20, help="how many results (default 20)")
     p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="also write the results as CSV ('-' = stdout)")
+    _add_excel_safe(p)
+
+
+def _add_excel_safe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--excel-safe", action="store_true", dest="excel_safe",
+                   help="prefix ' to CSV text cells starting with = + - @ so spreadsheets do not run "
+                        "them as formulas (changes those values; off by default)")
 
 
 def _add_label_args(p: argparse.ArgumentParser, required: bool) -> None:
@@ -117,7 +136,7 @@ def _add_label_args(p: argparse.ArgumentParser, required: bool) -> None:
                    help='comma-separated zero-shot labels, e.g. "spiral galaxy,elliptical galaxy"')
     p.add_argument("--templates", default=None,
                    help='"|"-separated prompt templates with {} for the label (default: built-in set)')
-    p.add_argument("--threshold", type=float, default=0.0,
+    p.add_argument("--threshold", type=_probability, default=0.0,
                    help="below this probability the prediction is 'uncertain' (default 0)")
 
 
@@ -175,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--paths-from", type=Path, default=None, dest="paths_from",
                      help="select the paths listed in this file (one per line, or a CSV with a 'path' column)")
     p.add_argument("--top", type=_positive_int, default=100, help="with --query: how many (default 100)")
+    _add_excel_safe(p)
     _add_label_args(p, required=False)
     p.set_defaults(func=cmd_export)
 
@@ -203,11 +223,14 @@ def _open_session(args: argparse.Namespace) -> Session:
 
     if not args.dir.exists():
         raise CliError(f"{args.dir}: no such file or directory", EXIT_USAGE)
+    _check_cache_arg(args.cache)
+    if args.labels_file is not None and args.labels_file.is_dir():
+        raise CliError(f"--labels-file {args.labels_file}: is a folder, not a labels file", EXIT_USAGE)
     session = Session(args.dir, model=args.model, cache_dir=args.cache, device=args.device,
                       precision=args.precision, render=_render(args), labels_path=args.labels_file)
     result = session.scan()
     for path, reason in result.errors:
-        print(f"warning: {path}: {reason}", file=sys.stderr)
+        print(f"warning: {_term(path)}: {_term(reason)}", file=sys.stderr)
     if not result.items:
         from galaxy_explorer.core.imaging import IMAGE_EXTENSIONS
 
@@ -220,7 +243,7 @@ def _open_session(args: argparse.Namespace) -> Session:
         raise CliError(str(exc), EXIT_USAGE) from None
     if not args.quiet:
         print(f"model {adapter.spec} on {adapter.device} ({adapter.precision}), "
-              f"{len(result.items)} images, cache {session.cache_dir}", file=sys.stderr)
+              f"{len(result.items)} images, cache {_term(session.cache_dir)}", file=sys.stderr)
     return session
 
 
@@ -239,7 +262,7 @@ def _run_embedding(session: Session, args: argparse.Namespace) -> tuple[list[Ite
             else:
                 bar.update(prog.done - bar.n)
             for path, reason in prog.errors:
-                (bar.write if bar else print)(f"skipped {path}: {reason}", file=sys.stderr)
+                (bar.write if bar else print)(f"skipped {_term(path)}: {_term(reason)}", file=sys.stderr)
             last = prog
     except KeyboardInterrupt:
         job.close()
@@ -314,20 +337,22 @@ def _rows(session: Session, items: Sequence[Item], *, scores: np.ndarray | None 
     return rows
 
 
-def _write_csv(out: Path, rows: list[Any], prov: Any, labels: list[str] | None) -> None:
+def _write_csv(out: Path, rows: list[Any], prov: Any, labels: list[str] | None,
+               excel_safe: bool = False) -> None:
     from galaxy_explorer.core.export import write_csv
 
     try:
         if str(out) == "-":
-            write_csv(sys.stdout, rows, prov, label_names=labels)
+            write_csv(sys.stdout, rows, prov, label_names=labels, excel_safe=excel_safe)
         else:
-            n = write_csv(out, rows, prov, label_names=labels)
-            print(f"wrote {n} rows to {out}", file=sys.stderr)
+            n = write_csv(out, rows, prov, label_names=labels, excel_safe=excel_safe)
+            print(f"wrote {n} rows to {_term(out)}", file=sys.stderr)
     except OSError as exc:
         raise CliError(f"{out}: cannot write CSV: {exc.strerror or exc}") from None
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    rows = [[_term(c) for c in r] for r in rows]  # names and paths: any bytes, no controls
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:{'>' if i == 0 else '<'}{w}}}" for i, w in enumerate(widths[:-1])) + "  {}"
     print(fmt.format(*header))
@@ -346,7 +371,7 @@ def _ranked_output(session: Session, args: argparse.Namespace, items: list[Item]
                      [[str(r + 1), f"{scores[i]:.4f}", items[i].name, str(items[i].path)]
                       for r, i in enumerate(idx)])
     if args.csv is not None:
-        _write_csv(args.csv, _rows(session, chosen, scores=scores[idx]), prov, None)
+        _write_csv(args.csv, _rows(session, chosen, scores=scores[idx]), prov, None, args.excel_safe)
     return EXIT_OK
 
 
@@ -415,11 +440,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
         counts: dict[str, int] = {}
         for r in rows:
             counts[r.predicted_label] = counts.get(r.predicted_label, 0) + 1
-        print("counts: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])),
+        print("counts: " + _term(", ".join(f"{k}: {v}" for k, v in sorted(counts.items(),
+                                                                           key=lambda kv: -kv[1]))),
               file=sys.stderr)
     if args.csv is not None:
         _write_csv(args.csv, rows, _provenance(session, args, labels=labels,
-                                               extra={"threshold": str(args.threshold)}), labels)
+                                               extra={"threshold": str(args.threshold)}), labels,
+                   args.excel_safe)
     return EXIT_OK
 
 
@@ -427,13 +454,25 @@ def _paths_from(file: Path) -> list[Path]:
     import csv
 
     try:
-        text = file.read_text()
+        data = file.read_bytes()
     except OSError as exc:
-        raise CliError(f"{file}: cannot read: {exc.strerror or exc}", EXIT_USAGE) from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    if lines and "path" in next(csv.reader([lines[0]])):
-        return [Path(r["path"]) for r in csv.DictReader(lines) if r.get("path")]
+        raise CliError(f"{_term(file)}: cannot read: {exc.strerror or exc}", EXIT_USAGE) from None
+    if b"\x00" in data:
+        raise CliError(f"{_term(file)}: a binary file, not a list of paths (one per line, or a CSV "
+                       "with a 'path' column)", EXIT_USAGE)
+    text = data.decode("utf-8", "surrogateescape")  # names in any bytes are kept exactly
+    lines = [ln for ln in text.split("\n") if ln.strip() and not ln.startswith("#")]
+    try:
+        if lines and "path" in next(csv.reader([lines[0]])):
+            return [Path(r["path"]) for r in csv.DictReader(lines) if r.get("path")]
+    except csv.Error as exc:
+        raise CliError(f"{_term(file)}: not a readable CSV: {exc}", EXIT_USAGE) from None
     return [Path(ln.strip()) for ln in lines]
+
+
+def _check_cache_arg(cache: Path | None) -> None:
+    if cache is not None and cache.exists() and not cache.is_dir():
+        raise CliError(f"--cache {_term(cache)}: is a file, not a folder", EXIT_USAGE)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -442,6 +481,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError("--predicted needs --labels to classify with", EXIT_USAGE)
     if args.predicted and args.predicted not in labels and args.predicted != "uncertain":
         raise CliError(f"--predicted {args.predicted!r} is not one of --labels", EXIT_USAGE)
+    listed = _paths_from(args.paths_from) if args.paths_from is not None else None  # fail fast
     session = _open_session(args)
     items, vecs = _run_embedding(session, args)
     scores = probs = None
@@ -463,20 +503,25 @@ def cmd_export(args: argparse.Namespace) -> int:
         sel = [i for i in sel if rows[i].predicted_label == args.predicted]
         query = f"predicted label = {args.predicted}"
     elif args.paths_from is not None:
-        wanted = [p.expanduser().resolve() for p in _paths_from(args.paths_from)]
-        index = {it.path.resolve(): i for i, it in enumerate(items)}
+        from galaxy_explorer.core.export import text_for_csv
+
+        # keyed by the exported text form, so a path exported as gal\xff.png selects the file
+        wanted = [text_for_csv(p.expanduser().resolve()) for p in listed or []]
+        index = {text_for_csv(it.path.resolve()): i for i, it in enumerate(items)}
         missing = [p for p in wanted if p not in index]
         for p in missing:
-            print(f"warning: {p}: not in the catalogue or has no embedding", file=sys.stderr)
+            print(f"warning: {_term(p)}: not in the catalogue or has no embedding", file=sys.stderr)
         sel = [index[p] for p in wanted if p in index]
         query = f"paths from {args.paths_from}"
-    _write_csv(args.csv, [rows[i] for i in sel], _provenance(session, args, labels=labels, query=query), labels)
+    _write_csv(args.csv, [rows[i] for i in sel], _provenance(session, args, labels=labels, query=query), labels,
+               args.excel_safe)
     if not sel:
         print("warning: the selection is empty; wrote the header only", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    _check_cache_arg(args.cache)
     try:
         from galaxy_explorer.gui.app import run_app
     except ImportError as exc:
@@ -485,6 +530,13 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- main
+class _TermFormatter(logging.Formatter):
+    """One line per message, control characters (from file names) escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return _term(super().formatMessage(record))
+
+
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     root = logging.getLogger()
@@ -492,7 +544,8 @@ def _setup_logging(verbose: int) -> None:
         if getattr(h, "_galaxy_explorer_cli", False):
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # file names in messages: no raw control characters on the terminal
+    handler.setFormatter(_TermFormatter("%(levelname)s %(name)s: %(message)s"))
     handler._galaxy_explorer_cli = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
@@ -514,10 +567,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_term(exc)}", file=sys.stderr)
         return exc.code
     except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_term(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         from galaxy_explorer.core.cache import CacheError

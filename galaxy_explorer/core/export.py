@@ -1,4 +1,4 @@
-"""The one CSV writer for every command and the GUI's export.
+r"""The one CSV writer for every command and the GUI's export.
 
 Columns, in this order::
 
@@ -13,6 +13,23 @@ back with astropy::
 
 and with the ``csv`` module after skipping lines that start with ``#`` (see :func:`read_csv`).
 Writes to a path are atomic (temp file in the same folder, flush, fsync, ``os.replace``).
+
+Cells keep the exact value, for scientific readers:
+
+- The file is UTF-8. A path or name that is not valid UTF-8 (any bytes a POSIX file system
+  allows) has each undecodable byte written as ``\xNN`` (Python's notation, see
+  :func:`text_for_csv`); the ``sha256`` column identifies such a file exactly, and
+  ``export --paths-from`` accepts the escaped form back.
+- A cell holding a delimiter, quote, ``#``, leading / trailing space or any line break
+  (``\n``, ``\r``, and those that ``str.splitlines`` splits at: ``\x0b \x0c \x1c-\x1e
+  \x85 U+2028 U+2029``) is quoted, so every reader sees one row per item. pandas and the
+  ``csv`` module read such values back exactly; astropy's reader reads the right rows and
+  columns but turns a line break inside a cell into ``\n``.
+- Cells that a spreadsheet would execute as a formula (starting with ``= + - @``, tab or
+  carriage return) are written as they are by default: prefixing an apostrophe, as
+  spreadsheet hardening guides suggest, would change the value a science reader gets back.
+  ``excel_safe=True`` (the CLI's ``--excel-safe``) prefixes ``'`` to such text cells (paths,
+  names, labels; never numbers) for files meant to be opened in a spreadsheet.
 """
 
 from __future__ import annotations
@@ -31,11 +48,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from galaxy_explorer import __version__
-from galaxy_explorer.core._atomic import atomic_open
+from galaxy_explorer.core._atomic import atomic_open, remove_stale_temps
+from galaxy_explorer.core._text import utf8_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExportRow", "Provenance", "columns", "read_csv", "write_csv"]
+__all__ = ["ExportRow", "Provenance", "columns", "read_csv", "text_for_csv", "write_csv"]
 
 BASE_COLUMNS = ("path", "name", "sha256", "ra", "dec", "score", "predicted_label")
 
@@ -165,35 +183,68 @@ def _num(x: float | None, fmt: str) -> str:
     return format(x, fmt)
 
 
+def text_for_csv(value: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
+    """Text that UTF-8 can hold for any path or string: undecodable bytes become ``\\xNN``.
+
+    A path that is valid UTF-8 (or any ordinary str) is returned unchanged. A name with
+    bytes that are not valid UTF-8 arrives as a str with surrogate escapes (``os.fsdecode``,
+    ``os.listdir``) or as bytes; each such byte is written as the four characters ``\\xNN``.
+
+    Parameters
+    ----------
+    value : str, bytes or path
+        The text or path.
+
+    Returns
+    -------
+    str
+        Valid Unicode text, equal to ``value`` whenever ``value`` is valid UTF-8.
+    """
+    return utf8_text(value)
+
+
 def _text(x: object | None) -> str:
-    return "" if x is None else str(x)
+    if x is None:
+        return ""
+    return text_for_csv(x if isinstance(x, (str, bytes, os.PathLike)) else str(x))
 
 
-def _cells(row: ExportRow, label_names: Sequence[str]) -> list[str]:
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _sheet(text: str, excel_safe: bool) -> str:
+    """With ``excel_safe``, a leading apostrophe on text a spreadsheet would execute."""
+    return "'" + text if excel_safe and text.startswith(_FORMULA_START) else text
+
+
+def _cells(row: ExportRow, label_names: Sequence[str], excel_safe: bool = False) -> list[str]:
     probs = row.probs or {}
     return [
-        _text(os.fspath(row.path)),
-        _text(row.name),
+        _sheet(_text(row.path), excel_safe),
+        _sheet(_text(row.name), excel_safe),
         _text(row.sha256),
         _num(row.ra, ".12g"),
         _num(row.dec, ".12g"),
         _num(row.score, ".7g"),
-        _text(row.predicted_label),
+        _sheet(_text(row.predicted_label), excel_safe),
         *(_num(probs.get(n), ".7g") for n in label_names),
-        _text(row.label),
+        _sheet(_text(row.label), excel_safe),
     ]
 
 
 def _write(
-    fh: IO[str], rows: Iterable[ExportRow], provenance: Provenance, label_names: list[str]
+    fh: IO[str], rows: Iterable[ExportRow], provenance: Provenance, label_names: list[str],
+    excel_safe: bool = False,
 ) -> int:
     for line in provenance.comment_lines():
-        fh.write(line + "\n")
+        fh.write(text_for_csv(line) + "\n")
+    if excel_safe:
+        fh.write("# excel_safe: text cells starting with = + - @ have a leading '\n")
     buf = io.StringIO()
-    buf.write(_format_row(columns(label_names)))
+    buf.write(_format_row([_sheet(text_for_csv(c), excel_safe) for c in columns(label_names)]))
     n = 0
     for row in rows:
-        buf.write(_format_row(_cells(row, label_names)))
+        buf.write(_format_row(_cells(row, label_names, excel_safe)))
         n += 1
         if buf.tell() > 1 << 16:
             fh.write(buf.getvalue())
@@ -203,11 +254,16 @@ def _write(
     return n
 
 
-_NEEDS_QUOTES = (",", '"', "\n", "\r", "#")
+# a delimiter, a quote, ``#``, and every character str.splitlines() breaks a line at
+_NEEDS_QUOTES = (",", '"', "#", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85",
+                 "\u2028", "\u2029")
 
 
 def _format_row(cells: list[str]) -> str:
     """One CSV line. A cell is quoted when it holds a delimiter, quote, line break or ``#``.
+
+    Line breaks include those ``str.splitlines`` knows beyond ``\\n`` and ``\\r`` (U+2028,
+    U+0085, ...): unquoted, they split the row for readers that cut lines that way (astropy).
 
     Quoting ``#`` keeps readers that treat ``#`` as a comment character (astropy's
     ``comment="#"`` at the start of a line, pandas' ``comment="#"`` anywhere outside quotes)
@@ -227,6 +283,8 @@ def write_csv(
     rows: Iterable[ExportRow],
     provenance: Provenance,
     label_names: Sequence[str] | None = None,
+    *,
+    excel_safe: bool = False,
 ) -> int:
     """Write rows as CSV with a provenance comment block.
 
@@ -242,6 +300,10 @@ def write_csv(
     label_names : sequence of str, optional
         Zero-shot label names; adds one ``p_<label>`` column each, in this order. If None,
         ``provenance.labels`` is *not* used implicitly: no ``p_`` columns are written.
+    excel_safe : bool
+        Prefix ``'`` to text cells starting with ``= + - @`` (tab, carriage return) so a
+        spreadsheet shows them as text instead of running them; changes those values, so
+        off by default (see the module notes).
 
     Returns
     -------
@@ -258,11 +320,12 @@ def write_csv(
     names = list(label_names or [])
     columns(names)  # validate before touching anything
     if hasattr(out, "write"):
-        return _write(out, rows, provenance, names)  # type: ignore[arg-type]
+        return _write(out, rows, provenance, names, excel_safe)  # type: ignore[arg-type]
 
     path = Path(os.fspath(out))  # type: ignore[arg-type]
+    remove_stale_temps(path.parent, targets=[path.name])  # left by a killed earlier export
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        n = _write(fh, rows, provenance, names)
+        n = _write(fh, rows, provenance, names, excel_safe)
     log.info("wrote %d rows to %s", n, path)
     return n
 

@@ -141,6 +141,9 @@ class Session:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._labels is not None:
+            self._labels.close()
+            self._labels = None
 
     # -------------------------------------------------------------- embedding
     def embed(self, batch_size: int = 32, workers: int = 2,

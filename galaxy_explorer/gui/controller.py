@@ -205,6 +205,10 @@ class Controller(QObject):
         self._pca_timer.setSingleShot(True)
         self._pca_timer.setInterval(1000)
         self._pca_timer.timeout.connect(self._run_pca)
+        # labels other windows / processes set on the same catalogue: O(changes) per tick
+        self._labels_timer = QTimer(self)
+        self._labels_timer.setInterval(2000)
+        self._labels_timer.timeout.connect(self._on_labels_timer)
 
     # ------------------------------------------------------------------ data
     def _reset_data(self) -> None:
@@ -228,6 +232,8 @@ class Controller(QObject):
         self._path_rows: dict[Path, int] | None = None
         self.failed: dict[int, str] = {}
         self._manual_cache: list[str | None] | None = None
+        self._manual_count: dict[str, int] = {}
+        self._label_token = 0
 
     @property
     def n(self) -> int:
@@ -357,6 +363,7 @@ class Controller(QObject):
         self._closed = True
         self._flush_timer.stop()
         self._pca_timer.stop()
+        self._labels_timer.stop()
         self.cancel_job()
         self.wait_job(60000)
         self.tasks.shutdown()
@@ -417,6 +424,9 @@ class Controller(QObject):
         self.tasks.bump("query")
         self.heavy.bump("projection")
         self.catalogue_opened.emit()
+        for msg in getattr(labels, "warnings", None) or []:
+            self.error.emit("Labels", msg)  # e.g. a damaged labels file was moved aside
+        self._labels_timer.start()
         self.labels_changed.emit()
         self.scores_changed.emit()
         self.predictions_changed.emit()
@@ -893,20 +903,67 @@ class Controller(QObject):
 
     def _manual(self) -> list[str | None]:
         if self._manual_cache is None or len(self._manual_cache) != self.n:
-            labels = self.label_store.all() if self.session is not None else {}
+            store = self.label_store if self.session is not None else None
+            labels = store.all() if store is not None else {}
+            self._label_token = int(getattr(store, "token", 0))
             self._manual_cache = [labels.get(it.sha256) for it in self.items]
+            counts: dict[str, int] = {}
+            for lab in self._manual_cache:
+                if lab is not None:
+                    counts[lab] = counts.get(lab, 0) + 1
+            self._manual_count = counts
         return self._manual_cache
+
+    def _pull_label_changes(self) -> bool:
+        """Bring the per-row labels up to date from the store: O(changes), not O(rows).
+
+        Picks up this window's own change as well as those other windows or processes made
+        on the same labels store. Returns True if any row's label changed.
+        """
+        cache, store = self._manual_cache, self.label_store
+        if self.session is None or store is None or cache is None or len(cache) != self.n:
+            self._manual_cache = None  # rebuilt on next use
+            return True
+        try:
+            token, changes = store.changes_since(self._label_token)
+        except Exception as exc:  # a vanished or unreadable store: keep what we show
+            log.warning("could not read label changes: %s", exc)
+            return False
+        self._label_token = token
+        counts = self._manual_count
+        changed = False
+        for sha, lab in changes.items():
+            for r in self._sha_rows.get(sha, ()):
+                old = cache[r]
+                if old == lab:
+                    continue
+                if old is not None:
+                    counts[old] -= 1
+                    if not counts[old]:
+                        del counts[old]
+                if lab is not None:
+                    counts[lab] = counts.get(lab, 0) + 1
+                cache[r] = lab
+                changed = True
+        return changed
+
+    @Slot()
+    def _on_labels_timer(self) -> None:
+        if self._closed or self.session is None or self._manual_cache is None:
+            return
+        if self._pull_label_changes():
+            self.labels_changed.emit()
 
     def manual_labels(self) -> list[str | None]:
         """Manual label per row (None = unlabelled)."""
         return list(self._manual()) if self.session is not None else []
 
     def manual_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for lab in self._manual() if self.session is not None else []:
-            if lab is not None:
-                counts[lab] = counts.get(lab, 0) + 1
-        return counts
+        """Rows per manual label (kept up to date incrementally)."""
+        if self.session is None:
+            return {}
+        self._manual()
+        return dict(self._manual_count)
 
     def set_manual_label(self, rows: list[int] | np.ndarray, label: str | None) -> None:
         """Label rows by hand (None clears); persisted immediately, one undo step."""
@@ -922,7 +979,7 @@ class Controller(QObject):
             log.exception("saving labels failed")
             self.error.emit("Could not save labels", str(exc))
             return
-        self._manual_cache = None
+        self._pull_label_changes()
         what = f"'{label}'" if label else "no label"
         self.status.emit(f"Labelled {len(rows)} image{'s' if len(rows) != 1 else ''} as {what}")
         self.labels_changed.emit()
@@ -937,8 +994,13 @@ class Controller(QObject):
     def undo_labels(self) -> bool:
         if self.session is None:
             return False
-        ok = bool(self.label_store.undo())
-        self._manual_cache = None
+        try:
+            ok = bool(self.label_store.undo())
+        except Exception as exc:
+            log.exception("undoing a label change failed")
+            self.error.emit("Could not save labels", str(exc))
+            return False
+        self._pull_label_changes()
         self.status.emit("Undo" if ok else "Nothing to undo")
         if ok:
             self.labels_changed.emit()
@@ -947,8 +1009,13 @@ class Controller(QObject):
     def redo_labels(self) -> bool:
         if self.session is None:
             return False
-        ok = bool(self.label_store.redo())
-        self._manual_cache = None
+        try:
+            ok = bool(self.label_store.redo())
+        except Exception as exc:
+            log.exception("redoing a label change failed")
+            self.error.emit("Could not save labels", str(exc))
+            return False
+        self._pull_label_changes()
         self.status.emit("Redo" if ok else "Nothing to redo")
         if ok:
             self.labels_changed.emit()

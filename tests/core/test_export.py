@@ -214,3 +214,86 @@ def test_hash_in_cells_survives_comment_aware_readers(tmp_path):
     assert df.loc[0, "ra"] == 1.5
     t = Table.read(out, format="ascii.csv", comment="#")
     assert list(t["path"]) == ["/data/field#3/x.fits", "#top.fits"]
+
+
+# ------------------------------------------------------- odd names, line breaks, formulas
+def _read_all(out):
+    """(astropy table, pandas frame, read_csv rows) of one file."""
+    import pandas as pd
+    from astropy.table import Table
+
+    t = Table.read(out, format="ascii.csv", comment="#")
+    df = pd.read_csv(out, comment="#", dtype=str, keep_default_na=False)
+    return t, df, read_csv(out)[1]
+
+
+def test_non_utf8_file_name_exports_as_valid_utf8(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/gal\xff\xfe.png"
+    with open(raw, "wb") as fh:
+        fh.write(b"x")
+    path = os.fsdecode(raw)  # what scanning the folder gives
+    from pathlib import Path
+
+    rows = [ExportRow(path=Path(path), name=Path(path).name, sha256="ab" * 32, label="spiral"),
+            ExportRow(path=raw, name=b"gal\xff\xfe.png", sha256="cd" * 32)]  # bytes too
+    out = tmp_path / "out.csv"
+    assert write_csv(out, rows, Provenance(model="m", query=f"similar to {path}")) == 2
+    text = out.read_bytes().decode("utf-8")  # strictly valid UTF-8
+    assert "gal\\xff\\xfe.png" in text
+    t, df, plain = _read_all(out)
+    want = os.fsencode(tmp_path).decode() + "/gal\\xff\\xfe.png"
+    assert list(t["path"]) == [want, want] and list(df["path"]) == [want, want]
+    assert [r["name"] for r in plain] == ["gal\\xff\\xfe.png"] * 2
+    assert list(df["sha256"]) == ["ab" * 32, "cd" * 32]
+
+
+LINE_BREAKS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r", "\n", "\r\n"]
+
+
+def test_line_separators_in_names_keep_one_row_per_item(tmp_path):
+    rows = [ExportRow(path=f"/d/gal{sep}{i}.fits", name=f"gal{sep}{i}.fits", sha256=f"{i:064x}",
+                      ra=float(i), label=f"lab{sep}el") for i, sep in enumerate(LINE_BREAKS)]
+    out = tmp_path / "out.csv"
+    write_csv(out, rows, Provenance(model="m"))
+    t, df, plain = _read_all(out)
+    n = len(LINE_BREAKS)
+    # every reader sees one row per item, with the other columns intact
+    assert len(t) == n and len(df) == n and len(plain) == n
+    assert list(t["sha256"]) == [r.sha256 for r in rows]
+    assert list(t["ra"]) == [float(i) for i in range(n)]
+    # pandas and the csv module read the exact values back
+    assert list(df["name"]) == [r.name for r in rows]
+    assert [r["label"] for r in plain] == [r.label for r in rows]
+    # astropy reads the right rows; it turns some line breaks inside a cell into "\n"
+    for r, got in zip(rows, t["name"], strict=True):
+        assert got in (r.name, r.name.replace("\r\n", "\n").replace(r.name[3], "\n"))
+
+
+FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-3", "@SUM(1)", "=1+1"]
+
+
+def test_formula_like_cells_are_kept_exact_by_default(tmp_path):
+    rows = [ExportRow(path=f"/d/{f}.fits", name=f, sha256=f"{i:064x}", dec=-5.0, score=-0.25,
+                      predicted_label=f, label=f) for i, f in enumerate(FORMULAS)]
+    out = tmp_path / "out.csv"
+    write_csv(out, rows, Provenance(model="m"), label_names=None)
+    t, df, plain = _read_all(out)
+    assert list(t["name"]) == FORMULAS and list(df["name"]) == FORMULAS
+    assert list(t["label"]) == FORMULAS and [r["predicted_label"] for r in plain] == FORMULAS
+    assert list(t["dec"]) == [-5.0] * len(FORMULAS)
+
+
+def test_excel_safe_prefixes_text_cells_only(tmp_path):
+    rows = [ExportRow(path=f"/d/{f}.fits", name=f, sha256=f"{i:064x}", dec=-5.0, score=-0.25,
+                      probs={"-neg": -0.0}, label=f) for i, f in enumerate(FORMULAS)]
+    out = tmp_path / "out.csv"
+    write_csv(out, rows, Provenance(model="m"), label_names=["-neg"], excel_safe=True)
+    t, df, plain = _read_all(out)
+    assert list(df["name"]) == ["'" + f for f in FORMULAS]
+    assert list(df["label"]) == ["'" + f for f in FORMULAS]
+    assert list(df["path"]) == [f"/d/{f}.fits" for f in FORMULAS]  # starts with "/": as is
+    assert list(t["dec"]) == [-5.0] * len(FORMULAS)  # numbers are never touched
+    assert list(t["score"]) == [-0.25] * len(FORMULAS)
+    assert "p_-neg" in t.colnames
+    meta, _ = read_csv(out)
+    assert "excel_safe" in meta
