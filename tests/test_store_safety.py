@@ -249,7 +249,7 @@ def test_non_utf8_names_and_duplicate_bad_files(run, tiny_model, tmp_path):
         assert "\x1b" not in r.stderr  # terminal control characters are escaped
         assert "empty_a.png" in r.stderr and "empty_b.png" in r.stderr
         assert "broken" in r.stderr
-        assert "3 failed" in summary(r.stderr)
+        assert "2 failed" in summary(r.stderr)  # unique contents: the two empty files are one
     assert "5 cached" in summary(r.stderr)
 
 
@@ -295,5 +295,5 @@ def test_cache_that_is_a_file_is_one_line(run, tiny_model, tmp_path):
     r = run("query", str(folder), "spiral", "--model", str(tiny_model), "--cache", str(f))
     no_traceback(r)
     assert r.returncode in (1, 2)
-    assert [ln for ln in r.stderr.splitlines() if ln.startswith("error:")] == [
-        f"error: {f}: the cache must be a folder, and this is a file"]
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and str(f) in errors[0] and "is a file" in errors[0]
