@@ -721,8 +721,8 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
                                 out.flush()
                                 yield progress(f.name, cancelled=True)
                                 return
-                            try:
-                                chunk = resp.read(chunk_size)
+                            try:   # read1: what has arrived, so progress and cancel stay live
+                                chunk = resp.read1(chunk_size)
                             except (OSError, urllib.error.URLError, ValueError) as exc:
                                 chunk = b""
                                 log.info("%s: connection broke: %s", f.name, exc)
