@@ -64,8 +64,10 @@ class FakeHub:
     def range_requests(self) -> int:
         return sum(1 for _, h in self.requests if "Range" in h)
 
-    def file_requests(self, name: str) -> list[dict[str, str]]:
-        return [h for p, h in self.requests if "/resolve/" in p and p.endswith("/" + name)]
+    def file_requests(self, name: str, repo: str | None = None) -> list[dict[str, str]]:
+        """Headers of the requests for file ``name`` (of ``repo``, or any)."""
+        return [h for p, h in self.requests if "/resolve/" in p and p.endswith("/" + name)
+                and (repo is None or p.startswith(f"/{repo}/"))]
 
     def add_folder(self, repo_id: str, folder: Path, *, extra: dict[str, bytes] | None = None,
                    revisions: dict[str, str] | None = None) -> Repo:
