@@ -49,6 +49,11 @@ HINT_TEXT = ("You are using the small bundled model, trained on synthetic galaxi
              f"survey images, a larger model ({hub.SEED_MODEL}, CLIP fine-tuned on real "
              "galaxies) is one download away: File ▸ Models…")
 
+SEED_ABOUT = (f"{hub.SEED_MODEL}: OpenAI CLIP fine-tuned on real galaxy images, for survey "
+              "cutouts. Download… asks the hub for its size and asks you before it fetches "
+              "anything; only the weights (safetensors), config, tokenizer and processor files "
+              "are fetched, into the Hugging Face cache.")
+
 COL_NAME, COL_SIZE, COL_WHERE, COL_STATE = range(4)
 
 
@@ -110,7 +115,7 @@ class ModelDialog(QDialog):
         head.setSectionResizeMode(COL_SIZE, QHeaderView.ResizeMode.ResizeToContents)
         head.setSectionResizeMode(COL_WHERE, QHeaderView.ResizeMode.Stretch)
         head.setSectionResizeMode(COL_STATE, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.itemSelectionChanged.connect(self._on_selection)
+        self.table.itemSelectionChanged.connect(self._clear_info)
         self.table.itemDoubleClicked.connect(self._on_double_click)
 
         self.use_button = QPushButton("Use")
@@ -181,6 +186,7 @@ class ModelDialog(QDialog):
                              where=f"{hub.endpoint()}/{hub.SEED_MODEL}", kind="remote",
                              default=False, local=False))
         self._models = rows
+        self.table.blockSignals(True)     # a refresh keeps the message shown below the table
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             state = []
@@ -202,6 +208,7 @@ class ModelDialog(QDialog):
             pick = next((i for i, r in enumerate(rows) if self._is_current(r["spec"])), 0)
         if rows:
             self.table.selectRow(pick)
+        self.table.blockSignals(False)
         self._on_selection()
 
     def _is_current(self, spec: str) -> bool:
@@ -242,6 +249,14 @@ class ModelDialog(QDialog):
         busy = self._worker is not None
         self.use_button.setEnabled(bool(row and row["local"]) and not busy)
         self.download_button.setEnabled(bool(row and not row["local"]) and not busy)
+        if row is not None and not busy and not self.info.text():
+            if row["spec"] == hub.SEED_MODEL and not row["local"]:
+                self.info.setText(SEED_ABOUT)
+
+    @Slot()
+    def _clear_info(self) -> None:
+        self.info.setText("")
+        self._on_selection()
 
     @Slot(QTableWidgetItem)
     def _on_double_click(self, _item: QTableWidgetItem) -> None:
