@@ -676,7 +676,10 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
     for f in pending:
         blob = plan._blob(f)
         part = blob.with_name(blob.name + ".incomplete")
-        lock = FileLock(str(blob.with_name(blob.name + ".lock")), timeout=0)
+        # the same lock file huggingface_hub uses, so `hf download` and this exclude each other
+        lock_path = plan.cache_dir / ".locks" / plan.repo_folder.name / f"{f.blob_name}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_path), timeout=0)
         try:
             lock.acquire()
         except Timeout:
@@ -762,10 +765,6 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
             log.info("%s: %s verified (%d bytes)", plan.repo_id, f.name, got)
         finally:
             lock.release()
-            try:
-                Path(lock.lock_file).unlink()
-            except OSError:
-                pass
         yield progress(f.name)
     # every blob is in: now the snapshot folder and the ref, so it appears complete or not at all
     snapshot = plan.repo_folder / "snapshots" / plan.commit

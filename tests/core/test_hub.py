@@ -123,7 +123,6 @@ def test_closing_the_generator_cancels_too(hub_server, seed_repo):  # noqa: F811
     job.close()
     assert hub.local_snapshot(SEED) is None
     assert list(plan.repo_folder.glob("blobs/*.incomplete"))
-    assert not list(plan.repo_folder.glob("blobs/*.lock"))
     assert hub.download(SEED) == plan.repo_folder / "snapshots" / plan.commit
 
 
@@ -290,3 +289,26 @@ def test_split_join_and_is_hub_id(tmp_path, monkeypatch):
     (tmp_path / "a" / "b").mkdir(parents=True)
     assert not hub.is_hub_id("a/b")     # an existing folder wins
     assert hub.format_bytes(1234567) == "1.2 MB" and hub.format_bytes(12) == "12 B"
+
+
+def test_a_second_process_downloading_the_same_file_is_refused(hub_server, seed_repo):  # noqa: F811
+    import subprocess
+    import sys
+
+    plan = hub.plan_download(SEED)
+    weights = next(f for f in plan.files if f.name == "model.safetensors")
+    lock = plan.cache_dir / ".locks" / plan.repo_folder.name / f"{weights.blob_name}.lock"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+         f"l = FileLock({str(lock)!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(hub.HubError, match="being downloaded by another process"):
+            list(hub.download_job(plan))
+        assert hub.local_snapshot(SEED) is None
+    finally:
+        holder.kill()
+        holder.wait()
+    assert hub.download(SEED).is_dir()      # the lock died with its process
