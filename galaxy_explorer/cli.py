@@ -578,7 +578,12 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     repo_id, revision = hub.split_spec(args.repo_id)
     revision = args.revision or revision
-    snapshot = _download(repo_id, revision, quiet=bool(getattr(args, "quiet", False)))
+    snapshot = hub.local_snapshot(repo_id, revision) if hub.offline() else None
+    if snapshot is not None:       # offline, but already here: nothing to do
+        print(f"{repo_id}: already in the local cache (offline: not checked for updates)",
+              file=sys.stderr)
+    else:
+        snapshot = _download(repo_id, revision, quiet=bool(getattr(args, "quiet", False)))
     print(snapshot)
     print(f"use it with --model {hub.join_spec(repo_id, revision)}", file=sys.stderr)
     return EXIT_OK

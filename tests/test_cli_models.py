@@ -71,6 +71,14 @@ def test_download_offline_refuses_without_a_request(hub_server, tiny_model, monk
     assert "downloads are disabled (HF_HUB_OFFLINE=1)" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert hub_server.requests == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert _run("download", SEED).returncode == 0
+    n = len(hub_server.requests)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    r = _run("download", SEED)               # already here: fine offline, still no request
+    assert r.returncode == 0 and "already in the local cache" in r.stderr
+    assert Path(r.stdout.strip()) == hub.local_snapshot(SEED)
+    assert len(hub_server.requests) == n
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(hub_server, tiny_model):  # noqa: F811
