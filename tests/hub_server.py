@@ -9,7 +9,8 @@ It serves repos in the hub's HTTP layout:
 
 Knobs for failure tests: ``cut[name] = n`` sends only the first ``n`` bytes of a file (with
 the full ``Content-Length``, then closes the connection); ``delay`` sleeps between 16 kB
-writes (a slow line); ``ignore_range`` answers 200 with the whole file. Every request is
+writes (a slow line); ``ignore_range`` answers 200 with the whole file; ``redirect_to``
+(another FakeHub) answers file requests with a 302 to it, as the hub does to its CDN. Every request is
 logged in ``requests`` and ``range_requests`` counts the ones with a ``Range`` header.
 
 Use the ``hub_server`` fixture: it points ``HF_ENDPOINT`` at the server, ``HF_HUB_CACHE`` at
@@ -50,6 +51,7 @@ class FakeHub:
         self.cut: dict[str, int] = {}
         self.delay = 0.0
         self.ignore_range = False
+        self.redirect_to: FakeHub | None = None
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
@@ -123,6 +125,12 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                                            {"X-Error-Code": "RevisionNotFound"})
                 return self._send_json(200, {"id": m.group(1), "sha": commit,
                                              "siblings": hub.siblings(repo)})
+            if hub.redirect_to is not None and "/resolve/" in path:   # weights come from a CDN
+                self.send_response(302)
+                self.send_header("Location", hub.redirect_to.url + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             repo = hub.repos.get(m.group(1)) if m else None
             name = urllib.parse.unquote(m.group(3)) if m else ""
@@ -184,6 +192,9 @@ def hub_server(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     yield hub
     assert hub.server is not None
     hub.server.shutdown()

@@ -409,13 +409,29 @@ def _refuse_offline(repo_id: str) -> None:
                        "unset HF_HUB_OFFLINE to download")
 
 
+class _RedirectWithoutToken(urllib.request.HTTPRedirectHandler):
+    """Follow redirects (the hub sends weights from a CDN) but never carry the token to
+    another host; the ``Range`` header goes along, so resuming works through a redirect."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> Any:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and (urllib.parse.urlsplit(newurl).netloc
+                                != urllib.parse.urlsplit(req.full_url).netloc):
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_RedirectWithoutToken)
+
+
 def _open(url: str, headers: dict[str, str] | None = None, timeout: float = 30.0) -> Any:
-    """urlopen with the hub's token (only sent to the endpoint) and a user agent."""
+    """Open ``url`` with the hub's token (sent to the endpoint only) and a user agent."""
     h = {"User-Agent": "galaxy-explorer", **(headers or {})}
     token = os.environ.get("HF_TOKEN")
     if token and url.startswith(endpoint() + "/"):
         h["Authorization"] = f"Bearer {token}"
-    return urllib.request.urlopen(urllib.request.Request(url, headers=h), timeout=timeout)
+    return _OPENER.open(urllib.request.Request(url, headers=h), timeout=timeout)
 
 
 def _net_reason(exc: BaseException) -> str:

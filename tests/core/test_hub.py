@@ -312,3 +312,25 @@ def test_a_second_process_downloading_the_same_file_is_refused(hub_server, seed_
         holder.kill()
         holder.wait()
     assert hub.download(SEED).is_dir()      # the lock died with its process
+
+
+def test_redirect_to_a_cdn_keeps_range_and_drops_the_token(hub_server, seed_repo, monkeypatch):  # noqa: F811
+    from hub_server import start_fake_hub
+
+    cdn = start_fake_hub()
+    try:
+        cdn.repos = hub_server.repos
+        hub_server.redirect_to = cdn
+        monkeypatch.setenv("HF_TOKEN", "hf_secret")
+        cdn.cut["model.safetensors"] = 6000
+        with pytest.raises(hub.HubError, match="cut short"):
+            hub.download(SEED)
+        cdn.cut.clear()
+        snap = hub.download(SEED)
+        assert (snap / "model.safetensors").read_bytes() == seed_repo.files["model.safetensors"]
+        assert all(h.get("Authorization") == "Bearer hf_secret" for _, h in hub_server.requests)
+        assert cdn.requests and not any("Authorization" in h for _, h in cdn.requests)
+        assert cdn.file_requests("model.safetensors")[-1]["Range"] == "bytes=6000-"
+    finally:
+        cdn.server.shutdown()
+        cdn.server.server_close()
