@@ -96,6 +96,8 @@ def _add_common(p: argparse.ArgumentParser, *, need_dir: bool = True) -> None:
     g.add_argument("--model", default="auto",
                    help="hub id or model folder; 'auto' = the seed model juppy44/galaxy-clip-finetuned "
                         "if already in the local Hugging Face cache, else the bundled model (default)")
+    g.add_argument("--revision", default=None, metavar="R",
+                   help="with a hub id in --model: the branch, tag or commit to use (default main)")
     g.add_argument("--cache", type=Path, default=None,
                    help="embedding cache folder (default: the user cache folder)")
     g.add_argument("--labels-file", type=Path, default=None, dest="labels_file",
@@ -154,9 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gui", aliases=["open"], help="open the desktop app (on DIR, or the sample catalogue)")
     p.add_argument("paths", nargs="*", type=Path, metavar="DIR", help="folders or files to open")
     p.add_argument("--model", default="auto")
+    p.add_argument("--revision", default=None, metavar="R", help="with a hub id in --model: its revision")
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("models", help="list the models on this machine (name, size, where, default)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("download", help="download a CLIP-style model from the Hugging Face hub "
+                                        "(only the files it needs; Ctrl+C stops, a re-run resumes)")
+    p.add_argument("repo_id", metavar="REPO_ID", help="hub id, e.g. juppy44/galaxy-clip-finetuned")
+    p.add_argument("--revision", default=None, metavar="R", help="branch, tag or commit (default main)")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
+    p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("embed", help="embed every cutout in DIR into the cache (only what it lacks)")
     _add_common(p)
@@ -226,6 +239,7 @@ def _open_session(args: argparse.Namespace) -> Session:
     _check_cache_arg(args.cache)
     if args.labels_file is not None and args.labels_file.is_dir():
         raise CliError(f"--labels-file {args.labels_file}: is a folder, not a labels file", EXIT_USAGE)
+    args.model = _model_spec(args)
     session = Session(args.dir, model=args.model, cache_dir=args.cache, device=args.device,
                       precision=args.precision, render=_render(args), labels_path=args.labels_file)
     result = session.scan()
@@ -242,7 +256,9 @@ def _open_session(args: argparse.Namespace) -> Session:
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     if not args.quiet:
-        print(f"model {adapter.spec} on {adapter.device} ({adapter.precision}), "
+        from galaxy_explorer.core.hub import display_name
+
+        print(f"model {_term(display_name(adapter.spec))} on {adapter.device} ({adapter.precision}), "
               f"{len(result.items)} images, cache {_term(session.cache_dir)}", file=sys.stderr)
     return session
 
@@ -304,10 +320,12 @@ def _templates(args: argparse.Namespace) -> list[str] | None:
 def _provenance(session: Session, args: argparse.Namespace, *, labels: list[str] | None = None,
                 query: str | None = None, extra: dict[str, str] | None = None) -> Any:
     from galaxy_explorer.core.export import Provenance
+    from galaxy_explorer.core.hub import display_name
     from galaxy_explorer.core.session import DEFAULT_TEMPLATES
 
     a = session.adapter
-    return Provenance(model=a.spec, model_revision=a.revision, render=session.render.key(),
+    return Provenance(model=a.spec, model_name=display_name(a.spec), model_revision=a.revision,
+                      render=session.render.key(),
                       labels=labels, prompts=(_templates(args) or DEFAULT_TEMPLATES) if labels else None,
                       query=query, extra={"command": args.command, **(extra or {})})
 
@@ -526,7 +544,101 @@ def cmd_gui(args: argparse.Namespace) -> int:
         from galaxy_explorer.gui.app import run_app
     except ImportError as exc:
         raise CliError(f"the desktop app cannot start: {exc}") from None
-    return int(run_app(list(args.paths) or None, model=args.model, cache_dir=args.cache, device=args.device))
+    model = _model_spec(args, fetch=False)   # the app downloads it (off the GUI thread) itself
+    return int(run_app(list(args.paths) or None, model=model, cache_dir=args.cache, device=args.device))
+
+
+# --------------------------------------------------------------------------- models
+def _model_spec(args: argparse.Namespace, fetch: bool = True) -> str:
+    """``--model`` with ``--revision`` folded in (``org/name@R``); fetch a hub id not yet here.
+
+    A hub id typed on the command line is consent to download it: with ``fetch`` it is
+    downloaded now, with a progress bar, unless it is in the local cache already.
+    """
+    from galaxy_explorer.core import hub
+
+    model, revision = str(args.model), getattr(args, "revision", None)
+    if revision:
+        if not hub.is_hub_id(model) or "@" in model:
+            raise CliError(f"--revision needs a hub id in --model (got {model!r})", EXIT_USAGE)
+        model = hub.join_spec(model, revision)
+    if fetch and hub.is_hub_id(model):
+        repo_id, rev = hub.split_spec(model)
+        if hub.local_snapshot(repo_id, rev) is None and not hub.offline():
+            _download(repo_id, rev, quiet=bool(getattr(args, "quiet", False)))
+    return model
+
+
+def _download(repo_id: str, revision: str | None, quiet: bool) -> Any:
+    """Run a download with a progress bar on stderr; Ctrl+C stops it (a re-run resumes)."""
+    from tqdm import tqdm
+
+    from galaxy_explorer.core import hub
+
+    try:
+        plan = hub.plan_download(repo_id, revision)
+    except hub.HubError as exc:
+        raise CliError(str(exc)) from None
+    if not quiet:
+        print(f"downloading {plan.describe()} from {plan.endpoint}", file=sys.stderr)
+    job = hub.download_job(plan)
+    bar = None
+    last = None
+    try:
+        for last in job:
+            if bar is None:
+                bar = tqdm(total=last.total, initial=last.done, unit="B", unit_scale=True,
+                           unit_divisor=1000, file=sys.stderr, disable=quiet, dynamic_ncols=True,
+                           desc=repo_id.split("/")[-1])
+            else:
+                bar.update(last.done - bar.n)
+    except KeyboardInterrupt:
+        job.close()    # leaves the partial file; the next run resumes it
+        if bar is not None:
+            bar.close()
+        raise CliError(f"interrupted: {hub.format_bytes(plan.present_bytes())} of "
+                       f"{hub.format_bytes(plan.total_bytes)} kept; run the same command again "
+                       "to resume", 130) from None
+    except hub.HubError as exc:
+        if bar is not None:
+            bar.close()
+        raise CliError(str(exc)) from None
+    if bar is not None:
+        bar.close()
+    if last is None or last.snapshot is None:
+        raise CliError(f"{repo_id}: download did not finish; run again to resume")
+    return last.snapshot
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from galaxy_explorer.core import hub
+    from galaxy_explorer.core.model import hub_cache_dir
+
+    models = hub.list_local_models()
+    _print_table(["default", "name", "size", "--model", "where"],
+                 [["*" if m.default else "", m.name, hub.format_bytes(m.size), m.spec, str(m.path)]
+                  for m in models])
+    print(f"{len(models)} models (Hugging Face cache: {hub_cache_dir()}); * = what --model auto uses",
+          file=sys.stderr)
+    if not any(m.spec == hub.SEED_MODEL for m in models):
+        print(f"for real survey images: galaxy-explorer download {hub.SEED_MODEL}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from galaxy_explorer.core import hub
+
+    repo_id, revision = hub.split_spec(args.repo_id)
+    revision = args.revision or revision
+    snapshot = hub.local_snapshot(repo_id, revision) if hub.offline() else None
+    if snapshot is not None:       # offline, but already here: nothing to do
+        print(f"{repo_id}: already in the local cache (offline: not checked for updates)",
+              file=sys.stderr)
+    else:
+        snapshot = _download(repo_id, revision, quiet=bool(getattr(args, "quiet", False)))
+    print(snapshot)
+    print(f"use it with --model {hub.join_spec(repo_id, revision)}", file=sys.stderr)
+    return EXIT_OK
 
 
 # ----------------------------------------------------------------------------- main

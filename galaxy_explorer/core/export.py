@@ -70,6 +70,8 @@ class Provenance:
     ----------
     model : str
         Model id or folder.
+    model_name : str
+        What the model is, in words (``galaxy_explorer.core.hub.display_name``).
     model_revision : str
         Hub revision / commit, or a folder hash.
     render : str
@@ -90,6 +92,7 @@ class Provenance:
 
     model: str
     model_revision: str = ""
+    model_name: str = ""
     render: str = ""
     labels: list[str] | None = None
     prompts: list[str] | None = None
@@ -105,6 +108,7 @@ class Provenance:
             ("tool_version", self.tool_version),
             ("date", self.date),
             ("model", self.model),
+            ("model_name", self.model_name or None),
             ("model_revision", self.model_revision),
             ("render", self.render),
             ("labels", self.labels),

@@ -57,15 +57,21 @@ def hub_cache_dir() -> Path:
     return Path(home).expanduser() / "hub"
 
 
-def _hub_snapshot(repo_id: str, *, local_only: bool) -> Path | None:
-    """Local snapshot folder of a hub model, downloading it only when ``local_only`` is false."""
-    try:
-        from huggingface_hub import snapshot_download
+def _hub_snapshot(repo_id: str, *, local_only: bool, revision: str | None = None) -> Path | None:
+    """Local snapshot folder of a hub model, downloading it only when ``local_only`` is false.
 
-        return Path(snapshot_download(repo_id, local_files_only=local_only, cache_dir=hub_cache_dir()))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-        log.debug("hub snapshot %s unavailable: %s", repo_id, exc)
-        return None
+    The download (:mod:`galaxy_explorer.core.hub`) fetches only the files a model needs and
+    verifies them; its one-line error becomes a :class:`ModelLoadError`.
+    """
+    from galaxy_explorer.core import hub
+
+    snap = hub.local_snapshot(repo_id, revision, cache_dir=hub_cache_dir())
+    if snap is not None or local_only:
+        return snap
+    try:
+        return hub.download(repo_id, revision, cache_dir=hub_cache_dir())
+    except hub.HubError as exc:
+        raise ModelLoadError(str(exc)) from None
 
 
 def _offline() -> bool:
@@ -102,19 +108,20 @@ def _model_folder(spec: str) -> tuple[Path, str]:
         if not (p / "config.json").exists():
             raise ModelLoadError(f"{spec}: not a model folder (no config.json)")
         return p.resolve(), "folder"
-    if spec.startswith((".", "/", "~", "\\")) or spec.count("/") > 1 or "\\" in spec:
+    from galaxy_explorer.core.hub import split_spec
+
+    repo_id, revision = split_spec(spec)   # "org/name@revision" (--model ... --revision R)
+    if repo_id.startswith((".", "/", "~", "\\")) or repo_id.count("/") != 1 or "\\" in repo_id:
         raise ModelLoadError(f"{spec}: no such model folder")
-    snap = _hub_snapshot(spec, local_only=True)
+    snap = _hub_snapshot(repo_id, local_only=True, revision=revision)
     if snap is None and not _offline():
         log.info("downloading %s from the Hugging Face hub", spec)
-        snap = _hub_snapshot(spec, local_only=False)
+        snap = _hub_snapshot(repo_id, local_only=False, revision=revision)
     if snap is None:
-        if _offline():
-            raise ModelLoadError(
-                f"{spec}: not in the local Hugging Face cache and downloads are disabled "
-                "(HF_HUB_OFFLINE=1); download it on a machine with internet or pass a local folder"
-            )
-        raise ModelLoadError(f"{spec}: no such model on the Hugging Face hub or it could not be downloaded")
+        raise ModelLoadError(
+            f"{spec}: not in the local Hugging Face cache and downloads are disabled "
+            "(HF_HUB_OFFLINE=1); download it on a machine with internet or pass a local folder"
+        )
     return snap, snap.name  # snapshot folders are named by commit hash
 
 

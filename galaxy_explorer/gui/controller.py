@@ -278,7 +278,9 @@ class Controller(QObject):
         # example images were vectors of the old model: keep only the text of the query
         self.query.positive.clear()
         self.query.negative.clear()
-        self.model_info.emit(f"loading {Path(self.model_spec).name}…")
+        from galaxy_explorer.core.hub import display_name
+
+        self.model_info.emit(f"loading {display_name(self.model_spec)}…")
         self.reopen()
 
     def reopen(self) -> None:
@@ -1169,8 +1171,11 @@ class Controller(QObject):
                  "threshold": f"{self.threshold:g}"}
         if names:
             extra["label_prompts"] = json.dumps({d.name: d.text for d in self.label_defs})
+        from galaxy_explorer.core.hub import display_name
+
         prov_kwargs = dict(        # the same fields as the command line writes
             model=str(getattr(self.adapter, "spec", self.model_spec)),
+            model_name=display_name(str(getattr(self.adapter, "spec", self.model_spec))),
             model_revision=str(getattr(self.adapter, "revision", "")),
             render=_render_key(self.session),
             labels=names or None,
@@ -1204,17 +1209,10 @@ class Controller(QObject):
 
 
 def model_display_name(adapter: Any) -> str:
-    """Short name of a loaded model for the status bar."""
-    spec = str(getattr(adapter, "spec", ""))
-    try:
-        from galaxy_explorer.core.model import bundled_model_path
+    """What the loaded model is, for the status bar (:func:`galaxy_explorer.core.hub.display_name`)."""
+    from galaxy_explorer.core.hub import display_name
 
-        if Path(spec).exists() and Path(spec).resolve() == bundled_model_path().resolve():
-            return "Galaxy-CLIP (bundled)"
-    except Exception:  # pragma: no cover - a display name only
-        pass
-    p = Path(spec)
-    return p.name if p.exists() else spec
+    return display_name(str(getattr(adapter, "spec", "")))
 
 
 _GC_LOCK = __import__("threading").Lock()

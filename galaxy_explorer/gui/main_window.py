@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else QSettings()
         self.log_path = log_path
         self.quiet_errors = False       # tests: no message boxes
+        self.model_dialog: Any = None
+        self.model_hint_bar: Any = None
         self.last_error: tuple[str, str] | None = None
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -169,10 +171,13 @@ class MainWindow(QMainWindow):
         self._action(f, "&Add Files or Folder…", self.add_dialog, "Ctrl+Shift+O",
                      "Add more images to the catalogue")
         self._action(f, "&Rescan", self.c.reopen, "F5", "Look for new files and embed them")
+        self._action(f, "&Models…", self.show_model_dialog, "Ctrl+M",
+                     "List, download and switch models (bundled, Hugging Face cache, folders)")
         self._action(f, "Choose &Model Folder…", self.choose_model_dialog, None,
                      "Use another CLIP-style model saved with save_pretrained")
         self._action(f, "Use &Default Model", lambda: self.set_model("auto"), None,
-                     "The bundled Galaxy-CLIP model (or the hub model if it is cached)")
+                     "The galaxy model from the hub if it is downloaded, else the small "
+                     "bundled model")
         f.addSeparator()
         self.export_sel_action = self._action(f, "Export &Selection…", self.export_selection_dialog,
                                               "Ctrl+E", "Write the selected images to CSV")
@@ -293,6 +298,23 @@ class MainWindow(QMainWindow):
         self.settings.setValue("model", spec)
         self.c.set_model(spec)
 
+    def show_model_dialog(self) -> Any:
+        """Open the (non-modal) model dialog: list, download and switch models."""
+        from galaxy_explorer.gui.model_dialog import ModelDialog
+
+        if self.model_dialog is None:
+            self.model_dialog = ModelDialog(self, current=self.c.model_spec, settings=self.settings)
+            self.model_dialog.model_chosen.connect(self._on_model_chosen)
+        self.model_dialog.current = self.c.model_spec
+        self.model_dialog.refresh()
+        self.model_dialog.show()
+        self.model_dialog.raise_()
+        return self.model_dialog
+
+    @Slot(str)
+    def _on_model_chosen(self, spec: str) -> None:
+        self.set_model(spec)
+
     def show_hint(self, text: str) -> None:
         self.map._set_hint(text)
         self._on_status(" ".join(text.split()))
@@ -407,6 +429,10 @@ class MainWindow(QMainWindow):
     def _on_model_info(self, text: str) -> None:
         self.model_label.setText(text)
         self.rate_label.setText("embedding…")
+        if self.c.adapter is not None:
+            from galaxy_explorer.gui.model_dialog import maybe_hint_larger_model
+
+            maybe_hint_larger_model(self)
 
     @Slot(str, str)
     def _on_error(self, title: str, message: str) -> None:
@@ -508,6 +534,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         self.save_settings()
+        if self.model_dialog is not None:
+            self.model_dialog.shutdown()
         self.thumbs.shutdown()
         self.c.shutdown()
         super().closeEvent(ev)
