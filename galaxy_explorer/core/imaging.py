@@ -1229,9 +1229,11 @@ def _header_dict(header: Any, base: Mapping[str, object] | None = None) -> dict[
 def _read_headers(path: Path, hdu: int | str | None) -> tuple[Any, Any]:
     """(primary header or None when it is the image's own, image header) of a FITS file;
     ``(None, None)`` for other formats."""
-    head, _ = _sniff(path)
+    head, size = _sniff(path)
     if not (head.startswith(_FITS_MAGIC) or head.startswith(_GZIP_MAGIC)):
         return None, None
+    if head.startswith(_GZIP_MAGIC):
+        _precheck_gzip(path, size, hdu)
     hdul = _open_fits(path, head.startswith(_GZIP_MAGIC))
     try:
         try:
