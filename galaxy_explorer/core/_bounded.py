@@ -100,8 +100,10 @@ def _read_header(stream: Any, first: bool, where: str) -> bytes | None:
                 raise BoundedError(f"{where} is not a FITS header ({why})")
         problem = _header_problem(block)
         if problem:
-            raise BoundedError(f"{where} has no END card before bytes that are not header text"
-                               f" (block {n + 1} of it: {problem.removeprefix('it ')})")
+            raise BoundedError(
+                f"{where} has no END card before bytes that are not header text"
+                f" (block {n + 1} of it: {problem.removeprefix('it ')})"
+            )
         chunks.append(block)
         for i in range(0, BLOCK, 80):
             card = block[i : i + 80]

@@ -19,6 +19,23 @@ truncated" warning, the loader checks the file length against what the header pr
 and reads the data inside the ``try``; instead of escalating Pillow's
 ``DecompressionBombWarning``, it refuses any image above ``PIL.Image.MAX_IMAGE_PIXELS``
 itself (the threshold at which Pillow would warn), and Pillow's own hard limit stays on.
+
+Memory is bounded (issue 11): an image larger than :data:`MAX_RENDER_SIDE` on its longer
+side is reduced *while it is decoded*, by the smallest integer factor ``f`` that brings it
+under the cap, averaging ``f`` x ``f`` boxes (NaN ignored):
+
+- JPEG: libjpeg's draft mode decodes at 1/2, 1/4 or 1/8 scale first;
+- other Pillow formats: the decoded image (at most ``PIL.Image.MAX_IMAGE_PIXELS`` pixels,
+  about 360 MB) is reduced strip by strip, never converted or copied whole;
+- FITS: the data are read a block of rows at a time (plain files and ``.fits.gz``
+  streams straight through, ``.fits.fz`` tile by tile), and of a cube only the planes
+  shown are read.
+
+Sizes are checked from the headers before anything is allocated (:data:`MAX_FITS_PIXELS`,
+:data:`MAX_FITS_VALUES`, :data:`MAX_DECODE_BYTES`), and the headers of a ``.fits.gz`` are
+walked in the decompressed stream first, so that a gzip bomb (a header that is not FITS,
+or more declared data than the file can hold) is refused in milliseconds. Images within
+the cap are read and rendered exactly as before.
 """
 
 from __future__ import annotations
@@ -547,9 +564,7 @@ def _has_image_data(facts: _bounded.HduFacts) -> bool:
     )
 
 
-def _read_gzip_planned(
-    path: Path, facts: _bounded.HduFacts, label: str, plan: _Plan
-) -> np.ndarray:
+def _read_gzip_planned(path: Path, facts: _bounded.HduFacts, label: str, plan: _Plan) -> np.ndarray:
     import gzip
 
     try:
@@ -573,7 +588,6 @@ def _read_planned(path: Path, h: Any, label: str, size: int, gz: bool, plan: _Pl
     import gzip
 
     from astropy.io import fits
-
 
     shape = _hdu_shape(h)
     _check_size(path, shape)
@@ -1125,7 +1139,9 @@ def load_rgb(
     The format is recognised from the content: FITS (plain, gzip-compressed or with
     tile-compressed HDUs) goes through astropy and is rendered with ``settings``;
     JPEG/PNG/TIFF go through Pillow (8/16-bit, grey, RGBA composited over black,
-    palette) and are used as they are.
+    palette) and are used as they are. Images larger than :data:`MAX_RENDER_SIDE` on
+    their longer side come back reduced by an integer factor (box average while
+    decoding), so that the longer side is at most :data:`MAX_RENDER_SIDE`.
 
     Parameters
     ----------
