@@ -93,14 +93,14 @@ def test_big_png_loads_reduced_with_bounded_memory(tmp_path):
     p = write_big_png(tmp_path / "big.png", 9400, 9400)
     res = run_child(p, tmp_path)
     assert "error" not in res, res
+    # Pillow holds the decoded image (4 bytes per pixel, 353 MB); nothing else is full size
+    assert res["peak_mb"] < 500, res
     h, w, _ = res["shape"]
-    assert max(h, w) <= imaging.MAX_RENDER_SIDE and (h, w) == (1880, 1880)  # 9400 / 5
+    assert (h, w) == (1880, 1880)  # 9400 / 5 <= MAX_RENDER_SIDE
     rgb = res["rgb"]
     assert tuple(rgb[h // 2, w // 2]) == (255, 192, 128)  # the square, reduced in place
     assert tuple(rgb[5, 5]) == (0, 0, 0) and tuple(rgb[-5, -5]) == (0, 0, 0)
     assert (rgb[:, :, 0] == 255).sum() == pytest.approx((1880 // 4) ** 2, rel=0.01)
-    # Pillow holds the decoded image (4 bytes per pixel, 353 MB); nothing else is full size
-    assert res["peak_mb"] < 500, res
 
 
 @pytest.mark.slow
@@ -143,14 +143,16 @@ def test_gzip_cube_renders_reduced_with_bounded_memory(tmp_path):
     p = write_gzip_cube(tmp_path / "cube.fits.gz", 4200)
     res = run_child(p, tmp_path, timeout=120)
     assert "error" not in res, res
+    assert res["peak_mb"] < 350, res
     assert res["shape"] == [1400, 1400, 3]
     rgb = res["rgb"].astype(int)
     centre, corner = rgb[700, 700], rgb[10, 10]
     assert centre.sum() > corner.sum() + 300  # the blob is in the middle, reduced in place
-    assert res["peak_mb"] < 350, res
 
 
 def test_gzip_declared_size_larger_than_file_can_hold_refused(tmp_path):
+    # not one of the failures (today's code refuses this one as too large); the
+    # new ratio check is what refuses a declared size below MAX_FITS_PIXELS in a tiny file
     p = write_gzip_declared_huge(tmp_path / "d.fits.gz", 20_000)  # 3.2 GB declared, 1 KB file
     err = pytest.raises(ImageLoadError, load_rgb, p).value
     assert "more than a" in err.reason and "gzip file can hold" in err.reason
@@ -274,10 +276,10 @@ def test_tile_compressed_large_image_bounded(tmp_path):
     del data
     res = run_child(tmp_path / "big.fits.fz", tmp_path, timeout=120)
     assert "error" not in res, res
+    assert res["peak_mb"] < 120, res  # today: 219 MB
     assert res["shape"] == [1400, 1400, 3]
     rgb = res["rgb"]
     assert rgb[700, 700, 0] > 200 and rgb[10, 10, 0] < 50
-    assert res["peak_mb"] < 250, res
 
 
 # ------------------------------------------------------------------------- Pillow modes
@@ -314,9 +316,9 @@ def test_pillow_reduced_modes(tmp_path, monkeypatch, mode):
 
 
 def test_jpeg_uses_draft_mode(tmp_path, monkeypatch):
-    # a 4000 x 3000 JPEG is decoded at 1/2 scale by libjpeg, then reduced to 2000 x 1500
-    y, x = np.mgrid[0:3000, 0:4000]
-    img = ((np.sin(x / 300) + np.cos(y / 200)) * 60 + 128).astype(np.uint8)
+    # a 2400 x 1800 JPEG is decoded at 1/2 scale by libjpeg (1200 x 900): never full size
+    y, x = np.mgrid[0:1800, 0:2400]
+    img = ((np.sin(x / 200) + np.cos(y / 150)) * 60 + 128).astype(np.uint8)
     Image.fromarray(np.stack([img, img[::-1], 255 - img], axis=2)).save(
         tmp_path / "a.jpg", quality=90
     )
@@ -329,11 +331,11 @@ def test_jpeg_uses_draft_mode(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_bounded, "reduce_pillow", spy)
     got = load_rgb(tmp_path / "a.jpg")
-    assert got.shape == (1500, 2000, 3)
-    assert seen == []  # draft alone reached 2000 x 1500: no full-size decode at all
+    assert got.shape == (900, 1200, 3)
+    assert seen == []  # draft alone reached 1200 x 900: no full-size decode at all
     with Image.open(tmp_path / "a.jpg") as im:
         full = np.asarray(im.convert("RGB"), dtype=np.float64)
-    ref = full.reshape(1500, 2, 2000, 2, 3).mean(axis=(1, 3))
+    ref = full.reshape(900, 2, 1200, 2, 3).mean(axis=(1, 3))
     assert np.abs(got - ref).mean() < 3
 
 
