@@ -40,6 +40,9 @@ GZIP_MAX_RATIO = 1032
 _GZIP_SLACK = 1 << 20
 #: Bytes of raw pixels read per block when reducing (a few rows of a huge image).
 ROW_BLOCK_BYTES = 8 << 20
+#: A tile-compressed image whose single tile would take more than this decompressed
+#: (as float64) is refused: it cannot be read in bounded pieces.
+MAX_TILE_BYTES = 512 << 20
 
 _BYTES_PER_BITPIX = {8: 1, 16: 2, 32: 4, 64: 8, -32: 4, -64: 8}
 
@@ -366,6 +369,16 @@ def read_reduced(
     keep, core = _core(shape)
     blank = _blank(hdu.header)
     section = hdu.section
+    tile = tuple(int(t) for t in getattr(hdu, "tile_shape", None) or shape)  # numpy order
+    tile_values = math.prod(min(t, s) for t, s in zip(tile, shape, strict=False))
+    if tile_values * 8 > MAX_TILE_BYTES:
+        raise BoundedError(
+            f"compression tiles of {'x'.join(map(str, reversed(tile)))} pixels are too large"
+            f" to decompress one at a time (limit {MAX_TILE_BYTES // 2**20} MB)"
+        )
+    # rows per block: a multiple of f and of the tile height, so no tile is decompressed
+    # twice (row tiles, fpack's default, make this a few rows)
+    tile_rows = max(1, tile[keep[-3] if len(core) == 3 and planes is None else keep[-2]])
 
     def key(*parts: Any) -> tuple[Any, ...]:
         k: list[Any] = [0] * len(shape)
@@ -377,6 +390,9 @@ def read_reduced(
 
     def rows_of(plane: int | None, ny: int, row_bytes: int) -> np.ndarray:
         step = max(1, ROW_BLOCK_BYTES // max(1, row_bytes) // f) * f
+        if step % tile_rows:
+            unit = f * tile_rows // math.gcd(f, tile_rows)
+            step = max(1, step // unit) * unit
         out: list[np.ndarray] = []
         for y0 in range(0, ny, step):
             sl = slice(y0, min(ny, y0 + step))

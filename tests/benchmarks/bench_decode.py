@@ -4,7 +4,8 @@
     python tests/benchmarks/bench_decode.py [--keep DIR]
 
 Each case runs ``load_rgb`` in a fresh interpreter and reports the peak resident set
-size added by the call (``ru_maxrss`` after minus after the imports), the call's wall
+size added by the call (``VmHWM`` after minus after the imports; ``ru_maxrss`` would
+inherit the parent's peak through exec), the call's wall
 and CPU time, and ratios to a baseline case, a 1024 x 1024 PNG, measured in the same run.
 Cases (the issue 11 measurements, plus the other huge-image paths):
 
@@ -48,8 +49,16 @@ import astropy.io.fits, astropy.visualization
 from galaxy_explorer.core import imaging
 
 def usage():
+    # peak RSS of this process image in kB: VmHWM starts afresh at exec, whereas
+    # ru_maxrss carries over the parent's peak through (v)fork + exec
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_maxrss, r.ru_utime + r.ru_stime
+    peak = r.ru_maxrss
+    try:
+        with open("/proc/self/status") as f:
+            peak = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        pass
+    return peak, r.ru_utime + r.ru_stime
 
 base, cpu0 = usage()
 t0 = time.perf_counter()
