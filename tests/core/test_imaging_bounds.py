@@ -379,3 +379,14 @@ def test_small_images_unchanged_by_the_cap(tmp_path):
     a[::2] = 200
     Image.fromarray(a).save(tmp_path / "t.png")
     np.testing.assert_array_equal(load_rgb(tmp_path / "t.png"), a)
+
+
+def test_decode_bytes_backstop_when_pillow_limit_is_off(tmp_path, monkeypatch):
+    # an application that switches Pillow's own limit off still gets a bounded decode
+    Image.fromarray(np.zeros((300, 400, 3), np.uint8)).save(tmp_path / "a.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    monkeypatch.setattr(imaging, "MAX_DECODE_BYTES", 300 * 400 * 4 - 1)
+    err = pytest.raises(ImageLoadError, load_rgb, tmp_path / "a.png").value
+    assert "too large to decode" in err.reason and "400x300" in err.reason
+    monkeypatch.setattr(imaging, "MAX_DECODE_BYTES", 300 * 400 * 4)
+    assert load_rgb(tmp_path / "a.png").shape == (300, 400, 3)
