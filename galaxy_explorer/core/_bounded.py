@@ -207,7 +207,9 @@ def check_gzip_fits(path: Path, compressed_size: int, hdu: int | str | None) -> 
                 raise BoundedError(f"no image HDU with data before a bad header: {e}") from None
             raise
         except (EOFError, OSError, zlib.error) as e:
-            raise BoundedError(f"corrupt gzip stream ({type(e).__name__}: {e})") from None
+            raise BoundedError(
+                f"truncated or corrupt gzip stream ({type(e).__name__}: {e})"
+            ) from None
     return out
 
 
@@ -312,9 +314,8 @@ def read_reduced_stream(
     done: dict[int, np.ndarray] = {}
     for p in sorted(set(wanted)):
         target = data_offset + p * plane_bytes
-        here = stream.tell()
-        if target >= here:
-            _skip(stream, target - here)
+        if isinstance(stream, gzip.GzipFile) and target >= stream.tell():
+            _skip(stream, target - stream.tell())  # decompress forward, never rewind
         else:
             stream.seek(target)
         out: list[np.ndarray] = []

@@ -390,3 +390,27 @@ def test_decode_bytes_backstop_when_pillow_limit_is_off(tmp_path, monkeypatch):
     assert "too large to decode" in err.reason and "400x300" in err.reason
     monkeypatch.setattr(imaging, "MAX_DECODE_BYTES", 300 * 400 * 4)
     assert load_rgb(tmp_path / "a.png").shape == (300, 400, 3)
+
+
+def test_gzip_cut_inside_the_header_says_truncated(tmp_path):
+    p = write_fits(tmp_path / "a.fits", galaxy_array(64))
+    gz = gzip.compress(p.read_bytes())
+    (tmp_path / "t.fits.gz").write_bytes(gz[:60])
+    err = pytest.raises(ImageLoadError, load_rgb, tmp_path / "t.fits.gz").value
+    assert "truncated" in err.reason and "\n" not in err.reason
+
+
+def test_gzip_plain_image_in_extension_read_reduced(tmp_path, monkeypatch):
+    # the stream reader skips the primary HDU's data and finds the extension's
+    g = galaxy_array(64)[:45, :61]
+    hdul = fits.HDUList([fits.PrimaryHDU(np.zeros((5, 7), np.float32)), fits.ImageHDU(g, name="SCI")])
+    hdul.writeto(tmp_path / "a.fits")
+    (tmp_path / "a.fits.gz").write_bytes(gzip.compress((tmp_path / "a.fits").read_bytes()))
+    settings = RenderSettings(hdu="SCI")
+    expected = load_rgb(write_fits(tmp_path / "ref.fits", box_mean(g, 4)))
+    monkeypatch.setattr(imaging, "MAX_RENDER_SIDE", 16)
+    for name in ("a.fits", "a.fits.gz"):
+        got = load_rgb(tmp_path / name, settings)
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+        got = load_rgb(tmp_path / name, RenderSettings(hdu=1))
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
