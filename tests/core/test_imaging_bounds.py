@@ -403,7 +403,9 @@ def test_gzip_cut_inside_the_header_says_truncated(tmp_path):
 def test_gzip_plain_image_in_extension_read_reduced(tmp_path, monkeypatch):
     # the stream reader skips the primary HDU's data and finds the extension's
     g = galaxy_array(64)[:45, :61]
-    hdul = fits.HDUList([fits.PrimaryHDU(np.zeros((5, 7), np.float32)), fits.ImageHDU(g, name="SCI")])
+    hdul = fits.HDUList(
+        [fits.PrimaryHDU(np.zeros((5, 7), np.float32)), fits.ImageHDU(g, name="SCI")]
+    )
     hdul.writeto(tmp_path / "a.fits")
     (tmp_path / "a.fits.gz").write_bytes(gzip.compress((tmp_path / "a.fits").read_bytes()))
     settings = RenderSettings(hdu="SCI")
