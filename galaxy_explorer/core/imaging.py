@@ -19,6 +19,23 @@ truncated" warning, the loader checks the file length against what the header pr
 and reads the data inside the ``try``; instead of escalating Pillow's
 ``DecompressionBombWarning``, it refuses any image above ``PIL.Image.MAX_IMAGE_PIXELS``
 itself (the threshold at which Pillow would warn), and Pillow's own hard limit stays on.
+
+Memory is bounded (issue 11): an image larger than :data:`MAX_RENDER_SIDE` on its longer
+side is reduced *while it is decoded*, by the smallest integer factor ``f`` that brings it
+under the cap, averaging ``f`` x ``f`` boxes (NaN ignored):
+
+- JPEG: libjpeg's draft mode decodes at 1/2, 1/4 or 1/8 scale first;
+- other Pillow formats: the decoded image (at most ``PIL.Image.MAX_IMAGE_PIXELS`` pixels,
+  about 360 MB) is reduced strip by strip, never converted or copied whole;
+- FITS: the data are read a block of rows at a time (plain files and ``.fits.gz``
+  streams straight through, ``.fits.fz`` tile by tile), and of a cube only the planes
+  shown are read.
+
+Sizes are checked from the headers before anything is allocated (:data:`MAX_FITS_PIXELS`,
+:data:`MAX_FITS_VALUES`, :data:`MAX_DECODE_BYTES`), and the headers of a ``.fits.gz`` are
+walked in the decompressed stream first, so that a gzip bomb (a header that is not FITS,
+or more declared data than the file can hold) is refused in milliseconds. Images within
+the cap are read and rendered exactly as before.
 """
 
 from __future__ import annotations
@@ -28,12 +45,15 @@ import math
 import os
 import re
 import stat as _stat
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from galaxy_explorer.core import _bounded
 
 if TYPE_CHECKING:
     from astropy.io import fits as _fits
@@ -63,11 +83,28 @@ FITS_EXTENSIONS: tuple[str, ...] = (".fits", ".fit", ".fts", ".fits.gz", ".fits.
 STRETCHES: tuple[str, ...] = ("linear", "log", "sqrt", "asinh", "histeq")
 LIMITS: tuple[str, ...] = ("minmax", "percentile", "zscale")
 
-#: FITS images with more pixels per plane than this are refused (absurd for a cutout and
-#: a likely decompression bomb in a ``.fits.gz`` / ``.fits.fz``).
-MAX_FITS_PIXELS = 100_000_000
-#: ... and so are cubes with more values than this in all.
-MAX_FITS_VALUES = 300_000_000
+#: :func:`load_rgb` returns images at most this many pixels on their longer side: larger
+#: ones are reduced while they are decoded (box average by an integer factor), so one
+#: call holds at most the reduced image and one block of rows. The model sees a crop of
+#: a few hundred pixels and the detail panel a window of about a thousand, so 2048 loses
+#: nothing anyone looks at, and it caps one rendered RGB image at 12 MB.
+MAX_RENDER_SIDE = 2048
+#: FITS images with more pixels per plane than this are refused, from the header, before
+#: any data is read (30,000 x 30,000: larger than any survey tile, e.g. Euclid MER tiles
+#: are 19,200 square; reading one reduced costs time, never memory).
+MAX_FITS_PIXELS = 30_000 * 30_000
+#: ... and so are HDUs with more values than this in all (three such planes).
+MAX_FITS_VALUES = 3 * MAX_FITS_PIXELS
+#: :func:`load_fits_data` returns the whole array, so it refuses more values than this
+#: (1.2 GB as float32); :func:`load_rgb` reads larger images reduced instead.
+MAX_FULL_READ_VALUES = 300_000_000
+#: FITS data above this many values are read through the bounded reader even when no
+#: reduction is needed (a cube with many planes: only the planes shown are read).
+_SMALL_READ_VALUES = 64_000_000
+#: Pillow images whose decoded pixels would take more bytes than this are refused from
+#: their declared size (a backstop: Pillow's own ``MAX_IMAGE_PIXELS`` check, kept on,
+#: refuses them first unless an application raised it).
+MAX_DECODE_BYTES = 512 * 2**20
 
 #: Version of the rendering code; part of :meth:`RenderSettings.key` so that a change in
 #: how pixels are rendered invalidates cached embeddings.
@@ -324,16 +361,36 @@ def _select_hdu(
     return idx, h
 
 
-def _check_size(path: Path, shape: tuple[int, ...]) -> None:
-    plane = shape[-1] * shape[-2]
+def _check_size(path: Path, shape: tuple[int, ...], whole: bool = False) -> None:
+    plane = _image_dims(shape)
     total = math.prod(shape)
-    if plane > MAX_FITS_PIXELS or total > MAX_FITS_VALUES:
-        dims = "x".join(str(s) for s in reversed(shape))
+    dims = "x".join(str(s) for s in reversed(shape))
+    if plane[0] * plane[1] > MAX_FITS_PIXELS or total > MAX_FITS_VALUES:
         raise ImageLoadError(
             path,
             f"image too large ({dims} pixels; limit {MAX_FITS_PIXELS // 1_000_000} megapixels"
             " per plane): refusing a possible decompression bomb",
         )
+    if whole and total > MAX_FULL_READ_VALUES:
+        raise ImageLoadError(
+            path,
+            f"image too large to read whole ({dims} values; limit"
+            f" {MAX_FULL_READ_VALUES // 1_000_000} million): load_rgb renders it reduced",
+        )
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(s for s in shape if s != 1) if len(shape) > 3 else shape
+
+
+def _image_dims(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(rows, columns) of the image in a data shape (the other axis of a cube = bands)."""
+    sq = _squeezed(shape)
+    if len(sq) == 3 and _band_axis(sq) == 2:
+        return sq[0], sq[1]
+    if len(sq) >= 2:
+        return sq[-2], sq[-1]
+    return (sq[0] if sq else 1), 1
 
 
 def _read_hdu_data(path: Path, hdu: Any, label: str, file_size: int, gz: bool) -> np.ndarray:
@@ -341,25 +398,9 @@ def _read_hdu_data(path: Path, hdu: Any, label: str, file_size: int, gz: bool) -
     from astropy.io import fits
 
     shape = _hdu_shape(hdu)
-    _check_size(path, shape)
+    _check_size(path, shape, whole=True)
     compressed = isinstance(hdu, fits.CompImageHDU)
-    info_end = None
-    if not gz:
-        try:
-            info = hdu.fileinfo()
-            info_end = int(info["datLoc"]) + int(info["datSpan"])
-            if not compressed:
-                bitpix = abs(int(hdu.header.get("BITPIX", 8)))
-                need = int(info["datLoc"]) + bitpix // 8 * math.prod(shape)
-                if need > file_size:
-                    raise ImageLoadError(
-                        path,
-                        f"truncated FITS file ({file_size} bytes; {label} needs {need})",
-                    )
-        except ImageLoadError:
-            raise
-        except Exception as e:  # noqa: BLE001 - fileinfo is best effort
-            log.debug("%s: fileinfo failed: %s", path, e)
+    info_end = _check_length(path, hdu, shape, label, file_size, gz)
     try:
         raw = hdu.data
     except ImageLoadError:
@@ -386,6 +427,34 @@ def _read_hdu_data(path: Path, hdu: Any, label: str, file_size: int, gz: bool) -
         if isinstance(blank, (int, np.integer)) and not isinstance(blank, bool):
             data[raw == blank] = np.nan
     return data
+
+
+def _check_length(
+    path: Path, hdu: Any, shape: tuple[int, ...], label: str, file_size: int, gz: bool
+) -> int | None:
+    """For a plain file: refuse one shorter than the header promises; return where the
+    HDU's data end (None when unknown)."""
+    from astropy.io import fits
+
+    if gz:
+        return None
+    info_end = None
+    try:
+        info = hdu.fileinfo()
+        info_end = int(info["datLoc"]) + int(info["datSpan"])
+        if not isinstance(hdu, fits.CompImageHDU):
+            bitpix = abs(int(hdu.header.get("BITPIX", 8)))
+            need = int(info["datLoc"]) + bitpix // 8 * math.prod(shape)
+            if need > file_size:
+                raise ImageLoadError(
+                    path,
+                    f"truncated FITS file ({file_size} bytes; {label} needs {need})",
+                )
+    except ImageLoadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - fileinfo is best effort
+        log.debug("%s: fileinfo failed: %s", path, e)
+    return info_end
 
 
 def _squeeze_to_image(path: Path, data: np.ndarray, label: str) -> np.ndarray:
@@ -433,17 +502,171 @@ def load_fits_data(
     gz = head.startswith(_GZIP_MAGIC)
     if not (head.startswith(_FITS_MAGIC) or gz):
         raise ImageLoadError(path, "not a FITS file (does not start with SIMPLE)")
-    return _load_fits(path, hdu, size, gz)
+    return _load_fits(path, hdu, size, gz)[:2]
 
 
-def _load_fits(path: Path, hdu: int | str | None, size: int, gz: bool) -> tuple[np.ndarray, Any]:
+def _precheck_gzip(path: Path, size: int, hdu: int | str | None) -> list[_bounded.HduFacts]:
+    """Refuse a ``.fits.gz`` whose headers are not FITS or whose declared data cannot fit
+    in it, before astropy decompresses it (see :func:`_bounded.check_gzip_fits`)."""
+    try:
+        return _bounded.check_gzip_fits(path, size, hdu)
+    except _bounded.BoundedError as e:
+        raise ImageLoadError(path, f"gzip-compressed FITS file refused: {e}") from None
+    except (EOFError, OSError, zlib.error) as e:
+        raise ImageLoadError(
+            path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How a FITS HDU too big to read whole is read: reduction factor and planes."""
+
+    f: int
+    axis: int  # band axis of a 3-D image (0 or 2); 0 for 2-D
+    planes: list[int] | None  # band-first planes to read, in this order
+    settings: RenderSettings  # settings to render the planes read with
+
+
+def _plan(
+    path: Path, label: str, shape: tuple[int, ...], settings: RenderSettings, max_side: int
+) -> _Plan | None:
+    """None when the whole HDU is read as before (small), else how to read it bounded."""
+
+    sq = _squeezed(shape)
+    if len(sq) > 3:
+        raise ImageLoadError(path, f"{label} has {len(sq)} data axes {sq}; expected 2 or 3")
+    ny, nx = _image_dims(shape)
+    f = _bounded.reduction_factor(ny, nx, max_side)
+    if f == 1 and math.prod(shape) <= _SMALL_READ_VALUES:
+        return None
+    if len(sq) != 3:
+        return _Plan(f, 0, None, settings)
+    axis = _band_axis(sq)
+    if axis == 2:
+        return _Plan(f, 2, None, settings)
+    n = sq[0]
+    if n <= 3:
+        if settings.bands is not None:
+            _pick_bands(n, 0, settings.bands, path)  # the same error for a bad index
+        return _Plan(f, 0, list(range(n)), settings)
+    idx = _pick_bands(n, 0, settings.bands, path)  # three planes, no mean (n > 3)
+    return _Plan(f, 0, idx, replace(settings, bands=(0, 1, 2)))
+
+
+def _has_image_data(facts: _bounded.HduFacts) -> bool:
+    return (
+        facts.is_image
+        and not facts.compressed
+        and len(facts.shape) >= 2
+        and min(facts.shape) > 0
+        and int(facts.header.get("BITPIX", 0) or 0) in (8, 16, 32, 64, -32, -64)
+    )
+
+
+def _read_gzip_planned(path: Path, facts: _bounded.HduFacts, label: str, plan: _Plan) -> np.ndarray:
+    import gzip
+
+    try:
+        with gzip.open(path, "rb") as stream:
+            return _bounded.read_reduced_stream(
+                stream, facts.data_start, facts.header, facts.shape, plan.f, plan.planes
+            )
+    except _bounded.BoundedError as e:
+        raise ImageLoadError(
+            path, f"truncated or corrupt gzip-compressed FITS file ({label}: {e})"
+        ) from None
+    except MemoryError:
+        raise ImageLoadError(path, f"out of memory reading {label}") from None
+    except Exception as e:  # noqa: BLE001 - gzip / zlib raise several kinds
+        raise ImageLoadError(
+            path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
+        ) from None
+
+
+def _read_planned(path: Path, h: Any, label: str, size: int, gz: bool, plan: _Plan) -> np.ndarray:
+    import gzip
+
+    from astropy.io import fits
+
+    shape = _hdu_shape(h)
+    _check_size(path, shape)
+    info_end = _check_length(path, h, shape, label, size, gz)
+    try:
+        if isinstance(h, fits.CompImageHDU):
+            data = _bounded.read_reduced(h, shape, plan.f, plan.planes)
+        else:
+            offset = int(h.fileinfo()["datLoc"])
+            opener = gzip.open if gz else open
+            with opener(path, "rb") as stream:
+                data = _bounded.read_reduced_stream(
+                    stream, offset, h.header, shape, plan.f, plan.planes
+                )
+    except ImageLoadError:
+        raise
+    except _bounded.BoundedError as e:
+        raise ImageLoadError(path, f"{label}: {e}") from None
+    except MemoryError:
+        raise ImageLoadError(path, f"out of memory reading {label}") from None
+    except Exception as e:  # noqa: BLE001 - astropy raises many kinds on bad data
+        if gz or isinstance(e, EOFError) or "end-of-stream" in str(e):
+            raise ImageLoadError(
+                path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
+            ) from None
+        if info_end is not None and info_end > size:
+            raise ImageLoadError(path, f"truncated FITS file ({label} is cut short)") from None
+        raise ImageLoadError(path, f"corrupt image data in {label} ({_exc_text(e)})") from None
+    log.debug("%s: %s %s read reduced by %d to %s", path, label, shape, plan.f, data.shape)
+    return data
+
+
+def _load_fits(
+    path: Path,
+    hdu: int | str | None,
+    size: int,
+    gz: bool,
+    settings: RenderSettings | None = None,
+    max_side: int | None = None,
+) -> tuple[np.ndarray, Any, _Plan | None]:
+    """(data, header, plan): the whole data (plan None) or, with ``settings`` and
+    ``max_side``, the data reduced and restricted to the planes ``plan`` says."""
+    if gz:
+        walked = _precheck_gzip(path, size, hdu)
+        last = walked[-1] if walked else None
+        if (
+            last is not None
+            and settings is not None
+            and max_side is not None
+            and last.selected_by(hdu)
+            and _has_image_data(last)
+        ):
+            # read a big plain image straight from the stream: astropy would decompress
+            # past its data once more just to open the file
+            label = f"HDU {last.index} ({last.extname})" if last.extname else f"HDU {last.index}"
+            if last.index == 0 or last.extname == "PRIMARY":
+                label = f"HDU {last.index}"
+            _check_size(path, last.shape)
+            plan = _plan(path, label, last.shape, settings, max_side)
+            if plan is not None:
+                data = _read_gzip_planned(path, last, label, plan)
+                if not np.isfinite(data).any():
+                    raise ImageLoadError(path, f"{label} has no finite pixel values (all NaN/Inf)")
+                return data, last.header, plan
     hdul = _open_fits(path, gz)
+    plan = None
     try:
         try:
             idx, h = _select_hdu(path, hdul, hdu)
             label = _hdu_label(idx, h)
-            data = _read_hdu_data(path, h, label, size, gz)
             header = h.header.copy()
+            if settings is not None and max_side is not None:
+                shape = _hdu_shape(h)
+                _check_size(path, shape)
+                plan = _plan(path, label, shape, settings, max_side)
+            if plan is None:
+                data = _read_hdu_data(path, h, label, size, gz)
+            else:
+                data = _read_planned(path, h, label, size, gz, plan)
         except ImageLoadError:
             raise
         except (EOFError, OSError, ValueError, TypeError, KeyError, IndexError) as e:
@@ -457,10 +680,11 @@ def _load_fits(path: Path, hdu: int | str | None, size: int, gz: bool) -> tuple[
             hdul.close()
         except Exception:  # noqa: BLE001
             pass
-    data = _squeeze_to_image(path, data, label)
+    if plan is None:
+        data = _squeeze_to_image(path, data, label)
     if not np.isfinite(data).any():
         raise ImageLoadError(path, f"{label} has no finite pixel values (all NaN/Inf)")
-    return data, header
+    return data, header, plan
 
 
 # --------------------------------------------------------------------- stretches
@@ -704,12 +928,17 @@ def _band_names(header: Any, n: int) -> list[str] | None:
 
 
 def _render_fits(
-    path: Path, data: np.ndarray, settings: RenderSettings, header: Any = None
+    path: Path,
+    data: np.ndarray,
+    settings: RenderSettings,
+    header: Any = None,
+    axis: int | None = None,
 ) -> np.ndarray:
     # FITS row 1 is the bottom row: flip rows to show north up, as DS9 does
     if data.ndim == 2:
         return _grey_rgb(data[::-1], settings)
-    axis = _band_axis(data.shape)
+    if axis is None:
+        axis = _band_axis(data.shape)
     planes = data[:, ::-1] if axis == 0 else np.moveaxis(data[::-1], 2, 0)
     n = planes.shape[0]
     if n == 1 and settings.bands is None:
@@ -770,6 +999,7 @@ def _lupton_rgb(chans: list[np.ndarray], settings: RenderSettings) -> np.ndarray
 def _load_pillow(path: Path, settings: RenderSettings) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+
     try:
         im = Image.open(path)
     except UnidentifiedImageError:
@@ -798,7 +1028,22 @@ def _load_pillow(path: Path, settings: RenderSettings) -> np.ndarray:
         if w <= 0 or h <= 0:
             raise ImageLoadError(path, f"image has no pixels ({w}x{h})")
         try:
+            f = _bounded.reduction_factor(h, w, MAX_RENDER_SIDE)
+            if f > 1 and im.format == "JPEG":
+                # decode at 1/2, 1/4 or 1/8 scale (never below the size asked for)
+                im.draft(None, (-(-w // f), -(-h // f)))
+            dw, dh = im.size
+            need = dw * dh * _pil_pixel_bytes(im.mode)
+            if need > MAX_DECODE_BYTES:
+                raise ImageLoadError(
+                    path,
+                    f"image too large to decode ({w}x{h} {im.mode} needs {need // 2**20} MB;"
+                    f" limit {MAX_DECODE_BYTES // 2**20} MB)",
+                )
             im.load()
+            f = _bounded.reduction_factor(dh, dw, MAX_RENDER_SIDE)
+            if f > 1:
+                return _pil_reduced_rgb(im, f, settings)
             return _pil_to_rgb(im, settings)
         except ImageLoadError:
             raise
@@ -810,6 +1055,48 @@ def _load_pillow(path: Path, settings: RenderSettings) -> np.ndarray:
             if "truncated" in text or isinstance(e, (EOFError, SyntaxError)) or "broken" in text:
                 raise ImageLoadError(path, f"truncated or corrupt {fmt} file ({text})") from None
             raise ImageLoadError(path, f"cannot decode {fmt} file ({_exc_text(e)})") from None
+
+
+def _pil_pixel_bytes(mode: str) -> int:
+    """Bytes per pixel Pillow allocates for an image of ``mode``."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def _pil_reduced_rgb(im: Any, f: int, settings: RenderSettings) -> np.ndarray:
+    """A loaded image reduced by ``f`` (box average, strip by strip) as RGB; transparency
+    is composited over black (premultiplied alpha), as :func:`_pil_to_rgb` does."""
+    mode = im.mode
+    if mode in ("RGB", "L", "F", "I"):
+        target = mode
+    elif mode.startswith("I;16"):
+        target = "I"
+    elif mode in ("LA", "La"):
+        target = "La"
+    elif mode in ("P", "PA", "RGBA", "RGBa") or "A" in im.getbands():
+        target = "RGBa"
+    elif mode == "1":
+        target = "L"
+    else:
+        target = "RGB"
+    small = _bounded.reduce_pillow(im, f, target)
+    if target == "RGB":
+        return np.asarray(small, dtype=np.uint8)
+    if target == "RGBa":
+        return np.ascontiguousarray(np.asarray(small, dtype=np.uint8)[:, :, :3])
+    if target in ("L", "La"):
+        g = np.asarray(small.getchannel(0), dtype=np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    a = np.asarray(small, dtype=np.float32)
+    if mode.startswith("I;16"):
+        g = (a * np.float32(255.0 / 65535.0) + np.float32(0.5)).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if not np.isfinite(a).any():
+        raise ImageLoadError(Path(im.filename or "?"), "no finite pixel values (all NaN/Inf)")
+    return _grey_rgb(a, settings)
 
 
 def _pil_to_rgb(im: Any, settings: RenderSettings) -> np.ndarray:
@@ -852,7 +1139,9 @@ def load_rgb(
     The format is recognised from the content: FITS (plain, gzip-compressed or with
     tile-compressed HDUs) goes through astropy and is rendered with ``settings``;
     JPEG/PNG/TIFF go through Pillow (8/16-bit, grey, RGBA composited over black,
-    palette) and are used as they are.
+    palette) and are used as they are. Images larger than :data:`MAX_RENDER_SIDE` on
+    their longer side come back reduced by an integer factor (box average while
+    decoding), so that the longer side is at most :data:`MAX_RENDER_SIDE`.
 
     Parameters
     ----------
@@ -876,8 +1165,13 @@ def load_rgb(
     try:
         head, size = _sniff(p)
         if head.startswith(_FITS_MAGIC) or (head.startswith(_GZIP_MAGIC) and _is_fits_name(p)):
-            data, header = _load_fits(p, settings.hdu, size, head.startswith(_GZIP_MAGIC))
-            rgb = _render_fits(p, data, settings, header)
+            data, header, plan = _load_fits(
+                p, settings.hdu, size, head.startswith(_GZIP_MAGIC), settings, MAX_RENDER_SIDE
+            )
+            if plan is None:
+                rgb = _render_fits(p, data, settings, header)
+            else:
+                rgb = _render_fits(p, data, plan.settings, header, plan.axis)
         elif head.startswith(_GZIP_MAGIC):
             raise ImageLoadError(p, "gzip-compressed file that is not named .fits.gz")
         else:
@@ -951,9 +1245,11 @@ def _header_dict(header: Any, base: Mapping[str, object] | None = None) -> dict[
 def _read_headers(path: Path, hdu: int | str | None) -> tuple[Any, Any]:
     """(primary header or None when it is the image's own, image header) of a FITS file;
     ``(None, None)`` for other formats."""
-    head, _ = _sniff(path)
+    head, size = _sniff(path)
     if not (head.startswith(_FITS_MAGIC) or head.startswith(_GZIP_MAGIC)):
         return None, None
+    if head.startswith(_GZIP_MAGIC):
+        _precheck_gzip(path, size, hdu)
     hdul = _open_fits(path, head.startswith(_GZIP_MAGIC))
     try:
         try:

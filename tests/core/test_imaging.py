@@ -432,11 +432,11 @@ def test_absurd_fits_dimensions_refused(tmp_path):
     hdr["SIMPLE"] = True
     hdr["BITPIX"] = 8
     hdr["NAXIS"] = 2
-    hdr["NAXIS1"] = 20000
-    hdr["NAXIS2"] = 20000
+    hdr["NAXIS1"] = 40000  # above imaging.MAX_FITS_PIXELS (30,000 squared)
+    hdr["NAXIS2"] = 40000
     (tmp_path / "big.fits").write_bytes(hdr.tostring().encode() + b"\0" * 2880)
     err = load_error(tmp_path / "big.fits")
-    assert "too large" in err.reason and "20000x20000" in err.reason
+    assert "too large" in err.reason and "40000x40000" in err.reason
 
 
 def test_decompression_bomb_pillow_hard_limit(tmp_path, monkeypatch):
