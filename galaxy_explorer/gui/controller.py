@@ -1137,10 +1137,12 @@ class Controller(QObject):
             header = imaging.read_header(path, settings.hdu)
             planes = 0
             if header:   # FITS: how many planes (a cube gets colour from its bands)
+                # from the header, not the data: a big cube is never read whole for this
                 try:
-                    data, _ = imaging.load_fits_data(path, settings.hdu)
-                    planes = int(data.shape[0]) if data.ndim == 3 else 1
-                except Exception:
+                    naxis = int(header.get("ZNAXIS", header.get("NAXIS", 2)) or 2)
+                    third = header.get("ZNAXIS3", header.get("NAXIS3", 1))
+                    planes = int(third or 1) if naxis >= 3 else 1
+                except (TypeError, ValueError):
                     planes = 1
             try:
                 ra, dec = imaging.sky_position(path)

@@ -269,3 +269,24 @@ def test_renaming_a_class_renames_its_manual_labels(qtbot, make_window, cutouts)
     assert win.labels.bin_for("grand design") is not None
     c.undo_labels()
     assert c.manual_label(0) == "spiral"
+
+
+def test_detail_counts_cube_planes_from_the_header(qtbot, make_window, tmp_path, monkeypatch):
+    """The detail panel learns a cube's band count from its header: the data are not read
+    whole just to count planes (a big cube cost a full read per click)."""
+    import numpy as np
+    from helpers import galaxy_array, write_fits
+
+    from galaxy_explorer.core import imaging
+
+    folder = tmp_path / "cubes"
+    folder.mkdir()
+    write_fits(folder / "cube.fits", np.stack([galaxy_array(48, seed=s) for s in range(3)]))
+    calls = []
+    monkeypatch.setattr(imaging, "load_fits_data",
+                        lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
+    win = make_window([folder])
+    wait_embedded(qtbot, win)
+    win.c.set_current(0)
+    qtbot.waitUntil(lambda: win.detail.planes_label.text() == "3 bands", timeout=20000)
+    assert calls == []
