@@ -81,9 +81,13 @@ def ray_cluster():
 
 # ------------------------------------------------------------------ without Ray
 def test_pool_plan_from_cluster_resources():
-    # one actor per GPU, CPUs per GPU of the GPU nodes (a GPU-less head does not count)
+    # several 2-CPU actors share each GPU, as the GPU nodes' CPUs per GPU allow (a GPU-less
+    # head does not count)
     plan = plan_pool([{"CPU": 16}, {"CPU": 32, "GPU": 4}, {"CPU": 8, "GPU": 1}])
-    assert plan == PoolPlan(actors=5, num_cpus=8.0, num_gpus=1.0) and plan.device == "cuda"
+    assert plan == PoolPlan(actors=20, num_cpus=2.0, num_gpus=0.25) and plan.device == "cuda"
+    assert plan_pool([{"CPU": 112, "GPU": 8}]) == PoolPlan(56, 2.0, 1 / 7)
+    assert plan_pool([{"CPU": 256, "GPU": 8}]) == PoolPlan(64, 2.0, 1 / 8)  # at most 8 per GPU
+    assert plan_pool([{"CPU": 2, "GPU": 4}]) == PoolPlan(4, 0.0, 1.0)  # fewer CPUs than GPUs
     assert plan_pool([{"CPU": 32, "GPU": 4}], actors=2).actors == 2
     # CPU actors of up to 4 CPUs, never more than the cluster holds
     assert plan_pool([{"CPU": 2}]) == PoolPlan(actors=2, num_cpus=1.0, num_gpus=0.0)
