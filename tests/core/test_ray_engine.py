@@ -178,7 +178,7 @@ def test_cli_ray_then_local_reports_nothing_to_embed(ray_cluster, cutouts, tiny_
 
 @pytest.mark.slow
 def test_resume_embeds_only_what_is_missing(ray_cluster, cutouts, tmp_path, adapter):
-    """Half cached, a shard left by a killed run adopted, a live run's folder left alone."""
+    """Part cached, a shard left by a killed run adopted, a live run's folder left alone."""
     for i in range(4):
         write_jpeg(cutouts / f"extra_{i}.jpg", seed=200 + i)
     items = scan(cutouts).items  # 12 files
@@ -200,8 +200,10 @@ def test_resume_embeds_only_what_is_missing(ray_cluster, cutouts, tmp_path, adap
     live_shard = write_shard_file(live, adapter.model_key, RenderSettings().key(), adapter.dim,
                                   [items[7].sha256], adapter.embed_images(
                                       [np.zeros((8, 8, 3), np.uint8)]))
+    # a failure recorded before (a transient read error): --retry-failed tries it again
+    store.put_failure(items[8].sha256, "transient: I/O error", items[8].path)
     try:
-        progs = list(ray_embed_job(items, adapter, store, actors=2))
+        progs = list(ray_embed_job(items, adapter, store, actors=2, retry_failed=True))
     finally:
         os.close(fd)
     first, last = progs[0], progs[-1]
@@ -211,6 +213,7 @@ def test_resume_embeds_only_what_is_missing(ray_cluster, cutouts, tmp_path, adap
     assert [p.done for p in progs] == sorted(p.done for p in progs) and last.done == 12
     assert not dead.exists() and live_shard.exists()
     assert store.missing([it.sha256 for it in items]) == []
+    assert store.failures() == {}  # the retried file succeeded: its failure is cleared
     again = list(ray_embed_job(items, adapter, store))  # nothing left: no actors started
     assert len(again) == 1 and again[0].cached == 12 and again[0].finished
     store.close()
