@@ -386,12 +386,24 @@ def _ray_job(session: Session, args: argparse.Namespace) -> Any:
 
 # ------------------------------------------------------------------------- commands
 def cmd_embed(args: argparse.Namespace) -> int:
+    ray_only = [f"--{n}" for n in ("address", "actors", "staging") if getattr(args, n) is not None]
+    if args.engine != "ray" and ray_only:
+        raise CliError(f"{', '.join(ray_only)} only go with --engine ray", EXIT_USAGE)
     if args.engine == "ray":
-        from galaxy_explorer.core.ray_engine import RayUnavailableError, require_ray
+        from galaxy_explorer.core.ray_engine import (
+            RayEngineError,
+            RayUnavailableError,
+            check_reachable,
+            require_ray,
+        )
 
         try:
             require_ray()
         except RayUnavailableError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        try:
+            check_reachable(args.address)
+        except RayEngineError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
         # the driver's model only names the weights (model key, dim): the actors get --device
         args.ray_device, args.device = args.device, "cpu"

@@ -310,10 +310,37 @@ def _quiet_ray_data() -> None:
             h.addFilter(_DropProgressNotice())
 
 
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` (or ``ray://HOST:PORT``) nobody listens on.
+
+    ``ray.init`` retries an unreachable cluster address for minutes; a plain TCP connect
+    answers in at most ``timeout`` seconds. ``auto``, ``local`` and ``None`` are not checked.
+
+    Raises
+    ------
+    RayEngineError
+        Nothing accepts connections at that address.
+    """
+    if not address or address in ("auto", "local"):
+        return
+    import socket
+
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayEngineError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayEngineError(f"cannot reach the Ray cluster at {address}: "
+                             f"{exc.strerror or exc}") from None
+
+
 def _connect(ray: Any, address: str | None) -> bool:
     """Connect to (or start) a Ray cluster; True when this call started the connection."""
     if ray.is_initialized():
         return False
+    check_reachable(address)
     quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
     kwargs: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.INFO,
                               "log_to_driver": not quiet}

@@ -148,6 +148,49 @@ def test_without_ray_the_engine_gives_a_one_line_hint(cutouts, tiny_model, tmp_p
     assert not (tmp_path / "cache").exists()  # nothing was started or written
 
 
+def test_ray_options_need_the_ray_engine(cutouts, tmp_path, capsys):
+    from galaxy_explorer.cli import main
+
+    code = main(["embed", str(cutouts), "--cache", str(tmp_path / "c"), "--actors", "2",
+                 "--staging", str(tmp_path / "s")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "error: --actors, --staging only go with --engine ray"
+    assert not (tmp_path / "c").exists()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_address_fails_fast(cutouts, tiny_model, tmp_path):
+    """ray.init would retry a dead address for minutes: one line and exit 2 within seconds."""
+    from galaxy_explorer.core.ray_engine import check_reachable
+
+    port = _closed_port()
+    t0 = time.monotonic()
+    with pytest.raises(RayEngineError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(RayEngineError, match="cannot reach"):
+        check_reachable(f"ray://127.0.0.1:{port}")
+    assert time.monotonic() - t0 < 10
+    with pytest.raises(RayEngineError, match="expected auto, HOST:PORT"):
+        check_reachable("nonsense")
+    check_reachable("auto")  # left to Ray
+    pytest.importorskip("ray")
+    proc = subprocess.run(
+        [sys.executable, "-m", "galaxy_explorer", "embed", str(cutouts), "--model", str(tiny_model),
+         "--cache", str(tmp_path / "cache"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused"]
+
+
 # --------------------------------------------------------------------- with Ray
 @pytest.mark.slow
 def test_cli_ray_then_local_reports_nothing_to_embed(ray_cluster, cutouts, tiny_model, tmp_path,
