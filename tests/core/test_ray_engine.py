@@ -266,8 +266,10 @@ def test_resume_embeds_only_what_is_missing(ray_cluster, cutouts, tmp_path, adap
 def test_failures_recorded_like_local_runs_and_skipped_after(ray_cluster, cutouts, tmp_path,
                                                              adapter):
     (cutouts / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    (cutouts / "same_bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    odd_bad = os.fsdecode(b"same_bad_\xff\xfe.jpg")  # any bytes a filesystem allows
+    (cutouts / odd_bad).write_bytes(b"\xff\xd8 not really a jpeg")
     (cutouts / "empty.png").write_bytes(b"")
+    write_jpeg(cutouts / os.fsdecode(b"good_\xe9\x80.jpg"), seed=300)
     items = scan(cutouts).items
     with _store(tmp_path / "local", adapter) as local:
         run_to_end(embed_job(items, adapter, local))
@@ -276,12 +278,12 @@ def test_failures_recorded_like_local_runs_and_skipped_after(ray_cluster, cutout
     store = _store(tmp_path / "cache", adapter)
     progs = list(ray_embed_job(items, adapter, store, actors=2, rows_per_shard=4))
     last = progs[-1]
-    assert last.embedded == 8 and last.failed == 2
+    assert last.embedded == 9 and last.failed == 2
     named = sorted(p.name for prog in progs for p, _ in prog.errors)
-    assert named == ["bad.jpg", "empty.png", "same_bad.jpg"]  # every path of a bad content
+    assert named == sorted(["bad.jpg", "empty.png", odd_bad])  # every path of a bad content
     assert store.failures() == local_reasons and all(local_reasons.values())
     assert sorted(p.name for p, _, _ in store.failure_paths()) == local_paths
     again = list(ray_embed_job(items, adapter, store))
-    assert len(again) == 1 and again[0].failed == 2 and again[0].cached == 8
+    assert len(again) == 1 and again[0].failed == 2 and again[0].cached == 9
     assert sorted(p.name for p, _ in again[0].errors) == named  # reported, not retried
     store.close()
