@@ -173,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("embed", help="embed every cutout in DIR into the cache (only what it lacks)")
     _add_common(p)
+    e = p.add_argument_group("engine")
+    e.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local (default) or ray: a Ray Data actor pool on a Ray cluster "
+                        "(pip install 'galaxy-explorer[ray]')")
+    e.add_argument("--address", default=None,
+                   help="with --engine ray: the cluster (auto, HOST:6379, ray://HOST:10001); "
+                        "default or 'local': a new local Ray instance")
+    e.add_argument("--actors", type=_positive_int, default=None,
+                   help="with --engine ray: most model actors (default: one per GPU, else by CPUs)")
+    e.add_argument("--staging", type=Path, default=None,
+                   help="with --engine ray: folder every node shares, where workers write shards "
+                        "(default: inside the cache folder)")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("query", help="rank cutouts by a free-text description")
@@ -267,7 +279,11 @@ def _run_embedding(session: Session, args: argparse.Namespace) -> tuple[list[Ite
     """Embed what the cache lacks with a progress bar; return the items that have vectors."""
     from tqdm import tqdm
 
-    job = session.embed(batch_size=args.batch_size, workers=args.workers, retry_failed=args.retry_failed)
+    if getattr(args, "engine", "local") == "ray":
+        job = _ray_job(session, args)
+    else:
+        job = session.embed(batch_size=args.batch_size, workers=args.workers,
+                            retry_failed=args.retry_failed)
     bar = None
     last = None
     try:
@@ -393,8 +409,47 @@ def _ranked_output(session: Session, args: argparse.Namespace, items: list[Item]
     return EXIT_OK
 
 
+def _ray_job(session: Session, args: argparse.Namespace) -> Any:
+    """The Ray engine's embedding job, with its errors turned into one-line CLI errors."""
+    from galaxy_explorer.core import ray_engine
+
+    job = ray_engine.ray_embed_job(
+        session.items, session.adapter, session.store, session.render, address=args.address,
+        actors=args.actors, use_gpu=None if args.ray_device == "auto" else args.ray_device == "cuda",
+        precision=args.precision, batch_size=args.batch_size, workers=args.workers,
+        staging=args.staging, retry_failed=args.retry_failed,
+        announce=None if args.quiet else lambda msg: print(msg, file=sys.stderr))
+    try:
+        yield from job
+    except (ray_engine.RayEngineError, ray_engine.RayUnavailableError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        job.close()
+
+
 # ------------------------------------------------------------------------- commands
 def cmd_embed(args: argparse.Namespace) -> int:
+    ray_only = [f"--{n}" for n in ("address", "actors", "staging") if getattr(args, n) is not None]
+    if args.engine != "ray" and ray_only:
+        raise CliError(f"{', '.join(ray_only)} only go with --engine ray", EXIT_USAGE)
+    if args.engine == "ray":
+        from galaxy_explorer.core.ray_engine import (
+            RayEngineError,
+            RayUnavailableError,
+            check_reachable,
+            require_ray,
+        )
+
+        try:
+            require_ray()
+        except RayUnavailableError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        try:
+            check_reachable(args.address)
+        except RayEngineError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        # the driver's model only names the weights (model key, dim): the actors get --device
+        args.ray_device, args.device = args.device, "cpu"
     session = _open_session(args)
     items, _ = _run_embedding(session, args)
     print(f"{len(items)} images have embeddings in {session.cache_dir}", file=sys.stderr)
