@@ -832,6 +832,8 @@ class EmbeddingStore:
         except OSError:
             tmp = self.shard_dir / f".{src.name}.tmp"
             shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as fh:  # the copy is on disk before the source goes
+                os.fsync(fh.fileno())
             os.replace(tmp, dst)
             src.unlink()
         return int(self._index.guarded(lambda db: register_shard(db, self.space, self.dim, dst)))
