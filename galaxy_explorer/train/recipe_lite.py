@@ -361,6 +361,106 @@ def finish_and_save(model: Any, processor: Any, out: Path, captions: list[str],
     _strip_build_paths(out)
 
 
+# ------------------------------------------------------------------------------ evaluation
+ROBUST_SEED = 20_261_128  # widened held-out set of the four kinds of the real evaluation
+_FOUR = {"spiral": "spiral", "barred_spiral": "spiral", "elliptical": "elliptical",
+         "irregular": "irregular", "edge_on": "edge_on"}
+
+
+def widened_heldout(n_per_kind: int = 100) -> tuple[list[np.ndarray], list[str], list[float]]:
+    """Widened synthetic cutouts of the real evaluation's four kinds (spirals half barred):
+    RGB arrays, kinds, and the disks' axis ratios (1 for non-disks)."""
+    from galaxy_explorer.train.widen import generate_widened
+
+    order = ["spiral", "elliptical", "irregular", "edge_on", "barred_spiral", "elliptical",
+             "irregular", "edge_on"]
+    rgbs, kinds, q = [], [], []
+    for i in range(4 * n_per_kind):
+        cls = order[i % len(order)]
+        params, rgb, _c = generate_widened(i, ROBUST_SEED, 128, cls)
+        rgbs.append(rgb)
+        kinds.append(_FOUR[cls])
+        q.append(float(params.axis_ratio) if cls in ("spiral", "barred_spiral") else 1.0)
+    return rgbs, kinds, q
+
+
+def _rotate(rgb: np.ndarray, angle: float) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).rotate(angle, resample=Image.BICUBIC))
+
+
+def robustness(
+    adapter: Any, rgbs: list[np.ndarray], kinds: list[str], q: list[float]
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Four-way zero-shot (the real evaluation's plain prompts) on the widened held-out set:
+    balanced accuracy, confusion, inclined-spiral recall and agreement under rotation."""
+    from galaxy_explorer.train.real_proxies import REAL_PROMPTS, four_way
+
+    t = adapter.embed_texts(list(REAL_PROMPTS.values()))
+    emb = np.concatenate([adapter.embed_images(rgbs[i : i + 64]) for i in range(0, len(rgbs), 64)])
+    out = four_way(emb, kinds, t)
+    names = list(REAL_PROMPTS)
+    pred = (emb @ t.T).argmax(1)
+    for lo, hi in ((0.0, 0.45), (0.45, 0.7), (0.7, 1.01)):
+        sel = [i for i, k in enumerate(kinds) if k == "spiral" and lo <= q[i] < hi]
+        if sel:
+            out[f"spiral_recall_axis_ratio_{lo:.2f}-{min(hi, 1):.2f}"] = {
+                "n": len(sel),
+                "recall": round(float(np.mean([names[pred[i]] == "spiral" for i in sel])), 3),
+            }
+    rot = [_rotate(r, 45) for r in rgbs[:200]]
+    remb = np.concatenate([adapter.embed_images(rot[i : i + 64]) for i in range(0, len(rot), 64)])
+    out["agreement_rotated_45deg"] = round(float(np.mean((remb @ t.T).argmax(1) == pred[:200])), 3)
+    out["cosine_rotated_45deg"] = round(float(np.mean(np.sum(remb * emb[:200], axis=1))), 3)
+    return out, emb
+
+
+def evaluate(out: Path, n_per_class: int = 100, compare: Path | None = None) -> dict[str, Any]:
+    """Acceptance numbers (synthetic held-out), robustness and real-image proxies, speed."""
+    import torch
+
+    from galaxy_explorer.core.model import ClipAdapter
+    from galaxy_explorer.train.real_proxies import real_proxies
+    from galaxy_explorer.train.recipe import (
+        _machine,
+        acceptance,
+        cpu_speed,
+        folder_size_mb,
+        heldout_set,
+        load_fresh_queries,
+        load_paraphrase_queries,
+    )
+
+    queries, prompts = load_paraphrase_queries()
+    fresh = load_fresh_queries()
+    rgbs, labels, fits_rgbs = heldout_set(n_per_class, with_app_render=True)
+    wr, wk, wq = widened_heldout()
+    res: dict[str, Any] = {"machine": _machine(torch.get_num_threads())}
+    for name, folder in (("trained", out), ("previous", compare)):
+        if folder is None:
+            continue
+        t0 = time.time()
+        ad = ClipAdapter.load(str(folder), device="cpu")
+        m: dict[str, Any] = {}
+        if name == "trained":
+            m = acceptance(ad, rgbs, labels, queries, prompts, fresh=fresh)
+            m["app_fits_render"] = {
+                k: v
+                for k, v in acceptance(ad, fits_rgbs, labels, queries, prompts).items()
+                if k in ("zero_shot_top1", "paraphrase_recall_at_10")
+            }
+        m["robustness_widened_4way"], wemb = robustness(ad, wr, wk, wq)
+        m["real_proxies"] = real_proxies(ad, wemb, wk)
+        m["cpu_images_per_s"] = round(cpu_speed(ad), 1)
+        m["precision"] = ad.precision
+        m["eval_s"] = round(time.time() - t0, 1)
+        res[name] = m
+        log.info("%s: %s", name, json.dumps({k: v for k, v in m.items() if k != "per_query_recall_at_10"})[:2000])
+    res["size_mb"] = round(folder_size_mb(out), 2)
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m galaxy_explorer.train.recipe_lite", description=__doc__.split("\n\n")[0]
@@ -371,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--features-only", action="store_true")
     p.add_argument("--no-eval", action="store_true", help="train and save only")
+    p.add_argument("--eval-only", action="store_true", help="only measure the model in OUT")
+    p.add_argument("--compare", type=Path, help="also measure this model folder (e.g. the previous)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: NOT the shipped model")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override recipe values (JSON values)")
@@ -388,36 +490,59 @@ def main(argv: list[str] | None = None) -> int:
         if k not in r:
             p.error(f"unknown recipe key {k!r}")
         r[k] = json.loads(v)
+    info_file = args.work / "train_info.json"
+    if not args.eval_only:
+        info = _train(args, r, t_start)
+        info_file.write_text(json.dumps(info, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in info.items() if k != "history"}, indent=1))
+    if args.no_eval or args.features_only:
+        return 0
+    info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    metrics = {**info, **evaluate(args.out, 20 if args.quick else 100, args.compare)}
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return 0
+
+
+def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[str, Any]:
+    import torch
+
     model, proc = build_model(r["image_size"], r["head_hidden"], r["head_dropout"],
                               max_text_tokens=r["max_text_tokens"], seed=TRAIN_SEED)
     val = cached_feature_set(args.work, model.vision_model, r["n_val"], VAL_SEED, r, args.workers)
     tr = cached_feature_set(args.work, model.vision_model, r["n_train"], TRAIN_SEED, r,
                             args.workers)
     if args.features_only:
-        return 0
+        return {}
     from galaxy_explorer.train.recipe import load_paraphrase_queries
 
     t0 = time.time()
-    text, ids = caption_text_features(model, proc.tokenizer, tr["captions"], r["max_text_tokens"])
+    tfile = args.work / f"text_{TRAIN_SEED}_{r['n_train']}.pt"
+    if tfile.exists():
+        td = torch.load(tfile, weights_only=True)
+        text, ids = td["text"], td["ids"]
+    else:
+        text, ids = caption_text_features(model, proc.tokenizer, tr["captions"],
+                                          r["max_text_tokens"])
+        torch.save({"text": text, "ids": ids}, tfile)
+    log.info("caption text features in %.0f s", time.time() - t0)
     prompts = load_paraphrase_queries()[1]
     pe, _ = caption_text_features(model, proc.tokenizer, list(prompts.values()), r["max_text_tokens"])
+    floor_zs = head_zero_shot(model, val["feats"], val["labels"], pe)
     history = train_head(model, tr["feats"], text, ids, r, val=(val["feats"], val["labels"], pe))
     train_s = time.time() - t0
     finish_and_save(model, proc, args.out, tr["captions"], tr["labels"], r)
-    info = {
+    return {
         "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()},
-        "seeds": {"train": TRAIN_SEED, "val": VAL_SEED},
+        "seeds": {"train": TRAIN_SEED, "val": VAL_SEED, "robustness": ROBUST_SEED},
         "render_s": round(float(tr["render_s"] + val["render_s"]), 1),
         "feature_s": round(float(tr["feature_s"] + val["feature_s"]), 1),
         "head_train_s": round(train_s, 1),
+        "floor_val_zero_shot": round(floor_zs, 4),
         "total_recipe_s_before_eval": round(
             float(tr["render_s"] + val["render_s"] + tr["feature_s"] + val["feature_s"])
             + time.time() - t_start, 1),
         "history": history,
     }
-    (args.work / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in info.items() if k != "history"}, indent=1))
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
