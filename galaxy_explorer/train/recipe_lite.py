@@ -60,7 +60,7 @@ RECIPE: dict[str, Any] = dict(
     widen_fraction=0.7,
     label_caption_fraction=0.3,
     n_val=350,
-    epochs=60,
+    epochs=5,
     batch_size=256,
     lr=1e-3,
     weight_decay=0.05,
@@ -326,8 +326,15 @@ def _strip_build_paths(folder: Path) -> None:
 
 
 def finish_and_save(model: Any, processor: Any, out: Path, captions: list[str],
-                    labels: list[str], r: dict[str, Any]) -> None:
-    """Centre, restrict to the captions' span, fuse batch norms, shrink text, save fp16."""
+                    labels: list[str], r: dict[str, Any],
+                    text_cache: tuple[Any, Any] | None = None) -> None:
+    """Centre, restrict to the captions' span, fuse batch norms, shrink text, save fp16.
+
+    ``text_cache`` = (normalised text embeddings of the distinct captions, each caption's
+    row) reuses the locked text side's embeddings instead of recomputing them.
+    """
+    import torch
+
     from galaxy_explorer.models.efficientnet_lite import fuse_batch_norms
     from galaxy_explorer.train.recipe import (
         _centring_sample,
@@ -343,11 +350,23 @@ def finish_and_save(model: Any, processor: Any, out: Path, captions: list[str],
 
     model.eval()
     texts = _centring_sample(captions, labels)
-    center_joint_space(model, processor.tokenizer, texts, max_length=r["max_text_tokens"])
-    if r.get("image_span_rank"):
-        restrict_image_to_text_span(
-            model, processor.tokenizer, texts, r["image_span_rank"], max_length=r["max_text_tokens"]
-        )
+    if text_cache is not None:  # the locked text side's embeddings, computed once
+        text, ids = text_cache
+        row = {c: int(i) for c, i in zip(captions, ids.tolist(), strict=True)}
+        feats = text[[row[t] for t in texts]].float()
+        u = torch.nn.functional.normalize(feats.mean(0), dim=0)
+        center_joint_space(model, processor.tokenizer, texts, direction=u.numpy())
+        p = torch.eye(len(u)) - torch.outer(u, u)
+        if r.get("image_span_rank"):
+            cen = torch.nn.functional.normalize(feats @ p, dim=-1)
+            v = torch.linalg.svd(cen, full_matrices=False)[2][: r["image_span_rank"]]
+            restrict_image_to_text_span(model, processor.tokenizer, texts,
+                                        r["image_span_rank"], basis=v.numpy())
+    else:
+        center_joint_space(model, processor.tokenizer, texts, max_length=r["max_text_tokens"])
+        if r.get("image_span_rank"):
+            restrict_image_to_text_span(model, processor.tokenizer, texts,
+                                        r["image_span_rank"], max_length=r["max_text_tokens"])
     fused = fuse_batch_norms(model.vision_model)
     model.vision_model = fused
     model.config.vision_config = fused.config
@@ -461,6 +480,75 @@ def evaluate(out: Path, n_per_class: int = 100, compare: Path | None = None) -> 
     return res
 
 
+def write_model_card(out: Path, m: dict[str, Any]) -> None:
+    """Fill ``model_card_lite.md`` with the measured numbers → ``out/README.md``."""
+    tpl = Path(__file__).with_name("model_card_lite.md").read_text(encoding="utf-8")
+    t, prev = m["trained"], m.get("previous", {})
+    r = m["recipe"]
+    classes = t["confusion"]["classes"]
+    conf = "| true \\ predicted | " + " | ".join(classes) + " |\n|" + "---|" * (len(classes) + 1)
+    conf += "".join(
+        f"\n| {c} | " + " | ".join(str(x) for x in row) + " |"
+        for c, row in zip(classes, t["confusion"]["rows_true"], strict=True)
+    )
+
+    def g(d: dict[str, Any], *keys: str) -> Any:
+        for k in keys:
+            if not isinstance(d, dict) or k not in d:
+                return "—"
+            d = d[k]
+        return d
+
+    rb, rbp = t["robustness_widened_4way"], prev.get("robustness_widened_4way", {})
+    rows = [("balanced accuracy", ("balanced_accuracy",))]
+    rows += [(f"recall {k}", ("recall", k)) for k in ("spiral", "elliptical", "irregular", "edge_on")]
+    rows += [("share predicted edge-on", ("predicted_share", "edge_on"))]
+    rows += [(f"spiral recall, {k.split('_')[-1]} axis ratio, n={rb[k]['n']}", (k, "recall"))
+             for k in rb if k.startswith("spiral_recall")]
+    rows += [("prediction unchanged after a 45° rotation", ("agreement_rotated_45deg",)),
+             ("cosine to the 45°-rotated embedding", ("cosine_rotated_45deg",))]
+    robust_rows = "\n".join(f"| {n} | {g(rb, *k)} | {g(rbp, *k)} |" for n, k in rows)
+    rp, rpp = t.get("real_proxies", {}), prev.get("real_proxies", {})
+    rrows = [
+        ("labelled (27): balanced accuracy, 4 plain prompts", ("hdf_labelled", "balanced_accuracy")),
+        ("labelled: share predicted edge-on (true share 0.22)", ("hdf_labelled", "predicted_share", "edge_on")),
+        ("all 57: share predicted spiral", ("hdf_all", "predicted_share", "spiral")),
+        ("all 57: share predicted elliptical", ("hdf_all", "predicted_share", "elliptical")),
+        ("all 57: share predicted irregular", ("hdf_all", "predicted_share", "irregular")),
+        ("all 57: share predicted edge-on", ("hdf_all", "predicted_share", "edge_on")),
+        ("domain classifier real vs synthetic, 5-fold accuracy (0.5 = overlap)", ("hdf_all", "domain_acc")),
+        ("nearest-10 synthetic neighbours: class purity", ("hdf_all", "nn_purity")),
+        ("nearest-10 synthetic neighbours: mean cosine", ("hdf_all", "nn_cosine")),
+        ("(in-domain reference: synthetic to synthetic)", ("hdf_all", "synth_nn_cosine")),
+    ]
+    real_rows = "\n".join(f"| {n} | {g(rp, *k)} | {g(rpp, *k)} |" for n, k in rrows)
+    qn = g(rp, "hdf_labelled", "everyday_precision_at_5")
+    qo = g(rpp, "hdf_labelled", "everyday_precision_at_5")
+    query_rows = "\n".join(
+        f"* \"{q}\": {v} / {qo.get(q, '—') if isinstance(qo, dict) else '—'}"
+        for q, v in (qn.items() if isinstance(qn, dict) else [])
+    )
+    hist = m.get("history", [])
+    text = tpl.format(
+        image_size=r["image_size"], head_hidden=r["head_hidden"], span=r["image_span_rank"],
+        size_mb=m["size_mb"], widen_pct=round(100 * r["widen_fraction"]), n_train=r["n_train"],
+        render_sizes="/".join(str(x) for x in r["render_sizes"]), lr=r["lr"],
+        wd=r["weight_decay"], batch=r["batch_size"], epochs=r["epochs"],
+        val_zs=g(hist[-1] if hist else {}, "val_zero_shot"), floor_val=m.get("floor_val_zero_shot", "—"),
+        total_min=round(m.get("total_recipe_s_before_eval", 0) / 60, 1), machine=m["machine"],
+        render_min=round(m.get("render_s", 0) / 60, 1), feature_min=round(m.get("feature_s", 0) / 60, 1),
+        head_min=round(m.get("head_train_s", 0) / 60, 1), n_images=t["n_images"],
+        zs=t["zero_shot_top1"], r10=t["paraphrase_recall_at_10"],
+        fresh_r10=g(t, "fresh_queries", "recall_at_10"),
+        zs_fits=g(t, "app_fits_render", "zero_shot_top1"),
+        r10_fits=g(t, "app_fits_render", "paraphrase_recall_at_10"),
+        classes=", ".join(classes), confusion=conf, robust_rows=robust_rows, real_rows=real_rows,
+        recall_new=g(rp, "hdf_labelled", "recall"), recall_old=g(rpp, "hdf_labelled", "recall"),
+        query_rows=query_rows, speed=t["cpu_images_per_s"], speed_old=prev.get("cpu_images_per_s", "—"),
+    )
+    (out / "README.md").write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m galaxy_explorer.train.recipe_lite", description=__doc__.split("\n\n")[0]
@@ -472,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--features-only", action="store_true")
     p.add_argument("--no-eval", action="store_true", help="train and save only")
     p.add_argument("--eval-only", action="store_true", help="only measure the model in OUT")
+    p.add_argument("--card-only", action="store_true",
+                   help="only rewrite OUT/README.md from OUT/metrics.json")
     p.add_argument("--compare", type=Path, help="also measure this model folder (e.g. the previous)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: NOT the shipped model")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -490,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         if k not in r:
             p.error(f"unknown recipe key {k!r}")
         r[k] = json.loads(v)
+    if args.card_only:
+        write_model_card(args.out, json.loads((args.out / "metrics.json").read_text()))
+        return 0
     info_file = args.work / "train_info.json"
     if not args.eval_only:
         info = _train(args, r, t_start)
@@ -500,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     info = json.loads(info_file.read_text()) if info_file.exists() else {}
     metrics = {**info, **evaluate(args.out, 20 if args.quick else 100, args.compare)}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_model_card(args.out, metrics)
     return 0
 
 
@@ -530,7 +624,7 @@ def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[
     floor_zs = head_zero_shot(model, val["feats"], val["labels"], pe)
     history = train_head(model, tr["feats"], text, ids, r, val=(val["feats"], val["labels"], pe))
     train_s = time.time() - t0
-    finish_and_save(model, proc, args.out, tr["captions"], tr["labels"], r)
+    finish_and_save(model, proc, args.out, tr["captions"], tr["labels"], r, (text, ids))
     return {
         "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()},
         "seeds": {"train": TRAIN_SEED, "val": VAL_SEED, "robustness": ROBUST_SEED},
