@@ -320,7 +320,9 @@ class ClipAdapter:
         precision : str
             ``auto`` (fp16 on GPU; on the CPU bf16 autocast where the processor has native
             bf16 instructions, about 2x faster with embeddings at cosine > 0.9999 to fp32;
-            else fp32), ``fp32``, ``fp16`` or ``bf16``.
+            else fp32; always fp32 on the CPU for the project's EfficientNet-Lite tower,
+            whose depthwise convolutions are far slower under bf16 autocast), ``fp32``,
+            ``fp16`` or ``bf16``.
 
         Raises
         ------

@@ -147,8 +147,15 @@ class EfficientNetLiteBackbone(nn.Module):
         for repeats, k, stride, expand, cin, cout in LITE0_STAGES:
             for i in range(repeats):
                 blocks.append(
-                    _MBConv(k, stride if i == 0 else 1, expand, cin if i == 0 else cout, cout,
-                            eps, fused)
+                    _MBConv(
+                        k,
+                        stride if i == 0 else 1,
+                        expand,
+                        cin if i == 0 else cout,
+                        cout,
+                        eps,
+                        fused,
+                    )
                 )
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(LITE0_STAGES[-1][-1], FEATURE_DIM, 1, bias=fused)

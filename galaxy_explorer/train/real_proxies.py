@@ -108,7 +108,9 @@ def hdf_cutouts(n_max: int = 60) -> list[tuple[int, int, int, np.ndarray]]:
         y0, x0 = cy - half, cx - half
         if y0 < 0 or x0 < 0 or y0 + 2 * half > img.shape[0] or x0 + 2 * half > img.shape[1]:
             continue
-        out.append((cy, cx, half, np.ascontiguousarray(img[y0 : y0 + 2 * half, x0 : x0 + 2 * half])))
+        out.append(
+            (cy, cx, half, np.ascontiguousarray(img[y0 : y0 + 2 * half, x0 : x0 + 2 * half]))
+        )
     return out
 
 
@@ -123,9 +125,7 @@ def hdf_labelled() -> tuple[list[np.ndarray], list[str]]:
     return rgbs, [lab for *_, lab in HDF_LABELS]
 
 
-def four_way(
-    img_emb: np.ndarray, labels: list[str] | None, text_emb: np.ndarray
-) -> dict[str, Any]:
+def four_way(img_emb: np.ndarray, labels: list[str] | None, text_emb: np.ndarray) -> dict[str, Any]:
     """Zero-shot over :data:`REAL_PROMPTS`: predicted shares, and with ``labels`` the balanced
     accuracy, per-class recall and confusion (rows true, columns predicted)."""
     names = list(REAL_PROMPTS)
@@ -177,7 +177,9 @@ def domain_overlap(
     acc = cross_val_score(LogisticRegression(C=1.0, max_iter=2000), x, y, cv=5).mean()
     sims = real @ synth.T
     nn = np.argsort(-sims, axis=1)[:, :k]
-    purity = [max(np.unique([synth_labels[j] for j in row], return_counts=True)[1]) / k for row in nn]
+    purity = [
+        max(np.unique([synth_labels[j] for j in row], return_counts=True)[1]) / k for row in nn
+    ]
     ss = synth[idx] @ synth.T
     ss[np.arange(len(idx)), idx] = -np.inf
     return {
@@ -204,5 +206,8 @@ def real_proxies(adapter: Any, synth_emb: np.ndarray, synth_labels: list[str]) -
             **four_way(lab_emb, labels, t),
             "everyday_precision_at_5": query_precision(lab_emb, labels, q, 5),
         },
-        "hdf_all": {**four_way(all_emb, None, t), **domain_overlap(all_emb, synth_emb, synth_labels)},
+        "hdf_all": {
+            **four_way(all_emb, None, t),
+            **domain_overlap(all_emb, synth_emb, synth_labels),
+        },
     }

@@ -251,13 +251,13 @@ def train_head(
     torch.manual_seed(seed)
     head, proj = model.vision_model.head, model.visual_projection
     params = list(head.parameters()) + list(proj.parameters()) + [model.logit_scale]
-    opt = torch.optim.AdamW(params, lr=r["lr"], weight_decay=r["weight_decay"],
-                            betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(params, lr=r["lr"], weight_decay=r["weight_decay"], betas=(0.9, 0.98))
     n, bs = len(feats), r["batch_size"]
     steps = r["epochs"] * math.ceil(n / bs)
     warm = max(1, int(0.05 * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+        opt,
+        lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
     )
     feats = feats.float()
     gen = torch.Generator().manual_seed(seed)
@@ -284,7 +284,9 @@ def train_head(
             rec["val_zero_shot"] = round(head_zero_shot(model, *val), 4)
         history.append(rec)
         if "val_zero_shot" in rec:
-            log.info("epoch %d loss %.4f val zero-shot %.4f", ep + 1, rec["loss"], rec["val_zero_shot"])
+            log.info(
+                "epoch %d loss %.4f val zero-shot %.4f", ep + 1, rec["loss"], rec["val_zero_shot"]
+            )
     head.eval()
     return history
 
@@ -325,9 +327,15 @@ def _strip_build_paths(folder: Path) -> None:
         f.write_text(json.dumps(clean(data), indent=2, sort_keys=True) + "\n")
 
 
-def finish_and_save(model: Any, processor: Any, out: Path, captions: list[str],
-                    labels: list[str], r: dict[str, Any],
-                    text_cache: tuple[Any, Any] | None = None) -> None:
+def finish_and_save(
+    model: Any,
+    processor: Any,
+    out: Path,
+    captions: list[str],
+    labels: list[str],
+    r: dict[str, Any],
+    text_cache: tuple[Any, Any] | None = None,
+) -> None:
     """Centre, restrict to the captions' span, fuse batch norms, shrink text, save fp16.
 
     ``text_cache`` = (normalised text embeddings of the distinct captions, each caption's
@@ -360,20 +368,27 @@ def finish_and_save(model: Any, processor: Any, out: Path, captions: list[str],
         if r.get("image_span_rank"):
             cen = torch.nn.functional.normalize(feats @ p, dim=-1)
             v = torch.linalg.svd(cen, full_matrices=False)[2][: r["image_span_rank"]]
-            restrict_image_to_text_span(model, processor.tokenizer, texts,
-                                        r["image_span_rank"], basis=v.numpy())
+            restrict_image_to_text_span(
+                model, processor.tokenizer, texts, r["image_span_rank"], basis=v.numpy()
+            )
     else:
         center_joint_space(model, processor.tokenizer, texts, max_length=r["max_text_tokens"])
         if r.get("image_span_rank"):
-            restrict_image_to_text_span(model, processor.tokenizer, texts,
-                                        r["image_span_rank"], max_length=r["max_text_tokens"])
+            restrict_image_to_text_span(
+                model,
+                processor.tokenizer,
+                texts,
+                r["image_span_rank"],
+                max_length=r["max_text_tokens"],
+            )
     fused = fuse_batch_norms(model.vision_model)
     model.vision_model = fused
     model.config.vision_config = fused.config
     queries, prompts = load_paraphrase_queries()
     check = [q for q, _ in queries] + [q for q, _ in load_fresh_queries()] + list(prompts.values())
-    sm, stok = shrink_text_tower(model.float().cpu(), processor.tokenizer,
-                                 check_texts=check + captions[:2000])
+    sm, stok = shrink_text_tower(
+        model.float().cpu(), processor.tokenizer, check_texts=check + captions[:2000]
+    )
     proc = type(processor)(image_processor=processor.image_processor, tokenizer=stok)
     out.mkdir(parents=True, exist_ok=True)
     save_model(sm, proc, out, "float16")
@@ -382,8 +397,13 @@ def finish_and_save(model: Any, processor: Any, out: Path, captions: list[str],
 
 # ------------------------------------------------------------------------------ evaluation
 ROBUST_SEED = 20_261_128  # widened held-out set of the four kinds of the real evaluation
-_FOUR = {"spiral": "spiral", "barred_spiral": "spiral", "elliptical": "elliptical",
-         "irregular": "irregular", "edge_on": "edge_on"}
+_FOUR = {
+    "spiral": "spiral",
+    "barred_spiral": "spiral",
+    "elliptical": "elliptical",
+    "irregular": "irregular",
+    "edge_on": "edge_on",
+}
 
 
 def widened_heldout(n_per_kind: int = 100) -> tuple[list[np.ndarray], list[str], list[float]]:
@@ -391,8 +411,16 @@ def widened_heldout(n_per_kind: int = 100) -> tuple[list[np.ndarray], list[str],
     RGB arrays, kinds, and the disks' axis ratios (1 for non-disks)."""
     from galaxy_explorer.train.widen import generate_widened
 
-    order = ["spiral", "elliptical", "irregular", "edge_on", "barred_spiral", "elliptical",
-             "irregular", "edge_on"]
+    order = [
+        "spiral",
+        "elliptical",
+        "irregular",
+        "edge_on",
+        "barred_spiral",
+        "elliptical",
+        "irregular",
+        "edge_on",
+    ]
     rgbs, kinds, q = [], [], []
     for i in range(4 * n_per_kind):
         cls = order[i % len(order)]
@@ -475,7 +503,11 @@ def evaluate(out: Path, n_per_class: int = 100, compare: Path | None = None) -> 
         m["precision"] = ad.precision
         m["eval_s"] = round(time.time() - t0, 1)
         res[name] = m
-        log.info("%s: %s", name, json.dumps({k: v for k, v in m.items() if k != "per_query_recall_at_10"})[:2000])
+        log.info(
+            "%s: %s",
+            name,
+            json.dumps({k: v for k, v in m.items() if k != "per_query_recall_at_10"})[:2000],
+        )
     res["size_mb"] = round(folder_size_mb(out), 2)
     return res
 
@@ -501,22 +533,38 @@ def write_model_card(out: Path, m: dict[str, Any]) -> None:
 
     rb, rbp = t["robustness_widened_4way"], prev.get("robustness_widened_4way", {})
     rows = [("balanced accuracy", ("balanced_accuracy",))]
-    rows += [(f"recall {k}", ("recall", k)) for k in ("spiral", "elliptical", "irregular", "edge_on")]
+    rows += [
+        (f"recall {k}", ("recall", k)) for k in ("spiral", "elliptical", "irregular", "edge_on")
+    ]
     rows += [("share predicted edge-on", ("predicted_share", "edge_on"))]
-    rows += [(f"spiral recall, {k.split('_')[-1]} axis ratio, n={rb[k]['n']}", (k, "recall"))
-             for k in rb if k.startswith("spiral_recall")]
-    rows += [("prediction unchanged after a 45° rotation", ("agreement_rotated_45deg",)),
-             ("cosine to the 45°-rotated embedding", ("cosine_rotated_45deg",))]
+    rows += [
+        (f"spiral recall, {k.split('_')[-1]} axis ratio, n={rb[k]['n']}", (k, "recall"))
+        for k in rb
+        if k.startswith("spiral_recall")
+    ]
+    rows += [
+        ("prediction unchanged after a 45° rotation", ("agreement_rotated_45deg",)),
+        ("cosine to the 45°-rotated embedding", ("cosine_rotated_45deg",)),
+    ]
     robust_rows = "\n".join(f"| {n} | {g(rb, *k)} | {g(rbp, *k)} |" for n, k in rows)
     rp, rpp = t.get("real_proxies", {}), prev.get("real_proxies", {})
     rrows = [
-        ("labelled (27): balanced accuracy, 4 plain prompts", ("hdf_labelled", "balanced_accuracy")),
-        ("labelled: share predicted edge-on (true share 0.22)", ("hdf_labelled", "predicted_share", "edge_on")),
+        (
+            "labelled (27): balanced accuracy, 4 plain prompts",
+            ("hdf_labelled", "balanced_accuracy"),
+        ),
+        (
+            "labelled: share predicted edge-on (true share 0.22)",
+            ("hdf_labelled", "predicted_share", "edge_on"),
+        ),
         ("all 57: share predicted spiral", ("hdf_all", "predicted_share", "spiral")),
         ("all 57: share predicted elliptical", ("hdf_all", "predicted_share", "elliptical")),
         ("all 57: share predicted irregular", ("hdf_all", "predicted_share", "irregular")),
         ("all 57: share predicted edge-on", ("hdf_all", "predicted_share", "edge_on")),
-        ("domain classifier real vs synthetic, 5-fold accuracy (0.5 = overlap)", ("hdf_all", "domain_acc")),
+        (
+            "domain classifier real vs synthetic, 5-fold accuracy (0.5 = overlap)",
+            ("hdf_all", "domain_acc"),
+        ),
         ("nearest-10 synthetic neighbours: class purity", ("hdf_all", "nn_purity")),
         ("nearest-10 synthetic neighbours: mean cosine", ("hdf_all", "nn_cosine")),
         ("(in-domain reference: synthetic to synthetic)", ("hdf_all", "synth_nn_cosine")),
@@ -525,26 +573,44 @@ def write_model_card(out: Path, m: dict[str, Any]) -> None:
     qn = g(rp, "hdf_labelled", "everyday_precision_at_5")
     qo = g(rpp, "hdf_labelled", "everyday_precision_at_5")
     query_rows = "\n".join(
-        f"* \"{q}\": {v} / {qo.get(q, '—') if isinstance(qo, dict) else '—'}"
+        f'* "{q}": {v} / {qo.get(q, "—") if isinstance(qo, dict) else "—"}'
         for q, v in (qn.items() if isinstance(qn, dict) else [])
     )
     hist = m.get("history", [])
     text = tpl.format(
-        image_size=r["image_size"], head_hidden=r["head_hidden"], span=r["image_span_rank"],
-        size_mb=m["size_mb"], widen_pct=round(100 * r["widen_fraction"]), n_train=r["n_train"],
-        render_sizes="/".join(str(x) for x in r["render_sizes"]), lr=r["lr"],
-        wd=r["weight_decay"], batch=r["batch_size"], epochs=r["epochs"],
-        val_zs=g(hist[-1] if hist else {}, "val_zero_shot"), floor_val=m.get("floor_val_zero_shot", "—"),
-        total_min=round(m.get("total_recipe_s_before_eval", 0) / 60, 1), machine=m["machine"],
-        render_min=round(m.get("render_s", 0) / 60, 1), feature_min=round(m.get("feature_s", 0) / 60, 1),
-        head_min=round(m.get("head_train_s", 0) / 60, 1), n_images=t["n_images"],
-        zs=t["zero_shot_top1"], r10=t["paraphrase_recall_at_10"],
+        image_size=r["image_size"],
+        head_hidden=r["head_hidden"],
+        span=r["image_span_rank"],
+        size_mb=m["size_mb"],
+        widen_pct=round(100 * r["widen_fraction"]),
+        n_train=r["n_train"],
+        render_sizes="/".join(str(x) for x in r["render_sizes"]),
+        lr=r["lr"],
+        wd=r["weight_decay"],
+        batch=r["batch_size"],
+        epochs=r["epochs"],
+        val_zs=g(hist[-1] if hist else {}, "val_zero_shot"),
+        floor_val=m.get("floor_val_zero_shot", "—"),
+        total_min=round(m.get("total_recipe_s_before_eval", 0) / 60, 1),
+        machine=m["machine"],
+        render_min=round(m.get("render_s", 0) / 60, 1),
+        feature_min=round(m.get("feature_s", 0) / 60, 1),
+        head_min=round(m.get("head_train_s", 0) / 60, 1),
+        n_images=t["n_images"],
+        zs=t["zero_shot_top1"],
+        r10=t["paraphrase_recall_at_10"],
         fresh_r10=g(t, "fresh_queries", "recall_at_10"),
         zs_fits=g(t, "app_fits_render", "zero_shot_top1"),
         r10_fits=g(t, "app_fits_render", "paraphrase_recall_at_10"),
-        classes=", ".join(classes), confusion=conf, robust_rows=robust_rows, real_rows=real_rows,
-        recall_new=g(rp, "hdf_labelled", "recall"), recall_old=g(rpp, "hdf_labelled", "recall"),
-        query_rows=query_rows, speed=t["cpu_images_per_s"], speed_old=prev.get("cpu_images_per_s", "—"),
+        classes=", ".join(classes),
+        confusion=conf,
+        robust_rows=robust_rows,
+        real_rows=real_rows,
+        recall_new=g(rp, "hdf_labelled", "recall"),
+        recall_old=g(rpp, "hdf_labelled", "recall"),
+        query_rows=query_rows,
+        speed=t["cpu_images_per_s"],
+        speed_old=prev.get("cpu_images_per_s", "—"),
     )
     (out / "README.md").write_text(text, encoding="utf-8")
 
@@ -560,14 +626,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--features-only", action="store_true")
     p.add_argument("--no-eval", action="store_true", help="train and save only")
     p.add_argument("--eval-only", action="store_true", help="only measure the model in OUT")
-    p.add_argument("--card-only", action="store_true",
-                   help="only rewrite OUT/README.md from OUT/metrics.json")
-    p.add_argument("--compare", type=Path, help="also measure this model folder (e.g. the previous)")
+    p.add_argument(
+        "--card-only", action="store_true", help="only rewrite OUT/README.md from OUT/metrics.json"
+    )
+    p.add_argument(
+        "--compare", type=Path, help="also measure this model folder (e.g. the previous)"
+    )
     p.add_argument("--quick", action="store_true", help="tiny smoke run: NOT the shipped model")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override recipe values (JSON values)")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override recipe values (JSON values)",
+    )
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     import torch
 
     torch.set_num_threads(args.threads)
@@ -600,11 +676,17 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[str, Any]:
     import torch
 
-    model, proc = build_model(r["image_size"], r["head_hidden"], r["head_dropout"],
-                              max_text_tokens=r["max_text_tokens"], seed=TRAIN_SEED)
+    model, proc = build_model(
+        r["image_size"],
+        r["head_hidden"],
+        r["head_dropout"],
+        max_text_tokens=r["max_text_tokens"],
+        seed=TRAIN_SEED,
+    )
     val = cached_feature_set(args.work, model.vision_model, r["n_val"], VAL_SEED, r, args.workers)
-    tr = cached_feature_set(args.work, model.vision_model, r["n_train"], TRAIN_SEED, r,
-                            args.workers)
+    tr = cached_feature_set(
+        args.work, model.vision_model, r["n_train"], TRAIN_SEED, r, args.workers
+    )
     if args.features_only:
         return {}
     from galaxy_explorer.train.recipe import load_paraphrase_queries
@@ -615,12 +697,15 @@ def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[
         td = torch.load(tfile, weights_only=True)
         text, ids = td["text"], td["ids"]
     else:
-        text, ids = caption_text_features(model, proc.tokenizer, tr["captions"],
-                                          r["max_text_tokens"])
+        text, ids = caption_text_features(
+            model, proc.tokenizer, tr["captions"], r["max_text_tokens"]
+        )
         torch.save({"text": text, "ids": ids}, tfile)
     log.info("caption text features in %.0f s", time.time() - t0)
     prompts = load_paraphrase_queries()[1]
-    pe, _ = caption_text_features(model, proc.tokenizer, list(prompts.values()), r["max_text_tokens"])
+    pe, _ = caption_text_features(
+        model, proc.tokenizer, list(prompts.values()), r["max_text_tokens"]
+    )
     floor_zs = head_zero_shot(model, val["feats"], val["labels"], pe)
     history = train_head(model, tr["feats"], text, ids, r, val=(val["feats"], val["labels"], pe))
     train_s = time.time() - t0
@@ -634,7 +719,10 @@ def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[
         "floor_val_zero_shot": round(floor_zs, 4),
         "total_recipe_s_before_eval": round(
             float(tr["render_s"] + val["render_s"] + tr["feature_s"] + val["feature_s"])
-            + time.time() - t_start, 1),
+            + time.time()
+            - t_start,
+            1,
+        ),
         "history": history,
     }
 

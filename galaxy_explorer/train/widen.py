@@ -61,8 +61,16 @@ def widen_params(p: Any, rng: np.random.Generator) -> Any:
 
 
 def _star(
-    h: int, w: int, x: float, y: float, amp: float, core: float, halo: float, spikes: bool,
-    angle: float, spike_len: float,
+    h: int,
+    w: int,
+    x: float,
+    y: float,
+    amp: float,
+    core: float,
+    halo: float,
+    spikes: bool,
+    angle: float,
+    spike_len: float,
 ) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dx, dy = xx - x, yy - y
@@ -112,9 +120,18 @@ def photo_effects(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         a = rng.uniform(0, 2 * math.pi)
         sx, sy = w / 2 + r * math.cos(a), h / 2 + r * math.sin(a)
         col = np.array([1.0, rng.uniform(0.85, 1.0), rng.uniform(0.7, 1.1)], np.float32)
-        star = _star(h, w, sx, sy, rng.uniform(0.4, 3.0), rng.uniform(0.6, 1.8),
-                     rng.uniform(2.0, 6.0), rng.random() < 0.5, rng.uniform(0, math.pi / 2),
-                     rng.uniform(0.04, 0.15) * min(h, w))
+        star = _star(
+            h,
+            w,
+            sx,
+            sy,
+            rng.uniform(0.4, 3.0),
+            rng.uniform(0.6, 1.8),
+            rng.uniform(2.0, 6.0),
+            rng.random() < 0.5,
+            rng.uniform(0, math.pi / 2),
+            rng.uniform(0.04, 0.15) * min(h, w),
+        )
         x = x + star[..., None] * col
     if rng.random() < 0.3:  # sky gradient
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -196,8 +213,15 @@ def render_widened(
 
     cls = tuple(classes) if classes else tuple(CLASSES)
     jobs = [
-        (s, min(chunk, n - s), seed, tuple(render_sizes), cls, widen_fraction,
-         label_caption_fraction)
+        (
+            s,
+            min(chunk, n - s),
+            seed,
+            tuple(render_sizes),
+            cls,
+            widen_fraction,
+            label_caption_fraction,
+        )
         for s in range(0, n, chunk)
     ]
     if workers > 1 and len(jobs) > 1:

@@ -34,8 +34,13 @@ def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
     vision = EfficientNetLiteConfig(image_size=32, head_hidden=head_hidden, hidden_size=24)
     cfg = VisionTextDualEncoderConfig.from_vision_text_configs(
         vision,
-        BertConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64,
-                   num_hidden_layers=1, num_attention_heads=2),
+        BertConfig(
+            vocab_size=len(words),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+        ),
         projection_dim=8,
     )
     torch.manual_seed(0)
@@ -49,8 +54,12 @@ def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
     with torch.no_grad():
         vm(pixel_values=torch.randn(16, 3, 32, 32))
     model.eval().save_pretrained(folder)
-    ip = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
-                            image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    ip = CLIPImageProcessor(
+        size={"shortest_edge": 32},
+        crop_size={"height": 32, "width": 32},
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
+    )
     VisionTextDualEncoderProcessor(image_processor=ip, tokenizer=tok).save_pretrained(folder)
     (folder / "vocab.txt").unlink(missing_ok=True)
     return folder
@@ -83,8 +92,9 @@ def test_adapter_builds_it_from_project_code_in_a_fresh_process(tmp_path):
         "print(a.dim, a.image_size, a.precision, e.shape[1], t.shape[1],"
         " type(a.model.vision_model).__module__)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
     dim, size, precision, e_dim, t_dim, module = out.stdout.split()
     assert (dim, size, e_dim, t_dim) == ("8", "32", "8", "8")
     assert precision == "fp32"  # bf16 autocast is far slower for depthwise convs on the CPU
@@ -105,8 +115,9 @@ def test_adapter_embeddings_are_the_models_own_features(tmp_path):
     ref = torch.nn.functional.normalize(ref, dim=-1).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-5)
     assert np.ptp(got, axis=0).max() > 1e-3  # different images, different vectors
-    np.testing.assert_allclose(np.linalg.norm(a.embed_texts(["a galaxy", "spiral"]), axis=1),
-                               1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        np.linalg.norm(a.embed_texts(["a galaxy", "spiral"]), axis=1), 1.0, atol=1e-5
+    )
 
 
 def test_save_load_round_trip_keeps_the_function(tmp_path):
@@ -135,8 +146,9 @@ def test_fused_batch_norms_compute_the_same_function():
     )
 
     torch.manual_seed(0)
-    m = EfficientNetLiteVisionModel(EfficientNetLiteConfig(image_size=64, head_hidden=32,
-                                                           hidden_size=16))
+    m = EfficientNetLiteVisionModel(
+        EfficientNetLiteConfig(image_size=64, head_hidden=32, hidden_size=16)
+    )
     with torch.no_grad():  # batch norms with non-trivial statistics
         for mod in m.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):

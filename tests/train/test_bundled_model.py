@@ -178,6 +178,7 @@ def test_real_hdf_cutouts_are_not_swallowed_by_one_class(adapter):
     from galaxy_explorer.train.real_proxies import REAL_PROMPTS, four_way, hdf_labelled
 
     rgbs, labels = hdf_labelled()
-    res = four_way(adapter.embed_images(rgbs), labels, adapter.embed_texts(list(REAL_PROMPTS.values())))
+    prompts = adapter.embed_texts(list(REAL_PROMPTS.values()))
+    res = four_way(adapter.embed_images(rgbs), labels, prompts)
     assert res["predicted_share"]["edge_on"] < 0.35, res
     assert res["balanced_accuracy"] >= HDF_BAL_MIN, res

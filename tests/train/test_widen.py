@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_explorer.train.widen import generate_widened, photo_effects, render_widened, widen_params
+from galaxy_explorer.train.widen import (
+    generate_widened,
+    photo_effects,
+    render_widened,
+    widen_params,
+)
 
 
 def test_widened_stream_is_deterministic_and_varied():
