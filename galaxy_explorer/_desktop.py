@@ -87,7 +87,8 @@ def exec_value(command: Sequence[str]) -> str:
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
-            raise DesktopError(f"{arg!r}: a menu entry cannot run a path that is not UTF-8") from None
+            raise DesktopError(
+                f"{arg!r}: a menu entry cannot run a path that is not UTF-8") from None
         if any(c in _RESERVED for c in arg) or not arg:
             arg = '"' + "".join("\\" + c if c in '"`$\\' else c for c in arg) + '"'
         # "%" is a field code; a literal one is "%%". The string type escapes "\" once more.
@@ -145,7 +146,8 @@ def _refresh_caches(data_home: Path) -> None:
                 log.debug("%s failed: %s", cmd[0], exc)
 
 
-def install_desktop(data_home: Path | None = None, command: Sequence[str] | None = None) -> list[Path]:
+def install_desktop(data_home: Path | None = None,
+                    command: Sequence[str] | None = None) -> list[Path]:
     """Add the menu entry and icons under ``data_home`` (default ``$XDG_DATA_HOME``).
 
     Parameters

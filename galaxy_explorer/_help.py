@@ -39,7 +39,8 @@ class HelpFormatter(argparse.HelpFormatter):
                 or action.nargs == 0  # flags: store_true / store_false / count / version
                 or "%(default)" in text or "default" in text.lower()):
             return text
-        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+        optional_positional = action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE)
+        if not action.option_strings and not optional_positional:
             return text
         return f"{text} (default: %(default)s)" if text else "default: %(default)s"
 

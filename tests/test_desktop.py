@@ -87,7 +87,8 @@ def test_install_then_uninstall_in_xdg_data_home(tmp_path, monkeypatch, capsys):
     assert "removed" in capsys.readouterr().err
     left = sorted(p.relative_to(home) for p in home.rglob("*") if p.is_file())
     # update-desktop-database (where installed) keeps the MIME cache of the folder
-    assert [p for p in left if p.name != "mimeinfo.cache"] == [Path("applications/other-app.desktop")]
+    left = [p for p in left if p.name != "mimeinfo.cache"]
+    assert left == [Path("applications/other-app.desktop")]
     assert main(["--uninstall-desktop"]) == 0
     assert "nothing to remove" in capsys.readouterr().err
 

@@ -26,9 +26,12 @@ PY=$BUILD_VENV/bin/python
 # shellcheck disable=SC2086 # TORCH_SPEC may hold pip options
 "$PY" -m pip install --quiet $TORCH_SPEC
 "$PY" -m pip install --quiet "pyinstaller>=6.10" "pyinstaller-hooks-contrib>=2024.8"
-# a real (non-editable) install, so the bundle holds what the wheel holds
-"$PY" -m pip install --quiet --force-reinstall --no-deps "$ROOT"
+# a real (non-editable) install, so the bundle holds what the wheel holds; the second
+# step reinstalls this tree as it is now even when the version number has not changed
+had_egg_info=$([ -d "$ROOT/galaxy_explorer.egg-info" ] && echo yes || echo no)
 "$PY" -m pip install --quiet "$ROOT"
+"$PY" -m pip install --quiet --force-reinstall --no-deps "$ROOT"
+[ "$had_egg_info" = no ] && rm -rf "$ROOT/galaxy_explorer.egg-info"
 deps_done=$(date +%s)
 
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
