@@ -38,7 +38,8 @@ def main() -> int:
             raise SystemExit(f"{out}: cannot write")
         pngs[size] = out
     big = Image.open(pngs[512])
-    big.save(DESKTOP / "galaxy-explorer.ico", sizes=[(s, s) for s in (16, 24, 32, 48, 64, 128, 256)])
+    ico_sizes = [(s, s) for s in (16, 24, 32, 48, 64, 128, 256)]
+    big.save(DESKTOP / "galaxy-explorer.ico", sizes=ico_sizes)
     big.save(DESKTOP / "galaxy-explorer.icns")
     print(f"wrote {len(pngs)} PNGs, galaxy-explorer.ico and galaxy-explorer.icns in {DESKTOP}")
     return 0
