@@ -18,7 +18,7 @@ ROOT=$PWD
 TRIAL_DIR=${TRIAL_DIR:-/tmp/galaxy-explorer-minver}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 REF_PYTHON=${REF_PYTHON:-$ROOT/.venv/bin/python}
-export HF_HUB_OFFLINE=1 PYTHONPATH=$ROOT PIP_DISABLE_PIP_VERSION_CHECK=1
+export HF_HUB_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 mkdir -p "$TRIAL_DIR"
 
 floor() {  # floor NAME: the >= bound pyproject.toml declares for NAME
@@ -28,9 +28,9 @@ versions=("$@")
 [ ${#versions[@]} -eq 0 ] && versions=("$(floor transformers)")
 
 echo "== reference: $("$REF_PYTHON" -c 'import transformers as t; print(t.__version__)')"
-"$REF_PYTHON" -c "import sys; sys.path.insert(0, 'tests'); from helpers import make_tiny_clip; \
+PYTHONPATH=$ROOT "$REF_PYTHON" -c "import sys; sys.path.insert(0, 'tests'); from helpers import make_tiny_clip; \
 make_tiny_clip(sys.argv[1])" "$TRIAL_DIR/ref_clip" 2>/dev/null || exit 1
-"$REF_PYTHON" packaging/check_min_versions.py --clip "$TRIAL_DIR/ref_clip" \
+PYTHONPATH=$ROOT "$REF_PYTHON" packaging/check_min_versions.py --clip "$TRIAL_DIR/ref_clip" \
     --write-reference "$TRIAL_DIR/ref.npz" 2>/dev/null || exit 1
 
 VENV=$TRIAL_DIR/venv
@@ -46,7 +46,9 @@ PY=$VENV/bin/python
 failed=0
 for v in "${versions[@]}"; do
     echo "== transformers $v"
-    if ! "$PY" -m pip install --quiet "transformers==$v" 2>"$TRIAL_DIR/pip-$v.log"; then
+    # the newest huggingface_hub this transformers release accepts
+    if ! "$PY" -m pip install --quiet --upgrade "transformers==$v" huggingface_hub \
+            2>"$TRIAL_DIR/pip-$v.log"; then
         echo "   cannot install: $(tail -1 "$TRIAL_DIR/pip-$v.log")"; failed=1; continue
     fi
     hub_min=$("$PY" -c "from importlib.metadata import requires; import re; \
@@ -57,7 +59,7 @@ if r.lower().replace('_', '-').startswith('huggingface-hub')))")
             "$PY" -m pip install --quiet "huggingface_hub==$hub" "transformers==$v" \
                 2>>"$TRIAL_DIR/pip-$v.log" || { echo "   cannot install huggingface_hub $hub"; failed=1; continue; }
         fi
-        if "$PY" packaging/check_min_versions.py --clip "$TRIAL_DIR/ref_clip" \
+        if PYTHONPATH=$ROOT "$PY" packaging/check_min_versions.py --clip "$TRIAL_DIR/ref_clip" \
                 --reference "$TRIAL_DIR/ref.npz" >"$TRIAL_DIR/check-$v-$hub.log" 2>&1; then
             echo "   PASS with huggingface_hub $("$PY" -c 'import huggingface_hub as h; print(h.__version__)')"
         else
