@@ -34,9 +34,11 @@ had_egg_info=$([ -d "$ROOT/galaxy_explorer.egg-info" ] && echo yes || echo no)
 [ "$had_egg_info" = no ] && rm -rf "$ROOT/galaxy_explorer.egg-info"
 deps_done=$(date +%s)
 
-"$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
+# run outside the source tree, so that PyInstaller takes the installed package
+mkdir -p "$ROOT/build"
+(cd "$ROOT/build" && "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
     --workpath "$ROOT/build/pyinstaller" --distpath "$ROOT/dist" \
-    "$ROOT/packaging/galaxy-explorer.spec"
+    "$ROOT/packaging/galaxy-explorer.spec")
 end=$(date +%s)
 
 BUNDLE=$ROOT/dist/galaxy-explorer

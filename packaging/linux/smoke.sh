@@ -18,10 +18,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/home"
 # nothing but the bundle: an empty PATH folder (no python), a fresh HOME, no PYTHON* vars
-run() {
-    env -i PATH="$tmp/bin" HOME="$tmp/home" LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
-        HF_HUB_OFFLINE=1 GALAXY_EXPLORER_LOG="$tmp/gui.log" "$@"
-}
+CLEAN_ENV=(env -i PATH="$tmp/bin" HOME="$tmp/home" LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen
+           HF_HUB_OFFLINE=1 GALAXY_EXPLORER_LOG="$tmp/gui.log")
+run() { "${CLEAN_ENV[@]}" "$@"; }
 if run /bin/sh -c 'command -v python3 || command -v python'; then
     echo "FAIL: python is on the smoke test's PATH"; exit 1
 fi
@@ -42,7 +41,8 @@ echo "query: ok ($(( $(date +%s) - t0 )) s since start)"
 
 # the window on the sample (no arguments), its own cache
 t1=$(date +%s)
-run GALAXY_EXPLORER_CACHE="$tmp/wcache" XDG_CONFIG_HOME="$tmp/config" "$EXE" \
+# env execs the app, so $! is the app's own process id
+"${CLEAN_ENV[@]}" GALAXY_EXPLORER_CACHE="$tmp/wcache" XDG_CONFIG_HOME="$tmp/config" "$EXE" \
     >"$tmp/window.out" 2>&1 &
 pid=$!
 umap=no
@@ -53,16 +53,26 @@ for _ in $(seq "$WINDOW_SECONDS"); do
 done
 if kill -0 "$pid" 2>/dev/null; then
     kill -INT "$pid"  # the app closes its window cleanly on Ctrl+C
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; echo "FAIL: the window did not close on Ctrl+C"; exit 1; }
+    for _ in $(seq 90); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"; tail -20 "$tmp/window.out"
+        echo "FAIL: the window did not close within 90 s of Ctrl+C"; exit 1
+    fi
     wait "$pid" && rc=0 || rc=$?
 else
     wait "$pid" && rc=0 || rc=$?
     echo "FAIL: the app exited by itself (status $rc)"; cat "$tmp/window.out"; cat "$tmp/gui.log" 2>/dev/null; exit 1
 fi
-[ "$rc" -eq 0 ] || { cat "$tmp/window.out"; echo "FAIL: window exit status $rc after Ctrl+C"; exit 1; }
+[ "$rc" -eq 0 ] || { tail -20 "$tmp/window.out"; echo "FAIL: window exit status $rc after Ctrl+C"; exit 1; }
 grep -q "window shown" "$tmp/gui.log" || { cat "$tmp/window.out"; echo "FAIL: the window never showed"; exit 1; }
 if grep -E " (ERROR|CRITICAL) " "$tmp/gui.log"; then echo "FAIL: errors in the app's log"; exit 1; fi
 embedded=$(run "$EXE" embed "$SAMPLE" --cache "$tmp/wcache" -q 2>&1 | grep -o '[0-9]* cached' || true)
 echo "window: ran $(( $(date +%s) - t1 )) s, UMAP map done: $umap, sample in its cache: $embedded"
+
+# the bundle's own menu entry: Exec= runs this bundle
+run XDG_DATA_HOME="$tmp/xdg" "$EXE" --install-desktop 2>/dev/null || { echo "FAIL: --install-desktop"; exit 1; }
+grep -qF "Exec=$EXE gui %F" "$tmp/xdg/applications/galaxy-explorer.desktop" \
+    || { echo "FAIL: the menu entry does not run $EXE"; exit 1; }
+[ -f "$tmp/xdg/icons/hicolor/256x256/apps/galaxy-explorer.png" ] || { echo "FAIL: no icon installed"; exit 1; }
+echo "menu entry: ok"
 echo "smoke test passed"
