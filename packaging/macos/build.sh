@@ -21,10 +21,14 @@ PY=$BUILD_VENV/bin/python
 # the default torch wheel on macOS is the CPU + MPS build
 "$PY" -m pip install --quiet torch "pyinstaller>=6.10" "pyinstaller-hooks-contrib>=2024.8"
 "$PY" -m pip install --quiet "$ROOT"
+# run outside the source tree, so that PyInstaller takes the installed package
+mkdir -p "$ROOT/build"
+cd "$ROOT/build"
 GALAXY_EXPLORER_VERSION=$("$PY" -c "import galaxy_explorer; print(galaxy_explorer.__version__)") \
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
     --workpath "$ROOT/build/pyinstaller-macos" --distpath "$ROOT/dist" \
     "$ROOT/packaging/galaxy-explorer.spec"
+cd "$ROOT"
 echo "app: $ROOT/dist/Galaxy Explorer.app ($(du -sh "$ROOT/dist/Galaxy Explorer.app" | cut -f1))"
 echo "time: $(( $(date +%s) - start )) s"
 # quick check, as packaging/linux/smoke.sh does on Linux

@@ -18,10 +18,15 @@ $Py = Join-Path $Venv "Scripts\python.exe"
 # the default torch wheel on Windows is the CPU build; for CUDA use PyTorch's own index
 & $Py -m pip install --quiet torch "pyinstaller>=6.10" "pyinstaller-hooks-contrib>=2024.8"
 & $Py -m pip install --quiet $Root
+# run outside the source tree, so that PyInstaller takes the installed package
+New-Item -ItemType Directory -Force (Join-Path $Root "build") | Out-Null
+Push-Location (Join-Path $Root "build")
 & $Py -m PyInstaller --noconfirm --clean --log-level WARN `
     --workpath (Join-Path $Root "build\pyinstaller-windows") --distpath (Join-Path $Root "dist") `
     (Join-Path $Root "packaging\galaxy-explorer.spec")
-if ($LASTEXITCODE -ne 0) { throw "PyInstaller failed" }
+$Status = $LASTEXITCODE
+Pop-Location
+if ($Status -ne 0) { throw "PyInstaller failed" }
 $Exe = Join-Path $Root "dist\galaxy-explorer\galaxy-explorer.exe"
 & $Exe --version
 $Minutes = [math]::Round(((Get-Date) - $Start).TotalMinutes, 1)
