@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 GUI_SWITCH_INTERVAL = 0.001
 
-__all__ = ["run_app", "create_window", "log_file_path", "sample_catalogue"]
+__all__ = ["run_app", "create_window", "log_file_path", "sample_catalogue", "app_icon"]
 
 
 def startup_model(settings, model: str) -> str:  # type: ignore[no-untyped-def]
@@ -75,6 +75,24 @@ def sample_catalogue() -> Path | None:
     if d.is_dir() and any(p.is_file() for p in d.rglob("*")):
         return d
     return None
+
+
+def app_icon():  # type: ignore[no-untyped-def]
+    """The application icon (a QIcon) with every shipped PNG size, or the SVG if none."""
+    from PySide6.QtGui import QIcon
+
+    from galaxy_explorer._desktop import icon_files
+
+    icon = QIcon()
+    files = icon_files()
+    for size, path in files.items():
+        if size != "scalable" and path.is_file():
+            icon.addFile(str(path))
+    if icon.isNull() and files["scalable"].is_file():
+        icon.addFile(str(files["scalable"]))
+    if icon.isNull():
+        log.warning("no application icon found in %s", files["scalable"].parent)
+    return icon
 
 
 def _install_excepthook() -> None:
@@ -157,6 +175,9 @@ def run_app(paths: list[Path] | None = None, model: str = "auto", cache_dir: Pat
     QCoreApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationDisplayName("Galaxy Explorer")
+    app.setWindowIcon(app_icon())
+    # Wayland compositors take the icon from the menu entry of this name (--install-desktop)
+    QGuiApplication.setDesktopFileName("galaxy-explorer")
     _install_excepthook()
     settings = QSettings()
     model = startup_model(settings, model)

@@ -796,14 +796,18 @@ def save_model(model: Any, processor: Any, folder: Path, dtype: str = "float32")
         to_save = copy.deepcopy(model).to(torch.float16)
     to_save.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
-    if dtype == "float16":
-        cfg_path = folder / "config.json"
-        cfg = json.loads(cfg_path.read_text())
-        cfg["dtype"] = "float32"
-        for sub in ("text_config", "vision_config"):
-            if isinstance(cfg.get(sub), dict):
+    cfg_path = folder / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    # where the towers were loaded from (a path on the training machine) is no part of the model
+    cfg.pop("_name_or_path", None)
+    for sub in ("text_config", "vision_config"):
+        if isinstance(cfg.get(sub), dict):
+            cfg[sub].pop("_name_or_path", None)
+            if dtype == "float16":
                 cfg[sub]["dtype"] = "float32"
-        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    if dtype == "float16":
+        cfg["dtype"] = "float32"
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
 def _save_checkpoint(model: Any, processor: Any, folder: Path, state: dict[str, Any]) -> None:
@@ -1075,11 +1079,13 @@ def _normalize_float(x: torch.Tensor, cfg: ImageConfig) -> torch.Tensor:
 # ============================================================================ CLI
 def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``train`` on an argparse subparsers object; returns the parser."""
+    from galaxy_explorer._help import HelpFormatter
+
     p = subparsers.add_parser(
         "train",
         help="contrastive (CLIP-style) training or fine-tuning on image-caption pairs",
-        description=__doc__.split("\n\n")[0] + " Output loads with from_pretrained.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__.split("\n\n")[0].replace("``", "") + " Output loads with from_pretrained.",
+        formatter_class=HelpFormatter,
     )
     src = p.add_argument_group("model (pick one)")
     src.add_argument("--model", help="hub id or folder of a CLIP-family model to fine-tune")
