@@ -632,6 +632,10 @@ class EmbeddingStore:
             sel = np.flatnonzero(sids == sid)
             r = rws[sel]
             pairs = lambda idx: [(shas[int(pos[j])], int(rws[j])) for j in idx]  # noqa: E731
+            if self._shard_name(sid) is None:  # another process dropped this shard since
+                self._forget(sid)
+                keep[sel] = False
+                continue
             try:
                 arr = self._shard(sid, int(r.max()) + 1)
             except (OSError, ValueError) as exc:
@@ -667,20 +671,28 @@ class EmbeddingStore:
             shards[sid] = arr
         return pos[keep], rws[keep], {**shards, -1: sids[keep]}
 
+    def _forget(self, sid: int) -> None:
+        """Drop every cached index entry that points at shard ``sid``."""
+        for sha in [k for k, v in self._cache.items() if v[0] == sid]:
+            del self._cache[sha]
+        self._maps.pop(sid, None)
+        self._verified.pop(sid, None)
+
     def _damaged(self, sid: int, pairs: list[tuple[str, int]], reason: str, move: bool) -> None:
         name = self._names.get(sid) or str(sid)
         log.warning("cache shard %s is damaged (%s): %d embedding(s) will be recomputed",
                     name, reason, len(pairs))
         self._maps.pop(sid, None)
         self._verified.pop(sid, None)
+        if move:
+            self._forget(sid)  # every key in that shard, not only the ones asked for now
+        for sha, _ in pairs:
+            if self._cache.get(sha, (None,))[0] == sid:
+                del self._cache[sha]
         if self.readonly:
             return
         if move:
             self._names.pop(sid, None)
-
-        for sha, _ in pairs:
-            if self._cache.get(sha, (None,))[0] == sid:
-                del self._cache[sha]
 
         def drop(db: sqlite3.Connection) -> None:
             with db:
