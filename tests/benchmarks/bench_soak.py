@@ -75,7 +75,7 @@ def soak(rounds: int = 20, seed: int = 0) -> dict[str, float]:
         t0 = time.perf_counter()
         procs = {f"s{r}a": _start(STORE_WRITER, str(cache), f"s{r}a", "200"),
                  f"s{r}b": _start(STORE_WRITER, str(cache), f"s{r}b", "200"),
-                 f"l{r}a": _start(LABEL_WRITER, str(labels), f"l{r}a", "200"),
+                 f"l{r}a": _start(LABEL_WRITER, str(labels), f"l{r}a", "3000"),
                  f"l{r}b": _start(LABEL_WRITER, str(labels), f"l{r}b", "200")}
         time.sleep(rng.uniform(0.5, 3.0))
         for victim in (f"s{r}a", f"l{r}a"):
