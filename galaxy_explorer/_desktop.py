@@ -69,7 +69,7 @@ def launcher_command() -> list[str]:
     return [str(Path(sys.executable).resolve()), "-m", "galaxy_explorer", "gui"]
 
 
-_RESERVED = set(' \t\n"\'\\><~|&;$*?#()`=')
+_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`=")
 
 
 def exec_value(command: Sequence[str]) -> str:
@@ -88,7 +88,8 @@ def exec_value(command: Sequence[str]) -> str:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             raise DesktopError(
-                f"{arg!r}: a menu entry cannot run a path that is not UTF-8") from None
+                f"{arg!r}: a menu entry cannot run a path that is not UTF-8"
+            ) from None
         if any(c in _RESERVED for c in arg) or not arg:
             arg = '"' + "".join("\\" + c if c in '"`$\\' else c for c in arg) + '"'
         # "%" is a field code; a literal one is "%%". The string type escapes "\" once more.
@@ -140,14 +141,21 @@ def _refresh_caches(data_home: Path) -> None:
     for cmd in commands:
         if shutil.which(cmd[0]):
             try:
-                subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=30, check=False)
+                subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=30,
+                    check=False,
+                )
             except (OSError, subprocess.SubprocessError) as exc:
                 log.debug("%s failed: %s", cmd[0], exc)
 
 
-def install_desktop(data_home: Path | None = None,
-                    command: Sequence[str] | None = None) -> list[Path]:
+def install_desktop(
+    data_home: Path | None = None, command: Sequence[str] | None = None
+) -> list[Path]:
     """Add the menu entry and icons under ``data_home`` (default ``$XDG_DATA_HOME``).
 
     Parameters
@@ -174,8 +182,9 @@ def install_desktop(data_home: Path | None = None,
         try:
             data = entry if src is None else src.read_bytes()
         except OSError as exc:
-            raise DesktopError(f"{src}: shipped file missing ({exc.strerror or exc}); "
-                               "reinstall galaxy-explorer") from None
+            raise DesktopError(
+                f"{src}: shipped file missing ({exc.strerror or exc}); reinstall galaxy-explorer"
+            ) from None
         try:
             _write_atomic(target, data)
         except OSError as exc:

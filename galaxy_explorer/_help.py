@@ -35,9 +35,14 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (default is None or default == [] or default is argparse.SUPPRESS
-                or action.nargs == 0  # flags: store_true / store_false / count / version
-                or "%(default)" in text or "default" in text.lower()):
+        if (
+            default is None
+            or default == []
+            or default is argparse.SUPPRESS
+            or action.nargs == 0  # flags: store_true / store_false / count / version
+            or "%(default)" in text
+            or "default" in text.lower()
+        ):
             return text
         optional_positional = action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE)
         if not action.option_strings and not optional_positional:

@@ -79,7 +79,9 @@ def _bands(text: str) -> tuple[int, int, int]:
     except ValueError:
         parts = ()
     if len(parts) != 3 or min(parts) < 0:
-        raise argparse.ArgumentTypeError(f"--bands takes three plane indices like 2,1,0, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--bands takes three plane indices like 2,1,0, got {text!r}"
+        )
     return parts  # type: ignore[return-value]
 
 
@@ -88,64 +90,146 @@ def _hdu(text: str) -> int | str:
 
 
 def _add_common(p: argparse.ArgumentParser, *, need_dir: bool = True) -> None:
-    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
-    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar"
+    )
+    p.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output"
+    )
     if need_dir:
-        p.add_argument("dir", metavar="DIR", type=Path, help="folder of cutouts (scanned recursively) or one file")
+        p.add_argument(
+            "dir",
+            metavar="DIR",
+            type=Path,
+            help="folder of cutouts (scanned recursively) or one file",
+        )
     g = p.add_argument_group("model and cache")
-    g.add_argument("--model", default="auto",
-                   help="hub id or model folder; 'auto' = the seed model juppy44/galaxy-clip-finetuned "
-                        "if already in the local Hugging Face cache, else the bundled model (default)")
-    g.add_argument("--revision", default=None, metavar="R",
-                   help="with a hub id in --model: the branch, tag or commit to use (default main)")
-    g.add_argument("--cache", type=Path, default=None,
-                   help="embedding cache folder (default: the user cache folder)")
-    g.add_argument("--labels-file", type=Path, default=None, dest="labels_file",
-                   help="manual labels file (default: one per folder in the user data folder)")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                   help="compute device (default: auto = cuda > mps > cpu)")
-    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
-                   help="auto = fp16 on a GPU; on the CPU bf16 autocast where the processor has "
-                        "native bf16 (AVX512-BF16 or AMX; about 2x faster, same rankings), "
-                        "else fp32 (default)")
-    g.add_argument("--batch-size", type=_positive_int, default=32, dest="batch_size",
-                   help="images per model batch")
+    g.add_argument(
+        "--model",
+        default="auto",
+        help="hub id or model folder; 'auto' = the seed model juppy44/galaxy-clip-finetuned "
+        "if already in the local Hugging Face cache, else the bundled model (default)",
+    )
+    g.add_argument(
+        "--revision",
+        default=None,
+        metavar="R",
+        help="with a hub id in --model: the branch, tag or commit to use (default main)",
+    )
+    g.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache folder (default: the user cache folder)",
+    )
+    g.add_argument(
+        "--labels-file",
+        type=Path,
+        default=None,
+        dest="labels_file",
+        help="manual labels file (default: one per folder in the user data folder)",
+    )
+    g.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="compute device (default: auto = cuda > mps > cpu)",
+    )
+    g.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="auto = fp16 on a GPU; on the CPU bf16 autocast where the processor has "
+        "native bf16 (AVX512-BF16 or AMX; about 2x faster, same rankings), "
+        "else fp32 (default)",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=32,
+        dest="batch_size",
+        help="images per model batch",
+    )
     g.add_argument("--workers", type=_positive_int, default=2, help="image decoding threads")
-    g.add_argument("--retry-failed", action="store_true",
-                   help="retry files that failed before (they are otherwise retried only when changed)")
+    g.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="retry files that failed before (they are otherwise retried only when changed)",
+    )
     r = p.add_argument_group("FITS rendering (part of the cache key)")
-    r.add_argument("--stretch", default="asinh", choices=["linear", "log", "sqrt", "asinh", "histeq"],
-                   help="intensity stretch of FITS data")
-    r.add_argument("--limits", default="percentile", choices=["minmax", "percentile", "zscale"],
-                   help="how the stretch's black and white levels are chosen")
-    r.add_argument("--percentile", type=_percentile, default=99.5,
-                   help="with --limits percentile: the white level's percentile")
-    r.add_argument("--hdu", type=_hdu, default=None, help="HDU index or EXTNAME (default: first image HDU)")
+    r.add_argument(
+        "--stretch",
+        default="asinh",
+        choices=["linear", "log", "sqrt", "asinh", "histeq"],
+        help="intensity stretch of FITS data",
+    )
+    r.add_argument(
+        "--limits",
+        default="percentile",
+        choices=["minmax", "percentile", "zscale"],
+        help="how the stretch's black and white levels are chosen",
+    )
+    r.add_argument(
+        "--percentile",
+        type=_percentile,
+        default=99.5,
+        help="with --limits percentile: the white level's percentile",
+    )
+    r.add_argument(
+        "--hdu", type=_hdu, default=None, help="HDU index or EXTNAME (default: first image HDU)"
+    )
     r.add_argument("--bands", type=_bands, default=None, help="cube planes for R,G,B, e.g. 2,1,0")
-    r.add_argument("--no-lupton", dest="lupton", action="store_false",
-                   help="stretch each band separately instead of Lupton asinh colour")
+    r.add_argument(
+        "--no-lupton",
+        dest="lupton",
+        action="store_false",
+        help="stretch each band separately instead of Lupton asinh colour",
+    )
 
 
 def _add_output(p: argparse.ArgumentParser, top: bool = True) -> None:
     if top:
-        p.add_argument("--top", type=_positive_int, default=20, help="how many results (default 20)")
-    p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="also write the results as CSV ('-' = stdout)")
+        p.add_argument(
+            "--top", type=_positive_int, default=20, help="how many results (default 20)"
+        )
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="also write the results as CSV ('-' = stdout)",
+    )
     _add_excel_safe(p)
 
 
 def _add_excel_safe(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--excel-safe", action="store_true", dest="excel_safe",
-                   help="prefix ' to CSV text cells starting with = + - @ so spreadsheets do not run "
-                        "them as formulas (changes those values; off by default)")
+    p.add_argument(
+        "--excel-safe",
+        action="store_true",
+        dest="excel_safe",
+        help="prefix ' to CSV text cells starting with = + - @ so spreadsheets do not run "
+        "them as formulas (changes those values; off by default)",
+    )
 
 
 def _add_label_args(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--labels", required=required, default=None,
-                   help='comma-separated zero-shot labels, e.g. "spiral galaxy,elliptical galaxy"')
-    p.add_argument("--templates", default=None,
-                   help='"|"-separated prompt templates with {} for the label (default: built-in set)')
-    p.add_argument("--threshold", type=_probability, default=0.0,
-                   help="below this probability the prediction is 'uncertain' (default 0)")
+    p.add_argument(
+        "--labels",
+        required=required,
+        default=None,
+        help='comma-separated zero-shot labels, e.g. "spiral galaxy,elliptical galaxy"',
+    )
+    p.add_argument(
+        "--templates",
+        default=None,
+        help='"|"-separated prompt templates with {} for the label (default: built-in set)',
+    )
+    p.add_argument(
+        "--threshold",
+        type=_probability,
+        default=0.0,
+        help="below this probability the prediction is 'uncertain' (default 0)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="galaxy-explorer",
         description="Explore folders of galaxy cutouts (FITS, JPEG, PNG, TIFF) with a CLIP-style model. "
-                    "Without a command, opens the desktop app on the bundled sample catalogue.",
+        "Without a command, opens the desktop app on the bundled sample catalogue.",
         epilog=ENVIRONMENT_HELP,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -163,52 +247,108 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     desk = parser.add_mutually_exclusive_group()
-    desk.add_argument("--install-desktop", action="store_true", dest="install_desktop",
-                      help="add Galaxy Explorer to the application menu (Linux: the user's "
-                           "$XDG_DATA_HOME/applications and icons) and exit")
-    desk.add_argument("--uninstall-desktop", action="store_true", dest="uninstall_desktop",
-                      help="remove that menu entry and its icons and exit")
+    desk.add_argument(
+        "--install-desktop",
+        action="store_true",
+        dest="install_desktop",
+        help="add Galaxy Explorer to the application menu (Linux: the user's "
+        "$XDG_DATA_HOME/applications and icons) and exit",
+    )
+    desk.add_argument(
+        "--uninstall-desktop",
+        action="store_true",
+        dest="uninstall_desktop",
+        help="remove that menu entry and its icons and exit",
+    )
 
-    p = sub.add_parser("gui", aliases=["open"], help="open the desktop app (on DIR, or the sample catalogue)",
-                       description="Open the desktop app on folders or files of cutouts; with none, "
-                                   "on the bundled sample catalogue.")
-    p.add_argument("paths", nargs="*", type=Path, metavar="DIR",
-                   help="folders or files to open (default: the sample catalogue)")
-    p.add_argument("--model", default="auto",
-                   help="hub id or model folder; 'auto' = the model chosen last time in the app, "
-                        "else the seed model if already in the local Hugging Face cache, else the "
-                        "bundled model (default)")
-    p.add_argument("--revision", default=None, metavar="R", help="with a hub id in --model: its revision")
-    p.add_argument("--cache", type=Path, default=None,
-                   help="embedding cache folder (default: the user cache folder)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                   help="compute device (default: auto = cuda > mps > cpu)")
+    p = sub.add_parser(
+        "gui",
+        aliases=["open"],
+        help="open the desktop app (on DIR, or the sample catalogue)",
+        description="Open the desktop app on folders or files of cutouts; with none, "
+        "on the bundled sample catalogue.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="DIR",
+        help="folders or files to open (default: the sample catalogue)",
+    )
+    p.add_argument(
+        "--model",
+        default="auto",
+        help="hub id or model folder; 'auto' = the model chosen last time in the app, "
+        "else the seed model if already in the local Hugging Face cache, else the "
+        "bundled model (default)",
+    )
+    p.add_argument(
+        "--revision", default=None, metavar="R", help="with a hub id in --model: its revision"
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache folder (default: the user cache folder)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="compute device (default: auto = cuda > mps > cpu)",
+    )
     p.set_defaults(func=cmd_gui)
 
-    p = sub.add_parser("models", help="list the models on this machine (name, size, where, default)")
+    p = sub.add_parser(
+        "models", help="list the models on this machine (name, size, where, default)"
+    )
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("download", help="download a CLIP-style model from the Hugging Face hub "
-                                        "(only the files it needs; Ctrl+C stops, a re-run resumes)")
+    p = sub.add_parser(
+        "download",
+        help="download a CLIP-style model from the Hugging Face hub "
+        "(only the files it needs; Ctrl+C stops, a re-run resumes)",
+    )
     p.add_argument("repo_id", metavar="REPO_ID", help="hub id, e.g. juppy44/galaxy-clip-finetuned")
-    p.add_argument("--revision", default=None, metavar="R", help="branch, tag or commit (default main)")
-    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
+    p.add_argument(
+        "--revision", default=None, metavar="R", help="branch, tag or commit (default main)"
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar"
+    )
     p.set_defaults(func=cmd_download)
 
-    p = sub.add_parser("embed", help="embed every cutout in DIR into the cache (only what it lacks)")
+    p = sub.add_parser(
+        "embed", help="embed every cutout in DIR into the cache (only what it lacks)"
+    )
     _add_common(p)
     e = p.add_argument_group("engine")
-    e.add_argument("--engine", default="local", choices=["local", "ray"],
-                   help="local (default) or ray: a Ray Data actor pool on a Ray cluster "
-                        "(pip install 'galaxy-explorer[ray]')")
-    e.add_argument("--address", default=None,
-                   help="with --engine ray: the cluster (auto, HOST:6379, ray://HOST:10001); "
-                        "default or 'local': a new local Ray instance")
-    e.add_argument("--actors", type=_positive_int, default=None,
-                   help="with --engine ray: most model actors (default: one per GPU, else by CPUs)")
-    e.add_argument("--staging", type=Path, default=None,
-                   help="with --engine ray: folder every node shares, where workers write shards "
-                        "(default: inside the cache folder)")
+    e.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="local (default) or ray: a Ray Data actor pool on a Ray cluster "
+        "(pip install 'galaxy-explorer[ray]')",
+    )
+    e.add_argument(
+        "--address",
+        default=None,
+        help="with --engine ray: the cluster (auto, HOST:6379, ray://HOST:10001); "
+        "default or 'local': a new local Ray instance",
+    )
+    e.add_argument(
+        "--actors",
+        type=_positive_int,
+        default=None,
+        help="with --engine ray: most model actors (default: one per GPU, else by CPUs)",
+    )
+    e.add_argument(
+        "--staging",
+        type=Path,
+        default=None,
+        help="with --engine ray: folder every node shares, where workers write shards "
+        "(default: inside the cache folder)",
+    )
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("query", help="rank cutouts by a free-text description")
@@ -219,11 +359,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similar", help="rank cutouts by similarity to example image(s)")
     _add_common(p)
-    p.add_argument("examples", nargs="+", type=Path, metavar="IMAGE", help="one or more example cutouts")
-    p.add_argument("--not", dest="negatives", nargs="+", type=Path, default=[], metavar="IMAGE",
-                   help="negative examples: rank images like these lower")
+    p.add_argument(
+        "examples", nargs="+", type=Path, metavar="IMAGE", help="one or more example cutouts"
+    )
+    p.add_argument(
+        "--not",
+        dest="negatives",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="IMAGE",
+        help="negative examples: rank images like these lower",
+    )
     p.add_argument("--text", default=None, help="optional text to combine with the examples")
-    p.add_argument("--include-self", action="store_true", help="keep the example images in the results")
+    p.add_argument(
+        "--include-self", action="store_true", help="keep the example images in the results"
+    )
     _add_output(p)
     p.set_defaults(func=cmd_similar)
 
@@ -235,14 +386,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a subset (or everything) as CSV with provenance")
     _add_common(p)
-    p.add_argument("--csv", type=Path, required=True, metavar="OUT", help="output CSV ('-' = stdout)")
+    p.add_argument(
+        "--csv", type=Path, required=True, metavar="OUT", help="output CSV ('-' = stdout)"
+    )
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--query", default=None, help="select the --top K best matches of this text")
     sel.add_argument("--label", default=None, help="select items with this manual label")
-    sel.add_argument("--predicted", default=None, help="select items whose zero-shot prediction is this label")
-    sel.add_argument("--paths-from", type=Path, default=None, dest="paths_from",
-                     help="select the paths listed in this file (one per line, or a CSV with a 'path' column)")
-    p.add_argument("--top", type=_positive_int, default=100, help="with --query: how many (default 100)")
+    sel.add_argument(
+        "--predicted", default=None, help="select items whose zero-shot prediction is this label"
+    )
+    sel.add_argument(
+        "--paths-from",
+        type=Path,
+        default=None,
+        dest="paths_from",
+        help="select the paths listed in this file (one per line, or a CSV with a 'path' column)",
+    )
+    p.add_argument(
+        "--top", type=_positive_int, default=100, help="with --query: how many (default 100)"
+    )
     _add_excel_safe(p)
     _add_label_args(p, required=False)
     p.set_defaults(func=cmd_export)
@@ -251,8 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cache_command(sub)
 
-    for module, fn in (("galaxy_explorer.train.synth", "add_synth_command"),
-                       ("galaxy_explorer.train.train", "add_train_command")):
+    for module, fn in (
+        ("galaxy_explorer.train.synth", "add_synth_command"),
+        ("galaxy_explorer.train.train", "add_train_command"),
+    ):
         if importlib.util.find_spec(module) is not None:
             getattr(importlib.import_module(module), fn)(sub)
     use_formatter(parser)
@@ -263,8 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _render(args: argparse.Namespace) -> Any:
     from galaxy_explorer.core.imaging import RenderSettings
 
-    return RenderSettings(stretch=args.stretch, limits=args.limits, percentile=args.percentile,
-                          hdu=args.hdu, bands=args.bands, lupton=args.lupton)
+    return RenderSettings(
+        stretch=args.stretch,
+        limits=args.limits,
+        percentile=args.percentile,
+        hdu=args.hdu,
+        bands=args.bands,
+        lupton=args.lupton,
+    )
 
 
 def _open_session(args: argparse.Namespace) -> Session:
@@ -275,17 +445,28 @@ def _open_session(args: argparse.Namespace) -> Session:
         raise CliError(f"{args.dir}: no such file or directory", EXIT_USAGE)
     _check_cache_arg(args.cache)
     if args.labels_file is not None and args.labels_file.is_dir():
-        raise CliError(f"--labels-file {args.labels_file}: is a folder, not a labels file", EXIT_USAGE)
+        raise CliError(
+            f"--labels-file {args.labels_file}: is a folder, not a labels file", EXIT_USAGE
+        )
     args.model = _model_spec(args)
-    session = Session(args.dir, model=args.model, cache_dir=args.cache, device=args.device,
-                      precision=args.precision, render=_render(args), labels_path=args.labels_file)
+    session = Session(
+        args.dir,
+        model=args.model,
+        cache_dir=args.cache,
+        device=args.device,
+        precision=args.precision,
+        render=_render(args),
+        labels_path=args.labels_file,
+    )
     result = session.scan()
     for path, reason in result.errors:
         print(f"warning: {_term(path)}: {_term(reason)}", file=sys.stderr)
     if not result.items:
         from galaxy_explorer.core.imaging import IMAGE_EXTENSIONS
 
-        raise CliError(f"{args.dir}: no image files found (looked for {' '.join(IMAGE_EXTENSIONS)})")
+        raise CliError(
+            f"{args.dir}: no image files found (looked for {' '.join(IMAGE_EXTENSIONS)})"
+        )
     try:
         adapter = session.adapter
     except ModelLoadError as exc:
@@ -295,8 +476,11 @@ def _open_session(args: argparse.Namespace) -> Session:
     if not args.quiet:
         from galaxy_explorer.core.hub import display_name
 
-        print(f"model {_term(display_name(adapter.spec))} on {adapter.device} ({adapter.precision}), "
-              f"{len(result.items)} images, cache {_term(session.cache_dir)}", file=sys.stderr)
+        print(
+            f"model {_term(display_name(adapter.spec))} on {adapter.device} ({adapter.precision}), "
+            f"{len(result.items)} images, cache {_term(session.cache_dir)}",
+            file=sys.stderr,
+        )
     return session
 
 
@@ -307,19 +491,29 @@ def _run_embedding(session: Session, args: argparse.Namespace) -> tuple[list[Ite
     if getattr(args, "engine", "local") == "ray":
         job = _ray_job(session, args)
     else:
-        job = session.embed(batch_size=args.batch_size, workers=args.workers,
-                            retry_failed=args.retry_failed)
+        job = session.embed(
+            batch_size=args.batch_size, workers=args.workers, retry_failed=args.retry_failed
+        )
     bar = None
     last = None
     try:
         for prog in job:
             if bar is None:
-                bar = tqdm(total=prog.total, initial=prog.done, unit="img", file=sys.stderr,
-                           disable=args.quiet or prog.finished, dynamic_ncols=True, desc="embedding")
+                bar = tqdm(
+                    total=prog.total,
+                    initial=prog.done,
+                    unit="img",
+                    file=sys.stderr,
+                    disable=args.quiet or prog.finished,
+                    dynamic_ncols=True,
+                    desc="embedding",
+                )
             else:
                 bar.update(prog.done - bar.n)
             for path, reason in prog.errors:
-                (bar.write if bar else print)(f"skipped {_term(path)}: {_term(reason)}", file=sys.stderr)
+                (bar.write if bar else print)(
+                    f"skipped {_term(path)}: {_term(reason)}", file=sys.stderr
+                )
             last = prog
     except KeyboardInterrupt:
         job.close()
@@ -328,11 +522,17 @@ def _run_embedding(session: Session, args: argparse.Namespace) -> tuple[list[Ite
         if bar is not None:
             bar.close()
     assert last is not None
-    print(f"{last.embedded} embedded, {last.cached} cached, {last.failed} failed "
-          f"({last.total} unique images)", file=sys.stderr)
+    print(
+        f"{last.embedded} embedded, {last.cached} cached, {last.failed} failed "
+        f"({last.total} unique images)",
+        file=sys.stderr,
+    )
     if last.not_cached:
-        print(f"note: the cache {session.cache_dir} is read-only; {last.not_cached} image(s) it "
-              "lacks were not embedded and are left out", file=sys.stderr)
+        print(
+            f"note: the cache {session.cache_dir} is read-only; {last.not_cached} image(s) it "
+            "lacks were not embedded and are left out",
+            file=sys.stderr,
+        )
     items, vecs = session.embeddings()
     if not items:
         raise CliError("no image could be embedded; see the messages above")
@@ -354,26 +554,46 @@ def _templates(args: argparse.Namespace) -> list[str] | None:
     temps = [t.strip() for t in args.templates.split("|") if t.strip()]
     bad = [t for t in temps if "{}" not in t]
     if bad:
-        raise CliError(f"prompt template {bad[0]!r} has no {{}} placeholder for the label", EXIT_USAGE)
+        raise CliError(
+            f"prompt template {bad[0]!r} has no {{}} placeholder for the label", EXIT_USAGE
+        )
     return temps
 
 
-def _provenance(session: Session, args: argparse.Namespace, *, labels: list[str] | None = None,
-                query: str | None = None, extra: dict[str, str] | None = None) -> Any:
+def _provenance(
+    session: Session,
+    args: argparse.Namespace,
+    *,
+    labels: list[str] | None = None,
+    query: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> Any:
     from galaxy_explorer.core.export import Provenance
     from galaxy_explorer.core.hub import display_name
     from galaxy_explorer.core.session import DEFAULT_TEMPLATES
 
     a = session.adapter
-    return Provenance(model=a.spec, model_name=display_name(a.spec), model_revision=a.revision,
-                      render=session.render.key(),
-                      labels=labels, prompts=(_templates(args) or DEFAULT_TEMPLATES) if labels else None,
-                      query=query, extra={"command": args.command, **(extra or {})})
+    return Provenance(
+        model=a.spec,
+        model_name=display_name(a.spec),
+        model_revision=a.revision,
+        render=session.render.key(),
+        labels=labels,
+        prompts=(_templates(args) or DEFAULT_TEMPLATES) if labels else None,
+        query=query,
+        extra={"command": args.command, **(extra or {})},
+    )
 
 
-def _rows(session: Session, items: Sequence[Item], *, scores: np.ndarray | None = None,
-          probs: np.ndarray | None = None, labels: list[str] | None = None,
-          threshold: float = 0.0) -> list[Any]:
+def _rows(
+    session: Session,
+    items: Sequence[Item],
+    *,
+    scores: np.ndarray | None = None,
+    probs: np.ndarray | None = None,
+    labels: list[str] | None = None,
+    threshold: float = 0.0,
+) -> list[Any]:
     from galaxy_explorer.core.export import ExportRow
     from galaxy_explorer.core.labels import LabelsFileError
 
@@ -390,14 +610,25 @@ def _rows(session: Session, items: Sequence[Item], *, scores: np.ndarray | None 
             j = int(probs[i].argmax())
             pred = labels[j] if probs[i, j] >= threshold else "uncertain"
             p = {lab: float(probs[i, k]) for k, lab in enumerate(labels)}
-        rows.append(ExportRow(path=str(it.path), name=it.name, sha256=it.sha256, ra=ra, dec=dec,
-                              score=None if scores is None else float(scores[i]),
-                              predicted_label=pred, probs=p, label=manual.get(it.sha256)))
+        rows.append(
+            ExportRow(
+                path=str(it.path),
+                name=it.name,
+                sha256=it.sha256,
+                ra=ra,
+                dec=dec,
+                score=None if scores is None else float(scores[i]),
+                predicted_label=pred,
+                probs=p,
+                label=manual.get(it.sha256),
+            )
+        )
     return rows
 
 
-def _write_csv(out: Path, rows: list[Any], prov: Any, labels: list[str] | None,
-               excel_safe: bool = False) -> None:
+def _write_csv(
+    out: Path, rows: list[Any], prov: Any, labels: list[str] | None, excel_safe: bool = False
+) -> None:
     from galaxy_explorer.core.export import write_csv
 
     try:
@@ -412,25 +643,34 @@ def _write_csv(out: Path, rows: list[Any], prov: Any, labels: list[str] | None,
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
     rows = [[_term(c) for c in r] for r in rows]  # names and paths: any bytes, no controls
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
     fmt = "  ".join(f"{{:{'>' if i == 0 else '<'}{w}}}" for i, w in enumerate(widths[:-1])) + "  {}"
     print(fmt.format(*header))
     for r in rows:
         print(fmt.format(*r))
 
 
-def _ranked_output(session: Session, args: argparse.Namespace, items: list[Item], scores: np.ndarray,
-                   prov: Any) -> int:
+def _ranked_output(
+    session: Session, args: argparse.Namespace, items: list[Item], scores: np.ndarray, prov: Any
+) -> int:
     from galaxy_explorer.core.search import top_k
 
     idx = top_k(scores, args.top)
     chosen = [items[i] for i in idx]
     if str(args.csv) != "-":
-        _print_table(["rank", "score", "name", "path"],
-                     [[str(r + 1), f"{scores[i]:.4f}", items[i].name, str(items[i].path)]
-                      for r, i in enumerate(idx)])
+        _print_table(
+            ["rank", "score", "name", "path"],
+            [
+                [str(r + 1), f"{scores[i]:.4f}", items[i].name, str(items[i].path)]
+                for r, i in enumerate(idx)
+            ],
+        )
     if args.csv is not None:
-        _write_csv(args.csv, _rows(session, chosen, scores=scores[idx]), prov, None, args.excel_safe)
+        _write_csv(
+            args.csv, _rows(session, chosen, scores=scores[idx]), prov, None, args.excel_safe
+        )
     return EXIT_OK
 
 
@@ -439,11 +679,20 @@ def _ray_job(session: Session, args: argparse.Namespace) -> Any:
     from galaxy_explorer.core import ray_engine
 
     job = ray_engine.ray_embed_job(
-        session.items, session.adapter, session.store, session.render, address=args.address,
-        actors=args.actors, use_gpu=None if args.ray_device == "auto" else args.ray_device == "cuda",
-        precision=args.precision, batch_size=args.batch_size, workers=args.workers,
-        staging=args.staging, retry_failed=args.retry_failed,
-        announce=None if args.quiet else lambda msg: print(msg, file=sys.stderr))
+        session.items,
+        session.adapter,
+        session.store,
+        session.render,
+        address=args.address,
+        actors=args.actors,
+        use_gpu=None if args.ray_device == "auto" else args.ray_device == "cuda",
+        precision=args.precision,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        staging=args.staging,
+        retry_failed=args.retry_failed,
+        announce=None if args.quiet else lambda msg: print(msg, file=sys.stderr),
+    )
     try:
         yield from job
     except (ray_engine.RayEngineError, ray_engine.RayUnavailableError) as exc:
@@ -487,8 +736,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     session = _open_session(args)
     items, vecs = _run_embedding(session, args)
     scores = session.text_scores(args.text, vecs)
-    return _ranked_output(session, args, items, scores,
-                          _provenance(session, args, query=args.text, extra={"top": str(args.top)}))
+    return _ranked_output(
+        session,
+        args,
+        items,
+        scores,
+        _provenance(session, args, query=args.text, extra={"top": str(args.top)}),
+    )
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
@@ -509,8 +763,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
     text = session.adapter.embed_texts([args.text]) if args.text else None
     import numpy as np
 
-    scores = search.combined_query(vecs, text_vecs=text, positive=np.stack(pos),
-                                   negative=np.stack(neg) if neg else None)
+    scores = search.combined_query(
+        vecs, text_vecs=text, positive=np.stack(pos), negative=np.stack(neg) if neg else None
+    )
     if not args.include_self:
         own = {it.sha256 for it in scan([*args.examples, *args.negatives]).items}
         keep = [i for i, it in enumerate(items) if it.sha256 not in own]
@@ -520,8 +775,13 @@ def cmd_similar(args: argparse.Namespace) -> int:
         desc += "; not like " + ", ".join(str(p) for p in args.negatives)
     if args.text:
         desc += f"; text: {args.text}"
-    return _ranked_output(session, args, items, scores,
-                          _provenance(session, args, query=desc, extra={"top": str(args.top)}))
+    return _ranked_output(
+        session,
+        args,
+        items,
+        scores,
+        _provenance(session, args, query=desc, extra={"top": str(args.top)}),
+    )
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -532,19 +792,31 @@ def cmd_classify(args: argparse.Namespace) -> int:
     probs = session.zero_shot(labels, vecs, templates)
     rows = _rows(session, items, probs=probs, labels=labels, threshold=args.threshold)
     if str(args.csv) != "-":
-        _print_table(["#", "predicted", "p", "name", "path"],
-                     [[str(i + 1), r.predicted_label, f"{probs[i].max():.3f}", r.name, str(r.path)]
-                      for i, r in enumerate(rows)])
+        _print_table(
+            ["#", "predicted", "p", "name", "path"],
+            [
+                [str(i + 1), r.predicted_label, f"{probs[i].max():.3f}", r.name, str(r.path)]
+                for i, r in enumerate(rows)
+            ],
+        )
         counts: dict[str, int] = {}
         for r in rows:
             counts[r.predicted_label] = counts.get(r.predicted_label, 0) + 1
-        print("counts: " + _term(", ".join(f"{k}: {v}" for k, v in sorted(counts.items(),
-                                                                           key=lambda kv: -kv[1]))),
-              file=sys.stderr)
+        print(
+            "counts: "
+            + _term(
+                ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+            ),
+            file=sys.stderr,
+        )
     if args.csv is not None:
-        _write_csv(args.csv, rows, _provenance(session, args, labels=labels,
-                                               extra={"threshold": str(args.threshold)}), labels,
-                   args.excel_safe)
+        _write_csv(
+            args.csv,
+            rows,
+            _provenance(session, args, labels=labels, extra={"threshold": str(args.threshold)}),
+            labels,
+            args.excel_safe,
+        )
     return EXIT_OK
 
 
@@ -556,8 +828,11 @@ def _paths_from(file: Path) -> list[Path]:
     except OSError as exc:
         raise CliError(f"{_term(file)}: cannot read: {exc.strerror or exc}", EXIT_USAGE) from None
     if b"\x00" in data:
-        raise CliError(f"{_term(file)}: a binary file, not a list of paths (one per line, or a CSV "
-                       "with a 'path' column)", EXIT_USAGE)
+        raise CliError(
+            f"{_term(file)}: a binary file, not a list of paths (one per line, or a CSV "
+            "with a 'path' column)",
+            EXIT_USAGE,
+        )
     text = data.decode("utf-8", "surrogateescape")  # names in any bytes are kept exactly
     lines = [ln for ln in text.split("\n") if ln.strip() and not ln.startswith("#")]
     try:
@@ -593,7 +868,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         query = args.query
     if labels:
         probs = session.zero_shot(labels, vecs, _templates(args))
-    rows = _rows(session, items, scores=scores, probs=probs, labels=labels, threshold=args.threshold)
+    rows = _rows(
+        session, items, scores=scores, probs=probs, labels=labels, threshold=args.threshold
+    )
     if args.label is not None:
         sel = [i for i in sel if rows[i].label == args.label]
         query = f"manual label = {args.label}"
@@ -611,8 +888,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"warning: {_term(p)}: not in the catalogue or has no embedding", file=sys.stderr)
         sel = [index[p] for p in wanted if p in index]
         query = f"paths from {args.paths_from}"
-    _write_csv(args.csv, [rows[i] for i in sel], _provenance(session, args, labels=labels, query=query), labels,
-               args.excel_safe)
+    _write_csv(
+        args.csv,
+        [rows[i] for i in sel],
+        _provenance(session, args, labels=labels, query=query),
+        labels,
+        args.excel_safe,
+    )
     if not sel:
         print("warning: the selection is empty; wrote the header only", file=sys.stderr)
     return EXIT_OK
@@ -624,8 +906,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
         from galaxy_explorer.gui.app import run_app
     except ImportError as exc:
         raise CliError(f"the desktop app cannot start: {exc}") from None
-    model = _model_spec(args, fetch=False)   # the app downloads it (off the GUI thread) itself
-    return int(run_app(list(args.paths) or None, model=model, cache_dir=args.cache, device=args.device))
+    model = _model_spec(args, fetch=False)  # the app downloads it (off the GUI thread) itself
+    return int(
+        run_app(list(args.paths) or None, model=model, cache_dir=args.cache, device=args.device)
+    )
 
 
 # --------------------------------------------------------------------------- models
@@ -667,18 +951,29 @@ def _download(repo_id: str, revision: str | None, quiet: bool) -> Any:
     try:
         for last in job:
             if bar is None:
-                bar = tqdm(total=last.total, initial=last.done, unit="B", unit_scale=True,
-                           unit_divisor=1000, file=sys.stderr, disable=quiet, dynamic_ncols=True,
-                           desc=repo_id.split("/")[-1])
+                bar = tqdm(
+                    total=last.total,
+                    initial=last.done,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1000,
+                    file=sys.stderr,
+                    disable=quiet,
+                    dynamic_ncols=True,
+                    desc=repo_id.split("/")[-1],
+                )
             else:
                 bar.update(last.done - bar.n)
     except KeyboardInterrupt:
-        job.close()    # leaves the partial file; the next run resumes it
+        job.close()  # leaves the partial file; the next run resumes it
         if bar is not None:
             bar.close()
-        raise CliError(f"interrupted: {hub.format_bytes(plan.present_bytes())} of "
-                       f"{hub.format_bytes(plan.total_bytes)} kept; run the same command again "
-                       "to resume", 130) from None
+        raise CliError(
+            f"interrupted: {hub.format_bytes(plan.present_bytes())} of "
+            f"{hub.format_bytes(plan.total_bytes)} kept; run the same command again "
+            "to resume",
+            130,
+        ) from None
     except hub.HubError as exc:
         if bar is not None:
             bar.close()
@@ -695,11 +990,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     from galaxy_explorer.core.model import hub_cache_dir
 
     models = hub.list_local_models()
-    _print_table(["default", "name", "size", "--model", "where"],
-                 [["*" if m.default else "", m.name, hub.format_bytes(m.size), m.spec, str(m.path)]
-                  for m in models])
-    print(f"{len(models)} models (Hugging Face cache: {hub_cache_dir()}); * = what --model auto uses",
-          file=sys.stderr)
+    _print_table(
+        ["default", "name", "size", "--model", "where"],
+        [
+            ["*" if m.default else "", m.name, hub.format_bytes(m.size), m.spec, str(m.path)]
+            for m in models
+        ],
+    )
+    print(
+        f"{len(models)} models (Hugging Face cache: {hub_cache_dir()}); * = what --model auto uses",
+        file=sys.stderr,
+    )
     if not any(m.spec == hub.SEED_MODEL for m in models):
         print(f"for real survey images: galaxy-explorer download {hub.SEED_MODEL}", file=sys.stderr)
     return EXIT_OK
@@ -711,9 +1012,11 @@ def cmd_download(args: argparse.Namespace) -> int:
     repo_id, revision = hub.split_spec(args.repo_id)
     revision = args.revision or revision
     snapshot = hub.local_snapshot(repo_id, revision) if hub.offline() else None
-    if snapshot is not None:       # offline, but already here: nothing to do
-        print(f"{repo_id}: already in the local cache (offline: not checked for updates)",
-              file=sys.stderr)
+    if snapshot is not None:  # offline, but already here: nothing to do
+        print(
+            f"{repo_id}: already in the local cache (offline: not checked for updates)",
+            file=sys.stderr,
+        )
     else:
         snapshot = _download(repo_id, revision, quiet=bool(getattr(args, "quiet", False)))
     print(snapshot)
@@ -781,8 +1084,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _desktop_command(*, install: bool) -> int:
     """``--install-desktop`` / ``--uninstall-desktop``: the menu entry in the XDG folders."""
     if sys.platform in ("win32", "darwin"):
-        print("error: --install-desktop is for Linux desktops; on macOS and Windows the app "
-              "bundle is the installer (see packaging/README.md)", file=sys.stderr)
+        print(
+            "error: --install-desktop is for Linux desktops; on macOS and Windows the app "
+            "bundle is the installer (see packaging/README.md)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     from galaxy_explorer._desktop import DesktopError, install_desktop, uninstall_desktop
 
@@ -792,8 +1098,11 @@ def _desktop_command(*, install: bool) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NOTHING
     if install:
-        print(f"added Galaxy Explorer to the application menu ({files[0]}) "
-              f"and {len(files) - 1} icon files", file=sys.stderr)
+        print(
+            f"added Galaxy Explorer to the application menu ({files[0]}) "
+            f"and {len(files) - 1} icon files",
+            file=sys.stderr,
+        )
     elif files:
         print(f"removed the menu entry and icons ({len(files)} files)", file=sys.stderr)
     else:

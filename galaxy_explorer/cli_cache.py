@@ -14,13 +14,23 @@ def add_cache_command(sub: Any) -> None:
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
 
     q = csub.add_parser("info", help="counts, models, size on disk and orphan shards")
-    q.add_argument("cache", nargs="?", type=Path, default=None,
-                   help="cache folder (default: the user cache folder)")
+    q.add_argument(
+        "cache",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="cache folder (default: the user cache folder)",
+    )
     q.set_defaults(func=cmd_cache_info)
 
     q = csub.add_parser("verify", help="check shards against the index; move damage aside")
-    q.add_argument("cache", nargs="?", type=Path, default=None,
-                   help="cache folder (default: the user cache folder)")
+    q.add_argument(
+        "cache",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="cache folder (default: the user cache folder)",
+    )
     q.set_defaults(func=cmd_cache_verify)
 
     q = csub.add_parser("merge", help="copy the embeddings of other caches into one")
@@ -45,11 +55,15 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
     from galaxy_explorer.core.cache import cache_info
 
     info = cache_info(_root(args.cache))
-    print(f"cache {info['root']}: {info['vectors']} embeddings, {info['bytes'] / 1e6:.1f} MB, "
-          f"{info['orphan_shards']} orphan shard(s), {info['remembered_files']} remembered file hashes")
+    print(
+        f"cache {info['root']}: {info['vectors']} embeddings, {info['bytes'] / 1e6:.1f} MB, "
+        f"{info['orphan_shards']} orphan shard(s), {info['remembered_files']} remembered file hashes"
+    )
     for s in info["spaces"]:
-        print(f"  {s['model_key']}  [{s['render_key']}]  dim {s['dim']}: {s['vectors']} embeddings "
-              f"in {s['shards']} shard(s), {s['failures']} failed file(s)")
+        print(
+            f"  {s['model_key']}  [{s['render_key']}]  dim {s['dim']}: {s['vectors']} embeddings "
+            f"in {s['shards']} shard(s), {s['failures']} failed file(s)"
+        )
     return 0
 
 
@@ -57,9 +71,11 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
     from galaxy_explorer.core.cache import verify_cache
 
     rep = verify_cache(_root(args.cache))
-    print(f"{rep['vectors']} embeddings intact in {rep['shards']} shard(s); "
-          f"{rep['bad_rows']} damaged (they are embedded again by the next run); "
-          f"{rep['orphans_deleted']} unused shard(s) deleted")
+    print(
+        f"{rep['vectors']} embeddings intact in {rep['shards']} shard(s); "
+        f"{rep['bad_rows']} damaged (they are embedded again by the next run); "
+        f"{rep['orphans_deleted']} unused shard(s) deleted"
+    )
     return 0 if rep["bad_rows"] == 0 else 1
 
 

@@ -35,8 +35,10 @@ TEXTS = ["a barred spiral galaxy", "a smooth elliptical galaxy"]
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
-    return {d: version(d) for d in ("transformers", "torch", "huggingface_hub", "tokenizers",
-                                    "safetensors")}
+    return {
+        d: version(d)
+        for d in ("transformers", "torch", "huggingface_hub", "tokenizers", "safetensors")
+    }
 
 
 def _embed(folder_or_id: str) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("GALAXY_EXPLORER_CACHE", str(tmp_path / "_user_cache"))
     monkeypatch.setenv("GALAXY_EXPLORER_DATA", str(tmp_path / "_user_data"))
 
+
 from helpers import make_cutout_folder, make_tiny_clip  # noqa: E402
 
 

@@ -10,7 +10,9 @@ import numpy as np
 _CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789-,.'")
 
 
-def make_tiny_clip(folder: Path, *, seed: int = 0, image_size: int = 32, projection_dim: int = 16) -> Path:
+def make_tiny_clip(
+    folder: Path, *, seed: int = 0, image_size: int = 32, projection_dim: int = 16
+) -> Path:
     """Save a tiny randomly initialised CLIP (model + tokenizer + image processor) to ``folder``.
 
     The folder loads with ``CLIPModel.from_pretrained`` / ``AutoProcessor.from_pretrained``
@@ -33,14 +35,23 @@ def make_tiny_clip(folder: Path, *, seed: int = 0, image_size: int = 32, project
     tok = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
     cfg = CLIPConfig(
         text_config=dict(
-            vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2, max_position_embeddings=77,
-            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=77,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
             pad_token_id=vocab["<|endoftext|>"],
         ),
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            image_size=image_size, patch_size=8,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=image_size,
+            patch_size=8,
         ),
         projection_dim=projection_dim,
     )
@@ -114,8 +125,11 @@ def make_cutout_folder(folder: Path, n_fits: int = 4, n_jpeg: int = 4) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n_fits):
         kind = "spiral" if i % 2 else "elliptical"
-        write_fits(folder / f"gal_{i:03d}.fits", galaxy_array(48, kind=kind, seed=i),
-                   {"RA": 150.0 + i * 0.01, "DEC": 2.0 + i * 0.01})
+        write_fits(
+            folder / f"gal_{i:03d}.fits",
+            galaxy_array(48, kind=kind, seed=i),
+            {"RA": 150.0 + i * 0.01, "DEC": 2.0 + i * 0.01},
+        )
     for i in range(n_jpeg):
         write_jpeg(folder / f"img_{i:03d}.jpg", seed=100 + i)
     return folder

@@ -40,7 +40,7 @@ def git_blob_id(data: bytes) -> str:
 class Repo:
     commit: str
     files: dict[str, bytes]
-    revisions: dict[str, str] = field(default_factory=dict)   # name → commit
+    revisions: dict[str, str] = field(default_factory=dict)  # name → commit
 
 
 class FakeHub:
@@ -68,11 +68,22 @@ class FakeHub:
 
     def file_requests(self, name: str, repo: str | None = None) -> list[dict[str, str]]:
         """Headers of the requests for file ``name`` (of ``repo``, or any)."""
-        return [h for p, h in self.requests if "/resolve/" in p and p.endswith("/" + name)
-                and (repo is None or p.startswith(f"/{repo}/"))]
+        return [
+            h
+            for p, h in self.requests
+            if "/resolve/" in p
+            and p.endswith("/" + name)
+            and (repo is None or p.startswith(f"/{repo}/"))
+        ]
 
-    def add_folder(self, repo_id: str, folder: Path, *, extra: dict[str, bytes] | None = None,
-                   revisions: dict[str, str] | None = None) -> Repo:
+    def add_folder(
+        self,
+        repo_id: str,
+        folder: Path,
+        *,
+        extra: dict[str, bytes] | None = None,
+        revisions: dict[str, str] | None = None,
+    ) -> Repo:
         files = {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
         files.update(extra or {})
         commit = hashlib.sha1(repo_id.encode() + b"".join(files.values())).hexdigest()
@@ -85,8 +96,11 @@ class FakeHub:
         for name, data in repo.files.items():
             s = {"rfilename": name, "size": len(data), "blobId": git_blob_id(data)}
             if name.endswith(".safetensors"):
-                s["lfs"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-                            "pointerSize": 134}
+                s["lfs"] = {
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "size": len(data),
+                    "pointerSize": 134,
+                }
             out.append(s)
         return out
 
@@ -116,16 +130,19 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if m:
                 repo = hub.repos.get(m.group(1))
                 if repo is None:
-                    return self._send_json(404, {"error": "Repository not found"},
-                                           {"X-Error-Code": "RepoNotFound"})
+                    return self._send_json(
+                        404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"}
+                    )
                 rev = urllib.parse.unquote(m.group(2))
                 commit = repo.revisions.get(rev, rev if rev == repo.commit else None)
                 if commit is None:
-                    return self._send_json(404, {"error": "Revision not found"},
-                                           {"X-Error-Code": "RevisionNotFound"})
-                return self._send_json(200, {"id": m.group(1), "sha": commit,
-                                             "siblings": hub.siblings(repo)})
-            if hub.redirect_to is not None and "/resolve/" in path:   # weights come from a CDN
+                    return self._send_json(
+                        404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"}
+                    )
+                return self._send_json(
+                    200, {"id": m.group(1), "sha": commit, "siblings": hub.siblings(repo)}
+                )
+            if hub.redirect_to is not None and "/resolve/" in path:  # weights come from a CDN
                 self.send_response(302)
                 self.send_header("Location", hub.redirect_to.url + self.path)
                 self.send_header("Content-Length", "0")
@@ -135,8 +152,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             repo = hub.repos.get(m.group(1)) if m else None
             name = urllib.parse.unquote(m.group(3)) if m else ""
             if repo is None or name not in repo.files:
-                return self._send_json(404, {"error": "Entry not found"},
-                                       {"X-Error-Code": "EntryNotFound"})
+                return self._send_json(
+                    404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"}
+                )
             data = repo.files[name]
             start = 0
             rng = self.headers.get("Range")
@@ -148,8 +166,11 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     self.end_headers()
                     return
             self.send_response(206 if start else 200)
-            etag = (hashlib.sha256(data).hexdigest() if name.endswith(".safetensors")
-                    else git_blob_id(data))
+            etag = (
+                hashlib.sha256(data).hexdigest()
+                if name.endswith(".safetensors")
+                else git_blob_id(data)
+            )
             self.send_header("ETag", f'"{etag}"')
             self.send_header("X-Repo-Commit", repo.commit)
             self.send_header("Accept-Ranges", "bytes")
@@ -162,7 +183,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             try:
                 while pos < end:
                     step = min(16384, end - pos)
-                    self.wfile.write(data[pos:pos + step])
+                    self.wfile.write(data[pos : pos + step])
                     self.wfile.flush()
                     pos += step
                     if hub.delay:
@@ -170,7 +191,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
                 return
-            if end < len(data):       # cut short: close without the rest
+            if end < len(data):  # cut short: close without the rest
                 self.close_connection = True
 
     return Handler

@@ -66,7 +66,9 @@ def test_similar_excludes_self_and_ranks_copy_first(run, cutouts, tmp_path):
     code, out, _ = run("similar", str(cutouts), str(tmp_path / "outside.jpg"), "--top", "2")
     assert code == 0
     names = [ln.split()[2] for ln in out.strip().splitlines()[1:]]
-    assert "img_001.jpg" not in names and "copy_of_1.jpg" not in names  # same content as the example
+    assert (
+        "img_001.jpg" not in names and "copy_of_1.jpg" not in names
+    )  # same content as the example
     code, out, _ = run("similar", str(cutouts), str(cutouts / "img_002.jpg"), "--include-self")
     names = [ln.split()[2] for ln in out.strip().splitlines()[1:]]
     assert "img_002.jpg" in names and len(names) == 9
@@ -74,8 +76,14 @@ def test_similar_excludes_self_and_ranks_copy_first(run, cutouts, tmp_path):
 
 def test_classify_writes_probabilities(run, cutouts, tmp_path):
     out_csv = tmp_path / "c.csv"
-    code, out, err = run("classify", str(cutouts), "--labels", "spiral galaxy, elliptical galaxy",
-                         "--csv", str(out_csv))
+    code, out, err = run(
+        "classify",
+        str(cutouts),
+        "--labels",
+        "spiral galaxy, elliptical galaxy",
+        "--csv",
+        str(out_csv),
+    )
     assert code == 0 and "counts:" in err
     rows = _read(out_csv)
     assert len(rows) == 8
@@ -91,15 +99,19 @@ def test_export_modes(run, cutouts, tmp_path):
     out_csv = tmp_path / "e.csv"
     assert run("export", str(cutouts), "--csv", str(out_csv))[0] == 0
     assert len(_read(out_csv)) == 8
-    assert run("export", str(cutouts), "--csv", str(out_csv), "--query", "galaxy", "--top", "2")[0] == 0
+    assert (
+        run("export", str(cutouts), "--csv", str(out_csv), "--query", "galaxy", "--top", "2")[0]
+        == 0
+    )
     assert len(_read(out_csv)) == 2
     lst = tmp_path / "list.txt"
     lst.write_text(f"{cutouts / 'gal_001.fits'}\n{cutouts / 'img_003.jpg'}\n/nowhere/x.fits\n")
     code, _, err = run("export", str(cutouts), "--csv", str(out_csv), "--paths-from", str(lst))
     assert code == 0 and "/nowhere/x.fits: not in the catalogue" in err
     assert [r["name"] for r in _read(out_csv)] == ["gal_001.fits", "img_003.jpg"]
-    code, _, _ = run("export", str(cutouts), "--csv", str(out_csv), "--labels", "a b,c d",
-                     "--predicted", "a b")
+    code, _, _ = run(
+        "export", str(cutouts), "--csv", str(out_csv), "--labels", "a b,c d", "--predicted", "a b"
+    )
     assert code == 0 and all(r["predicted_label"] == "a b" for r in _read(out_csv))
 
 
@@ -111,8 +123,16 @@ def test_export_by_manual_label(run, cutouts, tmp_path):
     items = scan(cutouts).items
     LabelStore(labels_file).set([items[0].sha256, items[5].sha256], "merger")
     out_csv = tmp_path / "m.csv"
-    code, _, _ = run("export", str(cutouts), "--csv", str(out_csv), "--label", "merger",
-                     "--labels-file", str(labels_file))
+    code, _, _ = run(
+        "export",
+        str(cutouts),
+        "--csv",
+        str(out_csv),
+        "--label",
+        "merger",
+        "--labels-file",
+        str(labels_file),
+    )
     assert code == 0
     rows = _read(out_csv)
     assert {r["sha256"] for r in rows} == {items[0].sha256, items[5].sha256}
@@ -141,7 +161,9 @@ def test_nothing_processable_is_an_error(run, tmp_path):
 
 def test_argument_errors(run, cutouts, tmp_path):
     assert run("embed", str(tmp_path / "missing"))[0:1] == (2,)
-    code, _, err = run("query", str(cutouts), "galaxy", "--model", "someone/uncached-model", model=False)
+    code, _, err = run(
+        "query", str(cutouts), "galaxy", "--model", "someone/uncached-model", model=False
+    )
     assert code == 1 and "not in the local Hugging Face cache" in err
     with pytest.raises(SystemExit) as e:
         main(["embed", str(cutouts), "--device", "gpu"])
@@ -153,8 +175,10 @@ def test_argument_errors(run, cutouts, tmp_path):
 
 
 def test_help_is_instant_and_imports_nothing_heavy():
-    code = ("import sys; from galaxy_explorer.cli import build_parser; build_parser();"
-            "print([m for m in ('torch','transformers','PySide6','umap') if m in sys.modules])")
+    code = (
+        "import sys; from galaxy_explorer.cli import build_parser; build_parser();"
+        "print([m for m in ('torch','transformers','PySide6','umap') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -163,12 +187,20 @@ def test_help_is_instant_and_imports_nothing_heavy():
 def test_module_entry_points_run_the_cli(module):
     """``python -m galaxy_explorer`` and ``python -m galaxy_explorer.cli`` both run the CLI
     (the second once did nothing and exited 0)."""
-    out = subprocess.run([sys.executable, "-m", module, "embed", "--help"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", module, "embed", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0
     assert "usage:" in out.stdout and "embed" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", module, "no-such-command"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", module, "no-such-command"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 

@@ -37,8 +37,9 @@ def _one_error_line(err: str) -> str:
 def test_paths_from_a_binary_file(run, cutouts, tmp_path):
     binary = tmp_path / "list.bin"
     binary.write_bytes(bytes(range(256)) * 4)
-    code, _, err = run("export", str(cutouts), "--csv", str(tmp_path / "o.csv"),
-                       "--paths-from", str(binary))
+    code, _, err = run(
+        "export", str(cutouts), "--csv", str(tmp_path / "o.csv"), "--paths-from", str(binary)
+    )
     assert code == 2
     assert "binary file, not a list of paths" in _one_error_line(err)
     assert not (tmp_path / "o.csv").exists()
@@ -47,8 +48,9 @@ def test_paths_from_a_binary_file(run, cutouts, tmp_path):
 def test_labels_file_a_folder(run, cutouts, tmp_path):
     folder = tmp_path / "labels_dir"
     folder.mkdir()
-    code, _, err = run("export", str(cutouts), "--csv", str(tmp_path / "o.csv"),
-                       "--labels-file", str(folder))
+    code, _, err = run(
+        "export", str(cutouts), "--csv", str(tmp_path / "o.csv"), "--labels-file", str(folder)
+    )
     assert code == 2 and "is a folder" in _one_error_line(err)
     assert list(folder.iterdir()) == []
 
@@ -74,13 +76,15 @@ def test_newer_labels_file_refused_by_export_and_left_alone(run, cutouts, tmp_pa
     labels = tmp_path / "labels.json"
     raw = b'{"format": "galaxy-explorer-labels", "version": 9, "labels": {}}'
     labels.write_bytes(raw)
-    code, _, err = run("export", str(cutouts), "--csv", str(tmp_path / "o.csv"),
-                       "--labels-file", str(labels), "-q")
+    code, _, err = run(
+        "export", str(cutouts), "--csv", str(tmp_path / "o.csv"), "--labels-file", str(labels), "-q"
+    )
     assert code == 1
     assert "newer version" in [ln for ln in err.splitlines() if ln.startswith("error:")][0]
     assert labels.read_bytes() == raw
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("labels")) == [
-        "labels.json"]  # not renamed, no database created beside it
+        "labels.json"
+    ]  # not renamed, no database created beside it
     assert not list(tmp_path.glob("*.corrupt*"))
 
 
@@ -104,12 +108,23 @@ def test_non_utf8_and_control_character_names_end_to_end(tiny_model, tmp_path, m
     cache, labels, out = tmp_path / "cache", tmp_path / "labels.sqlite", tmp_path / "all.csv"
 
     def cli(*args):
-        streams = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
-                   for _ in range(2)]
+        streams = [
+            io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict") for _ in range(2)
+        ]
         monkeypatch.setattr(sys, "stdout", streams[0])
         monkeypatch.setattr(sys, "stderr", streams[1])
-        code = main([*args, "--model", str(tiny_model), "--cache", str(cache),
-                     "--labels-file", str(labels), "-q"])
+        code = main(
+            [
+                *args,
+                "--model",
+                str(tiny_model),
+                "--cache",
+                str(cache),
+                "--labels-file",
+                str(labels),
+                "-q",
+            ]
+        )
         got = []
         for st in streams:
             st.flush()

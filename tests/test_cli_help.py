@@ -11,9 +11,17 @@ import pytest
 
 from galaxy_explorer.cli import build_parser
 
-ENV_VARS = ["GALAXY_EXPLORER_CACHE", "GALAXY_EXPLORER_DATA", "GALAXY_EXPLORER_LOG",
-            "GALAXY_EXPLORER_RESOURCES", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE",
-            "HF_ENDPOINT", "QT_QPA_PLATFORM"]
+ENV_VARS = [
+    "GALAXY_EXPLORER_CACHE",
+    "GALAXY_EXPLORER_DATA",
+    "GALAXY_EXPLORER_LOG",
+    "GALAXY_EXPLORER_RESOURCES",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "HF_ENDPOINT",
+    "QT_QPA_PLATFORM",
+]
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -46,8 +54,14 @@ def test_every_help_is_free_of_noise(helps):
 
 def test_defaults_are_shown(helps):
     query = _flat(helps["query"])
-    for shown in ("(default: 32)", "(default: 2)", "(default: asinh)", "(default: percentile)",
-                  "(default: 99.5)", "cuda > mps > cpu"):
+    for shown in (
+        "(default: 32)",
+        "(default: 2)",
+        "(default: asinh)",
+        "(default: percentile)",
+        "(default: 99.5)",
+        "cuda > mps > cpu",
+    ):
         assert shown in query
     train = _flat(helps["train"])
     assert "(default: 64)" in train and "(default: convnext)" in train
@@ -56,7 +70,7 @@ def test_defaults_are_shown(helps):
 def test_precision_help_says_what_auto_does(helps):
     text = _flat(helps["embed"])
     start = text.index("--precision {auto,fp32,fp16,bf16} ")
-    precision = text[start:start + 300]
+    precision = text[start : start + 300]
     assert "fp16 on a GPU" in precision
     assert "bf16 autocast" in precision and "AVX512-BF16" in precision
     assert "else fp32" in precision
@@ -87,8 +101,12 @@ def test_install_desktop_flags_are_documented(helps):
 
 def test_train_module_help_matches(helps):
     """``python -m galaxy_explorer.train.train --help`` uses the same formatter."""
-    out = subprocess.run([sys.executable, "-m", "galaxy_explorer.train.train", "--help"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "galaxy_explorer.train.train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0
     assert "``" not in out.stdout and "(default: None)" not in _flat(out.stdout)
     assert "(default: 64)" in _flat(out.stdout)

@@ -23,8 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(*args: str, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "galaxy_explorer", *args], capture_output=True,
-                          text=True, env=env, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "galaxy_explorer", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        **kw,
+    )
 
 
 def test_models_lists_bundled_as_default_then_the_download(hub_server, tiny_model, capsys):  # noqa: F811
@@ -49,9 +55,10 @@ def test_models_lists_bundled_as_default_then_the_download(hub_server, tiny_mode
     assert main(["models"]) == 0
     out, err = capsys.readouterr()
     row = [ln for ln in out.splitlines() if SEED in ln]
-    assert row and row[0].lstrip().startswith("*"), out     # the seed model is now the default
-    assert not [ln for ln in out.splitlines()
-                if ln.endswith(bundled_path) and ln.lstrip().startswith("*")]
+    assert row and row[0].lstrip().startswith("*"), out  # the seed model is now the default
+    assert not [
+        ln for ln in out.splitlines() if ln.endswith(bundled_path) and ln.lstrip().startswith("*")
+    ]
     assert str(snap) in out
 
 
@@ -75,7 +82,7 @@ def test_download_offline_refuses_without_a_request(hub_server, tiny_model, monk
     assert _run("download", SEED).returncode == 0
     n = len(hub_server.requests)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    r = _run("download", SEED)               # already here: fine offline, still no request
+    r = _run("download", SEED)  # already here: fine offline, still no request
     assert r.returncode == 0 and "already in the local cache" in r.stderr
     assert Path(r.stdout.strip()) == hub.local_snapshot(SEED)
     assert len(hub_server.requests) == n
@@ -84,10 +91,15 @@ def test_download_offline_refuses_without_a_request(hub_server, tiny_model, monk
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(hub_server, tiny_model):  # noqa: F811
     repo = hub_server.add_folder(SEED, tiny_model)
     weights = len(repo.files["model.safetensors"])
-    hub_server.delay = 0.2           # 16 kB every 200 ms: a slow line
+    hub_server.delay = 0.2  # 16 kB every 200 ms: a slow line
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "galaxy_explorer", "download", SEED],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "galaxy_explorer", "download", SEED],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     blobs = hub.plan_download(SEED).repo_folder / "blobs"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -113,16 +125,36 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(hub_server, tiny_model):  # no
     assert "already here" in r.stderr
     ranges = [h["Range"] for h in hub_server.file_requests("model.safetensors") if "Range" in h]
     assert ranges == [f"bytes={kept}-"]
-    assert (Path(r.stdout.strip()) / "model.safetensors").read_bytes() == repo.files["model.safetensors"]
+    assert (Path(r.stdout.strip()) / "model.safetensors").read_bytes() == repo.files[
+        "model.safetensors"
+    ]
 
 
-def test_revision_flag_on_embed_and_export_names_the_model(hub_server, tiny_model, cutouts,  # noqa: F811
-                                                           tmp_path, capsys):
+def test_revision_flag_on_embed_and_export_names_the_model(
+    hub_server,
+    tiny_model,
+    cutouts,  # noqa: F811
+    tmp_path,
+    capsys,
+):
     repo = hub_server.add_folder("someone/tiny-clip", tiny_model)
     repo.revisions["v1"] = repo.commit
     out = tmp_path / "out.csv"
-    code = main(["export", str(cutouts), "--model", "someone/tiny-clip", "--revision", "v1",
-                 "--cache", str(tmp_path / "cache"), "--csv", str(out), "-q"])
+    code = main(
+        [
+            "export",
+            str(cutouts),
+            "--model",
+            "someone/tiny-clip",
+            "--revision",
+            "v1",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--csv",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     meta, _ = read_csv(out)
     assert meta["model"] == "someone/tiny-clip@v1"
@@ -132,8 +164,18 @@ def test_revision_flag_on_embed_and_export_names_the_model(hub_server, tiny_mode
 
     assert main(["embed", str(cutouts), "--model", "auto", "--revision", "v1"]) == 2
     assert "--revision needs a hub id" in capsys.readouterr().err
-    code = main(["embed", str(cutouts), "--model", "someone/tiny-clip", "--revision", "nope",
-                 "--cache", str(tmp_path / "cache")])
+    code = main(
+        [
+            "embed",
+            str(cutouts),
+            "--model",
+            "someone/tiny-clip",
+            "--revision",
+            "nope",
+            "--cache",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert code == 1
     assert "no revision 'nope'" in capsys.readouterr().err
 
@@ -143,7 +185,9 @@ def test_bundled_model_is_named_honestly_in_export(tmp_path, cutouts, capsys, mo
         pytest.skip("no bundled model in this checkout")
     out = tmp_path / "out.csv"
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
-    assert main(["export", str(cutouts), "--cache", str(tmp_path / "cache"), "--csv", str(out)]) == 0
+    assert (
+        main(["export", str(cutouts), "--cache", str(tmp_path / "cache"), "--csv", str(out)]) == 0
+    )
     meta, _ = read_csv(out)
     assert meta["model_name"] == hub.display_name(str(bundled_model_path()))
     assert "Galaxy-CLIP" not in meta["model_name"]

@@ -98,15 +98,21 @@ def test_menu_entry_command_runs_the_app(tmp_path):
     _desktop.install_desktop(tmp_path)
     entry = _entry(tmp_path / "applications" / "galaxy-explorer.desktop")
     argv = _exec_argv(entry["Exec"])[:-1]
-    out = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=120,
-                         stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [*argv, "--help"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
     assert out.returncode == 0, out.stderr
     assert "usage: galaxy-explorer gui" in out.stdout
 
 
-@pytest.mark.parametrize("path", ["/opt/Galaxy Explorer/galaxy-explorer",
-                                  '/odd/"quote" $HOME `x` back\\slash 100%/app',
-                                  "/ünïcode/galaxy-explorer"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/opt/Galaxy Explorer/galaxy-explorer",
+        '/odd/"quote" $HOME `x` back\\slash 100%/app',
+        "/ünïcode/galaxy-explorer",
+    ],
+)
 def test_exec_line_quotes_odd_paths(tmp_path, path):
     text = _desktop.desktop_entry([path, "gui"])
     (tmp_path / "e.desktop").write_text(text, encoding="utf-8")

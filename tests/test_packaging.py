@@ -23,14 +23,29 @@ ROOT = Path(__file__).resolve().parents[1]
 # Absolute paths of a build machine: home folders, this project's build host's work
 # folders, an installed package's folder. Written so that this file does not match itself.
 BUILD_PATH = re.compile(rb"/(?:work|root|home|Users)/|site-package[s]|[A-Za-z]:\\Users\\")
-SKIP_COPY = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__",
-                                   "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache")
+SKIP_COPY = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+)
 
 
 def _build(kind: str, src: Path, dist: Path) -> tuple[Path, str]:
     code = f"import sys, setuptools.build_meta as b; print('BUILT', b.build_{kind}(sys.argv[1]))"
-    proc = subprocess.run([sys.executable, "-W", "default", "-c", code, str(dist)], cwd=src,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code, str(dist)],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     name = next(ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("BUILT "))
     return dist / name, proc.stdout + proc.stderr
@@ -54,8 +69,11 @@ def built(tmp_path_factory):
 def _sdist_files(sdist: Path) -> dict[str, bytes]:
     with tarfile.open(sdist) as tar:
         top = tar.getnames()[0].split("/")[0]
-        return {m.name[len(top) + 1:]: tar.extractfile(m).read()
-                for m in tar.getmembers() if m.isfile()}
+        return {
+            m.name[len(top) + 1 :]: tar.extractfile(m).read()
+            for m in tar.getmembers()
+            if m.isfile()
+        }
 
 
 def _wheel_files(wheel: Path) -> dict[str, bytes]:
@@ -65,8 +83,11 @@ def _wheel_files(wheel: Path) -> dict[str, bytes]:
 
 def _repo_files(folder: str) -> set[str]:
     base = ROOT / folder
-    return {p.relative_to(ROOT).as_posix() for p in base.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    return {
+        p.relative_to(ROOT).as_posix()
+        for p in base.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
 
 
 @pytest.mark.slow
@@ -93,7 +114,7 @@ def test_wheel_holds_package_resources_and_desktop_files(built):
     assert "galaxy_explorer/py.typed" in files
     res = "galaxy_explorer/resources/"
     for rel in _repo_files("resources"):
-        assert res + rel[len("resources/"):] in files, rel
+        assert res + rel[len("resources/") :] in files, rel
     desktop = files[res + "desktop/galaxy-explorer.desktop"].decode()
     assert "Icon=galaxy-explorer" in desktop
     assert not [n for n in files if n.startswith("tests/")]
@@ -110,16 +131,20 @@ def test_no_build_machine_paths_in_shipped_files(built):
             m = BUILD_PATH.search(data)
             if m:
                 start = max(0, m.start() - 60)
-                offenders.append(f"{kind}:{name}: …{data[start:m.end() + 60]!r}")
+                offenders.append(f"{kind}:{name}: …{data[start : m.end() + 60]!r}")
     assert not offenders, "\n".join(offenders)
 
 
 def test_build_path_pattern_catches_what_it_should():
     slash = b"/"  # the examples are assembled so that this file does not hold them
     venv = slash + b"work/main/.venv/lib/python3.11/site-" + b"packages/x"
-    for bad in (b'"_name_or_path": "' + venv + b'"',
-                slash + b"home/alice/galaxies", slash + b"root/.cache/x", b"C:\\Users\\bob\\x",
-                slash + b"Users/carol/x"):
+    for bad in (
+        b'"_name_or_path": "' + venv + b'"',
+        slash + b"home/alice/galaxies",
+        slash + b"root/.cache/x",
+        b"C:\\Users\\bob\\x",
+        slash + b"Users/carol/x",
+    ):
         assert BUILD_PATH.search(bad), bad
     for ok in (b"~/.local/share/applications", b"$XDG_DATA_HOME/icons", b"/tmp/x", b"/usr/bin"):
         assert not BUILD_PATH.search(ok), ok
@@ -166,5 +191,3 @@ def test_sdist_listing_is_readable(built):
     from galaxy_explorer import __version__
 
     assert tops == {f"galaxy_explorer-{__version__}"}
-
-

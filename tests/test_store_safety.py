@@ -27,13 +27,24 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "galaxy_explorer", *args], capture_output=True,
-                          text=True, env=ENV, timeout=timeout, errors="surrogateescape")
+    return subprocess.run(
+        [sys.executable, "-m", "galaxy_explorer", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+        errors="surrogateescape",
+    )
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "galaxy_explorer", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    return subprocess.Popen(
+        [sys.executable, "-m", "galaxy_explorer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
 
 
 @pytest.fixture
@@ -69,8 +80,11 @@ def summary(err: str) -> str:
 def tmpfs(size: str, *, readonly_after: Path | None = None):
     """A real small filesystem (tmpfs) for full-disk and read-only tests (needs root)."""
     where = Path(tempfile.mkdtemp(prefix="ge-tmpfs-"))
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:  # a developer's machine without root: CI runs as root
         shutil.rmtree(where, ignore_errors=True)
         pytest.skip(f"a real small filesystem needs root to mount: {done.stderr.strip()}")
@@ -88,8 +102,9 @@ def test_two_embed_runs_on_different_folders_into_one_cache_lose_nothing(tiny_mo
         write_jpeg(a / f"a{i:03d}.jpg", seed=1000 + i)
         write_jpeg(b / f"b{i:03d}.jpg", seed=5000 + i)
     cache = tmp_path / "cache"
-    procs = [start("embed", str(d), *model_args(tiny_model, cache), "--batch-size", "4")
-             for d in (a, b)]
+    procs = [
+        start("embed", str(d), *model_args(tiny_model, cache), "--batch-size", "4") for d in (a, b)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
@@ -197,12 +212,16 @@ def test_read_only_cache_serves_queries(run, tiny_model, tmp_path):
 
 def _query_read_only(run, folder, tiny_model, cache, tmp_path):
     if True:
-        r = run("query", str(folder), "spiral galaxy", *model_args(tiny_model, cache), "--top", "50")
+        r = run(
+            "query", str(folder), "spiral galaxy", *model_args(tiny_model, cache), "--top", "50"
+        )
         no_traceback(r)
         assert r.returncode == 0, r.stderr
         assert len(r.stdout.strip().splitlines()) == 1 + 8
         assert "read-only" in r.stderr and "1 image(s)" in r.stderr
-        r = run("export", str(folder), *model_args(tiny_model, cache), "--csv", str(tmp_path / "o.csv"))
+        r = run(
+            "export", str(folder), *model_args(tiny_model, cache), "--csv", str(tmp_path / "o.csv")
+        )
         no_traceback(r)
         assert r.returncode == 0
 
@@ -263,7 +282,9 @@ def test_same_weights_in_two_folders_share_the_cache(run, tiny_model, tmp_path):
     b = shutil.copytree(tiny_model, tmp_path / "elsewhere" / "copy")
     cache = tmp_path / "cache"
     assert "8 embedded" in summary(run("embed", str(folder), *model_args(a, cache)).stderr)
-    assert "0 embedded, 8 cached" in summary(run("embed", str(folder), *model_args(b, cache)).stderr)
+    assert "0 embedded, 8 cached" in summary(
+        run("embed", str(folder), *model_args(b, cache)).stderr
+    )
 
 
 def test_cache_info_verify_merge(run, tiny_model, tmp_path):

@@ -41,8 +41,9 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def umap_steps(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
-               poll: float = 0.1) -> Iterator[np.ndarray | None]:
+def umap_steps(
+    emb: np.ndarray, cache_dir: Path, config: dict | None = None, poll: float = 0.1
+) -> Iterator[np.ndarray | None]:
     """UMAP of ``emb`` via the core cache; computed in a child process on a cache miss.
 
     Yields None every ``poll`` seconds while the child runs, then the (N, 2) coordinates.
@@ -72,11 +73,20 @@ def umap_steps(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
         t0 = time.perf_counter()
         # a fresh interpreter (not multiprocessing): it must not re-import the caller's script
         proc = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sys; from galaxy_explorer.core._umap_child import _child; _child(*sys.argv[1:])",
-             tmp, str(cache_dir), json.dumps(asdict(cfg))],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=_child_env(), start_new_session=os.name == "posix")   # Ctrl+C is the GUI's
+            [
+                sys.executable,
+                "-c",
+                "import sys; from galaxy_explorer.core._umap_child import _child; _child(*sys.argv[1:])",
+                tmp,
+                str(cache_dir),
+                json.dumps(asdict(cfg)),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=_child_env(),
+            start_new_session=os.name == "posix",
+        )  # Ctrl+C is the GUI's
         try:
             while True:
                 try:
@@ -90,8 +100,11 @@ def umap_steps(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
                 proc.communicate()
         if proc.returncode != 0:
             tail = err.decode(errors="replace").strip().splitlines()[-1:] if err else []
-            log.error("UMAP process failed (%s): %s", proc.returncode,
-                      err.decode(errors="replace") if err else "")
+            log.error(
+                "UMAP process failed (%s): %s",
+                proc.returncode,
+                err.decode(errors="replace") if err else "",
+            )
             raise RuntimeError("the UMAP process failed" + (f": {tail[0]}" if tail else ""))
         log.info("UMAP of %d points in %.1fs (child process)", len(emb), time.perf_counter() - t0)
     finally:
@@ -105,8 +118,12 @@ def umap_steps(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
     yield coords
 
 
-def umap_coords(emb: np.ndarray, cache_dir: Path, config: dict | None = None,
-                cancelled: Callable[[], bool] = lambda: False) -> np.ndarray | None:
+def umap_coords(
+    emb: np.ndarray,
+    cache_dir: Path,
+    config: dict | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> np.ndarray | None:
     """Blocking form of :func:`umap_steps`: the coordinates, or None when ``cancelled()``."""
     steps = umap_steps(emb, cache_dir, config)
     try:

@@ -197,8 +197,12 @@ class _Index:
                 (self.base / "shards").mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 if _is_no_space(exc):
-                    raise CacheFullError(f"{root}: disk full, cannot create the cache folder") from None
-                raise CacheError(f"{root}: cannot create the cache folder ({exc.strerror})") from None
+                    raise CacheFullError(
+                        f"{root}: disk full, cannot create the cache folder"
+                    ) from None
+                raise CacheError(
+                    f"{root}: cannot create the cache folder ({exc.strerror})"
+                ) from None
         self.db = self._open()
 
     def _cannot_write(self) -> bool:
@@ -222,7 +226,9 @@ class _Index:
                 return db
             uri = self.path.resolve().as_uri()
             try:
-                db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+                db = sqlite3.connect(
+                    f"{uri}?mode=ro", uri=True, timeout=30, check_same_thread=False
+                )
                 db.execute("SELECT COUNT(*) FROM spaces").fetchone()
                 return db
             except sqlite3.Error:  # WAL without a -shm we may create: read it as immutable
@@ -245,10 +251,14 @@ class _Index:
             return self._connect()
         except sqlite3.DatabaseError as exc:
             if _is_no_space(exc):
-                raise CacheFullError(f"{self.root}: disk full, cannot open the cache index") from None
+                raise CacheFullError(
+                    f"{self.root}: disk full, cannot open the cache index"
+                ) from None
             if self.readonly:
-                raise CacheError(f"{self.path}: damaged cache index ({exc}); the folder is "
-                                 "read-only, so it cannot be rebuilt here") from None
+                raise CacheError(
+                    f"{self.path}: damaged cache index ({exc}); the folder is "
+                    "read-only, so it cannot be rebuilt here"
+                ) from None
             return self._recover(str(exc))
 
     def _recover(self, reason: str) -> sqlite3.Connection:
@@ -264,8 +274,14 @@ class _Index:
                 os.replace(src, damaged / f"index-{stamp}.sqlite{suffix}")
         db = self._connect()
         n = rebuild_index(db, self.base / "shards")
-        log.warning("cache index %s was damaged (%s); moved to %s and rebuilt from the shards "
-                    "(%d embeddings recovered)", self.path, reason, damaged, n)
+        log.warning(
+            "cache index %s was damaged (%s); moved to %s and rebuilt from the shards "
+            "(%d embeddings recovered)",
+            self.path,
+            reason,
+            damaged,
+            n,
+        )
         return db
 
     def guarded(self, fn: Any, *args: Any) -> Any:
@@ -274,11 +290,17 @@ class _Index:
             return fn(self.db, *args)
         except sqlite3.DatabaseError as exc:
             if _is_no_space(exc):
-                raise CacheFullError(f"{self.root}: disk full while writing the cache index; "
-                                     "everything written before is kept") from None
+                raise CacheFullError(
+                    f"{self.root}: disk full while writing the cache index; "
+                    "everything written before is kept"
+                ) from None
             msg = str(exc).lower()
-            if self.readonly or not ("malformed" in msg or "not a database" in msg
-                                     or "disk i/o" in msg or "corrupt" in msg):
+            if self.readonly or not (
+                "malformed" in msg
+                or "not a database" in msg
+                or "disk i/o" in msg
+                or "corrupt" in msg
+            ):
                 raise
             self.db = self._recover(str(exc))
             return fn(self.db, *args)
@@ -305,8 +327,10 @@ def rebuild_index(db: sqlite3.Connection, shards_root: Path) -> int:
             continue
         space = space_dir.name
         with db:
-            db.execute("INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
-                       (space, model_key, render_key, dim))
+            db.execute(
+                "INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
+                (space, model_key, render_key, dim),
+            )
         files = sorted(space_dir.glob(f"*{SHARD_SUFFIX}"), key=lambda p: p.stat().st_mtime_ns)
         for f in files:
             total += register_shard(db, space, dim, f)
@@ -477,8 +501,14 @@ class EmbeddingStore:
         The space exists with another dimension.
     """
 
-    def __init__(self, root: Path | str, model_key: str, render_key: str, dim: int,
-                 readonly: bool | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        model_key: str,
+        render_key: str,
+        dim: int,
+        readonly: bool | None = None,
+    ) -> None:
         self.root = Path(root).expanduser()
         self.model_key = model_key
         self.render_key = render_key
@@ -499,8 +529,9 @@ class EmbeddingStore:
     def _init_space(self, db: sqlite3.Connection) -> None:
         row = db.execute("SELECT dim FROM spaces WHERE space=?", (self.space,)).fetchone()
         if row and int(row[0]) != self.dim:
-            raise ValueError(f"cache space for {self.model_key} has dim {row[0]}, "
-                             f"model gives {self.dim}")
+            raise ValueError(
+                f"cache space for {self.model_key} has dim {row[0]}, model gives {self.dim}"
+            )
         if self.readonly or row:
             return
         try:
@@ -510,11 +541,15 @@ class EmbeddingStore:
 
             atomic_write_bytes(self.shard_dir / "space.json", json.dumps(meta).encode())
             with db:
-                db.execute("INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
-                           (self.space, self.model_key, self.render_key, self.dim))
+                db.execute(
+                    "INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
+                    (self.space, self.model_key, self.render_key, self.dim),
+                )
         except OSError as exc:
             if _is_no_space(exc):
-                raise CacheFullError(f"{self.root}: disk full, cannot start a cache space") from None
+                raise CacheFullError(
+                    f"{self.root}: disk full, cannot start a cache space"
+                ) from None
             raise
 
     @property
@@ -545,9 +580,12 @@ class EmbeddingStore:
         keeps index writes sequential: a B-tree keyed by random content hashes would
         rewrite a page per key and multiply the bytes written.
         """
+
         def catch_up(db: sqlite3.Connection) -> None:
-            rows = db.execute("SELECT id, sha, shard, row FROM vectors WHERE space=? AND id>? "
-                              "ORDER BY id", (self.space, self._seen)).fetchall()
+            rows = db.execute(
+                "SELECT id, sha, shard, row FROM vectors WHERE space=? AND id>? ORDER BY id",
+                (self.space, self._seen),
+            ).fetchall()
             view = self._cache
             for _rid, sha, shard, row in rows:
                 view[sha] = (shard, row)
@@ -570,7 +608,8 @@ class EmbeddingStore:
         name = self._names.get(sid)
         if name is None:
             row = self._index.guarded(
-                lambda db: db.execute("SELECT name FROM shards WHERE id=?", (sid,)).fetchone())
+                lambda db: db.execute("SELECT name FROM shards WHERE id=?", (sid,)).fetchone()
+            )
             if row is None:
                 return None
             name = self._names[sid] = row[0]
@@ -639,8 +678,12 @@ class EmbeddingStore:
             try:
                 arr = self._shard(sid, int(r.max()) + 1)
             except (OSError, ValueError) as exc:
-                self._damaged(sid, pairs(sel), f"unreadable: {getattr(exc, 'strerror', None) or exc}",
-                              move=not isinstance(exc, FileNotFoundError))
+                self._damaged(
+                    sid,
+                    pairs(sel),
+                    f"unreadable: {getattr(exc, 'strerror', None) or exc}",
+                    move=not isinstance(exc, FileNotFoundError),
+                )
                 keep[sel] = False
                 continue
             inside = r < len(arr)
@@ -649,7 +692,7 @@ class EmbeddingStore:
             if done is None or len(done) < len(arr):
                 grown = np.zeros(len(arr), bool)
                 if done is not None:
-                    grown[:len(done)] = done
+                    grown[: len(done)] = done
                 done = self._verified[sid] = grown
             if len(arr):
                 todo = np.flatnonzero(inside & ~done[np.minimum(r, len(arr) - 1)])
@@ -680,8 +723,12 @@ class EmbeddingStore:
 
     def _damaged(self, sid: int, pairs: list[tuple[str, int]], reason: str, move: bool) -> None:
         name = self._names.get(sid) or str(sid)
-        log.warning("cache shard %s is damaged (%s): %d embedding(s) will be recomputed",
-                    name, reason, len(pairs))
+        log.warning(
+            "cache shard %s is damaged (%s): %d embedding(s) will be recomputed",
+            name,
+            reason,
+            len(pairs),
+        )
         self._maps.pop(sid, None)
         self._verified.pop(sid, None)
         if move:
@@ -700,8 +747,10 @@ class EmbeddingStore:
                     db.execute("DELETE FROM vectors WHERE shard=?", (sid,))
                     db.execute("DELETE FROM shards WHERE id=?", (sid,))
                 else:
-                    db.executemany("DELETE FROM vectors WHERE shard=? AND row=?",
-                                   [(sid, row) for _, row in pairs])
+                    db.executemany(
+                        "DELETE FROM vectors WHERE shard=? AND row=?",
+                        [(sid, row) for _, row in pairs],
+                    )
 
         self._index.guarded(drop)
         if move and name != str(sid):
@@ -737,8 +786,9 @@ class EmbeddingStore:
     # ----------------------------------------------------------------- writing
     def _writable(self) -> None:
         if self.readonly:
-            raise CacheReadOnlyError(f"{self.root}: the cache folder is read-only; "
-                                     "new embeddings cannot be stored")
+            raise CacheReadOnlyError(
+                f"{self.root}: the cache folder is read-only; new embeddings cannot be stored"
+            )
 
     def put(self, shas: Sequence[str], vectors: np.ndarray) -> None:
         """Store vectors for ``shas``: one fsynced append, then one index transaction.
@@ -765,24 +815,31 @@ class EmbeddingStore:
             name, first = self._writer.append(keys, vectors)
         except OSError as exc:
             if _is_no_space(exc):
-                raise CacheFullError(f"{self.root}: disk full while writing embeddings; "
-                                     "everything written before is kept") from None
+                raise CacheFullError(
+                    f"{self.root}: disk full while writing embeddings; "
+                    "everything written before is kept"
+                ) from None
             raise
 
         def commit(db: sqlite3.Connection) -> None:
             with db:
-                db.execute("INSERT OR IGNORE INTO shards (space, name) VALUES (?, ?)",
-                           (self.space, name))
+                db.execute(
+                    "INSERT OR IGNORE INTO shards (space, name) VALUES (?, ?)", (self.space, name)
+                )
                 sid = db.execute("SELECT id FROM shards WHERE name=?", (name,)).fetchone()[0]
-                db.executemany("INSERT INTO vectors (space, sha, shard, row) VALUES (?, ?, ?, ?)",
-                               [(self.space, s, sid, first + i) for i, s in enumerate(shas)])
-                db.executemany("DELETE FROM failures WHERE space=? AND sha=?",
-                               [(self.space, s) for s in shas])
+                db.executemany(
+                    "INSERT INTO vectors (space, sha, shard, row) VALUES (?, ?, ?, ?)",
+                    [(self.space, s, sid, first + i) for i, s in enumerate(shas)],
+                )
+                db.executemany(
+                    "DELETE FROM failures WHERE space=? AND sha=?", [(self.space, s) for s in shas]
+                )
 
         self._index.guarded(commit)
 
-    def put_failure(self, sha: str, reason: str,
-                    path: str | os.PathLike[str] | bytes | None = None) -> None:
+    def put_failure(
+        self, sha: str, reason: str, path: str | os.PathLike[str] | bytes | None = None
+    ) -> None:
         """Record that a file (by content hash) could not be embedded, and why.
 
         Every path with that content is kept (file names may hold any bytes).
@@ -793,8 +850,10 @@ class EmbeddingStore:
 
         def rec(db: sqlite3.Connection) -> None:
             with db:
-                db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
-                           (self.space, sha, pb, reason, time.time()))
+                db.execute(
+                    "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
+                    (self.space, sha, pb, reason, time.time()),
+                )
 
         self._index.guarded(rec)
 
@@ -818,8 +877,10 @@ class EmbeddingStore:
                 if shas is None:
                     db.execute("DELETE FROM failures WHERE space=?", (self.space,))
                 else:
-                    db.executemany("DELETE FROM failures WHERE space=? AND sha=?",
-                                   [(self.space, s) for s in shas])
+                    db.executemany(
+                        "DELETE FROM failures WHERE space=? AND sha=?",
+                        [(self.space, s) for s in shas],
+                    )
 
         self._index.guarded(clr)
 
@@ -870,9 +931,16 @@ class EmbeddingStore:
         """
         if self.readonly:
             return 0
-        live = {r[0] for r in self._index.guarded(lambda db: db.execute(
-            "SELECT DISTINCT s.name FROM vectors v JOIN shards s ON s.id = v.shard "
-            "WHERE v.space=?", (self.space,)).fetchall())}
+        live = {
+            r[0]
+            for r in self._index.guarded(
+                lambda db: db.execute(
+                    "SELECT DISTINCT s.name FROM vectors v JOIN shards s ON s.id = v.shard "
+                    "WHERE v.space=?",
+                    (self.space,),
+                ).fetchall()
+            )
+        }
         removed = 0
         now = time.time()
         for f in self.shard_files():
@@ -894,8 +962,11 @@ class EmbeddingStore:
                 removed += 1
             finally:
                 os.close(fd)
-            self._index.guarded(lambda db, n=f.name: db.execute(
-                "DELETE FROM shards WHERE name=?", (n,)) and db.commit())
+            self._index.guarded(
+                lambda db, n=f.name: (
+                    db.execute("DELETE FROM shards WHERE name=?", (n,)) and db.commit()
+                )
+            )
         return removed
 
     def verify(self) -> VerifyReport:
@@ -932,9 +1003,12 @@ class FileMemo:
         return {bytes(p): (s, m, c, i, h) for p, s, m, c, i, h in rows}
 
     def lookup_one(self, path: str | os.PathLike[str]) -> tuple[int, int, int, int, str] | None:
-        row = self._index.guarded(lambda db: db.execute(
-            "SELECT size, mtime_ns, ctime_ns, ino, sha FROM files WHERE path=?",
-            (_path_bytes(path),)).fetchone())
+        row = self._index.guarded(
+            lambda db: db.execute(
+                "SELECT size, mtime_ns, ctime_ns, ino, sha FROM files WHERE path=?",
+                (_path_bytes(path),),
+            ).fetchone()
+        )
         return tuple(row) if row else None  # type: ignore[return-value]
 
     def record(self, entries: Iterable[tuple[bytes, int, int, int, int, str]]) -> None:
@@ -950,11 +1024,13 @@ class FileMemo:
         try:
             self._index.guarded(rec)
         except (CacheFullError, sqlite3.OperationalError) as exc:
-            log.warning("cache: could not remember file hashes (%s); the next scan reads them again",
-                        exc)
+            log.warning(
+                "cache: could not remember file hashes (%s); the next scan reads them again", exc
+            )
 
-    def sky_positions(self, items: Sequence[tuple[str, Path]],
-                      compute: Any) -> list[tuple[float | None, float | None]]:
+    def sky_positions(
+        self, items: Sequence[tuple[str, Path]], compute: Any
+    ) -> list[tuple[float | None, float | None]]:
         """RA/Dec of each (sha, path), from the cache; ``compute(path)`` only for new content.
 
         Positions are keyed by content hash, so a file is opened for its header once, ever.
@@ -964,10 +1040,11 @@ class FileMemo:
 
         def q(db: sqlite3.Connection) -> None:
             for i in range(0, len(shas), 900):
-                chunk = shas[i:i + 900]
+                chunk = shas[i : i + 900]
                 marks = ",".join("?" * len(chunk))
                 for sha, ra, dec in db.execute(
-                        f"SELECT sha, ra, dec FROM sky WHERE sha IN ({marks})", chunk):
+                    f"SELECT sha, ra, dec FROM sky WHERE sha IN ({marks})", chunk
+                ):
                     known[sha] = (ra, dec)
 
         self._index.guarded(q)
@@ -977,6 +1054,7 @@ class FileMemo:
                 known[sha] = tuple(compute(path))  # type: ignore[assignment]
                 new.append((sha, *known[sha]))
         if new and not self.readonly:
+
             def rec(db: sqlite3.Connection) -> None:
                 with db:
                     db.executemany("INSERT OR REPLACE INTO sky VALUES (?, ?, ?)", new)
@@ -999,26 +1077,47 @@ def cache_info(root: Path | str) -> dict[str, Any]:
         out_spaces = []
         orphans = 0
         for space, model_key, render_key, dim in spaces:
-            n = db.execute("SELECT COUNT(DISTINCT sha) FROM vectors WHERE space=?",
-                           (space,)).fetchone()[0]
-            live = {r[0] for r in db.execute(
-                "SELECT DISTINCT s.name FROM vectors v JOIN shards s ON s.id=v.shard "
-                "WHERE v.space=?", (space,))}
+            n = db.execute(
+                "SELECT COUNT(DISTINCT sha) FROM vectors WHERE space=?", (space,)
+            ).fetchone()[0]
+            live = {
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT s.name FROM vectors v JOIN shards s ON s.id=v.shard "
+                    "WHERE v.space=?",
+                    (space,),
+                )
+            }
             files = list((idx.base / "shards" / space).glob(f"*{SHARD_SUFFIX}"))
             orph = [f for f in files if f.name not in live]
             orphans += len(orph)
-            nfail = db.execute("SELECT COUNT(DISTINCT sha) FROM failures WHERE space=?",
-                               (space,)).fetchone()[0]
-            out_spaces.append({"space": space, "model_key": model_key, "render_key": render_key,
-                               "dim": dim, "vectors": n, "shards": len(files),
-                               "orphan_shards": len(orph), "failures": nfail})
+            nfail = db.execute(
+                "SELECT COUNT(DISTINCT sha) FROM failures WHERE space=?", (space,)
+            ).fetchone()[0]
+            out_spaces.append(
+                {
+                    "space": space,
+                    "model_key": model_key,
+                    "render_key": render_key,
+                    "dim": dim,
+                    "vectors": n,
+                    "shards": len(files),
+                    "orphan_shards": len(orph),
+                    "failures": nfail,
+                }
+            )
         nfiles = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
     finally:
         idx.close()
     size = sum(f.stat().st_size for f in _walk_files(idx.base))
-    return {"root": str(idx.root), "spaces": out_spaces, "bytes": size,
-            "orphan_shards": orphans, "remembered_files": nfiles,
-            "vectors": sum(s["vectors"] for s in out_spaces)}
+    return {
+        "root": str(idx.root),
+        "spaces": out_spaces,
+        "bytes": size,
+        "orphan_shards": orphans,
+        "remembered_files": nfiles,
+        "vectors": sum(s["vectors"] for s in out_spaces),
+    }
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:
@@ -1047,7 +1146,9 @@ def merge_caches(sources: Sequence[Path | str], dest: Path | str) -> int:
         for src_root in sources:
             src = _Index(Path(src_root).expanduser(), readonly=True)
             try:
-                spaces = src.db.execute("SELECT space, model_key, render_key, dim FROM spaces").fetchall()
+                spaces = src.db.execute(
+                    "SELECT space, model_key, render_key, dim FROM spaces"
+                ).fetchall()
                 for space, model_key, render_key, dim in spaces:
                     sdir = src.base / "shards" / space
                     ddir = dst.base / "shards" / space
@@ -1058,10 +1159,14 @@ def merge_caches(sources: Sequence[Path | str], dest: Path | str) -> int:
                         meta = {"model_key": model_key, "render_key": render_key, "dim": dim}
                         atomic_write_bytes(ddir / "space.json", json.dumps(meta).encode())
                     with dst.db:
-                        dst.db.execute("INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
-                                       (space, model_key, render_key, dim))
-                    have = {r[0] for r in dst.db.execute(
-                        "SELECT sha FROM vectors WHERE space=?", (space,))}
+                        dst.db.execute(
+                            "INSERT OR IGNORE INTO spaces VALUES (?, ?, ?, ?)",
+                            (space, model_key, render_key, dim),
+                        )
+                    have = {
+                        r[0]
+                        for r in dst.db.execute("SELECT sha FROM vectors WHERE space=?", (space,))
+                    }
                     for f in sorted(sdir.glob(f"*{SHARD_SUFFIX}")):
                         try:
                             arr = _map(f, dim)
@@ -1113,8 +1218,9 @@ def verify_cache(root: Path | str) -> dict[str, Any]:
     root = Path(root).expanduser()
     idx = _Index(root, readonly=None)
     try:
-        spaces = idx.guarded(lambda db: db.execute(
-            "SELECT model_key, render_key, dim FROM spaces").fetchall())
+        spaces = idx.guarded(
+            lambda db: db.execute("SELECT model_key, render_key, dim FROM spaces").fetchall()
+        )
     finally:
         idx.close()
     total = VerifyReport()
@@ -1125,12 +1231,23 @@ def verify_cache(root: Path | str) -> dict[str, Any]:
             total.shards += rep.shards
             total.bad_rows += rep.bad_rows
             total.orphan_shards += st.gc(min_age=60.0)
-    return {"vectors": total.vectors, "shards": total.shards, "bad_rows": total.bad_rows,
-            "orphans_deleted": total.orphan_shards, "spaces": len(spaces)}
+    return {
+        "vectors": total.vectors,
+        "shards": total.shards,
+        "bad_rows": total.bad_rows,
+        "orphans_deleted": total.orphan_shards,
+        "spaces": len(spaces),
+    }
 
 
-def write_shard_file(folder: Path | str, model_key: str, render_key: str, dim: int,
-                     keys: Sequence[str], vectors: np.ndarray) -> Path:
+def write_shard_file(
+    folder: Path | str,
+    model_key: str,
+    render_key: str,
+    dim: int,
+    keys: Sequence[str],
+    vectors: np.ndarray,
+) -> Path:
     """Write one complete shard of (key, vector) records into ``folder``, atomically.
 
     For workers that embed away from the cache's index (a Ray cluster): they write shards
@@ -1149,6 +1266,7 @@ def write_shard_file(folder: Path | str, model_key: str, render_key: str, dim: i
     name = f"{uuid.uuid4().hex}{SHARD_SUFFIX}"
     from galaxy_explorer.core._atomic import atomic_write_bytes
 
-    atomic_write_bytes(folder / name, _header(dim, space_id(model_key, render_key)) + recs.tobytes())
+    atomic_write_bytes(
+        folder / name, _header(dim, space_id(model_key, render_key)) + recs.tobytes()
+    )
     return folder / name
-

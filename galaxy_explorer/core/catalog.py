@@ -151,9 +151,12 @@ def _walk(root: Path, recursive: bool, errors: list[tuple[Path, str]]) -> Iterat
         stack.extend(sorted(subdirs, reverse=True))
 
 
-def _item(path: str, previous: Mapping[str, Item],
-          remembered: Mapping[bytes, tuple[int, int, int, int, str]] | None,
-          fresh: list[tuple[bytes, int, int, int, int, str]]) -> Item | tuple[Path, str]:
+def _item(
+    path: str,
+    previous: Mapping[str, Item],
+    remembered: Mapping[bytes, tuple[int, int, int, int, str]] | None,
+    fresh: list[tuple[bytes, int, int, int, int, str]],
+) -> Item | tuple[Path, str]:
     try:
         st = os.stat(path)
         if not _stat.S_ISREG(st.st_mode):

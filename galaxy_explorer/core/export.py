@@ -237,7 +237,10 @@ def _cells(row: ExportRow, label_names: Sequence[str], excel_safe: bool = False)
 
 
 def _write(
-    fh: IO[str], rows: Iterable[ExportRow], provenance: Provenance, label_names: list[str],
+    fh: IO[str],
+    rows: Iterable[ExportRow],
+    provenance: Provenance,
+    label_names: list[str],
     excel_safe: bool = False,
 ) -> int:
     for line in provenance.comment_lines():
@@ -259,8 +262,21 @@ def _write(
 
 
 # a delimiter, a quote, ``#``, and every character str.splitlines() breaks a line at
-_NEEDS_QUOTES = (",", '"', "#", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85",
-                 "\u2028", "\u2029")
+_NEEDS_QUOTES = (
+    ",",
+    '"',
+    "#",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1d",
+    "\x1e",
+    "\x85",
+    "\u2028",
+    "\u2029",
+)
 
 
 def _format_row(cells: list[str]) -> str:

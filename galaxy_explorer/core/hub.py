@@ -78,17 +78,33 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 
 #: Top-level files an embedding model needs; everything else in a repo is left on the hub.
 NEEDED_FILES = (
-    "*.safetensors", "*.safetensors.index.json", "config.json", "tokenizer*", "vocab*",
-    "merges.txt", "special_tokens_map.json", "added_tokens.json", "preprocessor_config.json",
-    "processor_config.json", "spiece.model", "sentencepiece*.model",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "config.json",
+    "tokenizer*",
+    "vocab*",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "spiece.model",
+    "sentencepiece*.model",
 )
-_SKIPPED_FILES = ("open_clip*",)   # OpenCLIP's own copy of the weights (not transformers')
+_SKIPPED_FILES = ("open_clip*",)  # OpenCLIP's own copy of the weights (not transformers')
 
 #: ``model_type`` values (config.json) of the CLIP-style dual encoders the adapter loads.
-CLIP_MODEL_TYPES = frozenset({
-    "clip", "chinese_clip", "altclip", "siglip", "siglip2", "vision-text-dual-encoder",
-    "metaclip_2",
-})
+CLIP_MODEL_TYPES = frozenset(
+    {
+        "clip",
+        "chinese_clip",
+        "altclip",
+        "siglip",
+        "siglip2",
+        "vision-text-dual-encoder",
+        "metaclip_2",
+    }
+)
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -126,8 +142,10 @@ def is_hub_id(spec: str) -> bool:
 
 def _check_repo_id(repo_id: str) -> None:
     if not _REPO_RE.match(repo_id) or "--" in repo_id or ".." in repo_id:
-        raise HubError(f"{repo_id!r} is not a hub model id (expected ORG/NAME, "
-                       "e.g. juppy44/galaxy-clip-finetuned)")
+        raise HubError(
+            f"{repo_id!r} is not a hub model id (expected ORG/NAME, "
+            "e.g. juppy44/galaxy-clip-finetuned)"
+        )
 
 
 def _card_display_name(folder: Path) -> str | None:
@@ -154,7 +172,7 @@ def _hub_repo_of(folder: Path) -> tuple[str, str] | None:
     """(repo id, commit) when ``folder`` is a snapshot folder of the hub cache layout."""
     parts = folder.parts
     if len(parts) >= 3 and parts[-2] == "snapshots" and parts[-3].startswith("models--"):
-        return parts[-3][len("models--"):].replace("--", "/", 1), parts[-1]
+        return parts[-3][len("models--") :].replace("--", "/", 1), parts[-1]
     return None
 
 
@@ -216,7 +234,7 @@ def _repo_folder(repo_id: str, cache_dir: Path | None = None) -> Path:
 
 def _ref_path(repo_folder: Path, revision: str) -> Path | None:
     refs = repo_folder / "refs"
-    p = (refs / revision)
+    p = refs / revision
     try:
         if os.path.commonpath([refs.resolve(), p.resolve()]) != str(refs.resolve()):
             return None
@@ -232,8 +250,9 @@ def _is_model_snapshot(folder: Path) -> bool:
         return False
 
 
-def local_snapshot(repo_id: str, revision: str | None = None,
-                   cache_dir: Path | None = None) -> Path | None:
+def local_snapshot(
+    repo_id: str, revision: str | None = None, cache_dir: Path | None = None
+) -> Path | None:
     """The cached snapshot folder of ``repo_id`` at ``revision`` (default ``main``), or None.
 
     Reads the cache layout only (``refs/<revision>`` → ``snapshots/<commit>``); a snapshot
@@ -273,8 +292,14 @@ def is_clip_compatible(folder: Path) -> bool:
     if str(cfg.get("model_type", "")) in CLIP_MODEL_TYPES:
         return True
     archs = cfg.get("architectures") or []
-    return any(isinstance(a, str) and (a.endswith("CLIPModel") or a in (
-        "VisionTextDualEncoderModel", "SiglipModel", "Siglip2Model")) for a in archs)
+    return any(
+        isinstance(a, str)
+        and (
+            a.endswith("CLIPModel")
+            or a in ("VisionTextDualEncoderModel", "SiglipModel", "Siglip2Model")
+        )
+        for a in archs
+    )
 
 
 def _folder_size(folder: Path) -> int:
@@ -283,7 +308,7 @@ def _folder_size(folder: Path) -> int:
         for f in folder.iterdir():
             try:
                 if f.is_file():
-                    total += f.stat().st_size   # follows the cache's symlinks to blobs
+                    total += f.stat().st_size  # follows the cache's symlinks to blobs
             except OSError:
                 pass
     except OSError:
@@ -329,7 +354,7 @@ def _hub_models(cache_dir: Path) -> list[LocalModel]:
     except OSError:
         return out
     for repo_folder in repos:
-        repo_id = repo_folder.name[len("models--"):].replace("--", "/", 1)
+        repo_id = repo_folder.name[len("models--") :].replace("--", "/", 1)
         refs: dict[str, list[str]] = {}
         refs_dir = repo_folder / "refs"
         try:
@@ -349,13 +374,22 @@ def _hub_models(cache_dir: Path) -> list[LocalModel]:
             names = refs.get(snap.name, [])
             rev = "main" if "main" in names else (names[0] if names else snap.name)
             spec = join_spec(repo_id, rev)
-            out.append(LocalModel(name=display_name(spec), spec=spec, kind="hub", path=snap,
-                                  size=_folder_size(snap), revision=snap.name))
+            out.append(
+                LocalModel(
+                    name=display_name(spec),
+                    spec=spec,
+                    kind="hub",
+                    path=snap,
+                    size=_folder_size(snap),
+                    revision=snap.name,
+                )
+            )
     return out
 
 
-def list_local_models(cache_dir: Path | None = None,
-                      folders: list[Path] | None = None) -> list[LocalModel]:
+def list_local_models(
+    cache_dir: Path | None = None, folders: list[Path] | None = None
+) -> list[LocalModel]:
     """Every model on this machine: the bundled one, CLIP models in the hub cache, ``folders``.
 
     Parameters
@@ -375,16 +409,30 @@ def list_local_models(cache_dir: Path | None = None,
     out: list[LocalModel] = []
     bundled = _model.bundled_model_path()
     if (bundled / "config.json").is_file():
-        out.append(LocalModel(name=display_name(str(bundled)), spec=str(bundled), kind="bundled",
-                              path=bundled, size=_folder_size(bundled)))
+        out.append(
+            LocalModel(
+                name=display_name(str(bundled)),
+                spec=str(bundled),
+                kind="bundled",
+                path=bundled,
+                size=_folder_size(bundled),
+            )
+        )
     out += _hub_models(cache)
     seen = {m.path.resolve() for m in out}
     for f in folders or []:
         f = Path(f).expanduser()
         if f.is_dir() and (f / "config.json").is_file() and f.resolve() not in seen:
             seen.add(f.resolve())
-            out.append(LocalModel(name=display_name(str(f)), spec=str(f.resolve()), kind="folder",
-                                  path=f.resolve(), size=_folder_size(f)))
+            out.append(
+                LocalModel(
+                    name=display_name(str(f)),
+                    spec=str(f.resolve()),
+                    kind="folder",
+                    path=f.resolve(),
+                    size=_folder_size(f),
+                )
+            )
     # what ``auto`` picks: the seed model at main if cached (same rule as resolve_model_spec)
     seed = local_snapshot(SEED_MODEL, cache_dir=cache)
     for m in out:
@@ -405,19 +453,23 @@ def offline() -> bool:
 
 def _refuse_offline(repo_id: str) -> None:
     if offline():
-        raise HubError(f"{repo_id}: not downloaded: downloads are disabled (HF_HUB_OFFLINE=1); "
-                       "unset HF_HUB_OFFLINE to download")
+        raise HubError(
+            f"{repo_id}: not downloaded: downloads are disabled (HF_HUB_OFFLINE=1); "
+            "unset HF_HUB_OFFLINE to download"
+        )
 
 
 class _RedirectWithoutToken(urllib.request.HTTPRedirectHandler):
     """Follow redirects (the hub sends weights from a CDN) but never carry the token to
     another host; the ``Range`` header goes along, so resuming works through a redirect."""
 
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
-                         newurl: str) -> Any:
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and (urllib.parse.urlsplit(newurl).netloc
-                                != urllib.parse.urlsplit(req.full_url).netloc):
+        if new is not None and (
+            urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
+        ):
             new.remove_header("Authorization")
         return new
 
@@ -445,8 +497,8 @@ class RemoteFile:
 
     name: str
     size: int | None
-    sha256: str | None = None     # LFS files
-    blob_id: str | None = None    # git blob sha1 (all files)
+    sha256: str | None = None  # LFS files
+    blob_id: str | None = None  # git blob sha1 (all files)
 
     @property
     def blob_name(self) -> str:
@@ -502,15 +554,22 @@ class DownloadPlan:
     def describe(self) -> str:
         """One line: how many files and bytes, and how much is already here."""
         have = self.present_bytes()
-        text = (f"{self.repo_id}@{self.revision} ({self.commit[:10]}): {len(self.files)} files, "
-                f"{format_bytes(self.total_bytes)}")
+        text = (
+            f"{self.repo_id}@{self.revision} ({self.commit[:10]}): {len(self.files)} files, "
+            f"{format_bytes(self.total_bytes)}"
+        )
         if have:
             text += f" ({format_bytes(have)} already here)"
         return text
 
 
-def plan_download(repo_id: str, revision: str | None = None, *, cache_dir: Path | None = None,
-                  timeout: float = 30.0) -> DownloadPlan:
+def plan_download(
+    repo_id: str,
+    revision: str | None = None,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = 30.0,
+) -> DownloadPlan:
     """Ask the hub which files ``repo_id`` has at ``revision`` and pick the needed ones.
 
     Raises
@@ -523,8 +582,7 @@ def plan_download(repo_id: str, revision: str | None = None, *, cache_dir: Path 
     _check_repo_id(repo_id)
     _refuse_offline(repo_id)
     ep = endpoint()
-    url = (f"{ep}/api/models/{repo_id}/revision/{urllib.parse.quote(rev, safe='')}"
-           "?blobs=true")
+    url = f"{ep}/api/models/{repo_id}/revision/{urllib.parse.quote(rev, safe='')}?blobs=true"
     try:
         with _open(url, {"Accept": "application/json"}, timeout) as resp:
             info = json.loads(resp.read().decode("utf-8"))
@@ -533,8 +591,10 @@ def plan_download(repo_id: str, revision: str | None = None, *, cache_dir: Path 
         if exc.code == 404 and code == "RevisionNotFound":
             raise HubError(f"{repo_id}: no revision {rev!r} on {ep}") from None
         if exc.code in (401, 403, 404):
-            raise HubError(f"{repo_id}: no such model on {ep} (or it is private or gated; "
-                           "set HF_TOKEN for those)") from None
+            raise HubError(
+                f"{repo_id}: no such model on {ep} (or it is private or gated; "
+                "set HF_TOKEN for those)"
+            ) from None
         raise HubError(f"{repo_id}: the hub answered {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise HubError(f"{repo_id}: cannot reach {ep}: {_net_reason(exc)}") from None
@@ -550,20 +610,32 @@ def plan_download(repo_id: str, revision: str | None = None, *, cache_dir: Path 
             continue
         lfs = s.get("lfs") or {}
         size = lfs.get("size", s.get("size"))
-        files.append(RemoteFile(name=name, size=int(size) if size is not None else None,
-                                sha256=lfs.get("sha256") or lfs.get("oid"),
-                                blob_id=s.get("blobId")))
+        files.append(
+            RemoteFile(
+                name=name,
+                size=int(size) if size is not None else None,
+                sha256=lfs.get("sha256") or lfs.get("oid"),
+                blob_id=s.get("blobId"),
+            )
+        )
     names = [f.name for f in files]
     if not any(n.endswith(".safetensors") for n in names):
-        raise HubError(f"{repo_id}: has no safetensors weights (other formats are refused for "
-                       "safety)")
+        raise HubError(
+            f"{repo_id}: has no safetensors weights (other formats are refused for safety)"
+        )
     if "config.json" not in names:
         raise HubError(f"{repo_id}: not a transformers model (no config.json)")
     for f in files:
         if not f.blob_name or not re.fullmatch(r"[0-9a-f]{40,64}", f.blob_name):
             raise HubError(f"{repo_id}: the hub gave no hash for {f.name}")
-    return DownloadPlan(repo_id, rev, commit, files,
-                        Path(cache_dir) if cache_dir is not None else _model.hub_cache_dir(), ep)
+    return DownloadPlan(
+        repo_id,
+        rev,
+        commit,
+        files,
+        Path(cache_dir) if cache_dir is not None else _model.hub_cache_dir(),
+        ep,
+    )
 
 
 @dataclass
@@ -640,9 +712,14 @@ def _write_ref(repo_folder: Path, revision: str, commit: str) -> None:
     os.replace(tmp, ref)
 
 
-def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
-                 chunk_size: int = 1 << 20, timeout: float = 60.0,
-                 report_every: float = 0.1) -> Iterator[DownloadProgress]:
+def download_job(
+    plan: DownloadPlan,
+    cancel: threading.Event | None = None,
+    *,
+    chunk_size: int = 1 << 20,
+    timeout: float = 60.0,
+    report_every: float = 0.1,
+) -> Iterator[DownloadProgress]:
     """Fetch the files of ``plan`` into the hub cache, yielding progress.
 
     A generator job: iterate it to run it. Between chunks it stops when ``cancel`` is set
@@ -678,15 +755,16 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
                 done += min(part.stat().st_size, f.size or 0)
     files_done = len(plan.files) - len(pending)
     t0 = time.monotonic()
-    fetched = 0        # bytes fetched in this run (for the rate)
+    fetched = 0  # bytes fetched in this run (for the rate)
     last_report = 0.0
 
     def progress(name: str, **kw: Any) -> DownloadProgress:
         elapsed = max(time.monotonic() - t0, 1e-6)
         rate = fetched / elapsed if fetched else 0.0
         eta = (total - done) / rate if rate > 0 and total else None
-        return DownloadProgress(plan.repo_id, name, done, total, files_done, len(plan.files),
-                                rate=rate, eta=eta, **kw)
+        return DownloadProgress(
+            plan.repo_id, name, done, total, files_done, len(plan.files), rate=rate, eta=eta, **kw
+        )
 
     yield progress(pending[0].name if pending else "")
     for f in pending:
@@ -699,8 +777,10 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
         try:
             lock.acquire()
         except Timeout:
-            raise HubError(f"{plan.repo_id}: {f.name} is being downloaded by another process; "
-                           "wait for it or stop it") from None
+            raise HubError(
+                f"{plan.repo_id}: {f.name} is being downloaded by another process; "
+                "wait for it or stop it"
+            ) from None
         try:
             start = part.stat().st_size if part.exists() else 0
             if f.size is not None and start > f.size:
@@ -708,27 +788,32 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
                 part.unlink()
                 start = 0
             hasher = hashlib.sha256() if f.sha256 else _git_blob_sha1(f.size or 0)
-            url = (f"{plan.endpoint}/{plan.repo_id}/resolve/{plan.commit}/"
-                   f"{urllib.parse.quote(f.name)}")
+            url = (
+                f"{plan.endpoint}/{plan.repo_id}/resolve/{plan.commit}/{urllib.parse.quote(f.name)}"
+            )
             headers = {"Range": f"bytes={start}-"} if start else {}
             got = start
             if not (f.size is not None and start == f.size):
                 try:
                     resp = _open(url, headers, timeout)
                 except urllib.error.HTTPError as exc:
-                    if exc.code == 416 and start:   # nothing left past the part: restart it
+                    if exc.code == 416 and start:  # nothing left past the part: restart it
                         part.unlink()
                         done -= start
-                        raise HubError(f"{plan.repo_id}: {f.name}: the server refused to resume; "
-                                       "run again to download it afresh") from None
-                    raise HubError(f"{plan.repo_id}: {f.name}: the hub answered {exc.code} "
-                                   f"{exc.reason}") from None
+                        raise HubError(
+                            f"{plan.repo_id}: {f.name}: the server refused to resume; "
+                            "run again to download it afresh"
+                        ) from None
+                    raise HubError(
+                        f"{plan.repo_id}: {f.name}: the hub answered {exc.code} {exc.reason}"
+                    ) from None
                 except (urllib.error.URLError, OSError) as exc:
-                    raise HubError(f"{plan.repo_id}: cannot reach {plan.endpoint}: "
-                                   f"{_net_reason(exc)}") from None
+                    raise HubError(
+                        f"{plan.repo_id}: cannot reach {plan.endpoint}: {_net_reason(exc)}"
+                    ) from None
                 with resp:
                     status = getattr(resp, "status", 200)
-                    if start and status != 206:     # the server ignored the Range: start over
+                    if start and status != 206:  # the server ignored the Range: start over
                         log.info("%s: server ignored the range request; fetching it whole", f.name)
                         done -= start
                         start = got = 0
@@ -740,7 +825,7 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
                                 out.flush()
                                 yield progress(f.name, cancelled=True)
                                 return
-                            try:   # read1: what has arrived, so progress and cancel stay live
+                            try:  # read1: what has arrived, so progress and cancel stay live
                                 chunk = resp.read1(chunk_size)
                             except (OSError, urllib.error.URLError, ValueError) as exc:
                                 chunk = b""
@@ -764,18 +849,24 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
             else:
                 _hash_prefix(hasher, part)
             if f.size is not None and got < f.size:
-                raise HubError(f"{plan.repo_id}: {f.name} was cut short ({format_bytes(got)} of "
-                               f"{format_bytes(f.size)}); the part is kept: run again to resume")
+                raise HubError(
+                    f"{plan.repo_id}: {f.name} was cut short ({format_bytes(got)} of "
+                    f"{format_bytes(f.size)}); the part is kept: run again to resume"
+                )
             if f.size is not None and got > f.size:
                 part.unlink()
-                raise HubError(f"{plan.repo_id}: {f.name} is larger than the hub says "
-                               f"({got} > {f.size} bytes); deleted, not installed")
+                raise HubError(
+                    f"{plan.repo_id}: {f.name} is larger than the hub says "
+                    f"({got} > {f.size} bytes); deleted, not installed"
+                )
             digest = hasher.hexdigest()
             expected = f.sha256 or f.blob_id
             if expected and digest != expected:
                 part.unlink()
-                raise HubError(f"{plan.repo_id}: {f.name} failed its checksum (got {digest[:12]}…, "
-                               f"expected {expected[:12]}…); deleted, not installed: run again")
+                raise HubError(
+                    f"{plan.repo_id}: {f.name} failed its checksum (got {digest[:12]}…, "
+                    f"expected {expected[:12]}…); deleted, not installed: run again"
+                )
             os.replace(part, blob)
             files_done += 1
             log.info("%s: %s verified (%d bytes)", plan.repo_id, f.name, got)
@@ -792,9 +883,14 @@ def download_job(plan: DownloadPlan, cancel: threading.Event | None = None, *,
     yield progress("", finished=True, snapshot=snapshot)
 
 
-def download(repo_id: str, revision: str | None = None, *, cache_dir: Path | None = None,
-             cancel: threading.Event | None = None,
-             on_progress: Callable[[DownloadProgress], None] | None = None) -> Path:
+def download(
+    repo_id: str,
+    revision: str | None = None,
+    *,
+    cache_dir: Path | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[DownloadProgress], None] | None = None,
+) -> Path:
     """Plan and run a download to the end; returns the snapshot folder.
 
     Raises

@@ -900,7 +900,9 @@ def survey_rgb(
         raise ValueError(f"survey_rgb needs 3 bands, got shape {b.shape} and names {list(names)}")
     order = sorted(range(3), key=lambda i: _BAND_ORDER.index(names[i]))  # blue → red
     s = np.asarray([SURVEY_SCALES[names[i]] for i in order], dtype=np.float32)[:, None, None]
-    x = np.clip(np.nan_to_num(b[order], nan=0.0, posinf=0.0, neginf=0.0) * s + np.float32(m), 0, None)
+    x = np.clip(
+        np.nan_to_num(b[order], nan=0.0, posinf=0.0, neginf=0.0) * s + np.float32(m), 0, None
+    )
     i = x.mean(axis=0)
     i = np.where(i > 0, i, np.float32(1e-6))
     f = np.arcsinh(np.float32(Q) * i) / np.float32(math.sqrt(Q)) / i
@@ -998,7 +1000,6 @@ def _lupton_rgb(chans: list[np.ndarray], settings: RenderSettings) -> np.ndarray
 
 def _load_pillow(path: Path, settings: RenderSettings) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
-
 
     try:
         im = Image.open(path)

@@ -62,8 +62,10 @@ class Progress:
 
     def summary(self) -> str:
         state = "cancelled" if self.cancelled else "done"
-        return (f"{state}: {self.embedded} embedded, {self.cached} cached, {self.failed} failed "
-                f"({self.total} images)")
+        return (
+            f"{state}: {self.embedded} embedded, {self.cached} cached, {self.failed} failed "
+            f"({self.total} images)"
+        )
 
 
 def _load_one(adapter: ClipAdapter, path: Path, render: RenderSettings) -> Any:
@@ -133,9 +135,15 @@ def embed_job(
     readonly = bool(getattr(store, "readonly", False))
     if readonly and todo:
         log.warning("the cache is read-only: %d image(s) it lacks are not embedded", len(todo))
-    yield Progress(done=cached + failed, total=total, cached=cached, failed=failed,
-                   errors=[e for s in skipped for e in report(s, known_failures[s])],
-                   finished=not todo or readonly, not_cached=len(todo) if readonly else 0)
+    yield Progress(
+        done=cached + failed,
+        total=total,
+        cached=cached,
+        failed=failed,
+        errors=[e for s in skipped for e in report(s, known_failures[s])],
+        finished=not todo or readonly,
+        not_cached=len(todo) if readonly else 0,
+    )
     if not todo or readonly:
         return
 
@@ -155,8 +163,15 @@ def embed_job(
         fill()
         while pending:
             if cancel is not None and cancel.is_set():
-                yield Progress(done=cached + embedded + failed, total=total, embedded=embedded,
-                               cached=cached, failed=failed, finished=True, cancelled=True)
+                yield Progress(
+                    done=cached + embedded + failed,
+                    total=total,
+                    embedded=embedded,
+                    cached=cached,
+                    failed=failed,
+                    finished=True,
+                    cancelled=True,
+                )
                 return
             batch_shas: list[str] = []
             batch_failed = 0
@@ -187,10 +202,19 @@ def embed_job(
             elapsed = time.perf_counter() - start
             rate = (embedded + failed - len(skipped)) / elapsed if elapsed > 0 else 0.0
             left = total - (cached + embedded + failed)
-            yield Progress(done=cached + embedded + failed, total=total, embedded=embedded,
-                           cached=cached, failed=failed, rate=float(rate),
-                           eta=(left / rate) if rate else None, shas=batch_shas, vectors=vecs,
-                           errors=errors, finished=not pending)
+            yield Progress(
+                done=cached + embedded + failed,
+                total=total,
+                embedded=embedded,
+                cached=cached,
+                failed=failed,
+                rate=float(rate),
+                eta=(left / rate) if rate else None,
+                shas=batch_shas,
+                vectors=vecs,
+                errors=errors,
+                finished=not pending,
+            )
     finally:
         for _, fut in pending:
             fut.cancel()
@@ -248,25 +272,33 @@ def projection_job(
     config = config or UMAPConfig()
     start = time.perf_counter()
     emb = np.ascontiguousarray(embeddings, dtype=np.float32)
-    yield ProjectionProgress("pca", coords=pca_2d(emb) if len(emb) else np.zeros((0, 2), np.float32))
+    yield ProjectionProgress(
+        "pca", coords=pca_2d(emb) if len(emb) else np.zeros((0, 2), np.float32)
+    )
     if len(emb) == 0:
         yield ProjectionProgress("done", coords=np.zeros((0, 2), np.float32), finished=True)
         return
     with tempfile.TemporaryDirectory(prefix="ge-umap-") as tmp:
-        steps = umap_steps(emb, Path(cache_dir) if cache_dir is not None else Path(tmp), asdict(config),
-                           poll=poll)
+        steps = umap_steps(
+            emb, Path(cache_dir) if cache_dir is not None else Path(tmp), asdict(config), poll=poll
+        )
         try:
             for out in steps:
                 if out is not None:
-                    yield ProjectionProgress("done", time.perf_counter() - start, out, finished=True)
+                    yield ProjectionProgress(
+                        "done", time.perf_counter() - start, out, finished=True
+                    )
                     return
                 if cancel is not None and cancel.is_set():
                     steps.close()  # kills the child
-                    yield ProjectionProgress("umap", time.perf_counter() - start, finished=True,
-                                             cancelled=True)
+                    yield ProjectionProgress(
+                        "umap", time.perf_counter() - start, finished=True, cancelled=True
+                    )
                     return
                 yield ProjectionProgress("umap", time.perf_counter() - start)
         except RuntimeError as exc:
-            yield ProjectionProgress("done", time.perf_counter() - start, finished=True, error=str(exc))
+            yield ProjectionProgress(
+                "done", time.perf_counter() - start, finished=True, error=str(exc)
+            )
         finally:
             steps.close()

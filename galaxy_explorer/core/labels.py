@@ -165,9 +165,11 @@ class _NewerVersion(Exception):
 
 
 def _newer_message(version: object) -> str:
-    return (f"written by a newer version of Galaxy Explorer (labels format version {version}; "
-            f"this version reads up to {_DB_VERSION}); not touched: upgrade Galaxy Explorer "
-            f"or choose another --labels-file")
+    return (
+        f"written by a newer version of Galaxy Explorer (labels format version {version}; "
+        f"this version reads up to {_DB_VERSION}); not touched: upgrade Galaxy Explorer "
+        f"or choose another --labels-file"
+    )
 
 
 def _store_paths(path: Path) -> tuple[Path, Path]:
@@ -242,7 +244,9 @@ class LabelStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LabelsFileError(self.path, f"cannot create its folder: {exc.strerror or exc}") from None
+            raise LabelsFileError(
+                self.path, f"cannot create its folder: {exc.strerror or exc}"
+            ) from None
         remove_stale_temps(self.path.parent, targets=[self.path.name, self.legacy_path.name])
         self._legacy: tuple[bytes, dict[str, _Entry] | ValueError] | None = None
         if not self.path.exists():
@@ -265,8 +269,9 @@ class LabelStore:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None,
-                                 check_same_thread=False)
+            db = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise LabelsFileError(self.path, f"cannot open labels database: {exc}") from None
         return db
@@ -305,10 +310,13 @@ class LabelStore:
                     except OSError:
                         pass
         if backup is None and self.path.exists():
-            raise LabelsFileError(self.path, f"damaged labels database ({reason}), "
-                                             "and it could not be moved aside")
-        self._warn(f"{self.path}: damaged labels database ({reason}); moved aside to "
-                   f"{backup}; starting a new one")
+            raise LabelsFileError(
+                self.path, f"damaged labels database ({reason}), and it could not be moved aside"
+            )
+        self._warn(
+            f"{self.path}: damaged labels database ({reason}); moved aside to "
+            f"{backup}; starting a new one"
+        )
 
     def _prepare(self, db: sqlite3.Connection) -> None:
         """Check the header and version, set WAL, create the schema (idempotent, racing ok)."""
@@ -324,8 +332,10 @@ class LabelStore:
         db.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "meta" not in tables:
-            raise LabelsFileError(self.path, "is an SQLite database but not a Galaxy Explorer "
-                                             "labels store; not touched")
+            raise LabelsFileError(
+                self.path,
+                "is an SQLite database but not a Galaxy Explorer labels store; not touched",
+            )
         if "meta" in tables:
             self._check_meta(db)
         deadline = time.monotonic() + _BUSY_TIMEOUT_S
@@ -344,8 +354,10 @@ class LabelStore:
                 db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (_FORMAT,))
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(_DB_VERSION),))
-                db.execute("CREATE TABLE IF NOT EXISTS labels (sha TEXT PRIMARY KEY, label TEXT, "
-                           "path BLOB, seq INTEGER NOT NULL) WITHOUT ROWID")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS labels (sha TEXT PRIMARY KEY, label TEXT, "
+                    "path BLOB, seq INTEGER NOT NULL) WITHOUT ROWID"
+                )
                 db.execute("CREATE INDEX IF NOT EXISTS labels_seq ON labels(seq)")
                 db.execute("COMMIT")
             except BaseException:
@@ -359,8 +371,10 @@ class LabelStore:
     def _check_meta(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         if meta.get("format") != _FORMAT:
-            raise LabelsFileError(self.path, "is an SQLite database but not a Galaxy Explorer "
-                                             "labels store; not touched")
+            raise LabelsFileError(
+                self.path,
+                "is an SQLite database but not a Galaxy Explorer labels store; not touched",
+            )
         try:
             version = int(meta.get("version", ""))
         except ValueError:
@@ -376,8 +390,9 @@ class LabelStore:
         except (FileNotFoundError, IsADirectoryError):
             return None
         except OSError as exc:
-            raise LabelsFileError(legacy, f"cannot read labels file to import: "
-                                          f"{exc.strerror or exc}") from None
+            raise LabelsFileError(
+                legacy, f"cannot read labels file to import: {exc.strerror or exc}"
+            ) from None
         try:
             return raw, _parse_json(raw)
         except _NewerVersion as exc:
@@ -405,12 +420,19 @@ class LabelStore:
             if backup is None and legacy.exists():
                 self._warn(f"{legacy}: unreadable labels file ({exc}); not imported")
             elif backup is not None:
-                self._warn(f"{legacy}: unreadable labels file ({exc}); moved aside to {backup}; "
-                           "its labels were not imported")
+                self._warn(
+                    f"{legacy}: unreadable labels file ({exc}); moved aside to {backup}; "
+                    "its labels were not imported"
+                )
             return
-        marker = json.dumps({"file": legacy.name, "sha256": hashlib.sha256(raw).hexdigest(),
-                             "labels": len(entries),
-                             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        marker = json.dumps(
+            {
+                "file": legacy.name,
+                "sha256": hashlib.sha256(raw).hexdigest(),
+                "labels": len(entries),
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
         db = self._db
         assert db is not None
         db.execute("BEGIN IMMEDIATE")
@@ -431,8 +453,12 @@ class LabelStore:
             raise
         self.imported = len(entries)
         self._fsync_wal()
-        log.info("imported %d labels from %s into %s (the JSON file is kept)", len(entries),
-                 legacy, self.path)
+        log.info(
+            "imported %d labels from %s into %s (the JSON file is kept)",
+            len(entries),
+            legacy,
+            self.path,
+        )
 
     def close(self) -> None:
         """Flush and close the database (the store cannot be used afterwards)."""
@@ -503,8 +529,9 @@ class LabelStore:
             if self._db is None:
                 raise ValueError("the label store is closed")
             rows = self._db.execute("SELECT sha, label, path, seq FROM labels").fetchall()
-            self._entries = {sha: _Entry(label, path) for sha, label, path, _ in rows
-                             if label is not None}
+            self._entries = {
+                sha: _Entry(label, path) for sha, label, path, _ in rows if label is not None
+            }
             self._counts = Counter(e.label for e in self._entries.values())
             self._seq = max((r[3] for r in rows), default=0)
             return
@@ -588,8 +615,10 @@ class LabelStore:
                     "INSERT INTO labels (sha, label, path, seq) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(sha) DO UPDATE SET label=excluded.label, path=excluded.path, "
                     "seq=excluded.seq",
-                    [(sha, e.label if e else None, e.path if e else None, seq)
-                     for sha, (_b, e) in done.items()],
+                    [
+                        (sha, e.label if e else None, e.path if e else None, seq)
+                        for sha, (_b, e) in done.items()
+                    ],
                 )
             db.execute("COMMIT")
         except BaseException as exc:
@@ -602,12 +631,15 @@ class LabelStore:
             raise
         if done:
             self._schedule_flush()
-            self._adopt((sha, e.label if e else None, e.path if e else None, seq)
-                        for sha, (_b, e) in done.items())
+            self._adopt(
+                (sha, e.label if e else None, e.path if e else None, seq)
+                for sha, (_b, e) in done.items()
+            )
         skipped = len(plan) - len(done)
         if expect_after is not None and skipped:
-            log.info("%d item(s) were relabelled by another process since; left as they are",
-                     skipped)
+            log.info(
+                "%d item(s) were relabelled by another process since; left as they are", skipped
+            )
         return done
 
     # ------------------------------------------------------------------ public API
@@ -700,8 +732,10 @@ class LabelStore:
             plist = list(paths)
             if len(plist) != len(shas):
                 raise ValueError(f"{len(shas)} items but {len(plist)} paths")
-            path_map = {s: os.fsencode(p) if p is not None else None
-                        for s, p in zip(shas, plist, strict=True)}
+            path_map = {
+                s: os.fsencode(p) if p is not None else None
+                for s, p in zip(shas, plist, strict=True)
+            }
         with self._lock:
             self._sync_quietly()
             plan: _Step = {}
@@ -717,8 +751,11 @@ class LabelStore:
             if not plan:
                 return False
             done = self._write(plan, expect_after=None)
-            step = {s: ba for s, ba in done.items()
-                    if (ba[0].label if ba[0] else None) != (ba[1].label if ba[1] else None)}
+            step = {
+                s: ba
+                for s, ba in done.items()
+                if (ba[0].label if ba[0] else None) != (ba[1].label if ba[1] else None)
+            }
             if not step:
                 return False  # only last-known paths changed: saved, but not an undo step
             self._undo.append(done)

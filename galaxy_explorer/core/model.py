@@ -53,7 +53,8 @@ def hub_cache_dir() -> Path:
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
+    )
     return Path(home).expanduser() / "hub"
 
 
@@ -110,7 +111,7 @@ def _model_folder(spec: str) -> tuple[Path, str]:
         return p.resolve(), "folder"
     from galaxy_explorer.core.hub import split_spec
 
-    repo_id, revision = split_spec(spec)   # "org/name@revision" (--model ... --revision R)
+    repo_id, revision = split_spec(spec)  # "org/name@revision" (--model ... --revision R)
     if repo_id.startswith((".", "/", "~", "\\")) or repo_id.count("/") != 1 or "\\" in repo_id:
         raise ModelLoadError(f"{spec}: no such model folder")
     snap = _hub_snapshot(repo_id, local_only=True, revision=revision)
@@ -228,10 +229,11 @@ def resize_and_crop(rgb: np.ndarray, resize: int, crop: int) -> torch.Tensor:
     scale = resize / min(h, w)
     nh, nw = max(resize, round(h * scale)), max(resize, round(w * scale))
     if (nh, nw) != (h, w):
-        x = F.interpolate(x[None], size=(nh, nw), mode="bicubic", antialias=True,
-                          align_corners=False)[0]
+        x = F.interpolate(
+            x[None], size=(nh, nw), mode="bicubic", antialias=True, align_corners=False
+        )[0]
     top, left = max(0, (nh - crop) // 2), max(0, (nw - crop) // 2)
-    x = x[:, top:top + crop, left:left + crop]
+    x = x[:, top : top + crop, left : left + crop]
     if x.shape[1] != crop or x.shape[2] != crop:  # crop larger than the resized image
         x = F.interpolate(x[None], size=(crop, crop), mode="bicubic", align_corners=False)[0]
     return x
@@ -285,8 +287,16 @@ class ClipAdapter:
         The model's learnt temperature, exponentiated (CLIP: 100).
     """
 
-    def __init__(self, model: Any, tokenizer: Any, folder: Path, spec: str, revision: str,
-                 device: str, precision: str) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        folder: Path,
+        spec: str,
+        revision: str,
+        device: str,
+        precision: str,
+    ) -> None:
         import torch
 
         self.model = model
@@ -301,7 +311,9 @@ class ClipAdapter:
         self._mean = torch.tensor(self.image_config["mean"], dtype=torch.float32).view(3, 1, 1)
         self._std = torch.tensor(self.image_config["std"], dtype=torch.float32).view(3, 1, 1)
         ls = getattr(model, "logit_scale", None)
-        self.logit_scale = float(min(ls.detach().float().exp().item(), 100.0)) if ls is not None else 100.0
+        self.logit_scale = (
+            float(min(ls.detach().float().exp().item(), 100.0)) if ls is not None else 100.0
+        )
         self._lock = threading.Lock()
         with torch.inference_mode():
             probe = self._image_forward(torch.zeros(1, 3, self.image_size, self.image_size))
@@ -311,14 +323,20 @@ class ClipAdapter:
         # path, so the same weights installed twice (wheel, checkout, a copy) share a cache
         ident = "folder" if Path(spec).expanduser().is_dir() else spec
         self.model_key = f"{ident}@{revision}#{hashlib.sha256(pre.encode()).hexdigest()[:8]}"
-        max_len = getattr(getattr(model.config, "text_config", None), "max_position_embeddings", None)
+        max_len = getattr(
+            getattr(model.config, "text_config", None), "max_position_embeddings", None
+        )
         tok_max = getattr(tokenizer, "model_max_length", None) or 77
         self.max_text_tokens = int(min(x for x in (max_len, tok_max, 512) if x))
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, spec: str | os.PathLike[str] | None = "auto", device: str = "auto",
-             precision: str = "auto") -> ClipAdapter:
+    def load(
+        cls,
+        spec: str | os.PathLike[str] | None = "auto",
+        device: str = "auto",
+        precision: str = "auto",
+    ) -> ClipAdapter:
         """Load a model by hub id or folder (``auto``: see :func:`resolve_model_spec`).
 
         Parameters
@@ -342,14 +360,18 @@ class ClipAdapter:
             A bad device or precision.
         """
         if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+            raise ValueError(
+                f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}"
+            )
         dev = pick_device(device)
         resolved = resolve_model_spec(spec)
         folder, revision = _model_folder(resolved)
         if revision == "folder":
             revision = _folder_digest(folder)
         if not any(folder.glob("*.safetensors")):
-            raise ModelLoadError(f"{resolved}: no safetensors weights (other formats are refused for safety)")
+            raise ModelLoadError(
+                f"{resolved}: no safetensors weights (other formats are refused for safety)"
+            )
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -361,7 +383,9 @@ class ClipAdapter:
         register_architectures()
         auto_precision = precision == "auto"
         if precision == "auto":
-            precision = "fp16" if dev in ("cuda", "mps") else "bf16" if cpu_has_fast_bf16() else "fp32"
+            precision = (
+                "fp16" if dev in ("cuda", "mps") else "bf16" if cpu_has_fast_bf16() else "fp32"
+            )
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         bars = hf_logging.is_progress_bar_enabled()
@@ -454,16 +478,26 @@ class ClipAdapter:
         out = []
         with self._lock, torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
-                                     max_length=self.max_text_tokens, return_tensors="pt")
-                enc = {k: v.to(self.device) for k, v in enc.items()
-                       if k in ("input_ids", "attention_mask", "token_type_ids")}
+                enc = self.tokenizer(
+                    texts[i : i + batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_text_tokens,
+                    return_tensors="pt",
+                )
+                enc = {
+                    k: v.to(self.device)
+                    for k, v in enc.items()
+                    if k in ("input_ids", "attention_mask", "token_type_ids")
+                }
                 with self._autocast():
                     feats = _unwrap(self.model.get_text_features(**enc), "text").float()
                 out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
         return np.concatenate(out).astype(np.float32, copy=False)
 
-    def embed_labels(self, labels: Sequence[str], templates: Sequence[str] | None = None) -> np.ndarray:
+    def embed_labels(
+        self, labels: Sequence[str], templates: Sequence[str] | None = None
+    ) -> np.ndarray:
         """One vector per label: the mean over prompt templates, re-normalised.
 
         ``templates`` contain ``{}`` where the label goes (``"an image of a {}"``); without

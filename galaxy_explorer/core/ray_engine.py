@@ -104,8 +104,9 @@ class PoolPlan:
         return "cuda" if self.num_gpus else "cpu"
 
 
-def plan_pool(nodes: Sequence[Mapping[str, float]], actors: int | None = None,
-              use_gpu: bool | None = None) -> PoolPlan:
+def plan_pool(
+    nodes: Sequence[Mapping[str, float]], actors: int | None = None, use_gpu: bool | None = None
+) -> PoolPlan:
     """Size the actor pool from the resources of the cluster's nodes.
 
     With GPUs (and ``use_gpu`` not False): several actors share each GPU (a fraction of it
@@ -150,8 +151,13 @@ def plan_pool(nodes: Sequence[Mapping[str, float]], actors: int | None = None,
     fit = sum(int(n.get("CPU", 0) // cpus) for n in nodes) or 1
     n_act = fit if actors is None else min(actors, fit)
     if actors is not None and actors > fit:
-        log.warning("the cluster's CPUs hold %d actor(s) of %d CPU(s); using %d, not %d",
-                    fit, cpus, n_act, actors)
+        log.warning(
+            "the cluster's CPUs hold %d actor(s) of %d CPU(s); using %d, not %d",
+            fit,
+            cpus,
+            n_act,
+            actors,
+        )
     return PoolPlan(max(1, n_act), float(cpus), 0.0)
 
 
@@ -168,9 +174,18 @@ class EmbedActor:
     ``{"shard": path or "", "keys": JSON [sha, …] written, "failures": JSON [[sha, reason], …]}``.
     """
 
-    def __init__(self, spec: str, device: str, precision: str, model_key: str,
-                 render: RenderSettings, staging: str, batch_size: int, workers: int,
-                 threads: int = 0) -> None:
+    def __init__(
+        self,
+        spec: str,
+        device: str,
+        precision: str,
+        model_key: str,
+        render: RenderSettings,
+        staging: str,
+        batch_size: int,
+        workers: int,
+        threads: int = 0,
+    ) -> None:
         if threads:
             import torch
 
@@ -181,12 +196,14 @@ class EmbedActor:
         if self.adapter.model_key != model_key:
             raise RayEngineError(
                 f"the model {spec!r} on this node is not the driver's ({self.adapter.model_key} "
-                f"vs {model_key}): install the same weights on every node")
+                f"vs {model_key}): install the same weights on every node"
+            )
         self.render = render
         self.staging = Path(staging)
         self.batch_size = int(batch_size)
-        self.pool = ThreadPoolExecutor(max_workers=max(1, int(workers)),
-                                       thread_name_prefix="ge-ray-decode")
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(1, int(workers)), thread_name_prefix="ge-ray-decode"
+        )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
@@ -222,10 +239,16 @@ class EmbedActor:
         shard = ""
         if keys:
             a = self.adapter
-            shard = str(write_shard_file(self.staging, a.model_key, self.render.key(), a.dim,
-                                         keys, np.concatenate(vecs)))
-        return {"shard": np.array([shard]), "keys": np.array([json.dumps(keys)]),
-                "failures": np.array([json.dumps(failures)])}
+            shard = str(
+                write_shard_file(
+                    self.staging, a.model_key, self.render.key(), a.dim, keys, np.concatenate(vecs)
+                )
+            )
+        return {
+            "shard": np.array([shard]),
+            "keys": np.array([json.dumps(keys)]),
+            "failures": np.array([json.dumps(failures)]),
+        }
 
 
 # ---------------------------------------------------------------------- staging
@@ -332,8 +355,9 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise RayEngineError(f"cannot reach the Ray cluster at {address}: "
-                             f"{exc.strerror or exc}") from None
+        raise RayEngineError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}"
+        ) from None
 
 
 def _connect(ray: Any, address: str | None) -> bool:
@@ -342,16 +366,19 @@ def _connect(ray: Any, address: str | None) -> bool:
         return False
     check_reachable(address)
     quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
-    kwargs: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.INFO,
-                              "log_to_driver": not quiet}
+    kwargs: dict[str, Any] = {
+        "logging_level": logging.ERROR if quiet else logging.INFO,
+        "log_to_driver": not quiet,
+    }
     if address in (None, "", "local"):
         kwargs["include_dashboard"] = False
     try:
         ray.init(address=address or None, **kwargs)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; one line for the user
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RayEngineError(f"cannot connect to the Ray cluster at {address or 'a new local one'}: "
-                             f"{msg}") from None
+        raise RayEngineError(
+            f"cannot connect to the Ray cluster at {address or 'a new local one'}: {msg}"
+        ) from None
     return True
 
 
@@ -458,9 +485,15 @@ def ray_embed_job(
     failed = len(skipped)
     if readonly and todo:
         log.warning("the cache is read-only: %d image(s) it lacks are not embedded", len(todo))
-    yield Progress(done=cached + failed, total=total, cached=cached, failed=failed,
-                   errors=[(p, known[s]) for s in skipped for p in same_content[s]],
-                   finished=not todo or readonly, not_cached=len(todo) if readonly else 0)
+    yield Progress(
+        done=cached + failed,
+        total=total,
+        cached=cached,
+        failed=failed,
+        errors=[(p, known[s]) for s in skipped for p in same_content[s]],
+        finished=not todo or readonly,
+        not_cached=len(todo) if readonly else 0,
+    )
     if not todo or readonly:
         return
 
@@ -475,17 +508,28 @@ def ray_embed_job(
         try:
             run = _RunFolder(root)
         except OSError as exc:
-            raise CacheError(f"{root}: cannot create a staging folder: {exc.strerror or exc}") from None
+            raise CacheError(
+                f"{root}: cannot create a staging folder: {exc.strerror or exc}"
+            ) from None
         per = f" ({round(1 / plan.num_gpus)} per GPU)" if plan.num_gpus else ""
-        line = (f"ray: {plan.actors} actor(s) on {plan.device}{per}, {plan.num_cpus:g} CPU(s) each, "
-                f"{rows} file(s) per shard, staging {run.path}")
+        line = (
+            f"ray: {plan.actors} actor(s) on {plan.device}{per}, {plan.num_cpus:g} CPU(s) each, "
+            f"{rows} file(s) per shard, staging {run.path}"
+        )
         log.info("%s", line)
         if announce is not None:
             announce(line)
-        tables = [pa.table({"sha": pa.array(todo[i:i + rows], pa.string()),
-                            "path": pa.array([os.fsencode(by_sha[s].path)
-                                              for s in todo[i:i + rows]], pa.binary())})
-                  for i in range(0, len(todo), rows)]
+        tables = [
+            pa.table(
+                {
+                    "sha": pa.array(todo[i : i + rows], pa.string()),
+                    "path": pa.array(
+                        [os.fsencode(by_sha[s].path) for s in todo[i : i + rows]], pa.binary()
+                    ),
+                }
+            )
+            for i in range(0, len(todo), rows)
+        ]
         _quiet_ray_data()
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
@@ -499,10 +543,16 @@ def ray_embed_job(
             num_cpus=plan.num_cpus,
             num_gpus=plan.num_gpus or None,
             fn_constructor_kwargs=dict(
-                spec=adapter.spec, device=plan.device, precision=precision,
-                model_key=adapter.model_key, render=render, staging=str(run.path),
-                batch_size=batch_size, workers=max(workers, int(plan.num_cpus)),
-                threads=int(plan.num_cpus) if plan.device == "cpu" else 0),
+                spec=adapter.spec,
+                device=plan.device,
+                precision=precision,
+                model_key=adapter.model_key,
+                render=render,
+                staging=str(run.path),
+                batch_size=batch_size,
+                workers=max(workers, int(plan.num_cpus)),
+                threads=int(plan.num_cpus) if plan.device == "cpu" else 0,
+            ),
         )
         embedded = 0
         last_finished = False
@@ -510,8 +560,15 @@ def ray_embed_job(
         it_batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy"))
         while True:
             if cancel is not None and cancel.is_set():
-                yield Progress(done=cached + embedded + failed, total=total, embedded=embedded,
-                               cached=cached, failed=failed, finished=True, cancelled=True)
+                yield Progress(
+                    done=cached + embedded + failed,
+                    total=total,
+                    embedded=embedded,
+                    cached=cached,
+                    failed=failed,
+                    finished=True,
+                    cancelled=True,
+                )
                 return
             try:
                 out = next(it_batches)
@@ -521,19 +578,22 @@ def ray_embed_job(
                 raise _worker_error(exc) from None
             shas: list[str] = []
             errors: list[tuple[Path, str]] = []
-            for shard, keys_json, fails in zip(out["shard"], out["keys"], out["failures"],
-                                               strict=True):
+            for shard, keys_json, fails in zip(
+                out["shard"], out["keys"], out["failures"], strict=True
+            ):
                 keys = json.loads(str(keys_json))
                 if shard:
                     path = Path(str(shard))
                     if not path.exists():
                         raise RayEngineError(
                             f"a worker wrote {path}, which this machine cannot see: give a "
-                            "--staging folder on a filesystem every node shares")
+                            "--staging folder on a filesystem every node shares"
+                        )
                     got = store.adopt_shard(path)
                     if got != len(keys):
-                        log.warning("shard %s: %d vectors indexed, %d expected", path, got,
-                                    len(keys))
+                        log.warning(
+                            "shard %s: %d vectors indexed, %d expected", path, got, len(keys)
+                        )
                     embedded += len(keys)
                     shas.extend(keys)
                     if retried:  # a success clears the failure recorded before
@@ -551,14 +611,29 @@ def ray_embed_job(
             elapsed = time.perf_counter() - start
             rate = (embedded + failed - len(skipped)) / elapsed if elapsed > 0 else 0.0
             left = total - (cached + embedded + failed)
-            yield Progress(done=cached + embedded + failed, total=total, embedded=embedded,
-                           cached=cached, failed=failed, rate=float(rate),
-                           eta=(left / rate) if rate else None, shas=shas, vectors=vecs,
-                           errors=errors, finished=left <= 0)
+            yield Progress(
+                done=cached + embedded + failed,
+                total=total,
+                embedded=embedded,
+                cached=cached,
+                failed=failed,
+                rate=float(rate),
+                eta=(left / rate) if rate else None,
+                shas=shas,
+                vectors=vecs,
+                errors=errors,
+                finished=left <= 0,
+            )
             last_finished = left <= 0
         if not last_finished:  # every call returned, whatever the counts say
-            yield Progress(done=cached + embedded + failed, total=total, embedded=embedded,
-                           cached=cached, failed=failed, finished=True)
+            yield Progress(
+                done=cached + embedded + failed,
+                total=total,
+                embedded=embedded,
+                cached=cached,
+                failed=failed,
+                finished=True,
+            )
     finally:
         if it_batches is not None:
             with contextlib.suppress(Exception):

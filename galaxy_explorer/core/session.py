@@ -105,8 +105,9 @@ class Session:
     def adapter(self) -> ClipAdapter:
         with self._lock:
             if self._adapter is None:
-                self._adapter = ClipAdapter.load(self.model_spec, device=self.device,
-                                                 precision=self.precision)
+                self._adapter = ClipAdapter.load(
+                    self.model_spec, device=self.device, precision=self.precision
+                )
             return self._adapter
 
     @property
@@ -121,7 +122,9 @@ class Session:
     def labels(self) -> LabelStore:
         with self._lock:
             if self._labels is None:
-                path = self._labels_path or default_labels_path(self._catalog_root(), default_data_dir())
+                path = self._labels_path or default_labels_path(
+                    self._catalog_root(), default_data_dir()
+                )
                 self._labels = LabelStore(path)
             return self._labels
 
@@ -146,14 +149,26 @@ class Session:
             self._labels = None
 
     # -------------------------------------------------------------- embedding
-    def embed(self, batch_size: int = 32, workers: int = 2,
-              cancel: threading.Event | None = None, retry_failed: bool = False) -> Iterator[Progress]:
+    def embed(
+        self,
+        batch_size: int = 32,
+        workers: int = 2,
+        cancel: threading.Event | None = None,
+        retry_failed: bool = False,
+    ) -> Iterator[Progress]:
         """Embed what the cache lacks (scanning first if not yet scanned)."""
         if not self.items and not self.scan_errors:
             self.scan()
-        return embed_job(self.items, self.adapter, self.store, self.render,
-                         batch_size=batch_size, workers=workers, cancel=cancel,
-                         retry_failed=retry_failed)
+        return embed_job(
+            self.items,
+            self.adapter,
+            self.store,
+            self.render,
+            batch_size=batch_size,
+            workers=workers,
+            cancel=cancel,
+            retry_failed=retry_failed,
+        )
 
     def embeddings(self) -> tuple[list[Item], np.ndarray]:
         """Items that have a vector, and their vectors (N, dim) float32, in scan order."""
@@ -206,8 +221,11 @@ class Session:
         texts = [texts] if isinstance(texts, str) else list(texts)
         return search.combined_query(vectors, text_vecs=self.adapter.embed_texts(texts))
 
-    def zero_shot(self, labels: Sequence[str], vectors: np.ndarray,
-                  templates: Sequence[str] | None = None) -> np.ndarray:
+    def zero_shot(
+        self, labels: Sequence[str], vectors: np.ndarray, templates: Sequence[str] | None = None
+    ) -> np.ndarray:
         """Zero-shot probabilities (N, L) with the model's temperature."""
-        lv = self.adapter.embed_labels(list(labels), list(templates) if templates else DEFAULT_TEMPLATES)
+        lv = self.adapter.embed_labels(
+            list(labels), list(templates) if templates else DEFAULT_TEMPLATES
+        )
         return search.zero_shot(vectors, lv, self.adapter.logit_scale)

@@ -7,9 +7,18 @@ from PySide6.QtWidgets import QApplication
 
 # Okabe-Ito + tab10-like hues, distinguishable and readable on dark and light backgrounds
 PALETTE = [
-    "#4e9de6", "#f28e2b", "#59a14f", "#e15759", "#b07aa1",
-    "#bcbd22", "#76b7b2", "#ff9da7", "#9c755f", "#3dbbd6",
-    "#8cd17d", "#d37295",
+    "#4e9de6",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#b07aa1",
+    "#bcbd22",
+    "#76b7b2",
+    "#ff9da7",
+    "#9c755f",
+    "#3dbbd6",
+    "#8cd17d",
+    "#d37295",
 ]
 UNCERTAIN_COLOR = "#8c8c8c"
 UNLABELLED_COLOR = "#a0a0a0"

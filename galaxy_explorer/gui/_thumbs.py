@@ -28,12 +28,13 @@ def rgb_to_qimage(rgb: np.ndarray) -> QImage:
 
 
 class _Signals(QObject):
-    done = Signal(str, object, str)   # key, QImage or None, error
+    done = Signal(str, object, str)  # key, QImage or None, error
 
 
 class _Render(QRunnable):
-    def __init__(self, signals: _Signals, key: str, path: Path, render: Any,
-                 disk: Path | None, size: int) -> None:
+    def __init__(
+        self, signals: _Signals, key: str, path: Path, render: Any, disk: Path | None, size: int
+    ) -> None:
         super().__init__()
         self._s, self._key, self._path, self._render = signals, key, path, render
         self._disk, self._size = disk, size
@@ -51,8 +52,11 @@ class _Render(QRunnable):
             if img is None:
                 from galaxy_explorer.core import imaging
 
-                rgb = imaging.load_rgb(self._path, self._render) if self._render is not None \
+                rgb = (
+                    imaging.load_rgb(self._path, self._render)
+                    if self._render is not None
                     else imaging.load_rgb(self._path)
+                )
                 img = rgb_to_qimage(imaging.thumbnail(rgb, self._size))
                 if self._disk is not None:
                     try:
@@ -82,8 +86,13 @@ class ThumbnailCache(QObject):
     ready = Signal(str)
 
     # 1500 pixmaps of 128 px ≈ 100 MB; the PNG files on disk hold the rest
-    def __init__(self, size: int = THUMB_SIZE, capacity: int = 1500, threads: int = 2,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        size: int = THUMB_SIZE,
+        capacity: int = 1500,
+        threads: int = 2,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.size = size
         self.capacity = capacity
@@ -142,10 +151,11 @@ class ThumbnailCache(QObject):
 
     def _pump(self) -> None:
         while self._pending and len(self._inflight) < self._threads * 2 and not self._closed:
-            key, (path, render) = self._pending.popitem(last=True)   # newest first
+            key, (path, render) = self._pending.popitem(last=True)  # newest first
             self._inflight.add(key)
-            self._pool.start(_Render(self._signals, key, path, render, self._disk_path(key),
-                                     self.size))
+            self._pool.start(
+                _Render(self._signals, key, path, render, self._disk_path(key), self.size)
+            )
 
     @Slot(str, object, str)
     def _on_done(self, key: str, img: QImage | None, err: str) -> None:

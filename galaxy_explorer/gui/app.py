@@ -50,15 +50,16 @@ def _setup_file_logging() -> Path | None:
     path = log_file_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2,
-                                                       encoding="utf-8")
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=2_000_000, backupCount=2, encoding="utf-8"
+        )
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     root = logging.getLogger("galaxy_explorer")
     for old in [h for h in root.handlers if getattr(h, "_galaxy_explorer_gui", False)]:
-        root.removeHandler(old)      # one log file per process, also when run twice
+        root.removeHandler(old)  # one log file per process, also when run twice
         old.close()
     handler._galaxy_explorer_gui = True  # type: ignore[attr-defined]
     root.addHandler(handler)
@@ -114,9 +115,15 @@ def _install_excepthook() -> None:
     sys.excepthook = hook
 
 
-def create_window(paths: list[Path] | None = None, model: str = "auto", cache_dir: Path | None = None,
-                  device: str = "auto", settings=None, log_path: Path | None = None,  # type: ignore[no-untyped-def]
-                  **controller_options):
+def create_window(
+    paths: list[Path] | None = None,
+    model: str = "auto",
+    cache_dir: Path | None = None,
+    device: str = "auto",
+    settings=None,
+    log_path: Path | None = None,  # type: ignore[no-untyped-def]
+    **controller_options,
+):
     """Build (but do not show) the main window and start opening ``paths``.
 
     ``paths=None`` opens the bundled sample catalogue (or shows a hint when there is none);
@@ -138,15 +145,21 @@ def create_window(paths: list[Path] | None = None, model: str = "auto", cache_di
         if sample is not None:
             win.open_paths([sample])
         else:
-            win.show_hint("No sample catalogue is bundled.\nFile ▸ Open Folder…\n"
-                          "or drop a folder of cutouts here")
+            win.show_hint(
+                "No sample catalogue is bundled.\nFile ▸ Open Folder…\n"
+                "or drop a folder of cutouts here"
+            )
     elif paths:
         win.open_paths([Path(p) for p in paths])
     return win
 
 
-def run_app(paths: list[Path] | None = None, model: str = "auto", cache_dir: Path | None = None,
-            device: str = "auto") -> int:
+def run_app(
+    paths: list[Path] | None = None,
+    model: str = "auto",
+    cache_dir: Path | None = None,
+    device: str = "auto",
+) -> int:
     """Run the desktop app until its window closes; returns the exit status.
 
     Parameters
@@ -169,7 +182,8 @@ def run_app(paths: list[Path] | None = None, model: str = "auto", cache_dir: Pat
 
     log_path = _setup_file_logging()
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
-        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+    )
     QCoreApplication.setOrganizationName("galaxy-explorer")
     QCoreApplication.setApplicationName("Galaxy Explorer")
     QCoreApplication.setApplicationVersion(__version__)
@@ -181,15 +195,16 @@ def run_app(paths: list[Path] | None = None, model: str = "auto", cache_dir: Pat
     _install_excepthook()
     settings = QSettings()
     model = startup_model(settings, model)
-    win = create_window(paths, model=model, cache_dir=cache_dir, device=device,
-                        settings=settings, log_path=log_path)
+    win = create_window(
+        paths, model=model, cache_dir=cache_dir, device=device, settings=settings, log_path=log_path
+    )
     win.show()
     log.info("window shown %.2fs after start of run_app", time.perf_counter() - t0)
     _quit_on_sigint(app, win)
     try:
         return int(app.exec())
     finally:
-        win.c.shutdown()            # idempotent; stops workers if the loop ended otherwise
+        win.c.shutdown()  # idempotent; stops workers if the loop ended otherwise
         win.thumbs.shutdown()
 
 

@@ -158,9 +158,17 @@ class Controller(QObject):
     export_finished = Signal(str, int)
     detail_ready = Signal(int, object)
 
-    def __init__(self, model: str = "auto", cache_dir: Path | None = None, device: str = "auto",
-                 *, batch_size: int = 16, umap: bool = True, decode_workers: int | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        model: str = "auto",
+        cache_dir: Path | None = None,
+        device: str = "auto",
+        *,
+        batch_size: int = 16,
+        umap: bool = True,
+        decode_workers: int | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.model_spec = model
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -172,7 +180,7 @@ class Controller(QObject):
         self.decode_workers = decode_workers or max(1, min(4, (os.cpu_count() or 2) - 1))
         self.umap_enabled = umap
         self.session: Any = None
-        self.label_store: Any = None      # core LabelStore of the open catalogue
+        self.label_store: Any = None  # core LabelStore of the open catalogue
         self.adapter: Any = None
         self.roots: list[Path] = []
         self._adapter_req: tuple[str, str] | None = None
@@ -189,8 +197,8 @@ class Controller(QObject):
         self._job_gen = 0
         self.job_running = False
         self._job_failed = False
-        self.tasks = TaskRunner(max_threads=1, parent=self)       # text, predictions, detail
-        self.heavy = TaskRunner(max_threads=1, parent=self)       # projection, export, few-shot
+        self.tasks = TaskRunner(max_threads=1, parent=self)  # text, predictions, detail
+        self.heavy = TaskRunner(max_threads=1, parent=self)  # projection, export, few-shot
         self.tasks.finished.connect(self._on_task_finished)
         self.tasks.failed.connect(self._on_task_failed)
         self.heavy.finished.connect(self._on_task_finished)
@@ -220,10 +228,10 @@ class Controller(QObject):
         self.scores: np.ndarray | None = None
         self.query = QueryState()
         self._query_vec: np.ndarray | None = None
-        self.probs: np.ndarray | None = None              # (n, L), NaN rows where missing
-        self.predicted = np.full(0, -1, dtype=np.int32)    # index into label_defs, -1 none/uncertain
+        self.probs: np.ndarray | None = None  # (n, L), NaN rows where missing
+        self.predicted = np.full(0, -1, dtype=np.int32)  # index into label_defs, -1 none/uncertain
         self.confidence = np.zeros(0, dtype=np.float32)
-        self.suggested = np.full(0, -1, dtype=np.int32)    # index into suggestion_classes
+        self.suggested = np.full(0, -1, dtype=np.int32)  # index into suggestion_classes
         self.suggested_prob = np.zeros(0, dtype=np.float32)
         self.suggestion_classes: list[str] = []
         self.selection = np.zeros(0, dtype=np.int64)
@@ -292,7 +300,12 @@ class Controller(QObject):
         self.cancel_job()
         self._job_gen += 1
         gen = self._job_gen
-        model, cache_dir, device, batch = self.model_spec, self.cache_dir, self.device, self.batch_size
+        model, cache_dir, device, batch = (
+            self.model_spec,
+            self.cache_dir,
+            self.device,
+            self.batch_size,
+        )
         workers = self.decode_workers
         prev_adapter = self.adapter if self._adapter_req == (model, device) else None
 
@@ -300,11 +313,12 @@ class Controller(QObject):
             from galaxy_explorer.core.session import Session
 
             t0 = time.perf_counter()
-            session = Session(roots, model=model, cache_dir=cache_dir, device=device,
-                              adapter=prev_adapter)
+            session = Session(
+                roots, model=model, cache_dir=cache_dir, device=device, adapter=prev_adapter
+            )
             session.scan()
             items = list(session.items)
-            labels = session.labels   # built here: the GUI never waits on the session's lock
+            labels = session.labels  # built here: the GUI never waits on the session's lock
             log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
             yield ("opened", session, items, labels)
             if cancel.is_set():
@@ -322,14 +336,18 @@ class Controller(QObject):
             adapter = _load_adapter(session)
             _remember_model_key(session.cache_dir, model, adapter.model_key, adapter.dim)
             if guess is not None and guess[0] != adapter.model_key and prev_adapter is None:
-                yield ("discard",)      # the model changed since: those were not its vectors
+                yield ("discard",)  # the model changed since: those were not its vectors
             yield ("model", adapter)
             if cancel.is_set() or not items:
                 return
             vecs, found = session.store.get(uniq)
             if found.any():
-                yield ("rows", *_rows_for(items, [s for s, f in zip(uniq, found, strict=True) if f],
-                                          vecs[found]))
+                yield (
+                    "rows",
+                    *_rows_for(
+                        items, [s for s, f in zip(uniq, found, strict=True) if f], vecs[found]
+                    ),
+                )
             for p in session.embed(batch_size=batch, workers=workers, cancel=cancel):
                 yield ("progress", p)
 
@@ -404,13 +422,13 @@ class Controller(QObject):
 
     def _on_opened(self, session: Any, items: list[Any], labels: Any) -> None:
         old_session = self.session
-        query = self.query            # a rescan or added files keep the query
+        query = self.query  # a rescan or added files keep the query
         self._reset_data()
         self.query = query
         self.session = session
         self.label_store = labels
         if old_session is not None and old_session is not session:
-            self._stale_sessions.append(old_session)   # closed once its job has stopped
+            self._stale_sessions.append(old_session)  # closed once its job has stopped
             self._close_stale_sessions()
         self.items = items
         n = len(items)
@@ -514,7 +532,7 @@ class Controller(QObject):
             if not final:
                 self._schedule_projection(final=False)
             if self.query.active and self._query_vec is None:
-                self._submit_query()     # typed before any image had a vector
+                self._submit_query()  # typed before any image had a vector
 
     def _update_new_rows(self, rows: np.ndarray) -> None:
         """Scores and predictions for freshly embedded rows (cheap, inline)."""
@@ -528,8 +546,9 @@ class Controller(QObject):
             if self.probs.shape[1] == len(self.label_vecs):
                 from galaxy_explorer.core.search import zero_shot
 
-                self.probs[rows] = zero_shot(self.vectors[rows], self.label_vecs,
-                                             self.adapter.logit_scale)
+                self.probs[rows] = zero_shot(
+                    self.vectors[rows], self.label_vecs, self.adapter.logit_scale
+                )
                 self._apply_threshold(emit=False)
                 self._mark("predictions")
 
@@ -551,8 +570,10 @@ class Controller(QObject):
         if self.session is None:
             self.error.emit("Cannot open", message)
         elif self.adapter is None:
-            self.error.emit("Could not load the model",
-                            f"{message}\n\nFile ▸ Choose Model Folder… uses another model.")
+            self.error.emit(
+                "Could not load the model",
+                f"{message}\n\nFile ▸ Choose Model Folder… uses another model.",
+            )
         else:
             self.error.emit("Embedding failed", message)
 
@@ -571,10 +592,10 @@ class Controller(QObject):
         if gen != self._job_gen:
             return
         if self._job is not None:
-            self._old_jobs.append(self._job)   # until its thread has really finished
+            self._old_jobs.append(self._job)  # until its thread has really finished
         self._job = None
         self.job_running = False
-        self.flush(final=True)              # the final projection is scheduled below
+        self.flush(final=True)  # the final projection is scheduled below
         status = "failed" if self._job_failed else "cancelled" if cancelled else "done"
         self.job_finished.emit(status)
         if self.session is not None and status == "done":
@@ -593,7 +614,7 @@ class Controller(QObject):
             self._run_pca(final=True)
         elif not self._pca_timer.isActive():
             if self.coords_kind == "":
-                self._run_pca()          # the first points show at once
+                self._run_pca()  # the first points show at once
             self._pca_timer.start()
 
     @Slot()
@@ -686,10 +707,16 @@ class Controller(QObject):
     def _on_task_failed(self, kind: str, gen: int, message: str, details: str) -> None:
         if self._closed:
             return
-        titles = {"query": "Query failed", "labels": "Zero-shot labels failed",
-                  "projection": "Map projection failed", "umap": "UMAP failed",
-                  "export": "Export failed", "propagate": "Propagate failed",
-                  "example": "Cannot use that image", "detail": "Cannot show image"}
+        titles = {
+            "query": "Query failed",
+            "labels": "Zero-shot labels failed",
+            "projection": "Map projection failed",
+            "umap": "UMAP failed",
+            "export": "Export failed",
+            "propagate": "Propagate failed",
+            "example": "Cannot use that image",
+            "detail": "Cannot show image",
+        }
         if kind == "umap":
             self.busy_changed.emit("")
         if kind == "detail":
@@ -773,8 +800,9 @@ class Controller(QObject):
 
         self.tasks.submit("query", run)
 
-    def _apply_query(self, qv: np.ndarray | None, rows: np.ndarray | None,
-                     scores: np.ndarray | None) -> None:
+    def _apply_query(
+        self, qv: np.ndarray | None, rows: np.ndarray | None, scores: np.ndarray | None
+    ) -> None:
         if qv is None:
             self._query_vec = None
             self.scores = None
@@ -868,7 +896,7 @@ class Controller(QObject):
                 p = self.probs[ok]
                 self.predicted[ok] = np.argmax(p, axis=1)
                 self.confidence[ok] = p.max(axis=1)
-            self.predicted[ok & (self.confidence < self.threshold)] = -2   # uncertain
+            self.predicted[ok & (self.confidence < self.threshold)] = -2  # uncertain
         if emit:
             self.predictions_changed.emit()
 
@@ -1086,8 +1114,9 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ selection
     def set_selection(self, rows: list[int] | np.ndarray, source: str = "") -> None:
-        sel = np.unique(np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows,
-                                   dtype=np.int64))
+        sel = np.unique(
+            np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows, dtype=np.int64)
+        )
         sel = sel[(sel >= 0) & (sel < self.n)]
         if np.array_equal(sel, self.selection):
             return
@@ -1136,7 +1165,7 @@ class Controller(QObject):
             rgb = imaging.load_rgb(path, settings)
             header = imaging.read_header(path, settings.hdu)
             planes = 0
-            if header:   # FITS: how many planes (a cube gets colour from its bands)
+            if header:  # FITS: how many planes (a cube gets colour from its bands)
                 # from the header, not the data: a big cube is never read whole for this
                 try:
                     naxis = int(header.get("ZNAXIS", header.get("NAXIS", 2)) or 2)
@@ -1169,13 +1198,16 @@ class Controller(QObject):
         manual = [self.manual_label(int(r)) for r in rows]
         import json
 
-        extra = {"command": "gui export", "rows": "selection" if len(rows) < self.n else "all",
-                 "threshold": f"{self.threshold:g}"}
+        extra = {
+            "command": "gui export",
+            "rows": "selection" if len(rows) < self.n else "all",
+            "threshold": f"{self.threshold:g}",
+        }
         if names:
             extra["label_prompts"] = json.dumps({d.name: d.text for d in self.label_defs})
         from galaxy_explorer.core.hub import display_name
 
-        prov_kwargs = dict(        # the same fields as the command line writes
+        prov_kwargs = dict(  # the same fields as the command line writes
             model=str(getattr(self.adapter, "spec", self.model_spec)),
             model_name=display_name(str(getattr(self.adapter, "spec", self.model_spec))),
             model_revision=str(getattr(self.adapter, "revision", "")),
@@ -1200,9 +1232,19 @@ class Controller(QObject):
                 if probs is not None and np.isfinite(probs[i, 0]):
                     p = {n: float(v) for n, v in zip(names, probs[i], strict=False)}
                 sc = None if scores is None or not np.isfinite(scores[i]) else float(scores[i])
-                export_rows.append(export.ExportRow(
-                    path=str(it.path), name=it.name, sha256=it.sha256, ra=ra, dec=dec,
-                    score=sc, predicted_label=preds[i], probs=p, label=manual[i]))
+                export_rows.append(
+                    export.ExportRow(
+                        path=str(it.path),
+                        name=it.name,
+                        sha256=it.sha256,
+                        ra=ra,
+                        dec=dec,
+                        score=sc,
+                        predicted_label=preds[i],
+                        probs=p,
+                        label=manual[i],
+                    )
+                )
             prov = _make_provenance(export, prov_kwargs)
             export.write_csv(out, export_rows, prov, label_names=names or None)
             return (out, len(export_rows))
@@ -1290,8 +1332,9 @@ def _remember_model_key(cache_dir: Path, spec: str, model_key: str, dim: int) ->
         log.debug("could not remember the model key: %s", exc)
 
 
-def _peek_cache(cache_dir: Path, guess: tuple[str, int], render_key: str,
-                shas: list[str]) -> tuple[list[str], np.ndarray]:
+def _peek_cache(
+    cache_dir: Path, guess: tuple[str, int], render_key: str, shas: list[str]
+) -> tuple[list[str], np.ndarray]:
     """Cached vectors for ``shas`` in the guessed (model key, dim) space, without the model."""
     try:
         from galaxy_explorer.core.cache import EmbeddingStore
@@ -1314,8 +1357,10 @@ def _make_provenance(export: Any, kwargs: dict[str, Any]) -> Any:
     from galaxy_explorer import __version__
 
     fields = {f.name for f in dataclasses.fields(export.Provenance)}
-    extra = dict(tool_version=__version__,
-                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    extra = dict(
+        tool_version=__version__,
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
     args = {k: v for k, v in {**kwargs, **extra}.items() if k in fields}
     return export.Provenance(**args)
 

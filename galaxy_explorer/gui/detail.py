@@ -60,10 +60,15 @@ class _ImageLabel(QLabel):
         if self._pix is None or self._pix.isNull():
             self.setPixmap(QPixmap())
             return
-        self.setPixmap(self._pix.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                        Qt.TransformationMode.FastTransformation
-                                        if self._pix.width() < self.width() / 2 else
-                                        Qt.TransformationMode.SmoothTransformation))
+        self.setPixmap(
+            self._pix.scaled(
+                self.size(),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.FastTransformation
+                if self._pix.width() < self.width() / 2
+                else Qt.TransformationMode.SmoothTransformation,
+            )
+        )
 
 
 class DetailView(QWidget):
@@ -99,8 +104,10 @@ class DetailView(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         tl.addWidget(self.title)
         self.image = _ImageLabel()
-        self.image.setToolTip("The selected cutout at full resolution (display stretch below; "
-                              "it does not change the embeddings)")
+        self.image.setToolTip(
+            "The selected cutout at full resolution (display stretch below; "
+            "it does not change the embeddings)"
+        )
         tl.addWidget(self.image, 1)
         ctl = QHBoxLayout()
         self.stretch_combo = QComboBox()
@@ -111,8 +118,9 @@ class DetailView(QWidget):
         self.limits_combo.addItems(LIMITS)
         self.limits_combo.setCurrentText("percentile")
         self.limits_combo.setToolTip("How black and white points are chosen")
-        self.percentile = QDoubleSpinBox(minimum=50.5, maximum=100.0, singleStep=0.5, decimals=1,
-                                         value=99.5)
+        self.percentile = QDoubleSpinBox(
+            minimum=50.5, maximum=100.0, singleStep=0.5, decimals=1, value=99.5
+        )
         self.percentile.setToolTip("Upper percentile for 'percentile' limits (lower = 100 - p)")
         self.bands_edit = QLineEdit()
         self.bands_edit.setPlaceholderText("auto")
@@ -120,9 +128,11 @@ class DetailView(QWidget):
         self.bands_edit.setToolTip("Cube planes for R,G,B, e.g. '2,1,0' (empty = automatic)")
         self.lupton_check = QCheckBox("Lupton colour")
         self.lupton_check.setChecked(True)
-        self.lupton_check.setToolTip("Multi-band FITS: colour-preserving Lupton asinh RGB (as "
-                                     "used for the embeddings). Untick to stretch each band with "
-                                     "the settings on the left.")
+        self.lupton_check.setToolTip(
+            "Multi-band FITS: colour-preserving Lupton asinh RGB (as "
+            "used for the embeddings). Untick to stretch each band with "
+            "the settings on the left."
+        )
         for lbl, w in (("Stretch", self.stretch_combo), ("Limits", self.limits_combo)):
             ctl.addWidget(QLabel(lbl))
             ctl.addWidget(w)
@@ -201,15 +211,21 @@ class DetailView(QWidget):
                     bands = parts
             except ValueError:
                 bands = None
-        return RenderSettings(stretch=self.stretch_combo.currentText(),
-                              limits=self.limits_combo.currentText(),
-                              percentile=float(self.percentile.value()), bands=bands,
-                              lupton=self.lupton_check.isChecked())
+        return RenderSettings(
+            stretch=self.stretch_combo.currentText(),
+            limits=self.limits_combo.currentText(),
+            percentile=float(self.percentile.value()),
+            bands=bands,
+            lupton=self.lupton_check.isChecked(),
+        )
 
     def settings_dict(self) -> dict[str, Any]:
-        return dict(stretch=self.stretch_combo.currentText(), limits=self.limits_combo.currentText(),
-                    percentile=float(self.percentile.value()),
-                    lupton=int(self.lupton_check.isChecked()))
+        return dict(
+            stretch=self.stretch_combo.currentText(),
+            limits=self.limits_combo.currentText(),
+            percentile=float(self.percentile.value()),
+            lupton=int(self.lupton_check.isChecked()),
+        )
 
     def apply_settings(self, d: dict[str, Any]) -> None:
         if d.get("stretch") in STRETCHES:
@@ -320,8 +336,11 @@ class DetailView(QWidget):
             h, w = res["rgb"].shape[:2]
             parts.append(f"{w} × {h} px, {it.size / 1024:.1f} KiB")
         man = c.manual_label(row)
-        parts.append(f"Manual label: <b>{html.escape(man)}</b>" if man else
-                     "Manual label: <i>none</i> (drag to a bin or press 1–9)")
+        parts.append(
+            f"Manual label: <b>{html.escape(man)}</b>"
+            if man
+            else "Manual label: <i>none</i> (drag to a bin or press 1–9)"
+        )
         sug = c.suggestion(row)
         if sug:
             parts.append(f"Suggested (few-shot): <i>{html.escape(sug[0])}</i> ({sug[1]:.2f})")
@@ -333,9 +352,11 @@ class DetailView(QWidget):
             for _i, (name, p) in enumerate(sorted(probs.items(), key=lambda kv: -kv[1])):
                 col = _style.label_color(c.label_names().index(name)).name()
                 bar = int(round(p * 120))
-                rows.append(f"<tr><td>{html.escape(name)}</td><td>"
-                            f"<span style='background:{col}'>{'&nbsp;' * max(1, bar // 6)}</span>"
-                            f"</td><td align=right>{p:.3f}</td></tr>")
+                rows.append(
+                    f"<tr><td>{html.escape(name)}</td><td>"
+                    f"<span style='background:{col}'>{'&nbsp;' * max(1, bar // 6)}</span>"
+                    f"</td><td align=right>{p:.3f}</td></tr>"
+                )
             parts.append("<table cellspacing=2>" + "".join(rows) + "</table>")
         elif not c.have[row]:
             parts.append(f"<i>{html.escape(c.failed.get(row, 'not embedded yet'))}</i>")

@@ -83,7 +83,7 @@ class GalleryModel(QAbstractListModel):
         self.c = controller
         self.thumbs = thumbs
         self.sort = "score"
-        self.show = "all"               # "all" | "selection"
+        self.show = "all"  # "all" | "selection"
         self._filter: np.ndarray | None = None
         self.order = np.zeros(0, dtype=np.int64)
         self._pos = np.zeros(0, dtype=np.int64)
@@ -99,10 +99,13 @@ class GalleryModel(QAbstractListModel):
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                | Qt.ItemFlag.ItemIsDragEnabled)
+        return (
+            Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+        )
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid() or index.row() >= len(self.order):
             return None
         row = int(self.order[index.row()])
@@ -132,8 +135,11 @@ class GalleryModel(QAbstractListModel):
         sug = c.suggestion(row)
         if sug:
             lines.append(f"suggested: {sug[0]} ({sug[1]:.2f})")
-        err = row in c.failed and c.failed[row] or (
-            self.thumbs.error(it.sha256) if self.thumbs is not None else None)
+        err = (
+            row in c.failed
+            and c.failed[row]
+            or (self.thumbs.error(it.sha256) if self.thumbs is not None else None)
+        )
         if err:
             lines.append(f"<i>cannot read: {err}</i>")
         elif not c.have[row]:
@@ -216,8 +222,9 @@ class GalleryModel(QAbstractListModel):
     def refresh_visible(self) -> None:
         """Repaint badges (labels / predictions changed, same order)."""
         if len(self.order):
-            self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1),
-                                  [Qt.ItemDataRole.ToolTipRole])
+            self.dataChanged.emit(
+                self.index(0), self.index(len(self.order) - 1), [Qt.ItemDataRole.ToolTipRole]
+            )
 
     @Slot(str)
     def _on_thumb_ready(self, key: str) -> None:
@@ -282,14 +289,18 @@ class _Delegate(QStyledItemDelegate):
             p.drawRect(QRect(img_rect.left(), img_rect.bottom() - 3, img_rect.width(), 4))
         # name
         text_rect = QRect(r.x() + 2, img_rect.bottom() + 3, r.width() - 4, 16)
-        p.setPen(pal.color(QPalette.ColorRole.HighlightedText if selected
-                           else QPalette.ColorRole.Text))
+        p.setPen(
+            pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+        )
         f = QFont(option.font)
         f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
         p.setFont(f)
         fm = p.fontMetrics()
-        p.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                   fm.elidedText(str(index.data()), Qt.TextElideMode.ElideMiddle, text_rect.width()))
+        p.drawText(
+            text_rect,
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+            fm.elidedText(str(index.data()), Qt.TextElideMode.ElideMiddle, text_rect.width()),
+        )
         # badges
         man = c.manual_label(row)
         y = img_rect.top() + 2
@@ -298,8 +309,15 @@ class _Delegate(QStyledItemDelegate):
         else:
             sug = c.suggestion(row)
             if sug:
-                self._badge(p, img_rect.left() + 2, y, f"{sug[0]}?", self._color_of(sug[0]),
-                            filled=False, italic=True)
+                self._badge(
+                    p,
+                    img_rect.left() + 2,
+                    y,
+                    f"{sug[0]}?",
+                    self._color_of(sug[0]),
+                    filled=False,
+                    italic=True,
+                )
         if c.scores is not None and np.isfinite(c.scores[row]):
             txt = f"{c.scores[row]:.3f}"
             w = fm.horizontalAdvance(txt) + 6
@@ -316,8 +334,9 @@ class _Delegate(QStyledItemDelegate):
         return _style.label_color(names.index(name) if name in names else len(names))
 
     @staticmethod
-    def _badge(p: QPainter, x: int, y: int, text: str, color: QColor, *, filled: bool,
-               italic: bool = False) -> None:
+    def _badge(
+        p: QPainter, x: int, y: int, text: str, color: QColor, *, filled: bool, italic: bool = False
+    ) -> None:
         f = p.font()
         f.setItalic(italic)
         f.setBold(filled)
@@ -335,8 +354,11 @@ class _Delegate(QStyledItemDelegate):
             p.setBrush(QColor(0, 0, 0, 150))
             p.drawRoundedRect(rect, 4, 4)
             p.setPen(color.lighter(130))
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter,
-                   fm.elidedText(text, Qt.TextElideMode.ElideRight, w - 4))
+        p.drawText(
+            rect,
+            Qt.AlignmentFlag.AlignCenter,
+            fm.elidedText(text, Qt.TextElideMode.ElideRight, w - 4),
+        )
         f.setItalic(False)
         f.setBold(False)
         p.setFont(f)
@@ -376,11 +398,15 @@ class GalleryView(QWidget):
         bar.addWidget(self.show_combo)
         bar.addSpacing(4)
         self.sort_combo = QComboBox()
-        for key, text in (("score", "By score"), ("confidence", "By confidence"),
-                          ("name", "By name")):
+        for key, text in (
+            ("score", "By score"),
+            ("confidence", "By confidence"),
+            ("name", "By name"),
+        ):
             self.sort_combo.addItem(text, key)
-        self.sort_combo.setToolTip("Order of the thumbnails (query score falls back to name "
-                                   "without a query)")
+        self.sort_combo.setToolTip(
+            "Order of the thumbnails (query score falls back to name without a query)"
+        )
         self.sort_combo.currentIndexChanged.connect(self._on_sort_combo)
         bar.addWidget(self.sort_combo)
         bar.addStretch(1)
@@ -433,7 +459,7 @@ class GalleryView(QWidget):
     def selected_rows(self) -> list[int]:
         """Catalogue rows selected in the grid (sorted); read from ranges, fast at 100k."""
         order = self.model.order
-        parts = [order[r.top():r.bottom() + 1] for r in self.view.selectionModel().selection()]
+        parts = [order[r.top() : r.bottom() + 1] for r in self.view.selectionModel().selection()]
         if not parts:
             return []
         return np.unique(np.concatenate(parts)).astype(int).tolist()
@@ -490,13 +516,17 @@ class GalleryView(QWidget):
 
     def _update_count(self) -> None:
         shown = len(self.model.order)
-        self.count_label.setText(f"{shown} shown" if shown == self.c.n else
-                                 f"{shown} of {self.c.n} shown")
+        self.count_label.setText(
+            f"{shown} shown" if shown == self.c.n else f"{shown} of {self.c.n} shown"
+        )
 
     def _sync_selection_from_controller(self) -> None:
         sel = self.c.selection
-        pos = np.sort(np.array([self.model.position_of(int(r)) for r in sel], dtype=np.int64)) \
-            if len(sel) else np.zeros(0, dtype=np.int64)
+        pos = (
+            np.sort(np.array([self.model.position_of(int(r)) for r in sel], dtype=np.int64))
+            if len(sel)
+            else np.zeros(0, dtype=np.int64)
+        )
         pos = pos[pos >= 0]
         qsel = QItemSelection()
         if len(pos):
@@ -510,8 +540,9 @@ class GalleryView(QWidget):
             sm = self.view.selectionModel()
             sm.select(qsel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             if len(pos):
-                self.view.scrollTo(self.model.index(int(pos[0])),
-                                   QAbstractItemView.ScrollHint.EnsureVisible)
+                self.view.scrollTo(
+                    self.model.index(int(pos[0])), QAbstractItemView.ScrollHint.EnsureVisible
+                )
         finally:
             self._syncing = False
 
@@ -562,14 +593,16 @@ class GalleryView(QWidget):
     def build_context_menu(self) -> QMenu:
         rows = self.context_rows()
         menu = QMenu(self)
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)   # one per right click
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right click
         n = len(rows)
         sim = menu.addAction("Find similar", lambda: self.c.find_similar(rows))
         sim.setEnabled(bool(n) and any(self.c.have[r] for r in rows))
-        pos = menu.addAction("Add to query as positive example",
-                             lambda: self.c.add_examples(rows, True))
-        neg = menu.addAction("Add to query as negative example",
-                             lambda: self.c.add_examples(rows, False))
+        pos = menu.addAction(
+            "Add to query as positive example", lambda: self.c.add_examples(rows, True)
+        )
+        neg = menu.addAction(
+            "Add to query as negative example", lambda: self.c.add_examples(rows, False)
+        )
         pos.setEnabled(bool(n))
         neg.setEnabled(bool(n))
         menu.addSeparator()
@@ -584,11 +617,13 @@ class GalleryView(QWidget):
         lab.addSeparator()
         lab.addAction("Clear label", lambda: self.c.set_manual_label(rows, None))
         menu.addSeparator()
-        op = menu.addAction("Open file location",
-                            lambda: open_in_file_manager(self.c.items[rows[0]].path))
+        op = menu.addAction(
+            "Open file location", lambda: open_in_file_manager(self.c.items[rows[0]].path)
+        )
         op.setEnabled(bool(n))
-        cp = menu.addAction("Copy path" if n <= 1 else f"Copy {n} paths",
-                            lambda: self.copy_paths(rows))
+        cp = menu.addAction(
+            "Copy path" if n <= 1 else f"Copy {n} paths", lambda: self.copy_paths(rows)
+        )
         cp.setEnabled(bool(n))
         return menu
 
@@ -599,4 +634,3 @@ class GalleryView(QWidget):
         text = "\n".join(str(self.c.items[r].path) for r in rows)
         QGuiApplication.clipboard().setText(text)
         self.c.status.emit(f"Copied {len(rows)} path{'s' if len(rows) != 1 else ''}")
-

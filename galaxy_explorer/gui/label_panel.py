@@ -61,19 +61,26 @@ class LabelBin(QPushButton):
         color = _style.label_color(index) if label is not None else QColor(_style.UNLABELLED_COLOR)
         self._color = color
         self._set_style(False)
-        key = f"{index + 1}  " if label is not None and index < 9 else "0  " if label is None else ""
+        key = (
+            f"{index + 1}  " if label is not None and index < 9 else "0  " if label is None else ""
+        )
         self._base = key + (label if label is not None else "clear label")
         self.setText(self._base)
-        self.setToolTip(f"Drop thumbnails here (or press {index + 1 if index < 9 else '—'}) to "
-                        f"label them '{label}'" if label is not None else
-                        "Drop thumbnails here (or press 0) to remove their manual label")
+        self.setToolTip(
+            f"Drop thumbnails here (or press {index + 1 if index < 9 else '—'}) to "
+            f"label them '{label}'"
+            if label is not None
+            else "Drop thumbnails here (or press 0) to remove their manual label"
+        )
 
     def _set_style(self, hot: bool) -> None:
         c = self._color
         bg = f"rgba({c.red()},{c.green()},{c.blue()},{200 if hot else 60})"
-        self.setStyleSheet(f"QPushButton {{ border: 2px {'solid' if hot else 'dashed'} {c.name()};"
-                           f" border-radius: 6px; background: {bg}; padding: 4px 6px;"
-                           f" text-align: left; }}")
+        self.setStyleSheet(
+            f"QPushButton {{ border: 2px {'solid' if hot else 'dashed'} {c.name()};"
+            f" border-radius: 6px; background: {bg}; padding: 4px 6px;"
+            f" text-align: left; }}"
+        )
 
     def set_count(self, count: int) -> None:
         self.setText(f"{self._base}  ({count})")
@@ -117,15 +124,19 @@ class LabelPanel(QWidget):
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setToolTip("Double-click to edit a label or its prompt. The prompt is the "
-                              "text the model compares images with (short descriptions work "
-                              "best); empty = use the label itself.")
+        self.table.setToolTip(
+            "Double-click to edit a label or its prompt. The prompt is the "
+            "text the model compares images with (short descriptions work "
+            "best); empty = use the label itself."
+        )
         self.table.itemChanged.connect(self._on_item_changed)
         bl.addWidget(self.table)
         row = QHBoxLayout()
-        for text, tip, slot in (("Add", "Add a class", self.add_label),
-                                ("Remove", "Remove the selected classes", self.remove_selected),
-                                ("Defaults", "Restore the default classes", self.reset_defaults)):
+        for text, tip, slot in (
+            ("Add", "Add a class", self.add_label),
+            ("Remove", "Remove the selected classes", self.remove_selected),
+            ("Defaults", "Restore the default classes", self.reset_defaults),
+        ):
             b = QToolButton(text=text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
@@ -134,13 +145,14 @@ class LabelPanel(QWidget):
         bl.addLayout(row)
         form = QFormLayout()
         self.templates_edit = QLineEdit()
-        self.templates_edit.setToolTip("Prompt templates separated by ';' — '{}' is replaced by "
-                                       "each prompt; the class vector is the mean over templates")
+        self.templates_edit.setToolTip(
+            "Prompt templates separated by ';' — '{}' is replaced by "
+            "each prompt; the class vector is the mean over templates"
+        )
         self.templates_edit.editingFinished.connect(self._on_templates_edited)
         form.addRow("Templates:", self.templates_edit)
         self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
-        self.threshold.setToolTip("Items whose best probability is below this count as "
-                                  "'uncertain'")
+        self.threshold.setToolTip("Items whose best probability is below this count as 'uncertain'")
         self.threshold.valueChanged.connect(self._on_threshold)
         form.addRow("Confidence threshold:", self.threshold)
         self.uncertain_label = QLabel("")
@@ -150,8 +162,9 @@ class LabelPanel(QWidget):
 
         # --- manual label bins
         bins = QGroupBox("Label bins")
-        bins.setToolTip("Drag thumbnails onto a bin, or select images and press 1–9 "
-                        "(0 clears); Ctrl+Z undoes")
+        bins.setToolTip(
+            "Drag thumbnails onto a bin, or select images and press 1–9 (0 clears); Ctrl+Z undoes"
+        )
         self.bins_layout = QGridLayout(bins)
         self.bins: list[LabelBin] = []
         lay.addWidget(bins, 2)
@@ -165,12 +178,16 @@ class LabelPanel(QWidget):
         self.redo_button.setToolTip("Redo (Ctrl+Shift+Z)")
         self.redo_button.clicked.connect(self.c.redo_labels)
         self.propagate_button = QPushButton("Propagate")
-        self.propagate_button.setToolTip("Train a few-shot classifier on your labels and suggest "
-                                         "labels for the rest (a coloured halo on the map, '?' in the gallery)")
+        self.propagate_button.setToolTip(
+            "Train a few-shot classifier on your labels and suggest "
+            "labels for the rest (a coloured halo on the map, '?' in the gallery)"
+        )
         self.propagate_button.clicked.connect(self.c.propagate)
         self.accept_button = QToolButton(text="Accept")
-        self.accept_button.setToolTip("Turn the few-shot suggestions of the selection (or all, "
-                                      "when nothing is selected) into manual labels")
+        self.accept_button.setToolTip(
+            "Turn the few-shot suggestions of the selection (or all, "
+            "when nothing is selected) into manual labels"
+        )
         self.accept_button.clicked.connect(self._on_accept)
         for w in (self.undo_button, self.redo_button, self.propagate_button, self.accept_button):
             act.addWidget(w)
@@ -248,8 +265,10 @@ class LabelPanel(QWidget):
         """
         self._apply_timer.stop()
         before = self.c.label_names()
-        names = [self.table.item(i, 0).text().strip() if self.table.item(i, 0) else ""
-                 for i in range(self.table.rowCount())]
+        names = [
+            self.table.item(i, 0).text().strip() if self.table.item(i, 0) else ""
+            for i in range(self.table.rowCount())
+        ]
         if len(names) == len(before):
             for old, new in zip(before, names, strict=True):
                 if new and new != old and new not in before:

@@ -61,20 +61,25 @@ class MainWindow(QMainWindow):
         Shown in error messages ("details in …").
     """
 
-    def __init__(self, controller: Controller, settings: QSettings | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        settings: QSettings | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         super().__init__()
         self.c = controller
         self.settings = settings if settings is not None else QSettings()
         self.log_path = log_path
-        self.quiet_errors = False       # tests: no message boxes
+        self.quiet_errors = False  # tests: no message boxes
         self.model_dialog: Any = None
         self.model_hint_bar: Any = None
         self.last_error: tuple[str, str] | None = None
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
-                            | QMainWindow.DockOption.AllowTabbedDocks)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+        )
 
         self.thumbs = ThumbnailCache(parent=self)
         self.map = MapView(controller, self.thumbs)
@@ -84,12 +89,15 @@ class MainWindow(QMainWindow):
         self.query = QueryBox(controller)
 
         self.setCentralWidget(self.map)
-        self.gallery_dock = self._dock("Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea,
-                                       "GalleryDock")
-        self.detail_dock = self._dock("Detail", self.detail, Qt.DockWidgetArea.RightDockWidgetArea,
-                                      "DetailDock")
-        self.labels_dock = self._dock("Labels", self.labels, Qt.DockWidgetArea.LeftDockWidgetArea,
-                                      "LabelsDock")
+        self.gallery_dock = self._dock(
+            "Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea, "GalleryDock"
+        )
+        self.detail_dock = self._dock(
+            "Detail", self.detail, Qt.DockWidgetArea.RightDockWidgetArea, "DetailDock"
+        )
+        self.labels_dock = self._dock(
+            "Labels", self.labels, Qt.DockWidgetArea.LeftDockWidgetArea, "LabelsDock"
+        )
         self.splitDockWidget(self.gallery_dock, self.detail_dock, Qt.Orientation.Horizontal)
 
         tb = QToolBar("Query")
@@ -124,9 +132,11 @@ class MainWindow(QMainWindow):
         d = QDockWidget(title, self)
         d.setObjectName(name)
         d.setWidget(widget)
-        d.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                      | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                      | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        d.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
         self.addDockWidget(area, d)
         return d
 
@@ -138,8 +148,9 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.rate_label = QLabel("")
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop embedding after the batch in flight (results so far "
-                                      "are kept and cached)")
+        self.cancel_button.setToolTip(
+            "Stop embedding after the batch in flight (results so far are kept and cached)"
+        )
         self.cancel_button.clicked.connect(self.c.cancel_job)
         self.cancel_button.hide()
         self.busy_label = QLabel("")
@@ -151,8 +162,9 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.cancel_button)
         sb.addPermanentWidget(self.model_label)
 
-    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None,
-                tip: str = "") -> QAction:
+    def _action(
+        self, menu: Any, text: str, slot: Any, shortcut: Any = None, tip: str = ""
+    ) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
@@ -166,25 +178,64 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        self._action(f, "&Open Folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open,
-                     "Open a folder of cutouts (FITS, JPEG, PNG, TIFF)")
-        self._action(f, "&Add Files or Folder…", self.add_dialog, "Ctrl+Shift+O",
-                     "Add more images to the catalogue")
+        self._action(
+            f,
+            "&Open Folder…",
+            self.open_folder_dialog,
+            QKeySequence.StandardKey.Open,
+            "Open a folder of cutouts (FITS, JPEG, PNG, TIFF)",
+        )
+        self._action(
+            f,
+            "&Add Files or Folder…",
+            self.add_dialog,
+            "Ctrl+Shift+O",
+            "Add more images to the catalogue",
+        )
         self._action(f, "&Rescan", self.c.reopen, "F5", "Look for new files and embed them")
-        self._action(f, "&Models…", self.show_model_dialog, "Ctrl+M",
-                     "List, download and switch models (bundled, Hugging Face cache, folders)")
-        self._action(f, "Choose &Model Folder…", self.choose_model_dialog, None,
-                     "Use another CLIP-style model saved with save_pretrained")
-        self._action(f, "Use &Default Model", lambda: self.set_model("auto"), None,
-                     "The galaxy model from the hub if it is downloaded, else the small "
-                     "bundled model")
+        self._action(
+            f,
+            "&Models…",
+            self.show_model_dialog,
+            "Ctrl+M",
+            "List, download and switch models (bundled, Hugging Face cache, folders)",
+        )
+        self._action(
+            f,
+            "Choose &Model Folder…",
+            self.choose_model_dialog,
+            None,
+            "Use another CLIP-style model saved with save_pretrained",
+        )
+        self._action(
+            f,
+            "Use &Default Model",
+            lambda: self.set_model("auto"),
+            None,
+            "The galaxy model from the hub if it is downloaded, else the small bundled model",
+        )
         f.addSeparator()
-        self.export_sel_action = self._action(f, "Export &Selection…", self.export_selection_dialog,
-                                              "Ctrl+E", "Write the selected images to CSV")
-        self._action(f, "Export &All…", self.export_all_dialog, "Ctrl+Shift+E",
-                     "Write the whole catalogue to CSV")
-        self._action(f, "Copy &Paths", self.copy_selected_paths, "Ctrl+Shift+C",
-                     "Copy the paths of the selected images")
+        self.export_sel_action = self._action(
+            f,
+            "Export &Selection…",
+            self.export_selection_dialog,
+            "Ctrl+E",
+            "Write the selected images to CSV",
+        )
+        self._action(
+            f,
+            "Export &All…",
+            self.export_all_dialog,
+            "Ctrl+Shift+E",
+            "Write the whole catalogue to CSV",
+        )
+        self._action(
+            f,
+            "Copy &Paths",
+            self.copy_selected_paths,
+            "Ctrl+Shift+C",
+            "Copy the paths of the selected images",
+        )
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -200,8 +251,13 @@ class MainWindow(QMainWindow):
         self.label_menu = lab
         self._label_actions: list[QAction] = []
         self._rebuild_label_actions()
-        self._action(e, "&Propagate Labels", self.c.propagate, "Ctrl+P",
-                     "Suggest labels for unlabelled images from your examples (few-shot)")
+        self._action(
+            e,
+            "&Propagate Labels",
+            self.c.propagate,
+            "Ctrl+P",
+            "Suggest labels for unlabelled images from your examples (few-shot)",
+        )
         self._action(e, "Accept Suggestions", lambda: self.labels._on_accept())
 
         q = mb.addMenu("&Search")
@@ -210,9 +266,12 @@ class MainWindow(QMainWindow):
         self._action(q, "&Clear Query", self.query.clear, "Ctrl+Backspace")
 
         v = mb.addMenu("&View")
-        self._action(v, "Colour by &Predicted Label", lambda: self.c.set_color_mode("predicted"),
-                     "Ctrl+1")
-        self._action(v, "Colour by &Manual Label", lambda: self.c.set_color_mode("manual"), "Ctrl+2")
+        self._action(
+            v, "Colour by &Predicted Label", lambda: self.c.set_color_mode("predicted"), "Ctrl+1"
+        )
+        self._action(
+            v, "Colour by &Manual Label", lambda: self.c.set_color_mode("manual"), "Ctrl+2"
+        )
         v.addSeparator()
         self._action(v, "&Pan Mode", lambda: self.map.set_mode("pan"), "P")
         self._action(v, "&Box Select", lambda: self.map.set_mode("box"), "B")
@@ -256,8 +315,9 @@ class MainWindow(QMainWindow):
         """Give the selected rows a manual label (None clears)."""
         rows = self.c.selection
         if not len(rows):
-            self._on_status("Select images first (click, box or lasso on the map, or in the "
-                            "gallery)")
+            self._on_status(
+                "Select images first (click, box or lasso on the map, or in the gallery)"
+            )
             return
         self.c.set_manual_label(rows, label)
 
@@ -271,8 +331,11 @@ class MainWindow(QMainWindow):
     def add_dialog(self) -> None:
         start = str(self.settings.value("last_folder", str(Path.home())))
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Add images", start,
-            "Images (*.fits *.fit *.fts *.fits.gz *.fits.fz *.jpg *.jpeg *.png *.tif *.tiff)")
+            self,
+            "Add images",
+            start,
+            "Images (*.fits *.fit *.fts *.fits.gz *.fits.fz *.jpg *.jpeg *.png *.tif *.tiff)",
+        )
         if files:
             self.open_paths([Path(p) for p in files], add=True)
 
@@ -286,9 +349,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{title} — {APP_NAME}" if title else APP_NAME)
 
     def choose_model_dialog(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Choose a model folder",
-                                             str(self.settings.value("last_model_dir",
-                                                                     str(Path.home()))))
+        d = QFileDialog.getExistingDirectory(
+            self,
+            "Choose a model folder",
+            str(self.settings.value("last_model_dir", str(Path.home()))),
+        )
         if d:
             self.settings.setValue("last_model_dir", str(Path(d).parent))
             self.set_model(d)
@@ -350,8 +415,9 @@ class MainWindow(QMainWindow):
             self.gallery.copy_paths(rows)
 
     def select_all(self) -> None:
-        self.c.set_selection(self.c.embedded_rows() if self.c.have.any() else np.arange(self.c.n),
-                             "menu")
+        self.c.set_selection(
+            self.c.embedded_rows() if self.c.have.any() else np.arange(self.c.n), "menu"
+        )
 
     def focus_query(self) -> None:
         self.query.edit.setFocus()
@@ -371,7 +437,8 @@ class MainWindow(QMainWindow):
             "vision-language model: map, text and image search, zero-shot labels and "
             "drag-and-drop classification.</p>"
             f"<p>Model: {self.model_label.text()}</p>"
-            "<p>BSD-3-Clause licence.</p>")
+            "<p>BSD-3-Clause licence.</p>"
+        )
         box.setIcon(QMessageBox.Icon.Information)
         box.open()
 
@@ -441,12 +508,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{title}: {message}", 15000)
         if self.quiet_errors:
             return
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
-                          self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
         if self.log_path is not None:
             box.setInformativeText(f"Details are in the log: {self.log_path}")
         box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.open()   # never blocks the event loop
+        box.open()  # never blocks the event loop
 
     @Slot()
     def _on_catalogue_opened(self) -> None:
@@ -492,8 +560,11 @@ class MainWindow(QMainWindow):
         labels = s.value("labels")
         if isinstance(labels, list) and labels:
             try:
-                defs = [LabelDef(str(x[0]), str(x[1]) if len(x) > 1 else "")
-                        for x in labels if isinstance(x, (list, tuple)) and x]
+                defs = [
+                    LabelDef(str(x[0]), str(x[1]) if len(x) > 1 else "")
+                    for x in labels
+                    if isinstance(x, (list, tuple)) and x
+                ]
                 templates = s.value("templates")
                 if isinstance(templates, str):
                     templates = [templates]
@@ -501,9 +572,13 @@ class MainWindow(QMainWindow):
                     self.c.set_label_defs(defs, list(templates) if templates else None)
             except Exception:  # a corrupt setting must not stop the app
                 log.warning("ignoring stored labels", exc_info=True)
-        self.detail.apply_settings({k: s.value(f"stretch/{k}") for k in
-                                    ("stretch", "limits", "percentile", "lupton")
-                                    if s.value(f"stretch/{k}") is not None})
+        self.detail.apply_settings(
+            {
+                k: s.value(f"stretch/{k}")
+                for k in ("stretch", "limits", "percentile", "lupton")
+                if s.value(f"stretch/{k}") is not None
+            }
+        )
         try:
             thr = float(s.value("threshold", 0.0))
             self.c.set_threshold(thr)
@@ -523,14 +598,17 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         super().showEvent(ev)
-        if self._initial_layout:   # first start: sensible dock widths (later: as the user left them)
+        if self._initial_layout:  # first start: sensible dock widths (later: as the user left them)
             self._initial_layout = False
             QTimer.singleShot(0, self._apply_initial_dock_sizes)
 
     @Slot()
     def _apply_initial_dock_sizes(self) -> None:
-        self.resizeDocks([self.labels_dock, self.gallery_dock, self.detail_dock],
-                         [300, 400, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.labels_dock, self.gallery_dock, self.detail_dock],
+            [300, 400, 380],
+            Qt.Orientation.Horizontal,
+        )
 
     def closeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         self.save_settings()
@@ -545,7 +623,7 @@ class MainWindow(QMainWindow):
         if ev.mimeData().hasUrls() and any(u.isLocalFile() for u in ev.mimeData().urls()):
             from galaxy_explorer.gui.gallery import ROWS_MIME
 
-            if not ev.mimeData().hasFormat(ROWS_MIME):   # our own thumbnails: not a new file
+            if not ev.mimeData().hasFormat(ROWS_MIME):  # our own thumbnails: not a new file
                 ev.acceptProposedAction()
 
     def dropEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API

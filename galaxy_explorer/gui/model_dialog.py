@@ -45,14 +45,18 @@ __all__ = ["ModelDialog", "ModelHintBanner", "maybe_hint_larger_model", "HINT_SE
 
 HINT_SETTING = "hints/larger_model_shown"
 FOLDERS_SETTING = "model_folders"
-HINT_TEXT = ("You are using the small bundled model, trained on synthetic galaxies. For real "
-             f"survey images, a larger model ({hub.SEED_MODEL}, CLIP fine-tuned on real "
-             "galaxies) is one download away: File ▸ Models…")
+HINT_TEXT = (
+    "You are using the small bundled model, trained on synthetic galaxies. For real "
+    f"survey images, a larger model ({hub.SEED_MODEL}, CLIP fine-tuned on real "
+    "galaxies) is one download away: File ▸ Models…"
+)
 
-SEED_ABOUT = (f"{hub.SEED_MODEL}: OpenAI CLIP fine-tuned on real galaxy images, for survey "
-              "cutouts. Download… asks the hub for its size and asks you before it fetches "
-              "anything; only the weights (safetensors), config, tokenizer and processor files "
-              "are fetched, into the Hugging Face cache.")
+SEED_ABOUT = (
+    f"{hub.SEED_MODEL}: OpenAI CLIP fine-tuned on real galaxy images, for survey "
+    "cutouts. Download… asks the hub for its size and asks you before it fetches "
+    "anything; only the weights (safetensors), config, tokenizer and processor files "
+    "are fetched, into the Hugging Face cache."
+)
 
 COL_NAME, COL_SIZE, COL_WHERE, COL_STATE = range(4)
 
@@ -87,8 +91,9 @@ class ModelDialog(QDialog):
 
     model_chosen = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, current: str = "",
-                 settings: QSettings | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, current: str = "", settings: QSettings | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.setModal(False)
@@ -119,15 +124,18 @@ class ModelDialog(QDialog):
         self.table.itemDoubleClicked.connect(self._on_double_click)
 
         self.use_button = QPushButton("Use")
-        self.use_button.setToolTip("Switch to the selected model (the catalogue is embedded again; "
-                                   "embeddings of other models stay cached)")
+        self.use_button.setToolTip(
+            "Switch to the selected model (the catalogue is embedded again; "
+            "embeddings of other models stay cached)"
+        )
         self.download_button = QPushButton("Download…")
         self.download_button.setToolTip("Fetch the selected hub model (asks first, shows its size)")
         self.folder_button = QPushButton("Choose Folder…")
         self.folder_button.setToolTip("A model folder saved with save_pretrained")
         self.cancel_button = QPushButton("Cancel Download")
-        self.cancel_button.setToolTip("Stop now; the part already fetched is kept and the next "
-                                      "download resumes it")
+        self.cancel_button.setToolTip(
+            "Stop now; the part already fetched is kept and the next download resumes it"
+        )
         self.close_button = QPushButton("Close")
         self.use_button.clicked.connect(self._on_use)
         self.download_button.clicked.connect(self._on_download)
@@ -150,8 +158,12 @@ class ModelDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("Models on this machine, and the galaxy model on the Hugging Face "
-                             f"hub ({hub.endpoint()}):"))
+        lay.addWidget(
+            QLabel(
+                "Models on this machine, and the galaxy model on the Hugging Face "
+                f"hub ({hub.endpoint()}):"
+            )
+        )
         lay.addWidget(self.table, 1)
         lay.addWidget(self.progress)
         lay.addWidget(self.info)
@@ -179,14 +191,31 @@ class ModelDialog(QDialog):
             local = []
         for m in local:
             where = str(m.path)
-            rows.append(dict(spec=m.spec, name=m.name, size=hub.format_bytes(m.size), where=where,
-                             kind=m.kind, default=m.default, local=True))
+            rows.append(
+                dict(
+                    spec=m.spec,
+                    name=m.name,
+                    size=hub.format_bytes(m.size),
+                    where=where,
+                    kind=m.kind,
+                    default=m.default,
+                    local=True,
+                )
+            )
         if not any(r["spec"] == hub.SEED_MODEL for r in rows):
-            rows.append(dict(spec=hub.SEED_MODEL, name=hub.SEED_MODEL, size="",
-                             where=f"{hub.endpoint()}/{hub.SEED_MODEL}", kind="remote",
-                             default=False, local=False))
+            rows.append(
+                dict(
+                    spec=hub.SEED_MODEL,
+                    name=hub.SEED_MODEL,
+                    size="",
+                    where=f"{hub.endpoint()}/{hub.SEED_MODEL}",
+                    kind="remote",
+                    default=False,
+                    local=False,
+                )
+            )
         self._models = rows
-        self.table.blockSignals(True)     # a refresh keeps the message shown below the table
+        self.table.blockSignals(True)  # a refresh keeps the message shown below the table
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             state = []
@@ -196,12 +225,18 @@ class ModelDialog(QDialog):
                 state.append("default")
             if not r["local"]:
                 state.append("not downloaded")
-            for col, text in ((COL_NAME, r["name"]), (COL_SIZE, r["size"]),
-                              (COL_WHERE, r["where"]), (COL_STATE, ", ".join(state))):
+            for col, text in (
+                (COL_NAME, r["name"]),
+                (COL_SIZE, r["size"]),
+                (COL_WHERE, r["where"]),
+                (COL_STATE, ", ".join(state)),
+            ):
                 item = QTableWidgetItem(text)
                 item.setToolTip(r["where"] if col == COL_WHERE else text)
                 if col == COL_SIZE:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 self.table.setItem(i, col, item)
         pick = next((i for i, r in enumerate(rows) if r["spec"] == selected), None)
         if pick is None:
@@ -218,8 +253,11 @@ class ModelDialog(QDialog):
         if spec == cur:
             return True
         try:
-            return Path(spec).exists() and Path(cur).exists() and \
-                Path(spec).resolve() == Path(cur).resolve()
+            return (
+                Path(spec).exists()
+                and Path(cur).exists()
+                and Path(spec).resolve() == Path(cur).resolve()
+            )
         except OSError:
             return False
 
@@ -273,14 +311,19 @@ class ModelDialog(QDialog):
     def _choose(self, spec: str) -> None:
         self.current = spec
         self.refresh()
-        self.info.setText(f"Using {hub.display_name(spec)}; the catalogue is embedded with it now "
-                          "(progress in the status bar).")
+        self.info.setText(
+            f"Using {hub.display_name(spec)}; the catalogue is embedded with it now "
+            "(progress in the status bar)."
+        )
         self.model_chosen.emit(spec)
 
     @Slot()
     def _on_folder(self) -> None:
-        start = str(self.settings.value("last_model_dir", str(Path.home()))) if self.settings \
+        start = (
+            str(self.settings.value("last_model_dir", str(Path.home())))
+            if self.settings
             else str(Path.home())
+        )
         d = QFileDialog.getExistingDirectory(self, "Choose a model folder", start)
         if d:
             self.use_folder(Path(d))
@@ -301,12 +344,19 @@ class ModelDialog(QDialog):
     # ------------------------------------------------------------------ download
     def _ask(self, plan: hub.DownloadPlan) -> bool:
         have = plan.present_bytes()
-        text = (f"Download {plan.repo_id} ({len(plan.files)} files, "
-                f"{hub.format_bytes(plan.total_bytes)}) from {plan.endpoint}?")
+        text = (
+            f"Download {plan.repo_id} ({len(plan.files)} files, "
+            f"{hub.format_bytes(plan.total_bytes)}) from {plan.endpoint}?"
+        )
         if have:
             text += f"\n{hub.format_bytes(have)} of it is already here; the download resumes."
-        box = QMessageBox(QMessageBox.Icon.Question, "Download model", text,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Download model",
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
         box.setInformativeText(f"Into the Hugging Face cache: {plan.cache_dir}")
         return box.exec() == QMessageBox.StandardButton.Yes
 
@@ -385,8 +435,9 @@ class ModelDialog(QDialog):
             self.info.setText("Download not started.")
         elif cancelled:
             have = self.last_progress.done if self.last_progress else 0
-            self.info.setText(f"Download cancelled; {hub.format_bytes(have)} kept, the next "
-                              "download resumes.")
+            self.info.setText(
+                f"Download cancelled; {hub.format_bytes(have)} kept, the next download resumes."
+            )
         self.progress.hide()
         self._on_selection()
         if last is not None and last.finished and last.snapshot is not None and not cancelled:
@@ -418,7 +469,9 @@ class ModelDialog(QDialog):
 class ModelHintBanner(QFrame):
     """A one-line, non-modal note with a button to the model dialog and a close button."""
 
-    def __init__(self, text: str, on_open: Callable[[], None], parent: QWidget | None = None) -> None:
+    def __init__(
+        self, text: str, on_open: Callable[[], None], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("ModelHintBanner")
         self.label = QLabel(text)

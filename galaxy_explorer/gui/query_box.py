@@ -29,8 +29,10 @@ class _Chip(QToolButton):
         self.setText(("+ " if positive else "− ") + text + "  ×")
         self.setAutoRaise(False)
         color = "#59a14f" if positive else "#e15759"
-        self.setStyleSheet(f"QToolButton {{ border: 1px solid {color}; border-radius: 8px;"
-                           f" padding: 1px 6px; color: {color}; }}")
+        self.setStyleSheet(
+            f"QToolButton {{ border: 1px solid {color}; border-radius: 8px;"
+            f" padding: 1px 6px; color: {color}; }}"
+        )
         self.setToolTip(("Positive" if positive else "Negative") + " example — click to remove")
 
 
@@ -41,8 +43,9 @@ class QueryBox(QWidget):
     negative); dropping image files embeds them and uses them as examples.
     """
 
-    def __init__(self, controller: Controller, parent: QWidget | None = None,
-                 debounce_ms: int = 300) -> None:
+    def __init__(
+        self, controller: Controller, parent: QWidget | None = None, debounce_ms: int = 300
+    ) -> None:
         super().__init__(parent)
         self.c = controller
         self.setAcceptDrops(True)
@@ -51,11 +54,15 @@ class QueryBox(QWidget):
         lay.setSpacing(4)
         self.edit = QLineEdit()
         self.edit.setObjectName("QueryEdit")
-        self.edit.setPlaceholderText("Search: describe a galaxy, e.g. “spiral galaxy with "
-                                     "prominent arms”  — or drop an image here")
+        self.edit.setPlaceholderText(
+            "Search: describe a galaxy, e.g. “spiral galaxy with "
+            "prominent arms”  — or drop an image here"
+        )
         self.edit.setClearButtonEnabled(True)
-        self.edit.setToolTip("Ranks the whole catalogue as you type.\nDrop thumbnails or image "
-                             "files here to search by example (Alt/Shift: negative example).")
+        self.edit.setToolTip(
+            "Ranks the whole catalogue as you type.\nDrop thumbnails or image "
+            "files here to search by example (Alt/Shift: negative example)."
+        )
         self.edit.setMinimumWidth(200)
         lay.addWidget(self.edit, 3)
         self.chips = QHBoxLayout()
@@ -104,8 +111,12 @@ class QueryBox(QWidget):
 
     def eventFilter(self, obj: Any, ev: Any) -> bool:  # noqa: N802 - Qt API
         """Esc in the search box clears the query (not the window's "Select None")."""
-        if (obj is self.edit and ev.type() == QEvent.Type.ShortcutOverride
-                and ev.key() == Qt.Key.Key_Escape and (self.edit.text() or self.c.query.active)):
+        if (
+            obj is self.edit
+            and ev.type() == QEvent.Type.ShortcutOverride
+            and ev.key() == Qt.Key.Key_Escape
+            and (self.edit.text() or self.c.query.active)
+        ):
             ev.accept()
         return super().eventFilter(obj, ev)
 
@@ -153,8 +164,9 @@ class QueryBox(QWidget):
 
     def dropEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         md = ev.mimeData()
-        negative = bool(ev.modifiers() & (Qt.KeyboardModifier.AltModifier
-                                          | Qt.KeyboardModifier.ShiftModifier))
+        negative = bool(
+            ev.modifiers() & (Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ShiftModifier)
+        )
         self.drop_mime(md, positive=not negative)
         ev.acceptProposedAction()
 

@@ -68,15 +68,16 @@ class PointCloud(pg.GraphicsObject):
 
     def __init__(self, ring: bool = False) -> None:
         super().__init__()
-        self.ring = ring              # draw circles (outlines) instead of discs
+        self.ring = ring  # draw circles (outlines) instead of discs
         self._groups: list[tuple[QColor, np.ndarray]] = []
         self._size = 6.0
         self._bounds = QRectF()
         self._sprites: dict[tuple[int, float, float], QPixmap] = {}
         self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
 
-    def set_points(self, xy: np.ndarray, cat: np.ndarray, colors: list[QColor],
-                   size: float) -> None:
+    def set_points(
+        self, xy: np.ndarray, cat: np.ndarray, colors: list[QColor], size: float
+    ) -> None:
         """``xy`` (N, 2) data coordinates, ``cat`` (N,) colour index into ``colors``."""
         self.prepareGeometryChange()
         self._groups = []
@@ -90,8 +91,12 @@ class PointCloud(pg.GraphicsObject):
                     pts = np.ascontiguousarray(xy[order[a:b]].T, dtype=np.float64)  # (2, k)
                     self._groups.append((QColor(colors[ci]), pts))
             lo, hi = np.nanmin(xy, axis=0), np.nanmax(xy, axis=0)
-            self._bounds = QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]) or 1e-9,
-                                  float(hi[1] - lo[1]) or 1e-9)
+            self._bounds = QRectF(
+                float(lo[0]),
+                float(lo[1]),
+                float(hi[0] - lo[0]) or 1e-9,
+                float(hi[1] - lo[1]) or 1e-9,
+            )
         else:
             self._bounds = QRectF()
         self.update()
@@ -102,7 +107,7 @@ class PointCloud(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         if self._bounds.isNull():
             return QRectF()
-        px = self.pixelVectors()   # pad by the point radius so edge points are not clipped
+        px = self.pixelVectors()  # pad by the point radius so edge points are not clipped
         pad_x = abs(px[0].x()) * self._size if px[0] is not None else 0.0
         pad_y = abs(px[1].y()) * self._size if px[1] is not None else 0.0
         return self._bounds.adjusted(-pad_x, -pad_y, pad_x, pad_y)
@@ -145,7 +150,7 @@ class PointCloud(pg.GraphicsObject):
         tr = p.transform()
         p.resetTransform()
         for color, pts in self._groups:
-            xy = fn.clip_array(fn.transformCoordinates(tr, pts), -2 ** 30, 2 ** 30)
+            xy = fn.clip_array(fn.transformCoordinates(tr, pts), -(2**30), 2**30)
             pix = self._sprite(color, dpr)
             k = xy.shape[1]
             self._frags.resize(k)
@@ -238,8 +243,7 @@ class _SelectViewBox(pg.ViewBox):
             return
         if ev.button() == Qt.MouseButton.RightButton:
             ev.accept()
-            self.sigContextMenu.emit(self.mapSceneToView(ev.scenePos()),
-                                     ev.screenPos().toPoint())
+            self.sigContextMenu.emit(self.mapSceneToView(ev.scenePos()), ev.screenPos().toPoint())
             return
         super().mouseClickEvent(ev)
 
@@ -262,13 +266,14 @@ class MapView(QWidget):
 
     context_menu_requested = Signal(object)
 
-    def __init__(self, controller: Controller, thumbs: Any = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, controller: Controller, thumbs: Any = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.c = controller
         self.thumbs = thumbs
         self.top_k = 50
-        self._rows = np.zeros(0, dtype=np.int64)    # rows currently drawn
+        self._rows = np.zeros(0, dtype=np.int64)  # rows currently drawn
         self._xy = np.zeros((0, 2), dtype=np.float32)
         self._class_items: list[pg.ScatterPlotItem] = []
         self._legend_key: tuple = ()
@@ -300,8 +305,10 @@ class MapView(QWidget):
         self.color_combo = QComboBox()
         self.color_combo.addItem("Colour: predicted", "predicted")
         self.color_combo.addItem("Colour: manual", "manual")
-        self.color_combo.setToolTip("Colour points by zero-shot prediction or by your labels\n"
-                                    "(few-shot suggestions are drawn as a coloured halo)")
+        self.color_combo.setToolTip(
+            "Colour points by zero-shot prediction or by your labels\n"
+            "(few-shot suggestions are drawn as a coloured halo)"
+        )
         self.color_combo.currentIndexChanged.connect(self._on_color_combo)
         bar.addWidget(self.color_combo)
         bar.addSpacing(4)
@@ -331,8 +338,11 @@ class MapView(QWidget):
         for ax in ("left", "bottom"):
             self.plot.getPlotItem().hideAxis(ax)
         self.vb.setAspectLocked(False)
-        self.legend = pg.LegendItem(offset=(10, 10), labelTextColor=fg,
-                                    brush=pg.mkBrush(bg.red(), bg.green(), bg.blue(), 190))
+        self.legend = pg.LegendItem(
+            offset=(10, 10),
+            labelTextColor=fg,
+            brush=pg.mkBrush(bg.red(), bg.green(), bg.blue(), 190),
+        )
         self.legend.setParentItem(self.plot.getPlotItem().vb)
         lay.addWidget(self.plot, 1)
 
@@ -345,14 +355,22 @@ class MapView(QWidget):
         self.sugg_cloud = PointCloud()
         self.sugg_cloud.setZValue(5)
         self.vb.addItem(self.sugg_cloud)
-        self.top_item = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#202020", width=1),
-                                           brush=pg.mkBrush(_style.HIGHLIGHT_COLOR), pxMode=True)
+        self.top_item = pg.ScatterPlotItem(
+            size=11,
+            pen=pg.mkPen("#202020", width=1),
+            brush=pg.mkBrush(_style.HIGHLIGHT_COLOR),
+            pxMode=True,
+        )
         self.top_item.setZValue(20)
         self.sel_item = PointCloud(ring=True)
         self.sel_item.setZValue(30)
-        self.cur_item = pg.ScatterPlotItem(size=22, symbol="+",
-                                           pen=pg.mkPen(_style.CURRENT_COLOR, width=2.5),
-                                           brush=pg.mkBrush(_style.CURRENT_COLOR), pxMode=True)
+        self.cur_item = pg.ScatterPlotItem(
+            size=22,
+            symbol="+",
+            pen=pg.mkPen(_style.CURRENT_COLOR, width=2.5),
+            brush=pg.mkBrush(_style.CURRENT_COLOR),
+            pxMode=True,
+        )
         self.cur_item.setZValue(40)
         for it in (self.top_item, self.sel_item, self.cur_item):
             self.vb.addItem(it)
@@ -377,8 +395,9 @@ class MapView(QWidget):
         self.vb.sigSelectPolygon.connect(self._on_polygon)
         self.vb.sigClickedAt.connect(self._on_clicked_at)
         self.vb.sigContextMenu.connect(self._on_context_menu)
-        self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
-                                           slot=self._on_mouse_moved)
+        self._hover_proxy = pg.SignalProxy(
+            self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved
+        )
 
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
         self._refresh_timer.timeout.connect(self.refresh)
@@ -440,8 +459,12 @@ class MapView(QWidget):
         """Select drawn points inside ``rect`` (data coordinates); returns the rows."""
         x0, x1 = sorted((rect.left(), rect.right()))
         y0, y1 = sorted((rect.top(), rect.bottom()))
-        m = (self._xy[:, 0] >= x0) & (self._xy[:, 0] <= x1) & (self._xy[:, 1] >= y0) & (
-            self._xy[:, 1] <= y1)
+        m = (
+            (self._xy[:, 0] >= x0)
+            & (self._xy[:, 0] <= x1)
+            & (self._xy[:, 1] >= y0)
+            & (self._xy[:, 1] <= y1)
+        )
         inside = self._rows[m]
         self._combine(inside, mode)
         return inside
@@ -475,8 +498,12 @@ class MapView(QWidget):
             # fraction of the view the legend covers (never more than 45 %)
             frac = min(legend_px / width_px, 0.45)
             data_w = 1.1 * span[0] / (1.0 - frac)
-            self.vb.setRange(QRectF(hi[0] + 0.05 * span[0] - data_w, lo[1] - 0.05 * span[1],
-                                    data_w, 1.1 * span[1]), padding=0)
+            self.vb.setRange(
+                QRectF(
+                    hi[0] + 0.05 * span[0] - data_w, lo[1] - 0.05 * span[1], data_w, 1.1 * span[1]
+                ),
+                padding=0,
+            )
 
     # ------------------------------------------------------------------ drawing
     def _set_hint(self, text: str) -> None:
@@ -510,14 +537,21 @@ class MapView(QWidget):
             index = {n: i for i, n in enumerate(names)}
             names = names + ["unlabelled"]
             colors.append(QColor(_style.UNLABELLED_COLOR))
-            cat = np.array([index.get(manual[r], len(names) - 1) if manual[r] is not None
-                            else len(names) - 1 for r in rows], dtype=np.int64)
+            cat = np.array(
+                [
+                    index.get(manual[r], len(names) - 1)
+                    if manual[r] is not None
+                    else len(names) - 1
+                    for r in rows
+                ],
+                dtype=np.int64,
+            )
         else:
             pred = c.predicted[rows] if len(c.predicted) == c.n else np.full(len(rows), -1)
             names = names + [UNCERTAIN]
             colors.append(QColor(_style.UNCERTAIN_COLOR))
             cat = np.where(pred == -2, len(names) - 1, pred).astype(np.int64)
-            if (cat == -1).any():   # no prediction yet (model / labels loading)
+            if (cat == -1).any():  # no prediction yet (model / labels loading)
                 names = names + ["not classified"]
                 colors.append(QColor(_style.UNLABELLED_COLOR))
                 cat[cat == -1] = len(names) - 1
@@ -540,7 +574,7 @@ class MapView(QWidget):
         counts = np.bincount(cat, minlength=len(names)) if len(cat) else np.zeros(len(names), int)
         self.cloud.set_points(self._xy, cat, colors, size)
         entries: list[tuple[int, str]] = []
-        while len(self._class_items) < len(names):   # legend samples only (never drawn)
+        while len(self._class_items) < len(names):  # legend samples only (never drawn)
             self._class_items.append(pg.ScatterPlotItem(pen=None, size=8, symbol="o"))
         for i in range(len(names)):
             self._class_items[i].setBrush(pg.mkBrush(colors[i]))
@@ -555,8 +589,12 @@ class MapView(QWidget):
         if len(self._rows):
             self._set_hint("")
             self.info.setText({"pca": "PCA…", "umap": "UMAP"}.get(c.coords_kind, ""))
-            self.info.setToolTip({"pca": "Quick PCA view; the UMAP map replaces it when ready",
-                                  "umap": "UMAP of the image embeddings"}.get(c.coords_kind, ""))
+            self.info.setToolTip(
+                {
+                    "pca": "Quick PCA view; the UMAP map replaces it when ready",
+                    "umap": "UMAP of the image embeddings",
+                }.get(c.coords_kind, "")
+            )
         elif c.n and c.job_running:
             self._set_hint("Embedding… points appear as batches finish")
 
@@ -627,8 +665,12 @@ class MapView(QWidget):
             return
         xy = self.c.coords[sel]
         ok = np.isfinite(xy[:, 0])
-        self.sel_item.set_points(xy[ok].astype(np.float64), np.zeros(int(ok.sum()), int),
-                                 [QColor(_style.SELECTION_COLOR)], size)
+        self.sel_item.set_points(
+            xy[ok].astype(np.float64),
+            np.zeros(int(ok.sum()), int),
+            [QColor(_style.SELECTION_COLOR)],
+            size,
+        )
 
     def _draw_current(self) -> None:
         pos = self.row_position(self.c.current) if self.c.current >= 0 else None
@@ -647,10 +689,13 @@ class MapView(QWidget):
     @Slot(str)
     def _on_job_finished(self, status: str) -> None:
         if not len(self._rows):
-            self._set_hint({"failed": "Nothing could be embedded.\nSee the status bar;\n"
-                                      "details in Help ▸ Show Log File.",
-                            "cancelled": "Embedding cancelled.\nFile ▸ Rescan (F5) resumes."}
-                           .get(status, "" if self.c.n else "No images found"))
+            self._set_hint(
+                {
+                    "failed": "Nothing could be embedded.\nSee the status bar;\n"
+                    "details in Help ▸ Show Log File.",
+                    "cancelled": "Embedding cancelled.\nFile ▸ Rescan (F5) resumes.",
+                }.get(status, "" if self.c.n else "No images found")
+            )
 
     @Slot(str)
     def _on_projection(self, kind: str) -> None:

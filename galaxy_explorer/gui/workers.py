@@ -61,8 +61,12 @@ class GeneratorWorker(QThread):
     failed = Signal(int, str, str)
     done = Signal(int, bool)
 
-    def __init__(self, factory: Callable[[threading.Event], Iterator[Any]], generation: int,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        factory: Callable[[threading.Event], Iterator[Any]],
+        generation: int,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self._factory = factory
         self.generation = generation
@@ -102,8 +106,14 @@ class _TaskSignals(QObject):
 
 
 class _Task(QRunnable):
-    def __init__(self, signals: _TaskSignals, kind: str, generation: int,
-                 fn: Callable[[], Any], current: Callable[[str, int], bool] | None = None) -> None:
+    def __init__(
+        self,
+        signals: _TaskSignals,
+        kind: str,
+        generation: int,
+        fn: Callable[[], Any],
+        current: Callable[[str, int], bool] | None = None,
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._current = current
@@ -165,8 +175,9 @@ class TaskRunner(QObject):
         gen = self._gen.get(kind, 0) + 1
         self._gen[kind] = gen
         if not self._closed:
-            self._pool.start(_Task(self._signals, kind, gen, fn,
-                                   self.is_current if skip_stale else None))
+            self._pool.start(
+                _Task(self._signals, kind, gen, fn, self.is_current if skip_stale else None)
+            )
         return gen
 
     def bump(self, kind: str) -> None:

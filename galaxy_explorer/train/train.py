@@ -214,7 +214,9 @@ def build_lit_model(
         with torch.no_grad():
             model.text_projection.weight.copy_(torch.eye(projection_dim))
     elif text_projection != "learned":
-        raise ValueError(f"text_projection must be 'learned' or 'identity', not {text_projection!r}")
+        raise ValueError(
+            f"text_projection must be 'learned' or 'identity', not {text_projection!r}"
+        )
     tok = AutoTokenizer.from_pretrained(tpath, trust_remote_code=False)
     tok.model_max_length = max_text_tokens
     ip = CLIPImageProcessor(
@@ -317,7 +319,9 @@ def restrict_image_to_text_span(
         if rank < 1:
             raise ValueError(f"rank must be at least 1, not {rank}")
         if len(texts) < rank:
-            raise ValueError(f"need at least rank={rank} texts to measure the span, got {len(texts)}")
+            raise ValueError(
+                f"need at least rank={rank} texts to measure the span, got {len(texts)}"
+            )
         feats = _normalised_text_features(model, tokenizer, texts, max_length, batch_size)
         _u, _s, vt = torch.linalg.svd(feats, full_matrices=False)
         v = vt[:rank]
@@ -1084,7 +1088,8 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train",
         help="contrastive (CLIP-style) training or fine-tuning on image-caption pairs",
-        description=__doc__.split("\n\n")[0].replace("``", "") + " Output loads with from_pretrained.",
+        description=__doc__.split("\n\n")[0].replace("``", "")
+        + " Output loads with from_pretrained.",
         formatter_class=HelpFormatter,
     )
     src = p.add_argument_group("model (pick one)")

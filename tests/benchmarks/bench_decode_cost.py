@@ -86,8 +86,9 @@ def run(n: dict[str, int] | None = None, rounds: int = 5) -> dict[str, float]:
     n = n or {"jpeg64": 200, "jpeg256": 100, "fits256x3": 40}
     tmp = Path(tempfile.mkdtemp(prefix="ge-bench-decode-"))
     # preprocessing depends only on the model's input size: a tiny model with 224-px input
-    adapter = ClipAdapter.load(str(make_tiny_clip(tmp / "m224", image_size=224)), device="cpu",
-                               precision="fp32")
+    adapter = ClipAdapter.load(
+        str(make_tiny_clip(tmp / "m224", image_size=224)), device="cpu", precision="fp32"
+    )
     render = RenderSettings()
     files = {k: _make(tmp / k, k, n[k]) for k in KINDS}
     rgbs = {k: [load_rgb(p, render) for p in files[k]] for k in KINDS}

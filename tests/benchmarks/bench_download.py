@@ -40,8 +40,12 @@ time.sleep(3600)
 def run() -> dict[str, float]:
     from galaxy_explorer.core import hub
 
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         url = proc.stdout.readline().strip()
         os.environ["HF_ENDPOINT"] = url
@@ -49,8 +53,12 @@ def run() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
             plan = hub.plan_download("bench/big", cache_dir=Path(tmp) / "hf")
             t0 = time.perf_counter()
-            with urllib.request.urlopen(f"{url}/bench/big/resolve/{plan.commit}/model.safetensors") \
-                    as resp, open(Path(tmp) / "plain", "wb") as out:
+            with (
+                urllib.request.urlopen(
+                    f"{url}/bench/big/resolve/{plan.commit}/model.safetensors"
+                ) as resp,
+                open(Path(tmp) / "plain", "wb") as out,
+            ):
                 while chunk := resp.read1(1 << 20):
                     out.write(chunk)
             plain = time.perf_counter() - t0
@@ -61,8 +69,12 @@ def run() -> dict[str, float]:
     finally:
         proc.kill()
         proc.wait()
-    return {"plain_MBps": SIZE / plain / 1e6, "job_MBps": SIZE / job / 1e6,
-            "job_over_plain_time": job / plain, "progress_values": float(len(steps))}
+    return {
+        "plain_MBps": SIZE / plain / 1e6,
+        "job_MBps": SIZE / job / 1e6,
+        "job_over_plain_time": job / plain,
+        "progress_values": float(len(steps)),
+    }
 
 
 @pytest.mark.benchmark

@@ -81,7 +81,9 @@ def run(n: int = 96, rounds: int = 3, device: str = "cpu", workers: int = 2) -> 
     model = CLIPModel.from_pretrained(model_dir).eval().to(device)
     proc = CLIPProcessor.from_pretrained(model_dir)
     half = "bf16" if device == "cpu" else "fp16"
-    adapters = {p: ClipAdapter.load(str(model_dir), device=device, precision=p) for p in ("fp32", half)}
+    adapters = {
+        p: ClipAdapter.load(str(model_dir), device=device, precision=p) for p in ("fp32", half)
+    }
     size = adapters["fp32"].image_size
     pixels = torch.randn(n, 3, size, size)
     n_base = max(8, n // 4)  # the baseline is slow: time a quarter of the images
@@ -90,7 +92,11 @@ def run(n: int = 96, rounds: int = 3, device: str = "cpu", workers: int = 2) -> 
         t0 = time.perf_counter()
         with torch.no_grad():
             for p in paths[:n_base]:  # FITS rendered by our loader, as a user would have to
-                img = Image.open(p).convert("RGB") if p.suffix == ".jpg" else Image.fromarray(load_rgb(p))
+                img = (
+                    Image.open(p).convert("RGB")
+                    if p.suffix == ".jpg"
+                    else Image.fromarray(load_rgb(p))
+                )
                 out = model.get_image_features(**proc(images=img, return_tensors="pt").to(device))
                 out = getattr(out, "pooler_output", out)
                 _ = out / out.norm(dim=-1, keepdim=True)
@@ -99,14 +105,18 @@ def run(n: int = 96, rounds: int = 3, device: str = "cpu", workers: int = 2) -> 
     def bare(prec: str) -> float:
         t0 = time.perf_counter()
         for i in range(0, n, 32):
-            adapters[prec].embed_pixels(pixels[i:i + 32])
+            adapters[prec].embed_pixels(pixels[i : i + 32])
         if device == "cuda":
             torch.cuda.synchronize()
         return n / (time.perf_counter() - t0)
 
     def pipeline(prec: str, r: int) -> float:
-        s = Session(tmp / "data", model=str(model_dir), cache_dir=tmp / f"cache-{prec}-{r}",
-                    adapter=adapters[prec])
+        s = Session(
+            tmp / "data",
+            model=str(model_dir),
+            cache_dir=tmp / f"cache-{prec}-{r}",
+            adapter=adapters[prec],
+        )
         t0 = time.perf_counter()
         last = run_to_end(s.embed(batch_size=32, workers=workers))
         dt = time.perf_counter() - t0
@@ -116,20 +126,24 @@ def run(n: int = 96, rounds: int = 3, device: str = "cpu", workers: int = 2) -> 
 
     rates: dict[str, list[float]] = {}
     for r in range(rounds):
-        for name, fn in (("baseline one-at-a-time", baseline),
-                         ("bare batched forward fp32", lambda: bare("fp32")),
-                         ("pipeline fp32", lambda r=r: pipeline("fp32", r)),
-                         (f"bare batched forward {half}", lambda: bare(half)),
-                         (f"pipeline {half}", lambda r=r: pipeline(half, r))):
+        for name, fn in (
+            ("baseline one-at-a-time", baseline),
+            ("bare batched forward fp32", lambda: bare("fp32")),
+            ("pipeline fp32", lambda r=r: pipeline("fp32", r)),
+            (f"bare batched forward {half}", lambda: bare(half)),
+            (f"pipeline {half}", lambda r=r: pipeline(half, r)),
+        ):
             rates.setdefault(name, []).append(fn())
     res = {f"{k} img/s": statistics.median(v) for k, v in rates.items()}
     base = res["baseline one-at-a-time img/s"]
     for prec in ("fp32", half):
         res[f"pipeline {prec} / baseline"] = res[f"pipeline {prec} img/s"] / base
         res[f"pipeline {prec} / bare forward {prec}"] = (
-            res[f"pipeline {prec} img/s"] / res[f"bare batched forward {prec} img/s"])
+            res[f"pipeline {prec} img/s"] / res[f"bare batched forward {prec} img/s"]
+        )
     res[f"{half} / fp32 bare forward"] = (
-        res[f"bare batched forward {half} img/s"] / res["bare batched forward fp32 img/s"])
+        res[f"bare batched forward {half} img/s"] / res["bare batched forward fp32 img/s"]
+    )
     return res
 
 
@@ -147,5 +161,10 @@ def test_embed_throughput():
 
 if __name__ == "__main__":
     dev = sys.argv[2] if len(sys.argv) > 2 else "cpu"
-    _report(run(int(sys.argv[1]) if len(sys.argv) > 1 else 96, device=dev,
-                workers=2 if dev == "cpu" else 8))
+    _report(
+        run(
+            int(sys.argv[1]) if len(sys.argv) > 1 else 96,
+            device=dev,
+            workers=2 if dev == "cpu" else 8,
+        )
+    )

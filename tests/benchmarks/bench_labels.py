@@ -72,10 +72,12 @@ def run() -> dict[str, tuple[float, float]]:
     folder = Path(tempfile.mkdtemp(prefix="bench_labels_"))
     path = folder / "labels.sqlite"
     shas = [f"{i:064x}" for i in range(N)]
-    legacy = {s: {"label": f"class{i % 5}", "path": f"/data/survey/{i}.fits"}
-              for i, s in enumerate(shas)}
-    (folder / "labels.json").write_text(json.dumps(
-        {"format": "galaxy-explorer-labels", "version": 1, "labels": legacy}))
+    legacy = {
+        s: {"label": f"class{i % 5}", "path": f"/data/survey/{i}.fits"} for i, s in enumerate(shas)
+    }
+    (folder / "labels.json").write_text(
+        json.dumps({"format": "galaxy-explorer-labels", "version": 1, "labels": legacy})
+    )
     t0 = time.perf_counter()
     store = LabelStore(path)  # imports the 100k JSON labels once
     t_import = time.perf_counter() - t0
@@ -91,10 +93,12 @@ def run() -> dict[str, tuple[float, float]]:
     token = store.token
     results: dict[str, tuple[float, float]] = {
         "baseline: JSON rewrite per change": _median_ms(
-            _json_rewrite_baseline(folder, dict(legacy)), repeats=10),
+            _json_rewrite_baseline(folder, dict(legacy)), repeats=10
+        ),
         "set 1 item": _median_ms(lambda i: store.set([shas[i]], f"new{i % 3}")),
         "set 50 items (a selection)": _median_ms(
-            lambda i: store.set(shas[1000 + 50 * i: 1050 + 50 * i], f"sel{i % 3}"), repeats=100),
+            lambda i: store.set(shas[1000 + 50 * i : 1050 + 50 * i], f"sel{i % 3}"), repeats=100
+        ),
         "undo": _median_ms(lambda i: store.undo(), repeats=100),
         "redo": _median_ms(lambda i: store.redo(), repeats=100),
     }
@@ -106,13 +110,17 @@ def run() -> dict[str, tuple[float, float]]:
         assert shas[5000 + i] in changes
 
     results["set 1 + window refresh (changes_since)"] = _median_ms(pull)
-    other = subprocess.Popen([sys.executable, "-c", _OTHER_WRITER, str(path)],
-                             stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    other = subprocess.Popen(
+        [sys.executable, "-c", _OTHER_WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert other.stdout is not None and other.stdout.readline().strip() == "ready"
         results["set 1 item, another process writing"] = _median_ms(
-            lambda i: store.set([shas[20000 + i]], f"busy{i % 3}"))
+            lambda i: store.set([shas[20000 + i]], f"busy{i % 3}")
+        )
     finally:
         other.kill()
         other.wait()
@@ -121,8 +129,10 @@ def run() -> dict[str, tuple[float, float]]:
 
     base = results["baseline: JSON rewrite per change"][0]
     print(f"\nlabels benchmark: {N:,} labels; median and 95th percentile per call")
-    print(f"  import of a {N:,}-label JSON file: {t_import:.2f} s (once); open: "
-          f"{t_open * 1000:.0f} ms; all(): {t_all * 1000:.0f} ms")
+    print(
+        f"  import of a {N:,}-label JSON file: {t_import:.2f} s (once); open: "
+        f"{t_open * 1000:.0f} ms; all(): {t_all * 1000:.0f} ms"
+    )
     for name, (med, p95) in results.items():
         print(f"  {name:42s} {med:8.3f} ms  (p95 {p95:8.3f})  baseline / this: {base / med:9,.0f}")
     return results

@@ -50,8 +50,12 @@ LABEL_WRITER = textwrap.dedent("""
 
 
 def _start(code: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def _acked(p: subprocess.Popen[str]) -> int:
@@ -73,10 +77,12 @@ def soak(rounds: int = 20, seed: int = 0) -> dict[str, float]:
     damaged_rounds = 0
     for r in range(rounds):
         t0 = time.perf_counter()
-        procs = {f"s{r}a": _start(STORE_WRITER, str(cache), f"s{r}a", "200"),
-                 f"s{r}b": _start(STORE_WRITER, str(cache), f"s{r}b", "200"),
-                 f"l{r}a": _start(LABEL_WRITER, str(labels), f"l{r}a", "3000"),
-                 f"l{r}b": _start(LABEL_WRITER, str(labels), f"l{r}b", "200")}
+        procs = {
+            f"s{r}a": _start(STORE_WRITER, str(cache), f"s{r}a", "200"),
+            f"s{r}b": _start(STORE_WRITER, str(cache), f"s{r}b", "200"),
+            f"l{r}a": _start(LABEL_WRITER, str(labels), f"l{r}a", "3000"),
+            f"l{r}b": _start(LABEL_WRITER, str(labels), f"l{r}b", "200"),
+        }
         time.sleep(rng.uniform(0.5, 3.0))
         for victim in (f"s{r}a", f"l{r}a"):
             procs[victim].send_signal(signal.SIGKILL)
@@ -97,17 +103,23 @@ def soak(rounds: int = 20, seed: int = 0) -> dict[str, float]:
                 vecs, found = st.get(keys)
                 norms = np.linalg.norm(vecs[found], axis=1)
                 assert np.allclose(norms, 1, atol=5e-3), "a damaged record was served"
-                st.put([k for k, f in zip(keys, found, strict=True) if not f],
-                       np.tile(np.eye(16)[:1], (int((~found).sum()), 1)))
+                st.put(
+                    [k for k, f in zip(keys, found, strict=True) if not f],
+                    np.tile(np.eye(16)[:1], (int((~found).sum()), 1)),
+                )
         ls = LabelStore(labels)
         for tag, n in acked_labels.items():
             for i in range(n):
                 assert ls.get(f"{tag}{i:05d}") == f"label-{i % 5}", "an acknowledged label was lost"
         ls.close()
         worst = max(worst, time.perf_counter() - t0)
-    return {"rounds": rounds, "vectors_acknowledged": sum(acked_vecs.values()) * 8,
-            "labels_acknowledged": sum(acked_labels.values()), "damaged_rounds": damaged_rounds,
-            "worst_round_s": worst}
+    return {
+        "rounds": rounds,
+        "vectors_acknowledged": sum(acked_vecs.values()) * 8,
+        "labels_acknowledged": sum(acked_labels.values()),
+        "damaged_rounds": damaged_rounds,
+        "worst_round_s": worst,
+    }
 
 
 @pytest.mark.benchmark

@@ -63,7 +63,7 @@ def store_writes(n: int = 100_000, batch: int = 32) -> dict[str, float]:
         with EmbeddingStore(tmp / "cache", "bench", "r", DIM) as st:
             for i in range(0, n, batch):
                 t = time.perf_counter()
-                st.put(keys[i:i + batch], vecs[i:i + batch])
+                st.put(keys[i : i + batch], vecs[i : i + batch])
                 times.append(time.perf_counter() - t)
         total_s = time.perf_counter() - t_all
         io1 = _io_written()
@@ -76,7 +76,9 @@ def store_writes(n: int = 100_000, batch: int = 32) -> dict[str, float]:
             read_s = time.perf_counter() - t
             assert found.all()
         return {
-            "n": n, "seconds": total_s, "baseline_np_save_s": base_s,
+            "n": n,
+            "seconds": total_s,
+            "baseline_np_save_s": base_s,
             "disk_bytes_over_vector_bytes": disk / vec_bytes,
             "io_written_over_vector_bytes": (io1 - io0) / vec_bytes if io0 >= 0 else float("nan"),
             "last_tenth_rate_over_first": first / last if last else float("nan"),
@@ -110,9 +112,14 @@ def scan_times(n_files: int = 100_000) -> dict[str, float]:
                 os.stat(os.path.join(dirpath, name))
         stat_only = time.perf_counter() - t
         assert len(first.items) == len(again.items) == n_files
-        return {"files": n_files, "cold_scan_s": cold, "memo_rescan_s": warm,
-                "walk_and_stat_s": stat_only, "rescan_over_stat": warm / stat_only,
-                "cold_over_rescan": cold / warm}
+        return {
+            "files": n_files,
+            "cold_scan_s": cold,
+            "memo_rescan_s": warm,
+            "walk_and_stat_s": stat_only,
+            "rescan_over_stat": warm / stat_only,
+            "cold_over_rescan": cold / warm,
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -26,8 +26,12 @@ with atomic_open(sys.argv[1], "wb") as fh:
 
 
 def _start_writer(target: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
     return proc
 
@@ -44,8 +48,9 @@ def test_kill_9_leftover_removed_live_writer_kept(tmp_path):
         assert len(temps) == 2  # the killed writer's leftover and the live one's
         removed = remove_stale_temps(tmp_path)
         assert [p.name for p in removed] == [t for t in temps if t.startswith(".shard.npy.")]
-        assert [p.name for p in tmp_path.glob(".*.tmp")] == [t for t in temps
-                                                             if t.startswith(".other.npy.")]
+        assert [p.name for p in tmp_path.glob(".*.tmp")] == [
+            t for t in temps if t.startswith(".other.npy.")
+        ]
         assert target.read_bytes() == b"old"  # the previous file is intact
     finally:
         live.kill()

@@ -65,7 +65,7 @@ def test_small_writes_reuse_one_shard_and_write_linear_bytes(tmp_path):
     allv = _vecs(100, d=64)
     for i in range(50):
         with EmbeddingStore(tmp_path, "m", "r", 64) as st:
-            st.put(_keys(100)[2 * i:2 * i + 2], allv[2 * i:2 * i + 2])
+            st.put(_keys(100)[2 * i : 2 * i + 2], allv[2 * i : 2 * i + 2])
     with EmbeddingStore(tmp_path, "m", "r", 64) as st:
         assert len(st.shard_files()) == 1
         got, found = st.get(_keys(100))
@@ -99,9 +99,9 @@ def test_damaged_shard_rows_count_as_missing_and_are_moved_aside(tmp_path, damag
     raw = shard.read_bytes()
     rec = 64 + 16
     if damage == "truncate":
-        shard.write_bytes(raw[:64 + 10 * rec])
+        shard.write_bytes(raw[: 64 + 10 * rec])
     elif damage == "garble":
-        shard.write_bytes(raw[:64 + 5 * rec] + os.urandom(rec) + raw[64 + 6 * rec:])
+        shard.write_bytes(raw[: 64 + 5 * rec] + os.urandom(rec) + raw[64 + 6 * rec :])
     elif damage == "delete":
         shard.unlink()
     else:
@@ -127,14 +127,21 @@ def test_failures_keep_every_path_and_any_bytes(tmp_path):
         st.put_failure("dead", "empty file", "/data/also_empty.png")
         assert st.failures() == {"dead": "empty file"}
         paths = [p for p, _, _ in st.failure_paths()]
-        assert [os.fsencode(p) for p in paths] == [b"/data/also_empty.png",
-                                                  b"/data/bad\xff\xfe\x1b[31m.png"]
+        assert [os.fsencode(p) for p in paths] == [
+            b"/data/also_empty.png",
+            b"/data/bad\xff\xfe\x1b[31m.png",
+        ]
 
 
 def test_file_memo_round_trips_any_bytes_and_prefix_lookup(tmp_path):
     memo = FileMemo(tmp_path)
-    memo.record([(b"/a/x\xff.fits", 1, 2, 3, 4, "s1"), (b"/a/y.fits", 5, 6, 7, 8, "s2"),
-                 (b"/ab/z.fits", 9, 9, 9, 9, "s3")])
+    memo.record(
+        [
+            (b"/a/x\xff.fits", 1, 2, 3, 4, "s1"),
+            (b"/a/y.fits", 5, 6, 7, 8, "s2"),
+            (b"/ab/z.fits", 9, 9, 9, 9, "s3"),
+        ]
+    )
     got = memo.lookup("/a")
     assert set(got) == {b"/a/x\xff.fits", b"/a/y.fits"}
     assert got[b"/a/x\xff.fits"] == (1, 2, 3, 4, "s1")

@@ -201,9 +201,17 @@ def test_hash_in_cells_survives_comment_aware_readers(tmp_path):
     from galaxy_explorer.core.export import ExportRow, Provenance, write_csv
 
     rows = [
-        ExportRow(path="/data/field#3/x.fits", name="x.fits", sha256="ab", ra=1.5, dec=-2.0,
-                  score=0.25, predicted_label="spiral", probs={"spiral": 0.7, "arc #1": 0.3},
-                  label="merger #2"),
+        ExportRow(
+            path="/data/field#3/x.fits",
+            name="x.fits",
+            sha256="ab",
+            ra=1.5,
+            dec=-2.0,
+            score=0.25,
+            predicted_label="spiral",
+            probs={"spiral": 0.7, "arc #1": 0.3},
+            label="merger #2",
+        ),
         ExportRow(path="#top.fits", name="#top.fits", sha256="cd"),
     ]
     out = tmp_path / "hash.csv"
@@ -234,8 +242,10 @@ def test_non_utf8_file_name_exports_as_valid_utf8(tmp_path):
     path = os.fsdecode(raw)  # what scanning the folder gives
     from pathlib import Path
 
-    rows = [ExportRow(path=Path(path), name=Path(path).name, sha256="ab" * 32, label="spiral"),
-            ExportRow(path=raw, name=b"gal\xff\xfe.png", sha256="cd" * 32)]  # bytes too
+    rows = [
+        ExportRow(path=Path(path), name=Path(path).name, sha256="ab" * 32, label="spiral"),
+        ExportRow(path=raw, name=b"gal\xff\xfe.png", sha256="cd" * 32),
+    ]  # bytes too
     out = tmp_path / "out.csv"
     assert write_csv(out, rows, Provenance(model="m", query=f"similar to {path}")) == 2
     text = out.read_bytes().decode("utf-8")  # strictly valid UTF-8
@@ -247,12 +257,32 @@ def test_non_utf8_file_name_exports_as_valid_utf8(tmp_path):
     assert list(df["sha256"]) == ["ab" * 32, "cd" * 32]
 
 
-LINE_BREAKS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r", "\n", "\r\n"]
+LINE_BREAKS = [
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1d",
+    "\x1e",
+    "\r",
+    "\n",
+    "\r\n",
+]
 
 
 def test_line_separators_in_names_keep_one_row_per_item(tmp_path):
-    rows = [ExportRow(path=f"/d/gal{sep}{i}.fits", name=f"gal{sep}{i}.fits", sha256=f"{i:064x}",
-                      ra=float(i), label=f"lab{sep}el") for i, sep in enumerate(LINE_BREAKS)]
+    rows = [
+        ExportRow(
+            path=f"/d/gal{sep}{i}.fits",
+            name=f"gal{sep}{i}.fits",
+            sha256=f"{i:064x}",
+            ra=float(i),
+            label=f"lab{sep}el",
+        )
+        for i, sep in enumerate(LINE_BREAKS)
+    ]
     out = tmp_path / "out.csv"
     write_csv(out, rows, Provenance(model="m"))
     t, df, plain = _read_all(out)
@@ -269,12 +299,22 @@ def test_line_separators_in_names_keep_one_row_per_item(tmp_path):
         assert got in (r.name, r.name.replace("\r\n", "\n").replace(r.name[3], "\n"))
 
 
-FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-3", "@SUM(1)", "=1+1"]
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+2", "-3", "@SUM(1)", "=1+1"]
 
 
 def test_formula_like_cells_are_kept_exact_by_default(tmp_path):
-    rows = [ExportRow(path=f"/d/{f}.fits", name=f, sha256=f"{i:064x}", dec=-5.0, score=-0.25,
-                      predicted_label=f, label=f) for i, f in enumerate(FORMULAS)]
+    rows = [
+        ExportRow(
+            path=f"/d/{f}.fits",
+            name=f,
+            sha256=f"{i:064x}",
+            dec=-5.0,
+            score=-0.25,
+            predicted_label=f,
+            label=f,
+        )
+        for i, f in enumerate(FORMULAS)
+    ]
     out = tmp_path / "out.csv"
     write_csv(out, rows, Provenance(model="m"), label_names=None)
     t, df, plain = _read_all(out)
@@ -284,8 +324,18 @@ def test_formula_like_cells_are_kept_exact_by_default(tmp_path):
 
 
 def test_excel_safe_prefixes_text_cells_only(tmp_path):
-    rows = [ExportRow(path=f"/d/{f}.fits", name=f, sha256=f"{i:064x}", dec=-5.0, score=-0.25,
-                      probs={"-neg": -0.0}, label=f) for i, f in enumerate(FORMULAS)]
+    rows = [
+        ExportRow(
+            path=f"/d/{f}.fits",
+            name=f,
+            sha256=f"{i:064x}",
+            dec=-5.0,
+            score=-0.25,
+            probs={"-neg": -0.0},
+            label=f,
+        )
+        for i, f in enumerate(FORMULAS)
+    ]
     out = tmp_path / "out.csv"
     write_csv(out, rows, Provenance(model="m"), label_names=["-neg"], excel_safe=True)
     t, df, plain = _read_all(out)

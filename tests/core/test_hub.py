@@ -16,8 +16,11 @@ from galaxy_explorer.core import model as model_mod
 from galaxy_explorer.core.model import ClipAdapter, ModelLoadError, resolve_model_spec
 
 SEED = hub.SEED_MODEL
-UNNEEDED = {"pytorch_model.bin": b"\x80\x04pickle" * 100, "README.md": b"# card\n",
-            "flax_model.msgpack": b"m" * 500}
+UNNEEDED = {
+    "pytorch_model.bin": b"\x80\x04pickle" * 100,
+    "README.md": b"# card\n",
+    "flax_model.msgpack": b"m" * 500,
+}
 
 
 @pytest.fixture
@@ -31,8 +34,12 @@ def _cache() -> Path:
     return model_mod.hub_cache_dir()
 
 
-def test_download_fetches_needed_files_with_progress_into_hub_layout(hub_server, seed_repo,  # noqa: F811
-                                                                    tiny_model, monkeypatch):
+def test_download_fetches_needed_files_with_progress_into_hub_layout(
+    hub_server,
+    seed_repo,  # noqa: F811
+    tiny_model,
+    monkeypatch,
+):
     plan = hub.plan_download(SEED)
     names = {f.name for f in plan.files}
     assert "model.safetensors" in names and "config.json" in names
@@ -44,22 +51,25 @@ def test_download_fetches_needed_files_with_progress_into_hub_layout(hub_server,
     steps = list(hub.download_job(plan, chunk_size=4096, report_every=0))
     dones = [p.done for p in steps]
     assert dones == sorted(dones), "progress never goes back"
-    assert len(steps) > 10      # per-chunk progress on the weights
+    assert len(steps) > 10  # per-chunk progress on the weights
     assert all(p.total == plan.total_bytes for p in steps)
     assert any(p.rate > 0 and p.eta is not None for p in steps[:-1])
     last = steps[-1]
     assert last.finished and last.done == last.total and last.files_done == len(plan.files)
     snap = last.snapshot
     assert snap == _cache() / "models--juppy44--galaxy-clip-finetuned" / "snapshots" / plan.commit
-    assert (_cache() / "models--juppy44--galaxy-clip-finetuned" / "refs" / "main").read_text() \
-        == plan.commit
+    assert (
+        _cache() / "models--juppy44--galaxy-clip-finetuned" / "refs" / "main"
+    ).read_text() == plan.commit
     for n in names:
         assert (snap / n).read_bytes() == (tiny_model / n).read_bytes()
         assert (snap / n).is_symlink()
     # only needed files were requested
     fetched = {p.rsplit("/", 1)[1] for p, _ in hub_server.requests if "/resolve/" in p}
     assert fetched == names
-    assert not list((_cache() / "models--juppy44--galaxy-clip-finetuned" / "blobs").glob("*.incomplete"))
+    assert not list(
+        (_cache() / "models--juppy44--galaxy-clip-finetuned" / "blobs").glob("*.incomplete")
+    )
 
     # found offline afterwards: by --model auto, by the adapter, and by huggingface_hub itself
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -95,7 +105,9 @@ def test_cancel_then_resume_with_range(hub_server, seed_repo):  # noqa: F811
             cancel.set()
     assert seen[-1].cancelled and not seen[-1].finished and seen[-1].snapshot is None
     blobs = plan.repo_folder / "blobs"
-    part = blobs / (hashlib.sha256(seed_repo.files["model.safetensors"]).hexdigest() + ".incomplete")
+    part = blobs / (
+        hashlib.sha256(seed_repo.files["model.safetensors"]).hexdigest() + ".incomplete"
+    )
     kept = part.stat().st_size
     assert 0 < kept < weights
     assert hub.local_snapshot(SEED) is None
@@ -111,7 +123,9 @@ def test_cancel_then_resume_with_range(hub_server, seed_repo):  # noqa: F811
     assert steps[-1].finished
     ranged = [h for h in hub_server.file_requests("model.safetensors") if "Range" in h]
     assert [h["Range"] for h in ranged] == [f"bytes={kept}-"]
-    assert (steps[-1].snapshot / "model.safetensors").read_bytes() == seed_repo.files["model.safetensors"]
+    assert (steps[-1].snapshot / "model.safetensors").read_bytes() == seed_repo.files[
+        "model.safetensors"
+    ]
 
 
 def test_closing_the_generator_cancels_too(hub_server, seed_repo):  # noqa: F811
@@ -187,7 +201,7 @@ def test_unreachable_server_is_a_one_line_error(hub_server, monkeypatch, seed_re
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-    s.close()                               # nothing listens there now
+    s.close()  # nothing listens there now
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     with pytest.raises(hub.HubError, match="cannot reach"):
         hub.plan_download(SEED)
@@ -213,7 +227,7 @@ def test_revision_in_spec_downloads_and_loads_that_revision(hub_server, seed_rep
     assert (folder / "refs" / "v1").read_text() == seed_repo.commit
     assert not (folder / "refs" / "main").exists()
     assert hub.local_snapshot(SEED) is None and hub.local_snapshot(SEED, "v1") is not None
-    assert resolve_model_spec("auto") != SEED     # auto means main only
+    assert resolve_model_spec("auto") != SEED  # auto means main only
     [m] = [m for m in hub.list_local_models() if m.kind == "hub"]
     assert m.spec == f"{SEED}@v1" and m.name == f"{SEED}@v1" and not m.default
     # by commit, too
@@ -255,8 +269,10 @@ def test_list_local_models_only_clip_compatible(tmp_path, tiny_model, monkeypatc
 
 def test_display_names_say_what_a_model_is(tmp_path, tiny_model):
     bundled = model_mod.bundled_model_path()
-    assert hub.display_name(str(bundled)) in (hub.BUNDLED_DISPLAY_NAME,
-                                              hub._card_display_name(bundled))
+    assert hub.display_name(str(bundled)) in (
+        hub.BUNDLED_DISPLAY_NAME,
+        hub._card_display_name(bundled),
+    )
     assert "Galaxy-CLIP" not in hub.display_name(str(bundled))
     assert hub.display_name(SEED) == SEED
     assert hub.display_name(f"{SEED}@v2") == f"{SEED}@v2"
@@ -264,7 +280,9 @@ def test_display_names_say_what_a_model_is(tmp_path, tiny_model):
     assert hub.display_name(str(tiny_model)) == tiny_model.name
     named = tmp_path / "named"
     shutil.copytree(tiny_model, named)
-    (named / "README.md").write_text("---\nlicense: mit\ndisplay_name: 'my  survey model'\n---\n# x\n")
+    (named / "README.md").write_text(
+        "---\nlicense: mit\ndisplay_name: 'my  survey model'\n---\n# x\n"
+    )
     assert hub.display_name(str(named)) == "my survey model"
     snap = tmp_path / "models--org--thing" / "snapshots" / ("b" * 40)
     shutil.copytree(tiny_model, snap)
@@ -287,7 +305,7 @@ def test_split_join_and_is_hub_id(tmp_path, monkeypatch):
     assert not hub.is_hub_id("auto") and not hub.is_hub_id("/abs/path") and not hub.is_hub_id("a")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a" / "b").mkdir(parents=True)
-    assert not hub.is_hub_id("a/b")     # an existing folder wins
+    assert not hub.is_hub_id("a/b")  # an existing folder wins
     assert hub.format_bytes(1234567) == "1.2 MB" and hub.format_bytes(12) == "12 B"
 
 
@@ -300,9 +318,15 @@ def test_a_second_process_downloading_the_same_file_is_refused(hub_server, seed_
     lock = plan.cache_dir / ".locks" / plan.repo_folder.name / f"{weights.blob_name}.lock"
     lock.parent.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
-         f"l = FileLock({str(lock)!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from filelock import FileLock; "
+            f"l = FileLock({str(lock)!r}); l.acquire(); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(hub.HubError, match="being downloaded by another process"):
@@ -311,7 +335,7 @@ def test_a_second_process_downloading_the_same_file_is_refused(hub_server, seed_
     finally:
         holder.kill()
         holder.wait()
-    assert hub.download(SEED).is_dir()      # the lock died with its process
+    assert hub.download(SEED).is_dir()  # the lock died with its process
 
 
 def test_redirect_to_a_cdn_keeps_range_and_drops_the_token(hub_server, seed_repo, monkeypatch):  # noqa: F811

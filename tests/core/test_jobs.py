@@ -33,7 +33,9 @@ def test_embeds_everything_once_with_progress_per_batch(cutouts, tmp_path, adapt
     assert sum(len(p.shas) for p in progs) == 8
     vecs, found = store.get([it.sha256 for it in items])
     assert found.all()
-    direct = adapter.embed_images([__import__("galaxy_explorer.core.imaging", fromlist=["x"]).load_rgb(items[0].path)])
+    direct = adapter.embed_images(
+        [__import__("galaxy_explorer.core.imaging", fromlist=["x"]).load_rgb(items[0].path)]
+    )
     assert float(vecs[0] @ direct[0]) > 0.999  # batched pipeline == one-at-a-time
     again = run_to_end(embed_job(items, adapter, store))
     assert again.embedded == 0 and again.cached == 8
@@ -45,7 +47,9 @@ def test_incremental_rename_and_change(cutouts, tmp_path, adapter):
     write_fits(cutouts / "new_a.fits", galaxy_array(40, seed=77))
     write_jpeg(cutouts / "sub_new.jpg", seed=78)
     shutil.move(cutouts / "gal_000.fits", cutouts / "renamed.fits")
-    write_fits(cutouts / "gal_001.fits", galaxy_array(48, kind="spiral", seed=999))  # changed content
+    write_fits(
+        cutouts / "gal_001.fits", galaxy_array(48, kind="spiral", seed=999)
+    )  # changed content
     last = run_to_end(embed_job(scan(cutouts).items, adapter, store))
     assert last.embedded == 3  # two new files + one changed; the renamed one is reused
     assert last.cached == 7

@@ -20,8 +20,9 @@ A, B, C = "a" * 64, "b" * 64, "c" * 64
 
 
 def _legacy(path: Path, labels: dict[str, dict], version: int = 1) -> bytes:
-    raw = json.dumps({"format": "galaxy-explorer-labels", "version": version,
-                      "labels": labels}).encode()
+    raw = json.dumps(
+        {"format": "galaxy-explorer-labels", "version": version, "labels": labels}
+    ).encode()
     path.write_bytes(raw)
     return raw
 
@@ -212,8 +213,9 @@ def test_save_failure_changes_nothing(tmp_path, monkeypatch):
 # ------------------------------------------------------------------- JSON import
 def test_json_file_imported_once_and_kept(tmp_path):
     legacy = tmp_path / "labels.json"
-    raw = _legacy(legacy, {A: {"label": "spiral", "path": "/x/a.fits"},
-                           B: {"label": "bar", "path": None}})
+    raw = _legacy(
+        legacy, {A: {"label": "spiral", "path": "/x/a.fits"}, B: {"label": "bar", "path": None}}
+    )
     store = LabelStore(legacy)
     assert store.imported == 2
     assert store.all() == {A: "spiral", B: "bar"} and store.path_of(A) == Path("/x/a.fits")
@@ -253,9 +255,15 @@ def test_database_of_newer_version_is_refused_and_untouched(tmp_path):
     assert path.read_bytes() == before and not list(tmp_path.glob("*.corrupt*"))
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"", b"[1, 2]",
-                                     b'{"format": "galaxy-explorer-labels", "version": 1, '
-                                     b'"labels": {"x": 3}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"",
+        b"[1, 2]",
+        b'{"format": "galaxy-explorer-labels", "version": 1, "labels": {"x": 3}}',
+    ],
+)
 def test_damaged_json_moved_aside_with_one_warning(tmp_path, content, caplog):
     legacy = tmp_path / "labels.json"
     legacy.write_bytes(content)

@@ -34,8 +34,13 @@ store.close()
 
 def _spawn(store: Path, start: Path, tag: str, n: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", _CHILD, str(store), str(start), tag, str(n)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(store), str(start), tag, str(n)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
@@ -81,8 +86,17 @@ def test_kill_9_mid_way_loses_nothing_acknowledged(tmp_path):
 
 def test_json_imported_once_by_concurrent_openers(tmp_path):
     legacy = tmp_path / "labels.json"
-    legacy.write_text(json.dumps({"format": "galaxy-explorer-labels", "version": 1, "labels": {
-        f"{i:064x}": {"label": "old", "path": f"/old/{i}.fits"} for i in range(2000)}}))
+    legacy.write_text(
+        json.dumps(
+            {
+                "format": "galaxy-explorer-labels",
+                "version": 1,
+                "labels": {
+                    f"{i:064x}": {"label": "old", "path": f"/old/{i}.fits"} for i in range(2000)
+                },
+            }
+        )
+    )
     raw = legacy.read_bytes()
     start = tmp_path / "go"
     procs = [_spawn(legacy, start, t, 20) for t in ("f1", "f2", "f3")]

@@ -163,10 +163,21 @@ def _tiny_dual_encoder(folder: Path) -> Path:
     (folder / "vocab.txt").write_text("\n".join(words) + "\n")
     tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
     cfg = VisionTextDualEncoderConfig.from_vision_text_configs(
-        CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, image_size=24, patch_size=8),
-        BertConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64,
-                   num_hidden_layers=1, num_attention_heads=2),
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=24,
+            patch_size=8,
+        ),
+        BertConfig(
+            vocab_size=len(words),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+        ),
         projection_dim=8,
     )
     torch.manual_seed(0)

@@ -67,8 +67,13 @@ def ray_cluster():
     ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'galaxy-explorer[ray]'")
     import logging
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
     session_dir = ray._private.worker._global_node.get_session_dir_path()
     assert _ray_processes(session_dir)  # the check below can see Ray's processes
     yield ray
@@ -105,10 +110,22 @@ def test_actor_writes_one_shard_and_reports_failures(cutouts, tmp_path, adapter,
     """The actor, run in-process: same vectors as a local run, bad files named with a reason."""
     (cutouts / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     items = scan(cutouts).items
-    act = EmbedActor(str(tiny_model), "cpu", "auto", adapter.model_key, RenderSettings(),
-                     str(tmp_path / "staging"), batch_size=3, workers=2)
-    out = act({"sha": np.array([it.sha256 for it in items]),
-               "path": np.array([os.fsencode(it.path) for it in items], dtype=object)})
+    act = EmbedActor(
+        str(tiny_model),
+        "cpu",
+        "auto",
+        adapter.model_key,
+        RenderSettings(),
+        str(tmp_path / "staging"),
+        batch_size=3,
+        workers=2,
+    )
+    out = act(
+        {
+            "sha": np.array([it.sha256 for it in items]),
+            "path": np.array([os.fsencode(it.path) for it in items], dtype=object),
+        }
+    )
     import json
 
     keys = json.loads(out["keys"][0])
@@ -128,19 +145,33 @@ def test_actor_writes_one_shard_and_reports_failures(cutouts, tmp_path, adapter,
 
 def test_actor_refuses_other_weights(tmp_path, tiny_model):
     with pytest.raises(RayEngineError, match="same weights on every node"):
-        EmbedActor(str(tiny_model), "cpu", "fp32", "folder@0000#other", RenderSettings(),
-                   str(tmp_path), batch_size=4, workers=1)
+        EmbedActor(
+            str(tiny_model),
+            "cpu",
+            "fp32",
+            "folder@0000#other",
+            RenderSettings(),
+            str(tmp_path),
+            batch_size=4,
+            workers=1,
+        )
 
 
 def test_without_ray_the_engine_gives_a_one_line_hint(cutouts, tiny_model, tmp_path):
     """Ray blocked from importing (as if not installed): exit 2, one line, no traceback."""
-    code = ("import sys; sys.modules['ray'] = None\n"
-            "from galaxy_explorer.cli import main\n"
-            f"raise SystemExit(main(['embed', {str(cutouts)!r}, '--model', {str(tiny_model)!r},"
-            f" '--cache', {str(tmp_path / 'cache')!r}, '--engine', 'ray']))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=120)
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from galaxy_explorer.cli import main\n"
+        f"raise SystemExit(main(['embed', {str(cutouts)!r}, '--model', {str(tiny_model)!r},"
+        f" '--cache', {str(tmp_path / 'cache')!r}, '--engine', 'ray']))"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'galaxy-explorer[ray]'" in lines[0]
@@ -151,8 +182,18 @@ def test_without_ray_the_engine_gives_a_one_line_hint(cutouts, tiny_model, tmp_p
 def test_ray_options_need_the_ray_engine(cutouts, tmp_path, capsys):
     from galaxy_explorer.cli import main
 
-    code = main(["embed", str(cutouts), "--cache", str(tmp_path / "c"), "--actors", "2",
-                 "--staging", str(tmp_path / "s")])
+    code = main(
+        [
+            "embed",
+            str(cutouts),
+            "--cache",
+            str(tmp_path / "c"),
+            "--actors",
+            "2",
+            "--staging",
+            str(tmp_path / "s"),
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err.strip() == "error: --actors, --staging only go with --engine ray"
     assert not (tmp_path / "c").exists()
@@ -182,19 +223,40 @@ def test_unreachable_address_fails_fast(cutouts, tiny_model, tmp_path):
     check_reachable("auto")  # left to Ray
     pytest.importorskip("ray")
     proc = subprocess.run(
-        [sys.executable, "-m", "galaxy_explorer", "embed", str(cutouts), "--model", str(tiny_model),
-         "--cache", str(tmp_path / "cache"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+        [
+            sys.executable,
+            "-m",
+            "galaxy_explorer",
+            "embed",
+            str(cutouts),
+            "--model",
+            str(tiny_model),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--engine",
+            "ray",
+            "--address",
+            f"127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        },
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused"]
+        f"error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused"
+    ]
 
 
 # --------------------------------------------------------------------- with Ray
 @pytest.mark.slow
-def test_cli_ray_then_local_reports_nothing_to_embed(ray_cluster, cutouts, tiny_model, tmp_path,
-                                                     capsys, adapter):
+def test_cli_ray_then_local_reports_nothing_to_embed(
+    ray_cluster, cutouts, tiny_model, tmp_path, capsys, adapter
+):
     from galaxy_explorer.cli import main
 
     cache = tmp_path / "cache"
@@ -231,18 +293,33 @@ def test_resume_embeds_only_what_is_missing(ray_cluster, cutouts, tmp_path, adap
     # a run killed after a worker wrote its shard but before the driver adopted it
     dead = default_staging_root(cache) / "run-killed"
     left = items[5:7]
-    vecs = adapter.embed_images([__import__("galaxy_explorer.core.imaging",
-                                            fromlist=["load_rgb"]).load_rgb(it.path) for it in left])
-    write_shard_file(dead, adapter.model_key, RenderSettings().key(), adapter.dim,
-                     [it.sha256 for it in left], vecs)
+    vecs = adapter.embed_images(
+        [
+            __import__("galaxy_explorer.core.imaging", fromlist=["load_rgb"]).load_rgb(it.path)
+            for it in left
+        ]
+    )
+    write_shard_file(
+        dead,
+        adapter.model_key,
+        RenderSettings().key(),
+        adapter.dim,
+        [it.sha256 for it in left],
+        vecs,
+    )
     # a live run (its driver holds the lock): its shard must not be taken
     live = default_staging_root(cache) / "run-live"
     live.mkdir()
     fd = os.open(live / ".lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    live_shard = write_shard_file(live, adapter.model_key, RenderSettings().key(), adapter.dim,
-                                  [items[7].sha256], adapter.embed_images(
-                                      [np.zeros((8, 8, 3), np.uint8)]))
+    live_shard = write_shard_file(
+        live,
+        adapter.model_key,
+        RenderSettings().key(),
+        adapter.dim,
+        [items[7].sha256],
+        adapter.embed_images([np.zeros((8, 8, 3), np.uint8)]),
+    )
     # a failure recorded before (a transient read error): --retry-failed tries it again
     store.put_failure(items[8].sha256, "transient: I/O error", items[8].path)
     try:
@@ -263,8 +340,9 @@ def test_resume_embeds_only_what_is_missing(ray_cluster, cutouts, tmp_path, adap
 
 
 @pytest.mark.slow
-def test_failures_recorded_like_local_runs_and_skipped_after(ray_cluster, cutouts, tmp_path,
-                                                             adapter):
+def test_failures_recorded_like_local_runs_and_skipped_after(
+    ray_cluster, cutouts, tmp_path, adapter
+):
     (cutouts / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     odd_bad = os.fsdecode(b"same_bad_\xff\xfe.jpg")  # any bytes a filesystem allows
     (cutouts / odd_bad).write_bytes(b"\xff\xd8 not really a jpeg")

@@ -17,8 +17,9 @@ def gui_env(tmp_path, monkeypatch):
     """Private data / log / settings / cache locations for one test."""
     monkeypatch.setenv("GALAXY_EXPLORER_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("GALAXY_EXPLORER_LOG", str(tmp_path / "gui.log"))
-    return SimpleNamespace(cache=tmp_path / "cache", settings=tmp_path / "settings.ini",
-                           tmp=tmp_path)
+    return SimpleNamespace(
+        cache=tmp_path / "cache", settings=tmp_path / "settings.ini", tmp=tmp_path
+    )
 
 
 @pytest.fixture
@@ -36,11 +37,15 @@ def make_window(qtbot, gui_env, tiny_model):
     before = {t.ident for t in threading.enumerate()}
 
     def make(paths, size=(1280, 800), **options):
-        options.setdefault("umap", False)      # UMAP has its own test; numba is slow to import
+        options.setdefault("umap", False)  # UMAP has its own test; numba is slow to import
         settings = QSettings(str(gui_env.settings), QSettings.Format.IniFormat)
-        win = create_window([Path(p) for p in paths] if paths is not None else None,
-                            model=str(tiny_model), cache_dir=gui_env.cache, settings=settings,
-                            **options)
+        win = create_window(
+            [Path(p) for p in paths] if paths is not None else None,
+            model=str(tiny_model),
+            cache_dir=gui_env.cache,
+            settings=settings,
+            **options,
+        )
         win.quiet_errors = True
         if size:
             win.resize(*size)
@@ -60,8 +65,11 @@ def make_window(qtbot, gui_env, tiny_model):
         assert not w.c.job_running or w.c._job is None
         for job in [w.c._job, *w.c._old_jobs]:
             assert job is None or job.isFinished(), "embedding worker left running"
-    leaked = [t for t in threading.enumerate()
-              if t.ident not in before and t.is_alive() and t.name.startswith("ge-")]
+    leaked = [
+        t
+        for t in threading.enumerate()
+        if t.ident not in before and t.is_alive() and t.name.startswith("ge-")
+    ]
     assert not leaked, f"threads left running: {leaked}"
 
 
@@ -69,11 +77,14 @@ def wait_embedded(qtbot, win, timeout=30000):
     """Wait until the window's embedding job has finished and every image has a vector."""
     c = win.c
     qtbot.waitUntil(lambda: c.n > 0 and not c.job_running, timeout=timeout)
-    qtbot.waitUntil(lambda: win.map.point_count == int(c.have.sum()) and c.have.any(),
-                    timeout=timeout)
+    qtbot.waitUntil(
+        lambda: win.map.point_count == int(c.have.sum()) and c.have.any(), timeout=timeout
+    )
 
 
 def wait_predictions(qtbot, win, timeout=15000):
     c = win.c
-    qtbot.waitUntil(lambda: c.probs is not None and c.have.any()
-                    and bool((c.predicted[c.have] != -1).all()), timeout=timeout)
+    qtbot.waitUntil(
+        lambda: c.probs is not None and c.have.any() and bool((c.predicted[c.have] != -1).all()),
+        timeout=timeout,
+    )

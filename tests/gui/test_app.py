@@ -45,24 +45,31 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_run_app_opens_a_folder_and_exits_cleanly(gui_env, tiny_model, cutouts):
     out = gui_env.tmp / "seen.json"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
-               XDG_CONFIG_HOME=str(gui_env.tmp / "config"))   # QSettings of the child
+    env = dict(
+        os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(gui_env.tmp / "config")
+    )  # QSettings of the child
     root = Path(__file__).resolve().parents[2]
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(cutouts), str(tiny_model),
-                           str(gui_env.cache), str(out)], env=env, capture_output=True,
-                          text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(cutouts), str(tiny_model), str(gui_env.cache), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(out.read_text())
     assert seen["rc"] == 0
     assert seen["n"] == 8 and seen["points"] == 8
     assert "cutouts" in seen["title"] and "Galaxy Explorer" in seen["title"]
     assert "cpu" in seen["model"]
-    assert (gui_env.tmp / "gui.log").exists()          # details of errors go to a log file
+    assert (gui_env.tmp / "gui.log").exists()  # details of errors go to a log file
     assert "Traceback" not in proc.stderr
 
 
-def test_startup_model_remembers_folders_and_forgets_missing_ones(tmp_path, tiny_model, monkeypatch):
+def test_startup_model_remembers_folders_and_forgets_missing_ones(
+    tmp_path, tiny_model, monkeypatch
+):
     from PySide6.QtCore import QSettings
 
     from galaxy_explorer.gui.app import startup_model

@@ -60,13 +60,21 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_run_app_sets_the_window_icon(tmp_path, tiny_model):
     out = tmp_path / "seen.json"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
-               GALAXY_EXPLORER_LOG=str(tmp_path / "gui.log"))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        GALAXY_EXPLORER_LOG=str(tmp_path / "gui.log"),
+    )
     root = Path(__file__).resolve().parents[2]
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(tiny_model),
-                           str(tmp_path / "cache")], env=env, capture_output=True, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(out), str(tiny_model), str(tmp_path / "cache")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(out.read_text())
     assert seen["rc"] == 0

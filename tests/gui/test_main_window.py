@@ -38,8 +38,9 @@ def test_query_orders_gallery_like_core_ranking(qtbot, make_window, cutouts):
     win = make_window([cutouts])
     wait_embedded(qtbot, win)
     qtbot.keyClicks(win.query.edit, "spiral galaxy with arms")
-    qtbot.waitUntil(lambda: win.c.scores is not None and win.query.state.text() == "ranked",
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: win.c.scores is not None and win.query.state.text() == "ranked", timeout=10000
+    )
     emb = _core_vectors(win)
     text = win.c.adapter.embed_texts(["spiral galaxy with arms"])
     scores = search.combined_query(emb, text_vecs=text)
@@ -59,8 +60,11 @@ def test_changing_labels_updates_predictions(qtbot, make_window, cutouts):
     win = make_window([cutouts])
     wait_embedded(qtbot, win)
     wait_predictions(qtbot, win)
-    defs = [LabelDef("round", "round smooth galaxy"), LabelDef("armed", "galaxy with arms"),
-            LabelDef("star", "")]
+    defs = [
+        LabelDef("round", "round smooth galaxy"),
+        LabelDef("armed", "galaxy with arms"),
+        LabelDef("star", ""),
+    ]
     with qtbot.waitSignal(win.c.predictions_changed, timeout=10000):
         win.labels.set_labels(defs, ["{}"])
     qtbot.waitUntil(lambda: win.c.probs is not None and win.c.probs.shape == (8, 3), timeout=10000)
@@ -69,7 +73,8 @@ def test_changing_labels_updates_predictions(qtbot, make_window, cutouts):
     expected = search.zero_shot(emb, lv, win.c.adapter.logit_scale)
     np.testing.assert_allclose(win.c.probs, expected, atol=1e-5)
     assert [win.c.predicted_label(r) for r in range(8)] == [
-        ["round", "armed", "star"][i] for i in expected.argmax(1)]
+        ["round", "armed", "star"][i] for i in expected.argmax(1)
+    ]
     # the panel shows the new classes with per-label counts, and the bins follow
     assert win.labels.table.rowCount() == 3
     counts = [int(win.labels.table.item(i, 2).text()) for i in range(3)]
@@ -82,12 +87,22 @@ def test_changing_labels_updates_predictions(qtbot, make_window, cutouts):
 
 def _drop(widget, mime):
     pos = QPointF(widget.rect().center())
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, drop)
     return drop
 
@@ -114,8 +129,11 @@ def test_drop_on_bin_labels_and_survives_reopen(qtbot, make_window, cutouts):
     assert win.c.manual_label(other) == win.c.label_names()[0]
     qtbot.keyClick(win.gallery.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert win.c.manual_label(other) is None
-    qtbot.keyClick(win.gallery.view, Qt.Key.Key_Z,
-                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        win.gallery.view,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     assert win.c.manual_label(other) == win.c.label_names()[0]
     win.close()
 
@@ -209,22 +227,27 @@ def test_reopen_shows_cached_vectors_before_the_model_loads(qtbot, make_window, 
     seen = []
     again.c.model_info.connect(lambda _text: seen.append(int(again.c.have.sum())))
     wait_embedded(qtbot, again)
-    assert seen == [8]            # every point was known before the model had loaded
+    assert seen == [8]  # every point was known before the model had loaded
     assert again.map.point_count == 8
     np.testing.assert_allclose(again.c.vectors, _core_vectors(again), atol=1e-6)
 
 
-def test_unloadable_model_is_reported_and_images_still_listed(qtbot, make_window, cutouts,
-                                                             tmp_path):
+def test_unloadable_model_is_reported_and_images_still_listed(
+    qtbot, make_window, cutouts, tmp_path
+):
     from PySide6.QtCore import QSettings
 
     from galaxy_explorer.gui.app import create_window
 
     bad = tmp_path / "not_a_model"
     bad.mkdir()
-    win = create_window([cutouts], model=str(bad), cache_dir=tmp_path / "c",
-                        settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                        umap=False)
+    win = create_window(
+        [cutouts],
+        model=str(bad),
+        cache_dir=tmp_path / "c",
+        settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+        umap=False,
+    )
     win.quiet_errors = True
     win.show()
     try:
@@ -233,7 +256,7 @@ def test_unloadable_model_is_reported_and_images_still_listed(qtbot, make_window
         assert blocker.args == ["failed"]
         assert win.last_error[0] == "Could not load the model"
         assert "not a model folder" in win.last_error[1]
-        assert len(win.gallery.displayed_rows()) == 8          # the catalogue is still browsable
+        assert len(win.gallery.displayed_rows()) == 8  # the catalogue is still browsable
         assert "Nothing could be embedded" in win.map.hint.textItem.toPlainText()
     finally:
         win.close()
@@ -250,8 +273,15 @@ def test_switching_model_reembeds(qtbot, make_window, cutouts, tmp_path):
     wait_embedded(qtbot, win)
     other = make_tiny_clip(tmp_path / "other_clip", seed=1, projection_dim=8)
     win.set_model(str(other))
-    qtbot.waitUntil(lambda: win.c.vectors is not None and win.c.vectors.shape[1] == 8
-                    and int(win.c.have.sum()) == 8 and not win.c.job_running, timeout=30000)
+    qtbot.waitUntil(
+        lambda: (
+            win.c.vectors is not None
+            and win.c.vectors.shape[1] == 8
+            and int(win.c.have.sum()) == 8
+            and not win.c.job_running
+        ),
+        timeout=30000,
+    )
     assert win.settings.value("model") == str(other)
     assert "other_clip" in win.model_label.text()
 
@@ -283,8 +313,11 @@ def test_detail_counts_cube_planes_from_the_header(qtbot, make_window, tmp_path,
     folder.mkdir()
     write_fits(folder / "cube.fits", np.stack([galaxy_array(48, seed=s) for s in range(3)]))
     calls = []
-    monkeypatch.setattr(imaging, "load_fits_data",
-                        lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(
+        imaging,
+        "load_fits_data",
+        lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError),
+    )
     win = make_window([folder])
     wait_embedded(qtbot, win)
     win.c.set_current(0)

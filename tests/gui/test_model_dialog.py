@@ -21,16 +21,30 @@ def other_clip(tmp_path_factory):
 
 
 def _wait_switched(qtbot, win, spec, timeout=60000):
-    qtbot.waitUntil(lambda: win.c.model_spec == spec and win.c.adapter is not None
-                    and not win.c.job_running and bool(win.c.have.all()), timeout=timeout)
+    qtbot.waitUntil(
+        lambda: (
+            win.c.model_spec == spec
+            and win.c.adapter is not None
+            and not win.c.job_running
+            and bool(win.c.have.all())
+        ),
+        timeout=timeout,
+    )
 
 
-def test_dialog_lists_downloads_switches_and_switches_back(qtbot, make_window, cutouts, tiny_model,
-                                                          other_clip, hub_server, gui_env,  # noqa: F811
-                                                          monkeypatch):
+def test_dialog_lists_downloads_switches_and_switches_back(
+    qtbot,
+    make_window,
+    cutouts,
+    tiny_model,
+    other_clip,
+    hub_server,
+    gui_env,  # noqa: F811
+    monkeypatch,
+):
     hub_server.add_folder(SEED, other_clip)
     hub_server.add_folder("org/cached-clip", other_clip)
-    hub.download("org/cached-clip")             # already in the local cache before the app starts
+    hub.download("org/cached-clip")  # already in the local cache before the app starts
     n_api = len(hub_server.requests)
 
     win = make_window([cutouts])
@@ -66,8 +80,10 @@ def test_dialog_lists_downloads_switches_and_switches_back(qtbot, make_window, c
     dlg.download_button.click()
     qtbot.waitUntil(lambda: bool(asked) and not dlg.busy(), timeout=20000)
     plan = hub.plan_download(SEED)
-    assert f"Download {SEED} ({len(plan.files)} files, {hub.format_bytes(plan.total_bytes)})" \
+    assert (
+        f"Download {SEED} ({len(plan.files)} files, {hub.format_bytes(plan.total_bytes)})"
         in asked[0]
+    )
     assert plan.total_bytes > len(hub_server.repos[SEED].files["model.safetensors"])
     assert not hub_server.file_requests("model.safetensors", SEED)
     assert "not started" in dlg.info.text()
@@ -98,12 +114,13 @@ def test_dialog_lists_downloads_switches_and_switches_back(qtbot, make_window, c
     assert dlg.use_folder(tiny_model)
     _wait_switched(qtbot, win, str(tiny_model.resolve()))
     assert progress and progress[-1].embedded == 0 and progress[-1].cached == len(set(shas))
-    assert str(tiny_model.resolve()) in [r["spec"] for r in dlg.model_rows()]   # remembered
+    assert str(tiny_model.resolve()) in [r["spec"] for r in dlg.model_rows()]  # remembered
     dlg.close()
 
 
-def test_download_can_be_cancelled_and_resumes(qtbot, make_window, cutouts, tiny_model, other_clip,
-                                               hub_server):  # noqa: F811
+def test_download_can_be_cancelled_and_resumes(
+    qtbot, make_window, cutouts, tiny_model, other_clip, hub_server
+):  # noqa: F811
     repo = hub_server.add_folder(SEED, other_clip)
     hub_server.delay = 0.2
     win = make_window([cutouts])
@@ -112,8 +129,9 @@ def test_download_can_be_cancelled_and_resumes(qtbot, make_window, cutouts, tiny
     dlg.confirm = lambda plan: True
     dlg.select(SEED)
     dlg.download_button.click()
-    qtbot.waitUntil(lambda: dlg.last_progress is not None and dlg.last_progress.done > 40000,
-                    timeout=30000)
+    qtbot.waitUntil(
+        lambda: dlg.last_progress is not None and dlg.last_progress.done > 40000, timeout=30000
+    )
     assert dlg.cancel_button.isVisible() and dlg.progress.isVisible()
     assert "/s" in dlg.info.text() and "ETA" in dlg.info.text()
     dlg.cancel_button.click()
@@ -129,12 +147,14 @@ def test_download_can_be_cancelled_and_resumes(qtbot, make_window, cutouts, tiny
     dlg.select(SEED)
     dlg.download_button.click()
     _wait_switched(qtbot, win, SEED)
-    assert [h["Range"] for h in hub_server.file_requests("model.safetensors") if "Range" in h] \
-        == [f"bytes={kept}-"]
+    assert [h["Range"] for h in hub_server.file_requests("model.safetensors") if "Range" in h] == [
+        f"bytes={kept}-"
+    ]
 
 
-def test_failed_download_is_shown_and_nothing_switches(qtbot, make_window, cutouts, tiny_model,
-                                                       other_clip, hub_server):  # noqa: F811
+def test_failed_download_is_shown_and_nothing_switches(
+    qtbot, make_window, cutouts, tiny_model, other_clip, hub_server
+):  # noqa: F811
     hub_server.add_folder(SEED, other_clip)
     hub_server.cut["model.safetensors"] = 3000
     win = make_window([cutouts])
@@ -149,8 +169,9 @@ def test_failed_download_is_shown_and_nothing_switches(qtbot, make_window, cutou
     assert hub.local_snapshot(SEED) is None
 
 
-def test_offline_download_is_refused_in_the_dialog(qtbot, make_window, cutouts, other_clip,
-                                                   hub_server, monkeypatch):  # noqa: F811
+def test_offline_download_is_refused_in_the_dialog(
+    qtbot, make_window, cutouts, other_clip, hub_server, monkeypatch
+):  # noqa: F811
     hub_server.add_folder(SEED, other_clip)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     win = make_window([cutouts])
@@ -164,8 +185,9 @@ def test_offline_download_is_refused_in_the_dialog(qtbot, make_window, cutouts, 
     assert hub_server.requests == []
 
 
-def test_bundled_model_hint_once_for_own_folder(qtbot, make_window, cutouts, tiny_model,
-                                                monkeypatch, hub_server):  # noqa: F811
+def test_bundled_model_hint_once_for_own_folder(
+    qtbot, make_window, cutouts, tiny_model, monkeypatch, hub_server
+):  # noqa: F811
     from galaxy_explorer.gui.model_dialog import HINT_SETTING, HINT_TEXT
 
     monkeypatch.setattr(model_mod, "bundled_model_path", lambda: tiny_model)
@@ -180,8 +202,10 @@ def test_bundled_model_hint_once_for_own_folder(qtbot, make_window, cutouts, tin
     assert not win.model_hint_bar.isVisible()
     win.c.reopen()
     wait_embedded(qtbot, win)
-    bars = [b for b in win.findChildren(type(win.model_hint_bar)) if b.objectName() == "ModelHintBar"]
+    bars = [
+        b for b in win.findChildren(type(win.model_hint_bar)) if b.objectName() == "ModelHintBar"
+    ]
     assert len(bars) == 1, "told once"
-    again = make_window([cutouts])      # same settings file: not told again
+    again = make_window([cutouts])  # same settings file: not told again
     wait_embedded(qtbot, again)
     assert again.model_hint_bar is None

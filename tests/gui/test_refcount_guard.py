@@ -11,8 +11,10 @@ import sys
 import pytest
 
 
-@pytest.mark.skipif(sys.implementation.name != "cpython" or sys.version_info >= (3, 12),
-                    reason="None/True/False are immortal on CPython 3.12+")
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython" or sys.version_info >= (3, 12),
+    reason="None/True/False are immortal on CPython 3.12+",
+)
 def test_singletons_survive_many_void_calls_and_emits(qtbot):
     from PySide6.QtCore import QObject, Signal
     from PySide6.QtWidgets import QLabel

@@ -42,8 +42,10 @@ class LatenessProbe(QObject):
 def _catalogue(folder: Path, n_fits: int = 64, n_jpeg: int = 16) -> Path:
     folder.mkdir()
     for i in range(n_fits):
-        write_fits(folder / f"g{i:03d}.fits", galaxy_array(96, kind="spiral" if i % 2 else
-                                                           "elliptical", seed=i))
+        write_fits(
+            folder / f"g{i:03d}.fits",
+            galaxy_array(96, kind="spiral" if i % 2 else "elliptical", seed=i),
+        )
     for i in range(n_jpeg):
         write_jpeg(folder / f"j{i:03d}.jpg", seed=200 + i)
     return folder
@@ -71,8 +73,10 @@ def test_gui_stays_responsive_while_embedding(qtbot, make_window, tmp_path):
         probe.timer.stop()
         elapsed = time.perf_counter() - t0
         results.append(probe.max_late)
-        print(f"\nmax timer lateness {probe.max_late * 1000:.1f} ms over {elapsed:.2f} s "
-              f"({probe.ticks} ticks)")
+        print(
+            f"\nmax timer lateness {probe.max_late * 1000:.1f} ms over {elapsed:.2f} s "
+            f"({probe.ticks} ticks)"
+        )
         assert win.c.have.sum() == 80
         assert probe.ticks > 0.3 * elapsed / probe.interval
         win.close()
@@ -93,8 +97,10 @@ def test_gui_stays_responsive_while_umap_runs(qtbot, make_window, tmp_path):
     t0 = time.perf_counter()
     qtbot.waitUntil(lambda: win.c.coords_kind == "umap", timeout=180000)
     probe.timer.stop()
-    print(f"\nUMAP in {time.perf_counter() - t0:.1f} s; max timer lateness "
-          f"{probe.max_late * 1000:.1f} ms ({probe.ticks} ticks)")
+    print(
+        f"\nUMAP in {time.perf_counter() - t0:.1f} s; max timer lateness "
+        f"{probe.max_late * 1000:.1f} ms ({probe.ticks} ticks)"
+    )
     assert win.map.point_count == 32
     assert win.map.info.text() == "UMAP"
     assert probe.max_late < 0.100, f"event loop blocked for {probe.max_late * 1000:.0f} ms"

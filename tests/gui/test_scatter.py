@@ -71,11 +71,13 @@ def test_map_with_100k_points_is_fast(qtbot):
     t_box = time.perf_counter() - t
     c.scores = np.random.default_rng(1).random(n).astype(np.float32)
     t = time.perf_counter()
-    m._on_scores()          # query highlight: dims by opacity, redraws only the top-k
+    m._on_scores()  # query highlight: dims by opacity, redraws only the top-k
     t_query = time.perf_counter() - t
-    print(f"\n100k points: refresh {t_refresh * 1000:.0f} ms, paint {t_paint * 1000:.0f} ms, "
-          f"hit test {t_hit * 1000:.1f} ms, lasso {t_lasso * 1000:.0f} ms, box "
-          f"{t_box * 1000:.1f} ms, query highlight {t_query * 1000:.1f} ms")
+    print(
+        f"\n100k points: refresh {t_refresh * 1000:.0f} ms, paint {t_paint * 1000:.0f} ms, "
+        f"hit test {t_hit * 1000:.1f} ms, lasso {t_lasso * 1000:.0f} ms, box "
+        f"{t_box * 1000:.1f} ms, query highlight {t_query * 1000:.1f} ms"
+    )
     assert m.point_count == n and m.cloud.point_count() == n
     assert row >= 0 and len(sel) > 1000 and len(box) > 1000
     assert list(c.selection) == sorted(box)

@@ -12,8 +12,9 @@ from PySide6.QtWidgets import QApplication, QMenu
 
 def _drop(widget, mime, modifiers=Qt.KeyboardModifier.NoModifier):
     pos = QPointF(widget.rect().center())
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            modifiers)
+    enter = QDragEnterEvent(
+        pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, modifiers
+    )
     QApplication.sendEvent(widget, enter)
     drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, modifiers)
     QApplication.sendEvent(widget, drop)
@@ -42,8 +43,13 @@ def test_map_click_selects_and_detail_renders(qtbot, make_window, cutouts):
     first = win.detail.last_result["rgb"].copy()
     win.detail.stretch_combo.setCurrentText("linear")
     win.detail.limits_combo.setCurrentText("minmax")
-    qtbot.waitUntil(lambda: win.detail.last_result is not None
-                    and not np.array_equal(win.detail.last_result["rgb"], first), timeout=10000)
+    qtbot.waitUntil(
+        lambda: (
+            win.detail.last_result is not None
+            and not np.array_equal(win.detail.last_result["rgb"], first)
+        ),
+        timeout=10000,
+    )
     # the top-similar strip lists neighbours; clicking one moves the detail there
     assert win.detail.similar.count() == 7
     item = win.detail.similar.item(0)
@@ -59,7 +65,9 @@ def test_map_click_selects_and_detail_renders(qtbot, make_window, cutouts):
     third = next(r for r in range(c.n) if r not in (row, other))
     x3, y3 = win.map.row_position(third)
     with qtbot.waitSignal(win.map.context_menu_requested, timeout=1000):
-        win.map.vb.sigContextMenu.emit(QPointF(x3, y3), win.map.mapToGlobal(win.map.rect().center()))
+        win.map.vb.sigContextMenu.emit(
+            QPointF(x3, y3), win.map.mapToGlobal(win.map.rect().center())
+        )
     assert list(c.selection) == [third]
     menus = [m for m in win.gallery.findChildren(QMenu) if m.isVisible()]
     assert any("Find similar" in [a.text() for a in m.actions()] for m in menus)
@@ -77,8 +85,10 @@ def test_map_hover_shows_thumbnail_card(qtbot, make_window, cutouts):
     m._on_mouse_moved((scene_pos,))
     assert m._tip.isVisible()
     assert win.c.items[row].name in m._tip_text.text()
-    qtbot.waitUntil(lambda: m._tip_image.pixmap() is not None
-                    and not m._tip_image.pixmap().isNull(), timeout=10000)
+    qtbot.waitUntil(
+        lambda: m._tip_image.pixmap() is not None and not m._tip_image.pixmap().isNull(),
+        timeout=10000,
+    )
 
 
 def test_gallery_context_menu_and_lazy_thumbnails(qtbot, make_window, cutouts):
@@ -87,8 +97,9 @@ def test_gallery_context_menu_and_lazy_thumbnails(qtbot, make_window, cutouts):
     g = win.gallery
     # thumbnails arrive off-thread for the painted cells
     idx = g.model.index(0)
-    qtbot.waitUntil(lambda: g.model.data(idx, Qt.ItemDataRole.DecorationRole) is not None,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: g.model.data(idx, Qt.ItemDataRole.DecorationRole) is not None, timeout=10000
+    )
     row = g.model.row_at(2)
     win.c.set_selection([row], "test")
     assert g.selected_rows() == [row]
@@ -102,7 +113,7 @@ def test_gallery_context_menu_and_lazy_thumbnails(qtbot, make_window, cutouts):
     assert win.c.manual_label(row) == win.c.label_names()[1]
     next(a for a in menu.actions() if a.text() == "Find similar").trigger()
     qtbot.waitUntil(lambda: win.c.scores is not None, timeout=10000)
-    assert g.displayed_rows()[0] == row          # an image is most similar to itself
+    assert g.displayed_rows()[0] == row  # an image is most similar to itself
     assert win.query.chips.count() == 1
     # sorting by name and by confidence
     g.set_sort("name")
@@ -135,7 +146,7 @@ def test_query_box_accepts_dropped_thumbnails_as_examples(qtbot, make_window, cu
     assert [n for n, _ in win.c.query.positive] == [win.c.items[3].name]
     assert g.displayed_rows()[0] == 3
     mime = g.model.mimeData([g.model.index(g.model.position_of(5))])
-    _drop(win.query, mime, Qt.KeyboardModifier.AltModifier)     # Alt: negative example
+    _drop(win.query, mime, Qt.KeyboardModifier.AltModifier)  # Alt: negative example
     assert [n for n, _ in win.c.query.negative] == [win.c.items[5].name]
     from galaxy_explorer.core import search
 
@@ -176,7 +187,7 @@ def test_propagate_suggests_labels_distinct_from_manual(qtbot, make_window, cuto
     rest = fits[2:] + jpgs[2:]
     assert all(c.suggestion(r) is not None for r in rest)
     assert all(c.suggestion(r) is None for r in fits[:2] + jpgs[:2])
-    assert all(c.manual_label(r) is None for r in rest)        # suggestions are not labels
+    assert all(c.manual_label(r) is None for r in rest)  # suggestions are not labels
     c.set_color_mode("manual")
     qtbot.wait(20)
     assert win.map.sugg_cloud.point_count() == len(rest)
@@ -209,8 +220,9 @@ def test_drop_folder_on_window_adds_images(qtbot, make_window, cutouts, tmp_path
     wait_embedded(qtbot, win)
     assert win.map.point_count == 11
     # the query survives the rescan and covers the new images too
-    qtbot.waitUntil(lambda: win.c.scores is not None and np.isfinite(win.c.scores).all(),
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: win.c.scores is not None and np.isfinite(win.c.scores).all(), timeout=10000
+    )
     assert win.c.query.text == "round galaxy" and len(win.c.scores) == 11
 
 
@@ -230,7 +242,7 @@ def test_settings_are_remembered(qtbot, make_window, cutouts):
     assert abs(again.c.threshold - 0.4) < 1e-9
     assert again.detail.stretch_combo.currentText() == "sqrt"
     assert again.detail.limits_combo.currentText() == "zscale"
-    assert again.settings.value("geometry") is not None      # offscreen clamps the size itself
+    assert again.settings.value("geometry") is not None  # offscreen clamps the size itself
     assert again.settings.value("window_state") is not None
     assert win.settings.value("last_folder") == str(cutouts.resolve())
 
@@ -239,11 +251,15 @@ def _mouse(widget, kind, pos, buttons, modifiers=Qt.KeyboardModifier.NoModifier)
     from PySide6.QtCore import QEvent
     from PySide6.QtGui import QMouseEvent
 
-    types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
-             "release": QEvent.Type.MouseButtonRelease}
+    types = {
+        "press": QEvent.Type.MouseButtonPress,
+        "move": QEvent.Type.MouseMove,
+        "release": QEvent.Type.MouseButtonRelease,
+    }
     button = Qt.MouseButton.LeftButton if kind != "move" else Qt.MouseButton.NoButton
-    ev = QMouseEvent(types[kind], QPointF(pos), QPointF(widget.mapToGlobal(pos)), button, buttons,
-                     modifiers)
+    ev = QMouseEvent(
+        types[kind], QPointF(pos), QPointF(widget.mapToGlobal(pos)), button, buttons, modifiers
+    )
     QApplication.sendEvent(widget, ev)
 
 
@@ -267,11 +283,18 @@ def test_lasso_drawn_with_the_mouse_selects_points(qtbot, make_window, cutouts):
     for a, b in zip(pts, pts[1:], strict=False):
         for t in np.linspace(0, 1, 6)[1:]:
             p = QPointF(a.x() + (b.x() - a.x()) * t, a.y() + (b.y() - a.y()) * t).toPoint()
-            qtbot.wait(25)     # pyqtgraph drops mouse moves that come too fast
+            qtbot.wait(25)  # pyqtgraph drops mouse moves that come too fast
             _mouse(view, "move", p, left)
     _mouse(view, "release", pts[-1], Qt.MouseButton.NoButton)
-    poly = np.array([[m.vb.mapSceneToView(m.plot.mapToScene(p)).x(),
-                      m.vb.mapSceneToView(m.plot.mapToScene(p)).y()] for p in pts])
+    poly = np.array(
+        [
+            [
+                m.vb.mapSceneToView(m.plot.mapToScene(p)).x(),
+                m.vb.mapSceneToView(m.plot.mapToScene(p)).y(),
+            ]
+            for p in pts
+        ]
+    )
     expected = np.flatnonzero(points_in_polygon(win.c.coords, poly))
     assert len(expected) > 0
     assert set(win.c.selection) == set(expected)
@@ -281,8 +304,11 @@ def test_lasso_drawn_with_the_mouse_selects_points(qtbot, make_window, cutouts):
 
     out = win.settings.fileName() + ".csv"
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(main_window.QFileDialog, "getSaveFileName",
-                   staticmethod(lambda *a, **k: (out, "CSV files (*.csv)")))
+    monkey.setattr(
+        main_window.QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *a, **k: (out, "CSV files (*.csv)")),
+    )
     try:
         with qtbot.waitSignal(win.c.export_finished, timeout=10000):
             win.export_sel_action.trigger()
@@ -300,6 +326,6 @@ def test_default_labels_resource_is_valid():
     data = json.loads((resources_dir() / "default_labels.json").read_text())
     defs, templates = load_default_labels()
     assert [d.name for d in defs] == [d["name"] for d in data["labels"]]
-    assert 5 <= len(defs) <= 9                       # keys 1-9 reach every default class
+    assert 5 <= len(defs) <= 9  # keys 1-9 reach every default class
     assert len({d.name for d in defs}) == len(defs)
     assert all("{}" in t for t in templates)

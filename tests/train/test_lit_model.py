@@ -104,8 +104,9 @@ def test_locked_text_side_keeps_minilm_geometry_and_only_the_image_tower_trains(
     )
     assert configure_trainable(model, freeze_text="locked") == "locked"
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable and all(n.startswith(("vision_model.", "visual_projection", "logit_scale"))
-                             for n in trainable)
+    assert trainable and all(
+        n.startswith(("vision_model.", "visual_projection", "logit_scale")) for n in trainable
+    )
     model.eval()
     texts = TEXTS + ["an elliptical galaxy", "a smooth round blob"]
     before = _text_features(model, proc.tokenizer, texts)
@@ -125,8 +126,14 @@ def test_locked_text_side_keeps_minilm_geometry_and_only_the_image_tower_trains(
         proc,
         pairs,
         TrainConfig(
-            out=tmp_path / "m", epochs=2, batch_size=8, lr=5e-3, freeze_text="locked",
-            progress=False, threads=1, augment=0.0,
+            out=tmp_path / "m",
+            epochs=2,
+            batch_size=8,
+            lr=5e-3,
+            freeze_text="locked",
+            progress=False,
+            threads=1,
+            augment=0.0,
         ),
     )
     assert s["steps"] == 4
@@ -268,9 +275,28 @@ def test_cli_lit_minilm_locked_builds_a_384d_identity_text_side(tmp_path):
     add_train_command(parser.add_subparsers(dest="command"))
     out = tmp_path / "m"
     args = parser.parse_args(
-        ["train", "--init", "lit-minilm", "--freeze-text", "locked", "--image-size", "32",
-         "--synthetic", "16", "--render-sizes", "32", "--batch-size", "8", "--epochs", "1",
-         "--out", str(out), "--no-progress", "--threads", "1"]
+        [
+            "train",
+            "--init",
+            "lit-minilm",
+            "--freeze-text",
+            "locked",
+            "--image-size",
+            "32",
+            "--synthetic",
+            "16",
+            "--render-sizes",
+            "32",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
     )
     assert run_train(args) == 0
     cfg = json.loads((out / "config.json").read_text())
