@@ -1,6 +1,7 @@
 """Render synthetic image–caption pairs in memory from :mod:`galaxy_explorer.train.synth`.
 
 Kept apart from :mod:`galaxy_explorer.train.data` so the generator's API is used in one place.
+:mod:`~galaxy_explorer.train.data` imports this module; this module never imports it back.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _chunk(
     args: tuple[int, int, int, tuple[int, ...], int, tuple[str, ...] | None, float],
 ) -> tuple[np.ndarray, list[str], list[str]]:
     start, n, size, render_sizes, seed, classes, app_fraction, label_fraction = args
-    from galaxy_explorer.train.data import resize_uint8
+    from galaxy_explorer.train._pixels import resize_uint8
     from galaxy_explorer.train.synth import CLASSES, generate_one
 
     classes = classes or CLASSES

@@ -1,7 +1,7 @@
 """Summary-style morphology captions for synthetic galaxies and for labelled cutouts.
 
 :func:`caption_for` turns the true parameters of a synthetic cutout (see
-:class:`galaxy_explorer.train.synth.GalaxyParams`) into a short description in the style of
+:class:`galaxy_explorer.train.galaxy_params.GalaxyParams`) into a short description in the style of
 the seed model's training text, e.g. "A barred spiral galaxy with loosely wound arms, a bright
 elongated bar and a prominent central bulge". Wording varies (synonyms, clause order, which
 optional details are mentioned) so that free text written by people matches; captions stay
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from galaxy_explorer.train.synth import dust_lane_visible
+from galaxy_explorer.train.galaxy_params import dust_lane_visible
 
 if TYPE_CHECKING:  # pragma: no cover
-    from galaxy_explorer.train.synth import GalaxyParams
+    from galaxy_explorer.train.galaxy_params import GalaxyParams
 
 #: human-readable name of each class id
 CLASS_NAMES: dict[str, str] = {

@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# re-exported: the pixel geometry lives one layer down, shared with the generator bridge
+from galaxy_explorer.train._pixels import resize_uint8 as resize_uint8
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -97,19 +100,6 @@ class PairSet:
 
 
 # ----------------------------------------------------------------------------- pixels
-def resize_uint8(rgb: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 → (3, size, size) uint8: shortest edge to ``size`` (bicubic,
-    antialiased), centre crop — the same geometry as the app's model adapter."""
-    import torch
-
-    from galaxy_explorer.core.model import resize_and_crop
-
-    if rgb.ndim == 2:
-        rgb = np.stack([rgb] * 3, axis=-1)
-    x = resize_and_crop(np.asarray(rgb, dtype=np.uint8), size, size)
-    return x.round().clamp(0, 255).to(torch.uint8).numpy()
-
-
 def normalize(images: torch.Tensor, cfg: ImageConfig) -> torch.Tensor:
     """uint8 (B, 3, S, S) → float32 normalised model input."""
     import torch

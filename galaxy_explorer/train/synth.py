@@ -31,17 +31,25 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import logging
 import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+# the parameters live one layer down, so that captions can read them without importing the
+# renderer (and the renderer can caption without an import cycle); re-exported here
+from galaxy_explorer.train.captions import caption_for
+from galaxy_explorer.train.galaxy_params import DEFAULT_FOV as DEFAULT_FOV
+from galaxy_explorer.train.galaxy_params import PIXSCALE as PIXSCALE
+from galaxy_explorer.train.galaxy_params import GalaxyParams as GalaxyParams
+from galaxy_explorer.train.galaxy_params import dust_lane_visible as dust_lane_visible
+from galaxy_explorer.train.galaxy_params import dust_lane_width
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +70,6 @@ CLASSES: tuple[str, ...] = (
 MAIN_CLASSES: tuple[str, ...] = CLASSES[:7]
 
 BANDS: tuple[str, ...] = ("g", "r", "z")
-#: reference pixel scale (arcsec / pixel) of DECaLS / Legacy Survey cutouts
-PIXSCALE: float = 0.262
-#: default field of view: 128 reference pixels
-DEFAULT_FOV: float = 128 * PIXSCALE
 DEFAULT_SIZE: int = 128
 #: per-pixel sky noise (nanomaggies) at the reference pixel scale, typical DECaLS depth
 SKY_SIGMA: np.ndarray = np.array([0.0040, 0.0060, 0.0140], dtype=np.float64)
@@ -79,84 +83,8 @@ _ZP = 22.5  # nanomaggy zero point: flux = 10 ** ((22.5 - mag) / 2.5)
 
 
 # ----------------------------------------------------------------------------------------------
-# parameters
+# drawing parameters (GalaxyParams itself: galaxy_explorer.train.galaxy_params)
 # ----------------------------------------------------------------------------------------------
-@dataclass
-class GalaxyParams:
-    """All parameters of one synthetic cutout (lengths in arcsec, angles in degrees).
-
-    Attributes are shared by all classes; the ones that do not apply to a class keep their
-    neutral defaults (0, False, ""). Small-scale structure (knot positions, flocculent
-    patterns, background sources) is drawn from ``structure_seed`` at render time.
-    """
-
-    cls: str
-    subtype: str = ""
-    structure_seed: int = 0
-    # sky position (for the WCS) and field
-    ra: float = 0.0
-    dec: float = 0.0
-    fov_arcsec: float = DEFAULT_FOV
-    # main object geometry
-    x0: float = 0.0  # centre offset, arcsec (+x right)
-    y0: float = 0.0  # centre offset, arcsec (+y down in the image)
-    pa_deg: float = 0.0  # position angle of the major axis (image x axis = 0)
-    inclination_deg: float = 0.0
-    axis_ratio: float = 1.0  # apparent b/a of the main body
-    mag_r: float = 17.0  # total r magnitude of the target object
-    re_arcsec: float = 3.0  # half-light radius of the ellipsoid / bulge / nucleus
-    sersic_n: float = 4.0
-    boxiness: float = 2.0  # generalised-ellipse exponent c (2 = ellipse, > 2 boxy, < 2 disky)
-    # disk galaxies
-    bulge_to_total: float = 0.0
-    disk_h_arcsec: float = 0.0  # exponential scale length
-    n_arms: int = 0
-    pitch_deg: float = 0.0
-    arm_strength: float = 0.0
-    arm_style: str = ""  # grand_design | flocculent | multi_arm
-    has_bar: bool = False
-    bar_length_arcsec: float = 0.0  # semi-major axis
-    bar_axis_ratio: float = 0.0
-    bar_angle_deg: float = 0.0  # in the disk plane, relative to the major axis
-    has_ring: bool = False
-    ring_radius_arcsec: float = 0.0
-    ring_width_arcsec: float = 0.0
-    dust_lane: float = 0.0  # optical depth (g band) of the dust lane / arm dust
-    n_knots: int = 0
-    # mergers
-    companion_sep_arcsec: float = 0.0
-    companion_flux_ratio: float = 0.0  # companion / primary
-    companion_kind: str = ""  # elliptical | disk
-    n_tails: int = 0
-    has_bridge: bool = False
-    # artefacts
-    has_spikes: bool = False
-    has_trail: bool = False
-    trail_band: int = -1  # -1 = all bands
-    # colours (magnitudes): old population / young population
-    g_r: float = 0.7
-    r_z: float = 0.4
-    g_r_young: float = 0.2
-    # observing conditions
-    psf_fwhm_arcsec: float = 1.3
-    psf_beta: float = 3.5  # Moffat beta; 0 = Gaussian
-    depth: float = 1.0  # sky noise multiplier
-    n_stars: int = 0
-    n_neighbours: int = 0
-    #: apparent-size factor already applied to every length above (and to the field of view):
-    #: > 1 is a nearer, larger, brighter galaxy in a proportionally larger cutout, as in
-    #: Galaxy-Zoo-style cutouts scaled to the galaxy; the PSF stays the same in arcsec
-    zoom: float = 1.0
-    extra: dict = field(default_factory=dict)
-
-    def to_row(self) -> dict[str, object]:
-        """Flat dict of scalar parameters for a CSV row (``extra`` is dropped)."""
-        row = dataclasses.asdict(self)
-        row.pop("extra", None)
-        for k, v in row.items():
-            if isinstance(v, float):
-                row[k] = round(v, 4)
-        return row
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -812,23 +740,6 @@ def _render_elliptical(
     img += sed(p.g_r - 0.05, p.r_z - 0.03)[:, None, None].astype(np.float32) * env[None]
 
 
-def _edge_on_zeff(p: GalaxyParams) -> float:
-    z0 = float(p.extra.get("z0", 0.1 * p.disk_h_arcsec))
-    ci = math.cos(math.radians(p.inclination_deg))
-    return math.sqrt(z0 * z0 + (p.disk_h_arcsec * ci) ** 2)
-
-
-def _lane_width(p: GalaxyParams) -> float:
-    return max(0.45 * _edge_on_zeff(p), 0.4)
-
-
-def dust_lane_visible(p: GalaxyParams) -> bool:
-    """Whether the edge-on dust lane of ``p`` is resolved at its seeing (used by captions)."""
-    return (
-        p.cls == "edge_on" and p.dust_lane > 0 and 2.355 * _lane_width(p) >= 0.8 * p.psf_fwhm_arcsec
-    )
-
-
 def _sech2(x: np.ndarray) -> np.ndarray:
     e = np.exp(-2 * np.abs(x))
     return 4 * e / (1 + e) ** 2
@@ -860,7 +771,7 @@ def _render_edge_on(img: np.ndarray, g: _Grid, p: GalaxyParams, srng: np.random.
     if p.dust_lane > 0:
         # the lane sits slightly off the midplane unless the disk is exactly edge-on
         off = np.float32(zeff * min(ci * 12, 0.8) * srng.choice([-1, 1]))
-        w = np.float32(_lane_width(p))
+        w = np.float32(dust_lane_width(p))
         lane = np.exp(-0.5 * ((v - off) / w) ** 2) * np.exp(-au / np.float32(3.0 * h))
         lane *= np.clip(1 + 0.3 * _smooth_field(srng, g.n, 2.0), 0.3, None)
         tau = np.float32(p.dust_lane) * lane
@@ -1332,8 +1243,6 @@ def generate_one(index: int, seed: int, size: int = DEFAULT_SIZE, cls: str | Non
     tuple
         ``(params, bands, rgb, caption)``.
     """
-    from galaxy_explorer.train.captions import caption_for
-
     params = sample_params(np.random.default_rng([seed, index, 0]), cls)
     bands = render_bands(params, size, np.random.default_rng([seed, index, 1]))
     rgb = to_rgb(bands)
