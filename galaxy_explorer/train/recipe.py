@@ -146,28 +146,21 @@ def shrink_text_tower(
 
 
 # ------------------------------------------------------------------------------ evaluation
-def _query_module() -> Any:
-    import importlib.util
-
-    root = Path(__file__).resolve().parents[2]
-    f = root / "tests" / "train" / "paraphrase_queries.py"
-    spec = importlib.util.spec_from_file_location("_paraphrase_queries", f)
-    if spec is None or spec.loader is None or not f.exists():
-        raise FileNotFoundError(f"{f}: the acceptance queries live in the repository's tests")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def load_paraphrase_queries() -> tuple[list[tuple[str, tuple[str, ...]]], dict[str, str]]:
-    """The paraphrase queries (with accepted classes) and plain prompts kept with the tests."""
-    mod = _query_module()
-    return list(mod.QUERIES), dict(mod.PLAIN_PROMPTS)
+    """The paraphrase queries (with accepted classes) and the plain prompts.
+
+    From :mod:`galaxy_explorer.train.eval_queries` (shipped with the package).
+    """
+    from galaxy_explorer.train import eval_queries
+
+    return list(eval_queries.QUERIES), dict(eval_queries.PLAIN_PROMPTS)
 
 
 def load_fresh_queries() -> list[tuple[str, tuple[str, ...]]]:
-    """The second, independent query list (``FRESH_QUERIES`` in the tests), reported only."""
-    return list(_query_module().FRESH_QUERIES)
+    """The second, independent query list (``FRESH_QUERIES``), reported only."""
+    from galaxy_explorer.train import eval_queries
+
+    return list(eval_queries.FRESH_QUERIES)
 
 
 def heldout_set(

@@ -86,7 +86,7 @@ def test_loads_with_the_standard_calls_offline():
 
 
 def test_zero_shot_sanity_on_fresh_images(adapter, fresh):
-    from paraphrase_queries import PLAIN_PROMPTS
+    from galaxy_explorer.train.eval_queries import PLAIN_PROMPTS
 
     rgbs, labels = fresh
     img = adapter.embed_images(rgbs)
@@ -97,8 +97,7 @@ def test_zero_shot_sanity_on_fresh_images(adapter, fresh):
 
 
 def test_paraphrase_retrieval_sanity(adapter, fresh):
-    from paraphrase_queries import QUERIES
-
+    from galaxy_explorer.train.eval_queries import QUERIES
     from galaxy_explorer.train.evaluate import class_recall_at_k
 
     rgbs, labels = fresh
@@ -110,8 +109,7 @@ def test_paraphrase_retrieval_sanity(adapter, fresh):
 
 def test_second_query_list_sanity(adapter, fresh):
     """The independent second query list (reported only in the card) also retrieves well."""
-    from paraphrase_queries import FRESH_QUERIES
-
+    from galaxy_explorer.train.eval_queries import FRESH_QUERIES
     from galaxy_explorer.train.evaluate import class_recall_at_k
 
     rgbs, labels = fresh

@@ -1,9 +1,10 @@
-"""Free-text queries written independently of the caption templates (train/captions.py).
+"""Free-text evaluation queries, written independently of the caption templates (captions.py).
 
 Used by the acceptance evaluation (text→image recall@10 on a held-out synthetic set, see
-``galaxy_explorer.train.recipe``) and by the bundled-model sanity test. The queries were
-written before reading the caption generator, on purpose: they use words and phrasings a
-person would type, not the templates' vocabulary.
+:mod:`galaxy_explorer.train.recipe`) and by the bundled-model sanity test. They ship with the
+package (they used to live in ``tests/train/paraphrase_queries.py``, which a wheel lacks).
+The queries were written before reading the caption generator, on purpose: they use words and
+phrasings a person would type, not the templates' vocabulary.
 
 Each query lists the classes it literally describes: a barred spiral *is* a "galaxy with
 prominent arms", and a lenticular *is* "smooth and featureless", so both count as right for
