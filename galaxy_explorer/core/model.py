@@ -29,14 +29,20 @@ import numpy as np
 
 from galaxy_explorer._resources import resource_path
 
+# device, bf16 and preprocessing settings are shared with the trainer (galaxy_explorer.train);
+# DEVICES, PRECISIONS and pick_device stay importable from here
+from galaxy_explorer.core.device import DEVICES as DEVICES
+from galaxy_explorer.core.device import PRECISIONS as PRECISIONS
+from galaxy_explorer.core.device import cpu_has_fast_bf16 as cpu_has_fast_bf16
+from galaxy_explorer.core.device import pick_device as pick_device
+from galaxy_explorer.core.preprocess import read_image_config
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HUB_MODEL = "juppy44/galaxy-clip-finetuned"
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 class ModelLoadError(Exception):
@@ -138,79 +144,6 @@ def _folder_digest(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def pick_device(requested: str = "auto") -> str:
-    """Choose the compute device: ``cuda`` > ``mps`` > ``cpu`` for ``auto``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown device name, or a device that is not available on this machine.
-    """
-    requested = (requested or "auto").lower()
-    if requested not in DEVICES:
-        raise ValueError(f"unknown device {requested!r}: choose one of {', '.join(DEVICES)}")
-    import torch
-
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    if requested == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if requested == "cuda" and not cuda:
-        raise ValueError("device 'cuda' requested but no CUDA GPU is available")
-    if requested == "mps" and not mps:
-        raise ValueError("device 'mps' requested but Apple MPS is not available")
-    return requested
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
-    import torch
-
-    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        fn = getattr(torch.cpu, name, None)
-        try:
-            if fn is not None and fn():
-                return True
-        except Exception:  # noqa: BLE001 - private API; absence means no
-            pass
-    return False
-
-
-def _size_from(value: Any, default: int) -> int:
-    if isinstance(value, dict):
-        for key in ("shortest_edge", "height", "width"):
-            if key in value and value[key]:
-                return int(value[key])
-        return default
-    if isinstance(value, (int, float)):
-        return int(value)
-    return default
-
-
-def _read_image_config(folder: Path, model_config: Any) -> dict[str, Any]:
-    """Image preprocessing settings from the processor config files, with the model's size."""
-    cfg: dict[str, Any] = {}
-    for name in ("preprocessor_config.json", "processor_config.json"):
-        f = folder / name
-        if f.exists():
-            data = json.loads(f.read_text())
-            data = data.get("image_processor", data)
-            cfg = {**data, **cfg}
-    vision = getattr(model_config, "vision_config", model_config)
-    model_size = int(getattr(vision, "image_size", 224) or 224)
-    crop = _size_from(cfg.get("crop_size"), model_size) if cfg.get("do_center_crop", True) else None
-    size = _size_from(cfg.get("size"), crop or model_size)
-    return {
-        "resize": size,
-        "crop": crop or size,
-        "center_crop": bool(cfg.get("do_center_crop", True)),
-        "mean": [float(x) for x in cfg.get("image_mean", [0.48145466, 0.4578275, 0.40821073])],
-        "std": [float(x) for x in cfg.get("image_std", [0.26862954, 0.26130258, 0.27577711])],
-        "rescale": float(cfg.get("rescale_factor", 1 / 255)),
-        "model_size": model_size,
-    }
-
-
 def resize_and_crop(rgb: np.ndarray, resize: int, crop: int) -> torch.Tensor:
     """(H, W, 3) uint8 → (3, crop, crop) float32 in 0–255, as CLIP's image processor does.
 
@@ -306,7 +239,7 @@ class ClipAdapter:
         self.revision = revision
         self.device = device
         self.precision = precision
-        self.image_config = _read_image_config(folder, model.config)
+        self.image_config = read_image_config(folder, model.config)
         self.image_size = int(self.image_config["crop"])
         self._mean = torch.tensor(self.image_config["mean"], dtype=torch.float32).view(3, 1, 1)
         self._std = torch.tensor(self.image_config["std"], dtype=torch.float32).view(3, 1, 1)

@@ -24,6 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# the preprocessing settings are read as the app's model adapter reads them (re-exported)
+from galaxy_explorer.core.preprocess import CLIP_MEAN as CLIP_MEAN
+from galaxy_explorer.core.preprocess import CLIP_STD as CLIP_STD
+from galaxy_explorer.core.preprocess import image_config_from_processor
+
 # re-exported: the pixel geometry lives one layer down, shared with the generator bridge
 from galaxy_explorer.train._pixels import resize_uint8 as resize_uint8
 
@@ -31,9 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 log = logging.getLogger(__name__)
-
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass(frozen=True)
@@ -54,18 +56,18 @@ class ImageConfig:
 
     @classmethod
     def from_processor(cls, processor: Any, model_config: Any = None) -> ImageConfig:
-        """Read size / mean / std from a (CLIP-style) processor or image processor."""
-        ip = getattr(processor, "image_processor", processor)
-        vision = getattr(model_config, "vision_config", model_config)
-        size = int(getattr(vision, "image_size", 224) or 224) if vision is not None else 224
-        crop = getattr(ip, "crop_size", None)
-        if isinstance(crop, dict) and crop.get("height"):
-            size = int(crop["height"])
-        elif hasattr(crop, "height") and getattr(crop, "height", None):
-            size = int(crop.height)
-        mean = tuple(float(x) for x in (getattr(ip, "image_mean", None) or CLIP_MEAN))
-        std = tuple(float(x) for x in (getattr(ip, "image_std", None) or CLIP_STD))
-        return cls(size=size, mean=mean, std=std)  # type: ignore[arg-type]
+        """Read size / mean / std from a (CLIP-style) processor or image processor.
+
+        Through :func:`galaxy_explorer.core.preprocess.image_config_from_processor`, the reader
+        the app's model adapter uses for the saved model: ``size`` is the side the adapter
+        feeds the model (the centre crop, or the resize where the processor does not crop).
+        """
+        cfg = image_config_from_processor(processor, model_config)
+        return cls(
+            size=int(cfg["crop"]),
+            mean=tuple(cfg["mean"]),  # type: ignore[arg-type]
+            std=tuple(cfg["std"]),  # type: ignore[arg-type]
+        )
 
 
 @dataclass

@@ -638,36 +638,15 @@ class TrainConfig:
     threads: int | None = None
 
 
-def _device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
-def _fast_bf16(device: str) -> bool:
-    """Whether bf16 autocast speeds up inference here (GPU with bf16, CPU with AVX512-BF16/AMX)."""
-    import torch
-
-    if device == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device != "cpu":
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0]
-    except (OSError, IndexError):
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def _amp(device: str, precision: str) -> tuple[Any, Any]:
     """(dtype or None, GradScaler or None) for the autocast context."""
     import torch
 
+    from galaxy_explorer.core.device import has_fast_bf16
+
     if precision == "auto":
         if device == "cuda":
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            precision = "bf16" if has_fast_bf16(device) else "fp16"
         else:
             precision = "fp32"
     if precision == "fp32":
@@ -856,11 +835,12 @@ def train(
     import torch
     from safetensors.torch import load_file
 
+    from galaxy_explorer.core.device import has_fast_bf16, pick_device
     from galaxy_explorer.train.data import ImageConfig, augment
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = _device(cfg.device)
+    device = pick_device(cfg.device)
     amp_dtype, scaler = _amp(device, cfg.precision)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -881,7 +861,7 @@ def train(
     model.to(device)
     model.train()
     text = TextFeatures(
-        model, tokenizer, text_mode, device, cfg.max_text_tokens, bf16=_fast_bf16(device)
+        model, tokenizer, text_mode, device, cfg.max_text_tokens, bf16=has_fast_bf16(device)
     )
     if text_cache is not None and text.cached:
         text.cache = text_cache  # shared with the caller (persisted between runs)
@@ -1084,6 +1064,7 @@ def _normalize_float(x: torch.Tensor, cfg: ImageConfig) -> torch.Tensor:
 def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``train`` on an argparse subparsers object; returns the parser."""
     from galaxy_explorer._help import HelpFormatter
+    from galaxy_explorer.core.device import DEVICES, PRECISIONS
 
     p = subparsers.add_parser(
         "train",
@@ -1193,11 +1174,11 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
         help="end this invocation after STEPS optimiser steps, checkpointed (for time-limited "
         "cluster jobs); --resume continues exactly",
     )
-    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    run.add_argument("--device", default="auto", choices=list(DEVICES))
     run.add_argument(
         "--precision",
         default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
+        choices=list(PRECISIONS),
         help="auto: bf16/fp16 autocast on GPU, fp32 on CPU (bf16 is faster on CPUs with AVX512-BF16)",
     )
     run.add_argument("--save-dtype", default="float32", choices=["float32", "float16"])
@@ -1322,7 +1303,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run_train(args: argparse.Namespace) -> int:
     """Entry point of ``galaxy-explorer train``; returns the exit status."""
     if args.device != "auto":
-        from galaxy_explorer.core.model import pick_device
+        from galaxy_explorer.core.device import pick_device
 
         try:
             pick_device(args.device)
