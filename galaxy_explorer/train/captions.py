@@ -5,7 +5,10 @@
 the seed model's training text, e.g. "A barred spiral galaxy with loosely wound arms, a bright
 elongated bar and a prominent central bulge". Wording varies (synonyms, clause order, which
 optional details are mentioned) so that free text written by people matches; captions stay
-well under CLIP's 77-token limit (< 40 words).
+well under CLIP's 77-token limit (< 40 words). What a caption says about each class is a
+:class:`ClassCaption` rule in :data:`CLASS_CAPTIONS`, dispatched by class as the synth
+dispatches its samplers and renderers; the captions drawn for a seed are pinned by
+``tests/train/test_caption_pins.py``.
 
 :func:`label_to_captions` turns a plain class label (from a ``path,label`` CSV) into captions
 with templates.
@@ -14,15 +17,12 @@ with templates.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from galaxy_explorer.train.galaxy_params import dust_lane_visible
-
-if TYPE_CHECKING:  # pragma: no cover
-    from galaxy_explorer.train.galaxy_params import GalaxyParams
+from galaxy_explorer.train.galaxy_params import GalaxyParams, dust_lane_visible
 
 #: human-readable name of each class id
 CLASS_NAMES: dict[str, str] = {
@@ -222,249 +222,331 @@ def _arm_phrase(p: GalaxyParams, rng: np.random.Generator) -> str:
     )
 
 
+_DetailsFn = Callable[[GalaxyParams, np.random.Generator, list[str], list[str], list[str]], None]
+
+
+@dataclass(frozen=True)
+class ClassCaption:
+    """How captions describe one class.
+
+    Attributes
+    ----------
+    details : callable
+        ``details(params, rng, essential, optional, adjectives)`` appends the class's own
+        phrases: essential ones (always said), optional ones (some said) and adjectives of
+        the noun. It draws from ``rng`` in a fixed order, so a seed always gives one caption.
+    colour : bool
+        Whether a colour adjective ("red", "bluish") may describe the noun.
+    size, brightness : bool
+        Whether "large" / "small" and "bright" / "faint" may describe the noun.
+    field : bool
+        Whether neighbouring background galaxies may be mentioned.
+    """
+
+    details: _DetailsFn | None = None
+    colour: bool = False
+    size: bool = True
+    brightness: bool = True
+    field: bool = True
+
+
+def _elliptical_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """Shape, light profile and stellar population of an elliptical."""
+    q = p.axis_ratio
+    if q > 0.85:
+        adj.append(_pick(rng, ["round", "nearly circular"]))
+    elif q > 0.65:
+        adj.append(_pick(rng, ["slightly elongated", "oval"]))
+    else:
+        adj.append(_pick(rng, ["elongated", "flattened", "oval"]))
+    ess.append(
+        _pick(
+            rng,
+            [
+                "a smooth featureless light profile",
+                "no visible structure",
+                "smooth, featureless light",
+            ],
+        )
+    )
+    if p.sersic_n > 4.5:
+        opt.append(_pick(rng, ["a bright concentrated core", "a sharply peaked centre"]))
+    else:
+        opt.append(
+            _pick(
+                rng,
+                ["a light profile that fades smoothly outwards", "a diffuse extended envelope"],
+            )
+        )
+    opt.append(
+        _pick(rng, ["old red stars", "an old stellar population", "no dust or star formation"])
+    )
+    if p.boxiness > 2.2:
+        opt.append("slightly boxy isophotes")
+
+
+def _lenticular_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """Bulge and armless disk of a lenticular."""
+    ess.append(_bulge_phrase(max(p.bulge_to_total, 0.3), rng))
+    ess.append(
+        _pick(
+            rng,
+            [
+                "a smooth featureless disk",
+                "a smooth disc without spiral arms",
+                "a disk with no arms",
+            ],
+        )
+    )
+    if p.subtype == "with_lens":
+        opt.append(_pick(rng, ["a faint lens around the bulge", "a flat inner lens"]))
+    opt.append(_pick(rng, ["no spiral structure", "no signs of star formation", "no visible dust"]))
+    o = _orientation(p, rng)
+    if o:
+        opt.append(o)
+
+
+def _spiral_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """Arms, bulge, knots, dust and orientation of a spiral (barred or not)."""
+    ess.append(_arm_phrase(p, rng))
+    opt.append(_bulge_phrase(p.bulge_to_total, rng))
+    if p.n_knots > 18:
+        opt.append(
+            _pick(
+                rng,
+                [
+                    "bright blue star-forming knots",
+                    "blue HII regions along the arms",
+                    "clumps of young blue stars",
+                ],
+            )
+        )
+    if p.dust_lane > 0.45:
+        opt.append(_pick(rng, ["dark dust lanes along the arms", "dusty arms"]))
+    if p.cls == "spiral" and p.has_ring:
+        opt.append(_pick(rng, ["a faint ring", "a ring-like arm pattern"]))
+    if p.g_r_young < 0.25:
+        opt.append(_pick(rng, ["blue arms", "a blue disk"]))
+    o = _orientation(p, rng)
+    if o:
+        opt.append(o)
+
+
+def _barred_spiral_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """The bar of a barred spiral, then what every spiral has."""
+    ess.append(
+        _pick(
+            rng,
+            [
+                "a bright elongated bar",
+                "a strong central bar",
+                "a straight stellar bar",
+                "a prominent bar",
+            ],
+        )
+    )
+    opt.append(
+        _pick(rng, ["arms emerging from the ends of the bar", "arms starting at the bar ends"])
+    )
+    if p.has_ring:
+        opt.append(_pick(rng, ["an inner ring around the bar", "an inner ring encircling the bar"]))
+    _spiral_details(p, rng, ess, opt, adj)
+
+
+def _edge_on_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """Disk thickness, dust lane and bulge of an edge-on disk."""
+    z = float(p.extra.get("z0", 0.1 * p.disk_h_arcsec)) / max(p.disk_h_arcsec, 1e-6)
+    ess.append(
+        _pick(rng, ["a razor-thin disk", "a very thin flat disk"])
+        if z < 0.1
+        else _pick(rng, ["a thin disk", "a flat elongated disk", "a narrow disk"])
+    )
+    if dust_lane_visible(p):
+        ess.append(
+            _pick(
+                rng,
+                [
+                    "a dark dust lane",
+                    "a dark dust lane along the midplane",
+                    "a dust lane cutting through the middle",
+                ],
+            )
+        )
+    elif p.dust_lane > 0:
+        opt.append(_pick(rng, ["reddened by dust", "a dusty midplane"]))
+    else:
+        opt.append(_pick(rng, ["no visible dust lane", "no dust lane"]))
+    if p.bulge_to_total > 0.2:
+        opt.append(_pick(rng, ["a prominent central bulge", "a bright bulge"]))
+        if p.boxiness > 2.6:
+            opt.append("a boxy bulge")
+    else:
+        opt.append(_pick(rng, ["a small bulge", "little or no bulge"]))
+    opt.append(_pick(rng, ["a spindle shape", "a knife-edge profile", "a narrow streak of light"]))
+    adj.append(_pick(rng, ["thin", "flat"]))
+
+
+def _irregular_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """Clumps and asymmetry of an irregular."""
+    ess.append(
+        _pick(
+            rng,
+            [
+                "clumpy irregular structure",
+                "a patchy, asymmetric shape",
+                "no regular structure",
+            ],
+        )
+    )
+    opt.append(
+        _pick(
+            rng,
+            ["bright blue star-forming knots", "scattered blue clumps", "knots of young stars"],
+        )
+    )
+    opt.append(_pick(rng, ["no spiral arms", "no clear centre", "a lopsided light distribution"]))
+    adj.append(_pick(rng, ["clumpy", "disordered", "patchy"]))
+    if p.subtype == "dwarf":
+        adj.append("dwarf")
+
+
+def _merger_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """Tails, companion and bridge of a merger."""
+    if p.n_tails >= 2:
+        ess.append(_pick(rng, ["long tidal tails", "curved tidal tails", "sweeping tidal streams"]))
+    else:
+        ess.append(_pick(rng, ["a tidal tail", "a faint tidal plume", "disturbed outskirts"]))
+    if p.companion_flux_ratio < 0.55:
+        opt.append(_pick(rng, ["a smaller companion", "an unequal-mass companion"]))
+    else:
+        opt.append(_pick(rng, ["two similar bright nuclei", "two comparable cores"]))
+    if p.has_bridge:
+        opt.append(
+            _pick(rng, ["a bridge of stars between them", "a luminous bridge connecting the pair"])
+        )
+    if p.companion_sep_arcsec < 8:
+        opt.append(_pick(rng, ["overlapping bodies", "very close nuclei"]))
+    opt.append(_pick(rng, ["distorted shapes", "disturbed morphology"]))
+
+
+def _ring_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """The ring, core and gap of a ring galaxy."""
+    if p.subtype == "collisional":
+        ess.append(
+            _pick(
+                rng,
+                [
+                    "a bright blue ring of star formation",
+                    "a knotty blue ring",
+                    "a clumpy outer ring",
+                ],
+            )
+        )
+        opt.append(_pick(rng, ["an off-centre nucleus", "a displaced central core"]))
+    else:
+        ess.append(
+            _pick(
+                rng,
+                ["a smooth detached ring", "a nearly perfect ring", "a symmetric outer ring"],
+            )
+        )
+        opt.append(_pick(rng, ["a round central core", "a compact yellow nucleus"]))
+    opt.append(_pick(rng, ["an empty gap between core and ring", "a dark gap inside the ring"]))
+    o = _orientation(p, rng)
+    if o and p.inclination_deg > 40:
+        opt.append(o)
+
+
+def _compact_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """How resolved a compact source is."""
+    if p.subtype == "point":
+        ess.append(_pick(rng, ["point-like", "unresolved", "star-like"]))
+    else:
+        ess.append(_pick(rng, ["barely resolved", "very small and round", "tiny and concentrated"]))
+    adj.append(_pick(rng, ["small", "tiny"]))
+
+
+def _artifact_details(
+    p: GalaxyParams, rng: np.random.Generator, ess: list[str], opt: list[str], adj: list[str]
+) -> None:
+    """Spikes, halo and trails of an artifact."""
+    if p.has_spikes:
+        ess.append(
+            _pick(
+                rng,
+                [
+                    "a bright saturated star with diffraction spikes",
+                    "a foreground star with four diffraction spikes",
+                    "a glaring star with spikes",
+                ],
+            )
+        )
+        opt.append(_pick(rng, ["a bright halo", "scattered light around it"]))
+        if p.extra.get("bleed"):
+            opt.append("a bleed trail")
+    if p.has_trail:
+        band = {0: "blue", 1: "green", 2: "red"}.get(p.trail_band)
+        t = _pick(rng, ["a satellite trail", "a straight streak", "a linear satellite streak"])
+        ess.append(
+            f"{t} in one band ({band})"
+            if band and rng.random() < 0.5
+            else f"{t} crossing the image"
+        )
+
+
+#: per-class caption rules, as the synth dispatches sampling and rendering by class; a class
+#: without an entry gets only the shared phrases (size, brightness, field)
+CLASS_CAPTIONS: dict[str, ClassCaption] = {
+    "elliptical": ClassCaption(_elliptical_details, colour=True),
+    "lenticular": ClassCaption(_lenticular_details, colour=True),
+    "spiral": ClassCaption(_spiral_details),
+    "barred_spiral": ClassCaption(_barred_spiral_details),
+    "edge_on": ClassCaption(_edge_on_details),
+    "irregular": ClassCaption(_irregular_details, colour=True),
+    "merger": ClassCaption(_merger_details),
+    "ring": ClassCaption(_ring_details, colour=True),
+    "compact": ClassCaption(_compact_details, colour=True, size=False),
+    "artifact": ClassCaption(_artifact_details, size=False, brightness=False, field=False),
+}
+_NO_RULE = ClassCaption()
+
+
 def _details(p: GalaxyParams, rng: np.random.Generator) -> tuple[list[str], list[str], list[str]]:
     """(essential phrases, optional phrases, adjectives) for the class of ``p``."""
     ess: list[str] = []
     opt: list[str] = []
     adj: list[str] = []
-    c = p.cls
-    col = _colour_word(p.g_r, rng)
-    if c == "elliptical":
-        q = p.axis_ratio
-        if q > 0.85:
-            adj.append(_pick(rng, ["round", "nearly circular"]))
-        elif q > 0.65:
-            adj.append(_pick(rng, ["slightly elongated", "oval"]))
-        else:
-            adj.append(_pick(rng, ["elongated", "flattened", "oval"]))
-        ess.append(
-            _pick(
-                rng,
-                [
-                    "a smooth featureless light profile",
-                    "no visible structure",
-                    "smooth, featureless light",
-                ],
-            )
-        )
-        if p.sersic_n > 4.5:
-            opt.append(_pick(rng, ["a bright concentrated core", "a sharply peaked centre"]))
-        else:
-            opt.append(
-                _pick(
-                    rng,
-                    ["a light profile that fades smoothly outwards", "a diffuse extended envelope"],
-                )
-            )
-        opt.append(
-            _pick(rng, ["old red stars", "an old stellar population", "no dust or star formation"])
-        )
-        if p.boxiness > 2.2:
-            opt.append("slightly boxy isophotes")
-    elif c == "lenticular":
-        ess.append(_bulge_phrase(max(p.bulge_to_total, 0.3), rng))
-        ess.append(
-            _pick(
-                rng,
-                [
-                    "a smooth featureless disk",
-                    "a smooth disc without spiral arms",
-                    "a disk with no arms",
-                ],
-            )
-        )
-        if p.subtype == "with_lens":
-            opt.append(_pick(rng, ["a faint lens around the bulge", "a flat inner lens"]))
-        opt.append(
-            _pick(rng, ["no spiral structure", "no signs of star formation", "no visible dust"])
-        )
-        o = _orientation(p, rng)
-        if o:
-            opt.append(o)
-    elif c in ("spiral", "barred_spiral"):
-        if c == "barred_spiral":
-            ess.append(
-                _pick(
-                    rng,
-                    [
-                        "a bright elongated bar",
-                        "a strong central bar",
-                        "a straight stellar bar",
-                        "a prominent bar",
-                    ],
-                )
-            )
-            opt.append(
-                _pick(
-                    rng, ["arms emerging from the ends of the bar", "arms starting at the bar ends"]
-                )
-            )
-            if p.has_ring:
-                opt.append(
-                    _pick(rng, ["an inner ring around the bar", "an inner ring encircling the bar"])
-                )
-        ess.append(_arm_phrase(p, rng))
-        opt.append(_bulge_phrase(p.bulge_to_total, rng))
-        if p.n_knots > 18:
-            opt.append(
-                _pick(
-                    rng,
-                    [
-                        "bright blue star-forming knots",
-                        "blue HII regions along the arms",
-                        "clumps of young blue stars",
-                    ],
-                )
-            )
-        if p.dust_lane > 0.45:
-            opt.append(_pick(rng, ["dark dust lanes along the arms", "dusty arms"]))
-        if c == "spiral" and p.has_ring:
-            opt.append(_pick(rng, ["a faint ring", "a ring-like arm pattern"]))
-        if p.g_r_young < 0.25:
-            opt.append(_pick(rng, ["blue arms", "a blue disk"]))
-        o = _orientation(p, rng)
-        if o:
-            opt.append(o)
-    elif c == "edge_on":
-        z = float(p.extra.get("z0", 0.1 * p.disk_h_arcsec)) / max(p.disk_h_arcsec, 1e-6)
-        ess.append(
-            _pick(rng, ["a razor-thin disk", "a very thin flat disk"])
-            if z < 0.1
-            else _pick(rng, ["a thin disk", "a flat elongated disk", "a narrow disk"])
-        )
-        if dust_lane_visible(p):
-            ess.append(
-                _pick(
-                    rng,
-                    [
-                        "a dark dust lane",
-                        "a dark dust lane along the midplane",
-                        "a dust lane cutting through the middle",
-                    ],
-                )
-            )
-        elif p.dust_lane > 0:
-            opt.append(_pick(rng, ["reddened by dust", "a dusty midplane"]))
-        else:
-            opt.append(_pick(rng, ["no visible dust lane", "no dust lane"]))
-        if p.bulge_to_total > 0.2:
-            opt.append(_pick(rng, ["a prominent central bulge", "a bright bulge"]))
-            if p.boxiness > 2.6:
-                opt.append("a boxy bulge")
-        else:
-            opt.append(_pick(rng, ["a small bulge", "little or no bulge"]))
-        opt.append(
-            _pick(rng, ["a spindle shape", "a knife-edge profile", "a narrow streak of light"])
-        )
-        adj.append(_pick(rng, ["thin", "flat"]))
-    elif c == "irregular":
-        ess.append(
-            _pick(
-                rng,
-                [
-                    "clumpy irregular structure",
-                    "a patchy, asymmetric shape",
-                    "no regular structure",
-                ],
-            )
-        )
-        opt.append(
-            _pick(
-                rng,
-                ["bright blue star-forming knots", "scattered blue clumps", "knots of young stars"],
-            )
-        )
-        opt.append(
-            _pick(rng, ["no spiral arms", "no clear centre", "a lopsided light distribution"])
-        )
-        adj.append(_pick(rng, ["clumpy", "disordered", "patchy"]))
-        if p.subtype == "dwarf":
-            adj.append("dwarf")
-    elif c == "merger":
-        if p.n_tails >= 2:
-            ess.append(
-                _pick(rng, ["long tidal tails", "curved tidal tails", "sweeping tidal streams"])
-            )
-        else:
-            ess.append(_pick(rng, ["a tidal tail", "a faint tidal plume", "disturbed outskirts"]))
-        if p.companion_flux_ratio < 0.55:
-            opt.append(_pick(rng, ["a smaller companion", "an unequal-mass companion"]))
-        else:
-            opt.append(_pick(rng, ["two similar bright nuclei", "two comparable cores"]))
-        if p.has_bridge:
-            opt.append(
-                _pick(
-                    rng, ["a bridge of stars between them", "a luminous bridge connecting the pair"]
-                )
-            )
-        if p.companion_sep_arcsec < 8:
-            opt.append(_pick(rng, ["overlapping bodies", "very close nuclei"]))
-        opt.append(_pick(rng, ["distorted shapes", "disturbed morphology"]))
-    elif c == "ring":
-        if p.subtype == "collisional":
-            ess.append(
-                _pick(
-                    rng,
-                    [
-                        "a bright blue ring of star formation",
-                        "a knotty blue ring",
-                        "a clumpy outer ring",
-                    ],
-                )
-            )
-            opt.append(_pick(rng, ["an off-centre nucleus", "a displaced central core"]))
-        else:
-            ess.append(
-                _pick(
-                    rng,
-                    ["a smooth detached ring", "a nearly perfect ring", "a symmetric outer ring"],
-                )
-            )
-            opt.append(_pick(rng, ["a round central core", "a compact yellow nucleus"]))
-        opt.append(_pick(rng, ["an empty gap between core and ring", "a dark gap inside the ring"]))
-        o = _orientation(p, rng)
-        if o and p.inclination_deg > 40:
-            opt.append(o)
-    elif c == "compact":
-        if p.subtype == "point":
-            ess.append(_pick(rng, ["point-like", "unresolved", "star-like"]))
-        else:
-            ess.append(
-                _pick(rng, ["barely resolved", "very small and round", "tiny and concentrated"])
-            )
-        adj.append(_pick(rng, ["small", "tiny"]))
-    elif c == "artifact":
-        if p.has_spikes:
-            ess.append(
-                _pick(
-                    rng,
-                    [
-                        "a bright saturated star with diffraction spikes",
-                        "a foreground star with four diffraction spikes",
-                        "a glaring star with spikes",
-                    ],
-                )
-            )
-            opt.append(_pick(rng, ["a bright halo", "scattered light around it"]))
-            if p.extra.get("bleed"):
-                opt.append("a bleed trail")
-        if p.has_trail:
-            band = {0: "blue", 1: "green", 2: "red"}.get(p.trail_band)
-            t = _pick(rng, ["a satellite trail", "a straight streak", "a linear satellite streak"])
-            ess.append(
-                f"{t} in one band ({band})"
-                if band and rng.random() < 0.5
-                else f"{t} crossing the image"
-            )
-    if col and c in ("elliptical", "lenticular", "compact", "ring", "irregular"):
+    rule = CLASS_CAPTIONS.get(p.cls, _NO_RULE)
+    col = _colour_word(p.g_r, rng)  # drawn for every class, so the stream stays aligned
+    if rule.details is not None:
+        rule.details(p, rng, ess, opt, adj)
+    if col and rule.colour:
         adj.append(col)
     s = _size_word(p)
-    if s and c not in ("compact", "artifact"):
+    if s and rule.size:
         adj.append(s)
     b = _bright_word(p, rng)
-    if b and c != "artifact":
+    if b and rule.brightness:
         adj.append(b)
-    if p.n_neighbours >= 4 and c != "artifact":
+    if p.n_neighbours >= 4 and rule.field:
         opt.append(
             _pick(rng, ["small background galaxies nearby", "faint neighbours in the field"])
         )
@@ -575,27 +657,26 @@ def _noun(p: GalaxyParams, rng: np.random.Generator) -> str:
     return _pick(rng, _NOUNS.get(p.cls, (p.cls.replace("_", " "),)))
 
 
+#: sentence forms, indexed by the style drawn in :func:`caption_for` (3 puts the details first)
+_STYLES: tuple[str, ...] = (
+    "{art} with {body}",
+    "{art} showing {body}",
+    "{art}: {body}",
+    "{Body} in {art}",
+    "{art} that has {body}",
+    "{art} featuring {body}",
+    "{art}. It has {body}",
+    "{art} displaying {body}",
+)
+
+
 def _compose(head: str, with_parts: list[str], part_parts: list[str], style: int, rng) -> str:
     body = _join(with_parts, rng)
     art = _article(head)
     if not body:
         s = art
-    elif style == 0:
-        s = f"{art} with {body}"
-    elif style == 1:
-        s = f"{art} showing {body}"
-    elif style == 2:
-        s = f"{art}: {body}"
-    elif style == 3:
-        s = f"{body[0].upper() + body[1:]} in {art}"
-    elif style == 4:
-        s = f"{art} that has {body}"
-    elif style == 5:
-        s = f"{art} featuring {body}"
-    elif style == 6:
-        s = f"{art}. It has {body}"
     else:
-        s = f"{art} displaying {body}"
+        s = _STYLES[style].format(art=art, body=body, Body=body[0].upper() + body[1:])
     if part_parts:
         extra = _join(part_parts, rng)
         if style == 3 or rng.random() < 0.7:
@@ -631,7 +712,7 @@ def caption_for(params: GalaxyParams, rng: np.random.Generator) -> str:
     adj = adj[: int(rng.integers(0, min(len(adj), 2) + 1))]
     head = " ".join([*adj, noun])
     shuffle = rng.random() < 0.5
-    style = int(rng.integers(0, 8))
+    style = int(rng.integers(0, len(_STYLES)))
     order = rng.permutation(len(ess) + len(chosen))
     disc = rng.random() < 0.25
     while True:
@@ -675,7 +756,9 @@ _PARTICIPLE_STARTS = frozenset(
 )
 
 __all__ = [
+    "CLASS_CAPTIONS",
     "CLASS_NAMES",
+    "ClassCaption",
     "LABEL_TEMPLATES",
     "MAX_WORDS",
     "caption_for",

@@ -99,3 +99,16 @@ def test_caption_for_label():
     rng = np.random.default_rng(0)
     caps = {caption_for_label("ring", rng) for _ in range(30)}
     assert len(caps) >= 5 and all("ring galaxy" in c for c in caps)
+
+
+def test_every_class_has_a_caption_rule_and_unknown_classes_still_caption():
+    from galaxy_explorer.train import synth
+    from galaxy_explorer.train.captions import CLASS_CAPTIONS
+
+    # dispatch by class, like the synth's samplers and renderers
+    assert set(CLASS_CAPTIONS) == set(CLASSES) == set(synth._SAMPLERS) == set(synth._RENDERERS)
+    assert all(rule.details is not None for rule in CLASS_CAPTIONS.values())
+    p = sample_params(np.random.default_rng(1), "spiral")
+    p.cls = "polar_ring"  # a class the rules do not know: a plain caption naming it
+    cap = caption_for(p, np.random.default_rng(2))
+    assert "polar ring" in cap.lower() and cap.endswith(".")
