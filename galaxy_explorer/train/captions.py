@@ -1,8 +1,8 @@
 """Summary-style morphology captions for synthetic galaxies and for labelled cutouts.
 
 :func:`caption_for` turns the true parameters of a synthetic cutout (see
-:class:`galaxy_explorer.train.galaxy_params.GalaxyParams`) into a short description in the style of
-the seed model's training text, e.g. "A barred spiral galaxy with loosely wound arms, a bright
+:class:`galaxy_explorer.train.galaxy_params.GalaxyParams`) into a short description in the
+style of the seed model's training text, e.g. "A barred spiral galaxy with loosely wound arms, a bright
 elongated bar and a prominent central bulge". Wording varies (synonyms, clause order, which
 optional details are mentioned) so that free text written by people matches; captions stay
 well under CLIP's 77-token limit (< 40 words). What a caption says about each class is a
