@@ -2,10 +2,10 @@
 
 :func:`caption_for` turns the true parameters of a synthetic cutout (see
 :class:`galaxy_explorer.train.galaxy_params.GalaxyParams`) into a short description in the
-style of the seed model's training text, e.g. "A barred spiral galaxy with loosely wound arms, a bright
-elongated bar and a prominent central bulge". Wording varies (synonyms, clause order, which
-optional details are mentioned) so that free text written by people matches; captions stay
-well under CLIP's 77-token limit (< 40 words). What a caption says about each class is a
+style of the seed model's training text, e.g. "A barred spiral galaxy with loosely wound
+arms, a bright elongated bar and a prominent central bulge". Wording varies (synonyms, clause
+order, which optional details are mentioned) so that free text written by people matches;
+captions stay well under CLIP's 77-token limit (< 40 words). What a caption says about each class is a
 :class:`ClassCaption` rule in :data:`CLASS_CAPTIONS`, dispatched by class as the synth
 dispatches its samplers and renderers; the captions drawn for a seed are pinned by
 ``tests/train/test_caption_pins.py``.

@@ -41,7 +41,8 @@ def test_queries_load_from_the_package_alone(tmp_path):
         "import galaxy_explorer;"
         "from galaxy_explorer.train.recipe import load_fresh_queries, load_paraphrase_queries;"
         "q, p = load_paraphrase_queries();"
-        "print(json.dumps([galaxy_explorer.__file__, len(q), sorted(p), len(load_fresh_queries())]))"
+        "n = len(load_fresh_queries());"
+        "print(json.dumps([galaxy_explorer.__file__, len(q), sorted(p), n]))"
     )
     # -I: isolated mode (no PYTHONPATH, no cwd or script folder on sys.path)
     res = subprocess.run(
