@@ -5,9 +5,9 @@
 style of the seed model's training text, e.g. "A barred spiral galaxy with loosely wound
 arms, a bright elongated bar and a prominent central bulge". Wording varies (synonyms, clause
 order, which optional details are mentioned) so that free text written by people matches;
-captions stay well under CLIP's 77-token limit (< 40 words). What a caption says about each class is a
-:class:`ClassCaption` rule in :data:`CLASS_CAPTIONS`, dispatched by class as the synth
-dispatches its samplers and renderers; the captions drawn for a seed are pinned by
+captions stay well under CLIP's 77-token limit (< 40 words). What a caption says about each
+class is a :class:`ClassCaption` rule in :data:`CLASS_CAPTIONS`, dispatched by class as the
+synth dispatches its samplers and renderers; the captions drawn for a seed are pinned by
 ``tests/train/test_caption_pins.py``.
 
 :func:`label_to_captions` turns a plain class label (from a ``path,label`` CSV) into captions
