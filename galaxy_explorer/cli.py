@@ -234,6 +234,7 @@ def _add_label_args(p: argparse.ArgumentParser, required: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from galaxy_explorer._help import ENVIRONMENT_HELP, use_formatter
+    from galaxy_explorer.cli_catalogue import add_catalogue_args, add_label_command
 
     parser = argparse.ArgumentParser(
         prog="galaxy-explorer",
@@ -355,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("text", help='e.g. "spiral galaxy with prominent arms"')
     _add_output(p)
+    add_catalogue_args(p)
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("similar", help="rank cutouts by similarity to example image(s)")
@@ -382,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_label_args(p, required=True)
     _add_output(p, top=False)
+    add_catalogue_args(p)
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("export", help="write a subset (or everything) as CSV with provenance")
@@ -407,11 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_excel_safe(p)
     _add_label_args(p, required=False)
+    add_catalogue_args(p)
     p.set_defaults(func=cmd_export)
 
     from galaxy_explorer.cli_cache import add_cache_command
 
     add_cache_command(sub)
+    add_label_command(sub)
 
     for module, fn in (
         ("galaxy_explorer.train.synth", "add_synth_command"),
@@ -467,6 +472,9 @@ def _open_session(args: argparse.Namespace) -> Session:
         raise CliError(
             f"{args.dir}: no image files found (looked for {' '.join(IMAGE_EXTENSIONS)})"
         )
+    from galaxy_explorer.cli_catalogue import load_for_session
+
+    load_for_session(session, args)  # --catalogue: read and matched before the model loads
     try:
         adapter = session.adapter
     except ModelLoadError as exc:
@@ -623,6 +631,9 @@ def _rows(
                 label=manual.get(it.sha256),
             )
         )
+    from galaxy_explorer.cli_catalogue import add_catalogue_columns
+
+    add_catalogue_columns(session, rows)  # --catalogue: its columns after the standard ones
     return rows
 
 
