@@ -274,7 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         type=Path,
         metavar="DIR",
-        help="folders or files to open (default: the sample catalogue)",
+        help="folders or files to open (default: the sample catalogue); a table "
+        "(.fits table, .csv, .ecsv, .vot, .xml) opens as a catalogue beside the images",
+    )
+    p.add_argument(
+        "--images",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="with a catalogue table: the folder of its cutouts (default: the folder its "
+        "path column points into)",
     )
     p.add_argument(
         "--model",
@@ -918,8 +928,26 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CliError(f"the desktop app cannot start: {exc}") from None
     model = _model_spec(args, fetch=False)  # the app downloads it (off the GUI thread) itself
+    from galaxy_explorer.core.catalogue import looks_like_table
+
+    tables = [p for p in args.paths if looks_like_table(p)]
+    images = [p for p in args.paths if p not in tables] + list(args.images or [])
+    if len(tables) > 1:
+        raise CliError("open one catalogue table at a time", EXIT_USAGE)
+    if args.images and not tables:
+        raise CliError("--images goes with a catalogue table", EXIT_USAGE)
+    for p in [*tables, *images] if tables else []:
+        if not p.exists():
+            raise CliError(f"{_term(p)}: no such file or directory", EXIT_USAGE)
+    paths = images if tables else list(args.paths) or None
     return int(
-        run_app(list(args.paths) or None, model=model, cache_dir=args.cache, device=args.device)
+        run_app(
+            paths,
+            model=model,
+            cache_dir=args.cache,
+            device=args.device,
+            catalogue=tables[0] if tables else None,
+        )
     )
 
 

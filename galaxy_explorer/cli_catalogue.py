@@ -90,19 +90,6 @@ def _options(args: argparse.Namespace) -> Any:
     )
 
 
-def _needs_positions(cat: Catalogue, args: argparse.Namespace) -> bool:
-    from galaxy_explorer.core.catalogue import CatalogueError
-
-    if args.match_by == "radec":
-        return True
-    if args.match_by != "auto" or args.match_column:
-        return False
-    try:
-        return cat.radec(args.ra_column, args.dec_column) is not None
-    except CatalogueError:
-        return False
-
-
 def match_session(
     session: Session, args: argparse.Namespace, path: Path
 ) -> tuple[Catalogue, Match]:
@@ -117,8 +104,9 @@ def match_session(
 
     try:
         cat = open_catalogue(path)
-        positions = session.sky_positions(session.items) if _needs_positions(cat, args) else None
-        match = match_catalogue(cat, session.items, positions, _options(args))
+        match = match_catalogue(
+            cat, session.items, lambda: session.sky_positions(session.items), _options(args)
+        )
     except CatalogueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     for note in match.notes:

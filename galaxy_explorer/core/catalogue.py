@@ -36,7 +36,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -753,7 +753,9 @@ def _match_radec(
 def match_catalogue(
     cat: Catalogue,
     items: Sequence[Item],
-    positions: Sequence[tuple[float | None, float | None]] | None = None,
+    positions: Sequence[tuple[float | None, float | None]]
+    | Callable[[], Sequence[tuple[float | None, float | None]]]
+    | None = None,
     options: MatchOptions | None = None,
 ) -> Match:
     """Match catalogue rows to cutouts.
@@ -763,8 +765,10 @@ def match_catalogue(
     cat : Catalogue
     items : sequence of Item
         The scanned cutouts.
-    positions : sequence of (ra, dec), optional
+    positions : sequence of (ra, dec), or a function returning one, optional
         Each item's sky position (``Session.sky_positions``); needed for RA/Dec matching.
+        A function is called only when the match needs positions (reading them may open
+        every FITS file once).
     options : MatchOptions, optional
         How to match; ``auto`` by default.
 
@@ -814,6 +818,7 @@ def match_catalogue(
         if not (item_of_row >= 0).any() and opt.by == "auto" and opt.column is None:
             rd = cat.radec(opt.ra_column, opt.dec_column)
             if rd is not None and positions is not None:
+                positions = positions() if callable(positions) else positions
                 notes.append(f"no row matched by {column!r}; matched by RA/Dec instead")
                 by = "radec"
         if by == "path":
@@ -832,6 +837,7 @@ def match_catalogue(
         )
     if positions is None:
         raise CatalogueError("matching by RA/Dec needs the cutouts' sky positions")
+    positions = positions() if callable(positions) else positions
     ra, dec, ra_name, dec_name = rd
     item_of_row, reasons, sep = _match_radec(cat, ra, dec, positions, opt.tolerance_arcsec)
     return _finish("radec", f"{ra_name},{dec_name}", item_of_row, reasons, len(items), sep, notes)
