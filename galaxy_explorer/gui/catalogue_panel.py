@@ -502,6 +502,7 @@ class CataloguePanel(QWidget):
         self.unmatched_list = QListWidget()
         self.unmatched_list.setToolTip("Catalogue rows that have no cutout, and why")
         lay.addWidget(self.unmatched_list, 1)
+        lay.addStretch(0)
 
         self.colour_combo.currentIndexChanged.connect(self._on_colour_combo)
         self.filter_edit.returnPressed.connect(self._on_filter)
@@ -547,6 +548,7 @@ class CataloguePanel(QWidget):
                 f"Rows without a cutout: {n}" if n else "Every row has a cutout."
             )
             self.unmatched_list.addItems(link.unmatched)
+            self.unmatched_list.setVisible(bool(n))
 
     @Slot(int)
     def _on_colour_combo(self, index: int) -> None:
@@ -652,13 +654,13 @@ def install_catalogue(window: Any) -> CatalogueLink:
     window.catalogue_dock = window._dock(
         "Catalogue", panel, Qt.DockWidgetArea.LeftDockWidgetArea, "CatalogueDock"
     )
-    window.tabifyDockWidget(window.labels_dock, window.catalogue_dock)
-    window.labels_dock.raise_()
     sky = SkyPanel(c, link, getattr(window, "thumbs", None))
     window.sky_panel = sky
     window.sky_dock = window._dock("Sky", sky, Qt.DockWidgetArea.LeftDockWidgetArea, "SkyDock")
+    # left column: Labels and Catalogue as tabs above, the sky below
     window.splitDockWidget(window.labels_dock, window.sky_dock, Qt.Orientation.Vertical)
-    window.sky_dock.hide()  # shown once a catalogue with coordinates is open
+    window.tabifyDockWidget(window.labels_dock, window.catalogue_dock)
+    window.labels_dock.raise_()
     row_view = CatalogueRowView(c, link)
     window.catalogue_row_view = row_view
     window.detail.tabs.addTab(row_view, "Catalogue")
@@ -675,7 +677,7 @@ def install_catalogue(window: Any) -> CatalogueLink:
         if link.cat is not None:
             window.catalogue_dock.show()
             window.catalogue_dock.raise_()
-            if link.sky is not None:
+            if link.sky is not None and not window.sky_dock.isVisible():
                 window.sky_dock.show()
 
     link.changed.connect(on_changed)

@@ -29,7 +29,8 @@ __all__ = ["SkyPanel", "unwrap_ra"]
 def unwrap_ra(ra: np.ndarray) -> np.ndarray:
     """RA for plotting: a field that straddles RA 0 is cut at its widest gap instead.
 
-    Values above the cut become negative, so the field is one piece on the plot.
+    Values above the cut become negative, so the field is one piece on the plot; a field
+    spread all over the sky is left as it is.
     """
     ra = np.asarray(ra, dtype=np.float64)
     if len(ra) < 2:
@@ -37,9 +38,17 @@ def unwrap_ra(ra: np.ndarray) -> np.ndarray:
     s = np.sort(ra)
     gaps = np.diff(s)
     k = int(np.argmax(gaps))
-    if gaps[k] > s[0] + 360.0 - s[-1]:
+    natural = s[-1] - s[0]
+    if 360.0 - gaps[k] < 0.5 * natural:  # cutting at the gap makes the field much smaller
         return np.where(ra >= s[k + 1], ra - 360.0, ra)
     return ra
+
+
+class _RAAxis(pg.AxisItem):
+    """RA ticks in 0–360° whatever the plotted (unwrapped) value."""
+
+    def tickStrings(self, values: Any, scale: float, spacing: float) -> list[str]:  # noqa: N802
+        return super().tickStrings([v % 360.0 for v in values], scale, spacing)
 
 
 class SkyPanel(QWidget):
@@ -75,7 +84,9 @@ class SkyPanel(QWidget):
         lay.addWidget(self.info)
         bg, fg = _style.plot_colors()
         self.vb = _SelectViewBox()
-        self.plot = pg.PlotWidget(viewBox=self.vb, background=bg)
+        self.plot = pg.PlotWidget(
+            viewBox=self.vb, background=bg, axisItems={"bottom": _RAAxis("bottom")}
+        )
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         pi = self.plot.getPlotItem()

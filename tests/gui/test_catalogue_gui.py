@@ -199,3 +199,15 @@ def test_cli_gui_splits_catalogue_from_images(monkeypatch, catalogue, cutouts, t
     assert cli.main(["gui", str(cutouts), "--images", str(cutouts)]) == 2
     assert cli.main(["gui", str(cutouts)]) == 0
     assert seen["catalogue"] is None and seen["paths"] == [cutouts]
+
+
+def test_unwrap_ra_keeps_a_field_across_ra_zero_in_one_piece():
+    from galaxy_explorer.gui.sky_panel import unwrap_ra
+
+    field = np.array([359.0, 359.5, 0.2, 0.8])
+    out = unwrap_ra(field)
+    assert out.max() - out.min() == pytest.approx(1.8)
+    spread = np.linspace(0, 350, 36)  # all over the sky: unchanged
+    assert np.array_equal(unwrap_ra(spread), spread)
+    plain = np.array([10.0, 11.0, 12.5])
+    assert np.array_equal(unwrap_ra(plain), plain)
