@@ -38,7 +38,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -592,14 +592,18 @@ class Match:
         return text
 
 
-def _image_stem(name: str) -> str:
-    from galaxy_explorer.core.imaging import IMAGE_EXTENSIONS
+_EXT_RE: re.Pattern[str] | None = None
 
-    low = name.lower()
-    for ext in sorted(IMAGE_EXTENSIONS, key=len, reverse=True):
-        if low.endswith(ext):
-            return name[: -len(ext)]
-    return name
+
+def _image_stem(name: str) -> str:
+    """``name`` without its image ending (``.fits.gz`` whole)."""
+    global _EXT_RE
+    if _EXT_RE is None:
+        from galaxy_explorer.core.imaging import IMAGE_EXTENSIONS
+
+        exts = sorted(IMAGE_EXTENSIONS, key=len, reverse=True)
+        _EXT_RE = re.compile("(?:" + "|".join(re.escape(e) for e in exts) + ")$", re.IGNORECASE)
+    return _EXT_RE.sub("", name, count=1)
 
 
 def _looks_like_file_names(values: Sequence[str]) -> bool:
@@ -613,9 +617,7 @@ def _looks_like_file_names(values: Sequence[str]) -> bool:
 
 
 def _split(value: str) -> tuple[str, ...]:
-    value = value.replace("\\", "/")
-    parts = PurePosixPath(value).parts
-    return tuple(p for p in parts if p not in ("/", "."))
+    return tuple(p for p in value.replace("\\", "/").split("/") if p and p != ".")
 
 
 def _common_tail(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -629,44 +631,47 @@ def _match_paths(
     cat: Catalogue, column: str, items: Sequence[Item]
 ) -> tuple[np.ndarray, dict[int, str]]:
     values = cat.text_values(column)
-    item_parts = [_split(utf8_text(it.path)) for it in items]
     by_name: dict[str, list[int]] = {}
-    by_stem: dict[str, list[int]] = {}
-    for i, parts in enumerate(item_parts):
-        if parts:
-            by_name.setdefault(parts[-1], []).append(i)
-            by_stem.setdefault(_image_stem(parts[-1]), []).append(i)
-    exact: dict[str, int] = {}
-    if cat.base_dir is not None:
-        for i, it in enumerate(items):
-            exact.setdefault(utf8_text(os.path.normpath(it.path)), i)
+    for i, it in enumerate(items):
+        by_name.setdefault(utf8_text(it.path.name), []).append(i)
+    by_stem: dict[str, list[int]] | None = None  # built only if some name is not found
+
+    def parts_of(i: int) -> tuple[str, ...]:
+        return _split(utf8_text(str(items[i].path)))
+
     item_of_row = np.full(cat.n, -1, dtype=np.int64)
     reasons: dict[int, str] = {}
     for r, v in enumerate(values):
         if not v:
             reasons[r] = f"empty {column!r}"
             continue
-        if cat.base_dir is not None:
-            full = utf8_text(os.path.normpath(os.path.join(cat.base_dir, v.replace("\\", "/"))))
-            if full in exact:
-                item_of_row[r] = exact[full]
-                continue
-        parts = _split(v)
-        if not parts:
+        name = v.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        if not name or name in (".", ".."):
             reasons[r] = f"{column!r} is not a file name"
             continue
-        cands = by_name.get(parts[-1])
+        cands = by_name.get(name)
         if not cands:
-            cands = by_stem.get(parts[-1]) or by_stem.get(_image_stem(parts[-1]))
+            if by_stem is None:
+                by_stem = {}
+                for nm, idx in by_name.items():
+                    by_stem.setdefault(_image_stem(nm), []).extend(idx)
+            cands = by_stem.get(name) or by_stem.get(_image_stem(name))
             if not cands:
-                reasons[r] = f"no cutout named {parts[-1]!r}"
+                reasons[r] = f"no cutout named {name!r}"
                 continue
         if len(cands) == 1:
             item_of_row[r] = cands[0]
             continue
-
-        # several files of that name: the one sharing the longest tail of the path
-        scores = [_common_tail(item_parts[i], parts) for i in cands]
+        # several files of that name: the one at the path relative to the table's folder,
+        # else the one sharing the longest tail of the path
+        if cat.base_dir is not None:
+            full = utf8_text(os.path.normpath(os.path.join(cat.base_dir, v.replace("\\", "/"))))
+            exact = [i for i in cands if utf8_text(os.path.normpath(items[i].path)) == full]
+            if len(exact) == 1:
+                item_of_row[r] = exact[0]
+                continue
+        parts = _split(v)
+        scores = [_common_tail(parts_of(i), parts) for i in cands]
         best = max(scores)
         winners = [i for i, s in zip(cands, scores, strict=True) if s == best]
         if len(winners) == 1:

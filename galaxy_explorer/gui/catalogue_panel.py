@@ -178,6 +178,8 @@ class CatalogueLink(QObject):
 
         def run() -> Any:
             cat = open_catalogue(source, name=name)
+            for col in cat.columns:  # column kinds once, here: the panel lists them
+                cat.kind(col)
             roots = list(images or [])
             if need_roots:
                 roots = derive_image_roots(cat, column)
@@ -206,6 +208,7 @@ class CatalogueLink(QObject):
     def _on_items(self) -> None:
         """The cutouts changed (opened, rescanned): match again."""
         self.row_of_item = np.full(self.c.n, -1, dtype=np.int64)
+        self.match = None  # its rows were the old cutouts' (exports wait for the new one)
         if self.cat is not None:
             self.rematch()
 
@@ -290,7 +293,7 @@ class CatalogueLink(QObject):
     def export_extras(self, rows: Any) -> tuple[list[str], list[dict[str, Any]] | None]:
         """Catalogue columns for exported rows (called by the controller's export worker)."""
         cat, match = self.cat, self.match
-        if cat is None or match is None:
+        if cat is None or match is None or len(match.row_of_item) != self.c.n:
             return [], None
         from galaxy_explorer.core.catalogue import export_values
 
