@@ -616,8 +616,22 @@ def _looks_like_file_names(values: Sequence[str]) -> bool:
     return hits >= 0.8 * len(sample)
 
 
+_BYTE_ESCAPE = re.compile(r"\\x[0-9a-fA-F]{2}")
+
+
+def windows_seps(value: str) -> str:
+    """A Windows path (``a\\b.fits``, no ``/``) with ``/`` separators; others unchanged.
+
+    A backslash is a separator only in a value without ``/`` and without ``\\xNN`` escapes
+    (how exports write file-name bytes that are not UTF-8).
+    """
+    if "\\" in value and "/" not in value and not _BYTE_ESCAPE.search(value):
+        return value.replace("\\", "/")
+    return value
+
+
 def _split(value: str) -> tuple[str, ...]:
-    return tuple(p for p in value.replace("\\", "/").split("/") if p and p != ".")
+    return tuple(p for p in windows_seps(value).split("/") if p and p != ".")
 
 
 def _common_tail(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -645,7 +659,8 @@ def _match_paths(
         if not v:
             reasons[r] = f"empty {column!r}"
             continue
-        name = v.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        v = windows_seps(v)
+        name = v.rstrip("/").rsplit("/", 1)[-1]
         if not name or name in (".", ".."):
             reasons[r] = f"{column!r} is not a file name"
             continue
@@ -665,7 +680,7 @@ def _match_paths(
         # several files of that name: the one at the path relative to the table's folder,
         # else the one sharing the longest tail of the path
         if cat.base_dir is not None:
-            full = utf8_text(os.path.normpath(os.path.join(cat.base_dir, v.replace("\\", "/"))))
+            full = utf8_text(os.path.normpath(os.path.join(cat.base_dir, v)))
             exact = [i for i in cands if utf8_text(os.path.normpath(items[i].path)) == full]
             if len(exact) == 1:
                 item_of_row[r] = exact[0]

@@ -83,7 +83,7 @@ def derive_image_roots(cat: Any, column: str | None = None) -> list[Path]:
     CatalogueError
         If the table has no path column, or none of its files exists.
     """
-    from galaxy_explorer.core.catalogue import PATH_COLUMNS, CatalogueError
+    from galaxy_explorer.core.catalogue import PATH_COLUMNS, CatalogueError, windows_seps
 
     col = cat.resolve_column(column) if column else cat.find_column(PATH_COLUMNS)
     if col is None:
@@ -96,7 +96,7 @@ def derive_image_roots(cat: Any, column: str | None = None) -> list[Path]:
     for v in cat.text_values(col):
         if not v:
             continue
-        p = Path(os.path.normpath(os.path.join(base, v.replace("\\", "/"))))
+        p = Path(os.path.normpath(os.path.join(base, windows_seps(v))))
         if p.is_file():
             found.append(p.parent)
     if not found:
@@ -639,6 +639,12 @@ def open_catalogue_dialog(window: Any, link: CatalogueLink) -> None:
         link.open(Path(path))
 
 
+def _back_to_labels(window: Any, panel: CataloguePanel) -> None:
+    if window.map.color_source is not None:
+        window.map.set_color_source(None)
+        panel.reset_colour()
+
+
 def install_catalogue(window: Any) -> CatalogueLink:
     """Add the catalogue and sky docks, the detail tab and the menu items to a main window.
 
@@ -704,6 +710,9 @@ def install_catalogue(window: Any) -> CatalogueLink:
             idx = acts.index(after) + 1 if after is not None else 0
             menu.insertAction(acts[idx] if idx < len(acts) else None, action)
         elif text == "View":
+            for a in menu.actions():  # "Colour by … Label" also leaves a catalogue colouring
+                if a.text().replace("&", "").startswith("Colour by"):
+                    a.triggered.connect(lambda *_: _back_to_labels(window, panel))
             menu.addAction(window.catalogue_dock.toggleViewAction())
             menu.addAction(window.sky_dock.toggleViewAction())
     return link

@@ -307,3 +307,34 @@ def test_export_then_open_as_catalogue_round_trip(tmp_path, items):
     m = C.match_catalogue(cat, items)
     assert m.method == "sha256" and m.n_matched == len(items)
     assert [items[i].sha256 for i in m.item_of_row] == [r.sha256 for r in rows]
+
+
+def test_undecodable_file_names_match_by_their_exported_text(tmp_path):
+    import os
+
+    from helpers import write_jpeg
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    raw = os.fsencode(str(folder)) + b"/gal\xff.jpg"
+    write_jpeg(Path(os.fsdecode(raw)), seed=3)
+    write_jpeg(folder / "plain.jpg", seed=4)
+    items = scan([folder]).items
+    out = tmp_path / "e.csv"
+    write_csv(
+        out,
+        [ExportRow(path=str(it.path), name=it.name, sha256=it.sha256) for it in items],
+        Provenance(model="m"),
+    )
+    t = Table.read(out, format="ascii.csv", comment="#")
+    t.remove_column("sha256")  # match by the path text alone
+    m = C.match_catalogue(C.open_catalogue(t), items)
+    assert m.method == "path" and m.n_matched == 2
+    assert [items[i].sha256 for i in m.item_of_row] == [it.sha256 for it in items]
+
+
+def test_windows_separators_in_a_path_column(items):
+    base = items[2].path.parent.name
+    cat = C.open_catalogue(Table({"path": [f"C:\\survey\\{base}\\{items[2].name}"]}))
+    assert C.match_catalogue(cat, items).item_of_row[0] == 2
+    assert C.windows_seps("a\\xffb.jpg") == "a\\xffb.jpg"  # an escaped byte, not a folder

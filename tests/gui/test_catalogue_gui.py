@@ -163,6 +163,35 @@ def test_bad_catalogue_is_reported_and_the_window_keeps_working(
     assert "nothing to match" in blocker.args[0]
 
 
+def test_catalogue_without_paths_needs_an_images_folder(qtbot, make_window, tmp_path):
+    t = tmp_path / "radec.csv"
+    Table({"ra": [150.0], "dec": [2.0]}).write(t)
+    win = make_window([])
+    with qtbot.waitSignal(win.catalogue.error, timeout=10000) as blocker:
+        win.catalogue.open(t)
+    assert "open the images folder too" in blocker.args[0]
+    gone = tmp_path / "gone.csv"
+    Table({"path": ["nowhere/x.jpg"]}).write(gone)
+    with qtbot.waitSignal(win.catalogue.error, timeout=10000) as blocker:
+        win.catalogue.open(gone)
+    assert "none of the files in column 'path' exists" in blocker.args[0]
+
+
+def test_view_menu_colour_actions_leave_the_catalogue_colouring(qtbot, make_window, catalogue):
+    path, _ = catalogue
+    win = make_window([])
+    win.catalogue.open(path)
+    _wait_matched(qtbot, win)
+    with qtbot.waitSignal(win.catalogue.colour_changed, timeout=10000):
+        win.catalogue.set_colour("morph")
+    assert win.map.color_source is not None
+    view = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+    act = next(a for a in view.actions() if a.text() == "Colour by &Predicted Label")
+    act.trigger()  # the mode was "predicted" already: still back to label colours
+    assert win.map.color_source is None
+    assert win.catalogue_panel.colour_combo.currentIndex() == 0
+
+
 def test_samp_style_table_opens_by_radec(qtbot, make_window, cutouts):
     """An in-memory table (as SAMP's table.load.votable delivers) matched by RA/Dec."""
     fits = sorted(cutouts.glob("*.fits"))
