@@ -678,6 +678,7 @@ def install_catalogue(window: Any) -> CatalogueLink:
     link.colour_changed.connect(lambda: window.map.set_color_source(link.colour))
     window.map.color_source_cleared.connect(panel.reset_colour)
     window.map.hovered.connect(sky.set_hover)
+    sky.hovered.connect(window.map.mark_row)
     link.filter_changed.connect(lambda: window.gallery.model.set_mask(link.filter_mask))
     link.message.connect(window._on_status)
     link.error.connect(lambda msg: window._on_error("Catalogue", msg))

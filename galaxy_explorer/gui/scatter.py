@@ -379,7 +379,15 @@ class MapView(QWidget):
             pxMode=True,
         )
         self.cur_item.setZValue(40)
-        for it in (self.top_item, self.sel_item, self.cur_item):
+        self.hover_mark = pg.ScatterPlotItem(  # a row hovered in another view (the sky)
+            size=18,
+            symbol="o",
+            pen=pg.mkPen(_style.HIGHLIGHT_COLOR, width=2),
+            brush=pg.mkBrush(None),
+            pxMode=True,
+        )
+        self.hover_mark.setZValue(45)
+        for it in (self.top_item, self.sel_item, self.cur_item, self.hover_mark):
             self.vb.addItem(it)
 
         self._tip = QFrame(self.plot)
@@ -475,6 +483,15 @@ class MapView(QWidget):
         inside = self._rows[m]
         self._combine(inside, mode)
         return inside
+
+    @Slot(int)
+    def mark_row(self, row: int) -> None:
+        """Ring ``row`` (hovered in another view, e.g. the sky panel); -1 clears the ring."""
+        pos = self.row_position(row) if row >= 0 else None
+        if pos is None:
+            self.hover_mark.setData([], [])
+        else:
+            self.hover_mark.setData(x=[pos[0]], y=[pos[1]])
 
     def row_position(self, row: int) -> tuple[float, float] | None:
         xy = self.c.coords[row] if 0 <= row < len(self.c.coords) else None

@@ -128,6 +128,12 @@ def test_catalogue_opens_its_images_and_links_every_view(qtbot, make_window, cat
     assert c.items[fits_row].name in sky.hover_text.text()
     win.map.hovered.emit(-1)
     assert sky.hover_text.text() == ""
+    # and hover on the sky rings the galaxy on the map
+    sky.hovered.emit(fits_row)
+    assert len(win.map.hover_mark.data) == 1
+    assert win.map.hover_mark.data[0]["x"] == pytest.approx(float(c.coords[fits_row, 0]))
+    sky.hovered.emit(-1)
+    assert len(win.map.hover_mark.data) == 0
     # a JPEG (no RA/Dec) selected: nothing ringed on the sky
     jpg_row = next(r for r in range(c.n) if c.items[r].name.endswith(".jpg"))
     c.set_selection([jpg_row], "test")
