@@ -255,6 +255,10 @@ class MapView(QWidget):
     -------
     context_menu_requested(object)
         Global position of a right click (after a click on an unselected point selected it).
+    hovered(int)
+        The row under the mouse (-1 when the mouse leaves the points).
+    color_source_cleared()
+        The user went back to label colours from a catalogue column's colouring.
 
     Parameters
     ----------
