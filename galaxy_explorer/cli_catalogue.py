@@ -53,8 +53,21 @@ def add_match_args(g: Any) -> None:
         dest="match_column",
         help="the column holding paths, file names, IDs equal to the file's stem, or sha256",
     )
-    g.add_argument("--ra-column", default=None, metavar="COL", dest="ra_column")
-    g.add_argument("--dec-column", default=None, metavar="COL", dest="dec_column")
+    g.add_argument(
+        "--ra-column",
+        default=None,
+        metavar="COL",
+        dest="ra_column",
+        help="RA column (default: ra, ra_deg, raj2000, … in degrees, hours with a unit, or "
+        "sexagesimal text)",
+    )
+    g.add_argument(
+        "--dec-column",
+        default=None,
+        metavar="COL",
+        dest="dec_column",
+        help="Dec column (default: dec, dec_deg, dej2000, …)",
+    )
     g.add_argument(
         "--tolerance",
         type=_tolerance,
