@@ -234,6 +234,7 @@ def _add_label_args(p: argparse.ArgumentParser, required: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from galaxy_explorer._help import ENVIRONMENT_HELP, use_formatter
+    from galaxy_explorer.cli_catalogue import add_catalogue_args, add_label_command
 
     parser = argparse.ArgumentParser(
         prog="galaxy-explorer",
@@ -273,7 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         type=Path,
         metavar="DIR",
-        help="folders or files to open (default: the sample catalogue)",
+        help="folders or files to open (default: the sample catalogue); a table "
+        "(.fits table, .csv, .ecsv, .vot, .xml) opens as a catalogue beside the images",
+    )
+    p.add_argument(
+        "--images",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="with a catalogue table: the folder of its cutouts (default: the folder its "
+        "path column points into)",
     )
     p.add_argument(
         "--model",
@@ -355,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("text", help='e.g. "spiral galaxy with prominent arms"')
     _add_output(p)
+    add_catalogue_args(p)
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("similar", help="rank cutouts by similarity to example image(s)")
@@ -382,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_label_args(p, required=True)
     _add_output(p, top=False)
+    add_catalogue_args(p)
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("export", help="write a subset (or everything) as CSV with provenance")
@@ -407,11 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_excel_safe(p)
     _add_label_args(p, required=False)
+    add_catalogue_args(p)
     p.set_defaults(func=cmd_export)
 
     from galaxy_explorer.cli_cache import add_cache_command
 
     add_cache_command(sub)
+    add_label_command(sub)
 
     for module, fn in (
         ("galaxy_explorer.train.synth", "add_synth_command"),
@@ -467,6 +482,9 @@ def _open_session(args: argparse.Namespace) -> Session:
         raise CliError(
             f"{args.dir}: no image files found (looked for {' '.join(IMAGE_EXTENSIONS)})"
         )
+    from galaxy_explorer.cli_catalogue import load_for_session
+
+    load_for_session(session, args)  # --catalogue: read and matched before the model loads
     try:
         adapter = session.adapter
     except ModelLoadError as exc:
@@ -623,6 +641,9 @@ def _rows(
                 label=manual.get(it.sha256),
             )
         )
+    from galaxy_explorer.cli_catalogue import add_catalogue_columns
+
+    add_catalogue_columns(session, rows)  # --catalogue: its columns after the standard ones
     return rows
 
 
@@ -907,8 +928,26 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CliError(f"the desktop app cannot start: {exc}") from None
     model = _model_spec(args, fetch=False)  # the app downloads it (off the GUI thread) itself
+    from galaxy_explorer.core.catalogue import looks_like_table
+
+    tables = [p for p in args.paths if looks_like_table(p)]
+    images = [p for p in args.paths if p not in tables] + list(args.images or [])
+    if len(tables) > 1:
+        raise CliError("open one catalogue table at a time", EXIT_USAGE)
+    if args.images and not tables:
+        raise CliError("--images goes with a catalogue table", EXIT_USAGE)
+    for p in [*tables, *images] if tables else []:
+        if not p.exists():
+            raise CliError(f"{_term(p)}: no such file or directory", EXIT_USAGE)
+    paths = images if tables else list(args.paths) or None
     return int(
-        run_app(list(args.paths) or None, model=model, cache_dir=args.cache, device=args.device)
+        run_app(
+            paths,
+            model=model,
+            cache_dir=args.cache,
+            device=args.device,
+            catalogue=tables[0] if tables else None,
+        )
     )
 
 

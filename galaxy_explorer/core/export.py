@@ -2,9 +2,11 @@ r"""The one CSV writer for every command and the GUI's export.
 
 Columns, in this order::
 
-    path,name,sha256,ra,dec,score,predicted_label,p_<label>...,label
+    path,name,sha256,ra,dec,score,predicted_label,p_<label>...,label[,extra...]
 
-``p_<label>`` columns appear only when label names are given. Missing values (None, NaN)
+``p_<label>`` columns appear only when label names are given. Extra columns (a user's
+catalogue columns, see :mod:`galaxy_explorer.core.catalogue`) come last, from each row's
+``extra`` mapping. Missing values (None, NaN)
 are empty cells. A leading block of ``#`` comment lines records provenance (model and
 revision, render settings, labels / prompts, query, date, tool version), so the file reads
 back with astropy::
@@ -53,7 +55,15 @@ from galaxy_explorer.core._text import utf8_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExportRow", "Provenance", "columns", "read_csv", "text_for_csv", "write_csv"]
+__all__ = [
+    "ExportRow",
+    "Provenance",
+    "columns",
+    "extra_columns_of",
+    "read_csv",
+    "text_for_csv",
+    "write_csv",
+]
 
 BASE_COLUMNS = ("path", "name", "sha256", "ra", "dec", "score", "predicted_label")
 
@@ -151,6 +161,9 @@ class ExportRow:
         Probability per label name (for the ``p_<label>`` columns).
     label : str, optional
         Manual label.
+    extra : dict of str to object, optional
+        More columns after the standard ones (e.g. a catalogue's columns); a missing key,
+        None or NaN is an empty cell.
     """
 
     path: str | os.PathLike[str]
@@ -162,20 +175,53 @@ class ExportRow:
     predicted_label: str | None = None
     probs: dict[str, float] | None = None
     label: str | None = None
+    extra: dict[str, Any] | None = None
 
 
-def columns(label_names: Sequence[str] | None = None) -> list[str]:
-    """Column names for the given zero-shot label names.
+def columns(
+    label_names: Sequence[str] | None = None, extra_columns: Sequence[str] | None = None
+) -> list[str]:
+    """Column names for the given zero-shot label names and extra columns.
 
     Raises
     ------
     ValueError
-        If label names repeat.
+        If label names repeat, or an extra column repeats or clashes with another column.
     """
     names = list(label_names or [])
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate label names: {names}")
-    return [*BASE_COLUMNS, *(f"p_{n}" for n in names), "label"]
+    cols = [*BASE_COLUMNS, *(f"p_{n}" for n in names), "label"]
+    extra = list(extra_columns or [])
+    clash = [e for e in extra if e in cols]
+    if clash or len(set(extra)) != len(extra):
+        raise ValueError(f"extra columns clash with others or repeat: {clash or extra}")
+    return cols + extra
+
+
+def extra_columns_of(rows: Sequence[ExportRow]) -> list[str]:
+    """The extra column names the rows carry, in first-seen order."""
+    seen: dict[str, None] = {}
+    for r in rows:
+        if r.extra:
+            for k in r.extra:
+                seen.setdefault(k, None)
+    return list(seen)
+
+
+def _extra_cell(v: object, excel_safe: bool) -> str:
+    """An extra column's value as text: numbers exactly (shortest round-trip form)."""
+    import numpy as np
+
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "True" if v else "False"
+    if isinstance(v, (np.floating, float)):
+        return str(v) if math.isfinite(float(v)) else ""
+    if isinstance(v, (np.integer, int)):
+        return str(int(v))
+    return _sheet(_text(v), excel_safe)
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -221,8 +267,14 @@ def _sheet(text: str, excel_safe: bool) -> str:
     return "'" + text if excel_safe and text.startswith(_FORMULA_START) else text
 
 
-def _cells(row: ExportRow, label_names: Sequence[str], excel_safe: bool = False) -> list[str]:
+def _cells(
+    row: ExportRow,
+    label_names: Sequence[str],
+    excel_safe: bool = False,
+    extra_names: Sequence[str] = (),
+) -> list[str]:
     probs = row.probs or {}
+    extra = row.extra or {}
     return [
         _sheet(_text(row.path), excel_safe),
         _sheet(_text(row.name), excel_safe),
@@ -233,6 +285,7 @@ def _cells(row: ExportRow, label_names: Sequence[str], excel_safe: bool = False)
         _sheet(_text(row.predicted_label), excel_safe),
         *(_num(probs.get(n), ".7g") for n in label_names),
         _sheet(_text(row.label), excel_safe),
+        *(_extra_cell(extra.get(k), excel_safe) for k in extra_names),
     ]
 
 
@@ -242,16 +295,21 @@ def _write(
     provenance: Provenance,
     label_names: list[str],
     excel_safe: bool = False,
+    extra_names: Sequence[str] = (),
 ) -> int:
     for line in provenance.comment_lines():
         fh.write(text_for_csv(line) + "\n")
     if excel_safe:
         fh.write("# excel_safe: text cells starting with = + - @ have a leading '\n")
     buf = io.StringIO()
-    buf.write(_format_row([_sheet(text_for_csv(c), excel_safe) for c in columns(label_names)]))
+    buf.write(
+        _format_row(
+            [_sheet(text_for_csv(c), excel_safe) for c in columns(label_names, extra_names)]
+        )
+    )
     n = 0
     for row in rows:
-        buf.write(_format_row(_cells(row, label_names, excel_safe)))
+        buf.write(_format_row(_cells(row, label_names, excel_safe, extra_names)))
         n += 1
         if buf.tell() > 1 << 16:
             fh.write(buf.getvalue())
@@ -305,6 +363,7 @@ def write_csv(
     label_names: Sequence[str] | None = None,
     *,
     excel_safe: bool = False,
+    extra_columns: Sequence[str] | None = None,
 ) -> int:
     """Write rows as CSV with a provenance comment block.
 
@@ -324,6 +383,9 @@ def write_csv(
         Prefix ``'`` to text cells starting with ``= + - @`` (tab, carriage return) so a
         spreadsheet shows them as text instead of running them; changes those values, so
         off by default (see the module notes).
+    extra_columns : sequence of str, optional
+        Names of extra columns (from each row's ``extra``), written after the standard
+        ones. By default every key any row's ``extra`` holds, in first-seen order.
 
     Returns
     -------
@@ -338,14 +400,18 @@ def write_csv(
         If the file cannot be written; an existing file at ``out`` is then left untouched.
     """
     names = list(label_names or [])
-    columns(names)  # validate before touching anything
+    if extra_columns is None:
+        rows = rows if isinstance(rows, list) else list(rows)
+        extra_columns = extra_columns_of(rows)
+    extra = list(extra_columns)
+    columns(names, extra)  # validate before touching anything
     if hasattr(out, "write"):
-        return _write(out, rows, provenance, names, excel_safe)  # type: ignore[arg-type]
+        return _write(out, rows, provenance, names, excel_safe, extra)  # type: ignore[arg-type]
 
     path = Path(os.fspath(out))  # type: ignore[arg-type]
     remove_stale_temps(path.parent, targets=[path.name])  # left by a killed earlier export
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        n = _write(fh, rows, provenance, names, excel_safe)
+        n = _write(fh, rows, provenance, names, excel_safe, extra)
     log.info("wrote %d rows to %s", n, path)
     return n
 

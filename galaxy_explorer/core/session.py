@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +87,8 @@ class Session:
         self._lock = threading.RLock()
         self.items: list[Item] = []
         self.scan_errors: list[tuple[Path, str]] = []
+        #: (Catalogue, Match) of a user's catalogue table matched to ``items``, if any
+        self.catalogue: tuple[Any, Any] | None = None
 
     # ------------------------------------------------------------------ parts
     def scan(self) -> ScanResult:

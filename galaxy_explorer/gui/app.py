@@ -122,12 +122,15 @@ def create_window(
     device: str = "auto",
     settings=None,
     log_path: Path | None = None,  # type: ignore[no-untyped-def]
+    catalogue: Path | None = None,
     **controller_options,
 ):
     """Build (but do not show) the main window and start opening ``paths``.
 
     ``paths=None`` opens the bundled sample catalogue (or shows a hint when there is none);
-    an empty list opens nothing. ``controller_options`` go to :class:`Controller`
+    an empty list opens nothing. ``catalogue`` is a table to open beside them (with no
+    ``paths``, the folder its path column points into). ``controller_options`` go to
+    :class:`Controller`
     (e.g. ``batch_size``, ``umap``).
     """
     from galaxy_explorer.gui.controller import Controller
@@ -151,6 +154,8 @@ def create_window(
             )
     elif paths:
         win.open_paths([Path(p) for p in paths])
+    if catalogue is not None:
+        win.catalogue.open(Path(catalogue))
     return win
 
 
@@ -159,6 +164,7 @@ def run_app(
     model: str = "auto",
     cache_dir: Path | None = None,
     device: str = "auto",
+    catalogue: Path | None = None,
 ) -> int:
     """Run the desktop app until its window closes; returns the exit status.
 
@@ -172,6 +178,8 @@ def run_app(
         Embedding cache folder (default: the platform's user cache).
     device : str
         ``auto``, ``cpu``, ``cuda`` or ``mps``.
+    catalogue : Path, optional
+        A catalogue table to open beside the images.
     """
     t0 = time.perf_counter()
     from PySide6.QtCore import QCoreApplication, QSettings, Qt
@@ -196,7 +204,13 @@ def run_app(
     settings = QSettings()
     model = startup_model(settings, model)
     win = create_window(
-        paths, model=model, cache_dir=cache_dir, device=device, settings=settings, log_path=log_path
+        paths,
+        model=model,
+        cache_dir=cache_dir,
+        device=device,
+        settings=settings,
+        log_path=log_path,
+        catalogue=catalogue,
     )
     win.show()
     log.info("window shown %.2fs after start of run_app", time.perf_counter() - t0)

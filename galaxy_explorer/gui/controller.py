@@ -190,6 +190,8 @@ class Controller(QObject):
         self.threshold = 0.0
         self.label_vecs: np.ndarray | None = None
         self.color_mode = "predicted"
+        # extra export columns: rows -> (names, one dict per row); called off the GUI thread
+        self.export_extras: Any = None
         # workers
         self._job: GeneratorWorker | None = None
         self._old_jobs: list[GeneratorWorker] = []
@@ -1218,9 +1220,12 @@ class Controller(QObject):
             extra=extra,
         )
         out = Path(out)
+        extras_fn = self.export_extras
 
         def run():
             from galaxy_explorer.core import export, imaging
+
+            extra_names, extras = extras_fn(rows) if extras_fn is not None else ([], None)
 
             export_rows = []
             for i, it in enumerate(items):
@@ -1243,10 +1248,13 @@ class Controller(QObject):
                         predicted_label=preds[i],
                         probs=p,
                         label=manual[i],
+                        extra=extras[i] if extras is not None else None,
                     )
                 )
             prov = _make_provenance(export, prov_kwargs)
-            export.write_csv(out, export_rows, prov, label_names=names or None)
+            export.write_csv(
+                out, export_rows, prov, label_names=names or None, extra_columns=extra_names
+            )
             return (out, len(export_rows))
 
         self.heavy.submit("export", run)

@@ -151,6 +151,7 @@ class DetailView(QWidget):
         split.addWidget(top)
 
         tabs = QTabWidget()
+        self.tabs = tabs  # other panels add theirs (the catalogue row)
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)

@@ -85,6 +85,7 @@ class GalleryModel(QAbstractListModel):
         self.sort = "score"
         self.show = "all"  # "all" | "selection"
         self._filter: np.ndarray | None = None
+        self._mask: np.ndarray | None = None  # an outside filter (catalogue expression)
         self.order = np.zeros(0, dtype=np.int64)
         self._pos = np.zeros(0, dtype=np.int64)
         self._name_order = np.zeros(0, dtype=np.int64)
@@ -190,6 +191,11 @@ class GalleryModel(QAbstractListModel):
         self._filter = None if rows is None else np.asarray(rows, dtype=np.int64)
         self.resort()
 
+    def set_mask(self, mask: np.ndarray | None) -> None:
+        """Also hide the rows where ``mask`` (bool per catalogue row) is False; None = none."""
+        self._mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self.resort()
+
     def compute_order(self) -> np.ndarray:
         c = self.c
         n = c.n
@@ -206,6 +212,8 @@ class GalleryModel(QAbstractListModel):
             keep = np.zeros(n, dtype=bool)
             keep[self._filter[(self._filter >= 0) & (self._filter < n)]] = True
             order = order[keep[order]]
+        if self._mask is not None and len(self._mask) == n:
+            order = order[self._mask[order]]
         return order
 
     def resort(self) -> None:

@@ -108,6 +108,9 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_menus()
+        from galaxy_explorer.gui.catalogue_panel import install_catalogue
+
+        install_catalogue(self)  # catalogue and sky docks, detail tab, File ▸ Open Catalogue…
 
         c = controller
         c.job_started.connect(self._on_job_started)
@@ -615,6 +618,7 @@ class MainWindow(QMainWindow):
         if self.model_dialog is not None:
             self.model_dialog.shutdown()
         self.thumbs.shutdown()
+        self.catalogue.shutdown()
         self.c.shutdown()
         super().closeEvent(ev)
 
@@ -628,6 +632,13 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         paths = [Path(u.toLocalFile()) for u in ev.mimeData().urls() if u.isLocalFile()]
+        from galaxy_explorer.core.catalogue import looks_like_table
+
+        tables = [p for p in paths if looks_like_table(p)]
+        if tables:  # a catalogue table dropped: open it beside the cutouts
+            ev.acceptProposedAction()
+            self.catalogue.open(tables[0])
+            paths = [p for p in paths if p not in tables]
         if paths:
             ev.acceptProposedAction()
             self.open_paths(paths, add=bool(self.c.roots))

@@ -255,6 +255,10 @@ class MapView(QWidget):
     -------
     context_menu_requested(object)
         Global position of a right click (after a click on an unselected point selected it).
+    hovered(int)
+        The row under the mouse (-1 when the mouse leaves the points).
+    color_source_cleared()
+        The user went back to label colours from a catalogue column's colouring.
 
     Parameters
     ----------
@@ -265,6 +269,10 @@ class MapView(QWidget):
     """
 
     context_menu_requested = Signal(object)
+    #: the row under the mouse (-1 when none); other views (the sky panel) mark it too
+    hovered = Signal(int)
+    #: the user chose label colours again over a catalogue column
+    color_source_cleared = Signal()
 
     def __init__(
         self, controller: Controller, thumbs: Any = None, parent: QWidget | None = None
@@ -280,6 +288,9 @@ class MapView(QWidget):
         self._top_in_legend = ""
         self._last_kind = ""
         self._hover_row = -1
+        # an outside colouring (a catalogue column, see set_color_source) and its colour bar
+        self.color_source: Any = None
+        self.colorbar: Any = None
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -372,7 +383,15 @@ class MapView(QWidget):
             pxMode=True,
         )
         self.cur_item.setZValue(40)
-        for it in (self.top_item, self.sel_item, self.cur_item):
+        self.hover_mark = pg.ScatterPlotItem(  # a row hovered in another view (the sky)
+            size=18,
+            symbol="o",
+            pen=pg.mkPen(_style.HIGHLIGHT_COLOR, width=2),
+            brush=pg.mkBrush(None),
+            pxMode=True,
+        )
+        self.hover_mark.setZValue(45)
+        for it in (self.top_item, self.sel_item, self.cur_item, self.hover_mark):
             self.vb.addItem(it)
 
         self._tip = QFrame(self.plot)
@@ -469,6 +488,15 @@ class MapView(QWidget):
         self._combine(inside, mode)
         return inside
 
+    @Slot(int)
+    def mark_row(self, row: int) -> None:
+        """Ring ``row`` (hovered in another view, e.g. the sky panel); -1 clears the ring."""
+        pos = self.row_position(row) if row >= 0 else None
+        if pos is None:
+            self.hover_mark.setData([], [])
+        else:
+            self.hover_mark.setData(x=[pos[0]], y=[pos[1]])
+
     def row_position(self, row: int) -> tuple[float, float] | None:
         xy = self.c.coords[row] if 0 <= row < len(self.c.coords) else None
         if xy is None or not np.isfinite(xy).all():
@@ -523,10 +551,58 @@ class MapView(QWidget):
     def _schedule_refresh(self) -> None:
         self._refresh_timer.start()
 
+    def set_color_source(self, source: Any) -> None:
+        """Colour the points by ``source`` instead of the labels; None goes back to labels.
+
+        ``source`` has ``names`` and ``colors`` (one per class), ``category`` (class index
+        per controller row), ``legend`` (the class indices the legend lists), ``title`` and
+        ``colorbar``: None, or ``(low, high, pyqtgraph ColorMap)`` for a continuous scale.
+        """
+        self.color_source = source
+        self.color_combo.blockSignals(True)
+        i = self.color_combo.findData("source")
+        if source is None and i >= 0:
+            self.color_combo.removeItem(i)
+            self.color_combo.setCurrentIndex(self.color_combo.findData(self.c.color_mode))
+        elif source is not None:
+            if i < 0:
+                self.color_combo.addItem("", "source")
+                i = self.color_combo.count() - 1
+            self.color_combo.setItemText(i, f"Colour: {source.title}")
+            self.color_combo.setCurrentIndex(i)
+        self.color_combo.blockSignals(False)
+        self._update_colorbar()
+        self._schedule_refresh()
+
+    def _update_colorbar(self) -> None:
+        src = self.color_source
+        bar_spec = getattr(src, "colorbar", None) if src is not None else None
+        layout = self.plot.getPlotItem().layout
+        if bar_spec is None:
+            if self.colorbar is not None and self.colorbar.isVisible():
+                layout.removeItem(self.colorbar)
+                self.colorbar.hide()
+            return
+        lo, hi, cmap = bar_spec
+        if self.colorbar is None:
+            self.colorbar = pg.ColorBarItem(
+                values=(lo, hi), colorMap=cmap, interactive=False, width=14, colorMapMenu=False
+            )
+        bar = self.colorbar
+        bar.setColorMap(cmap)
+        bar.setLevels((lo, hi))
+        bar.axis.setLabel(src.title)
+        if not bar.isVisible() or bar.parentItem() is None:
+            layout.addItem(bar, 2, 5)
+            bar.show()
+
     def _categories(self) -> tuple[list[str], list[QColor], np.ndarray]:
         """(names, colours, category per drawn point (-1 = none))."""
         c = self.c
         rows = self._rows
+        src = self.color_source
+        if src is not None and len(src.category) == c.n:
+            return list(src.names), list(src.colors), src.category[rows]
         names = c.label_names()
         colors = [_style.label_color(i) for i in range(len(names))]
         if c.color_mode == "manual":
@@ -576,9 +652,10 @@ class MapView(QWidget):
         entries: list[tuple[int, str]] = []
         while len(self._class_items) < len(names):  # legend samples only (never drawn)
             self._class_items.append(pg.ScatterPlotItem(pen=None, size=8, symbol="o"))
+        legend = getattr(self.color_source, "legend", None)
         for i in range(len(names)):
             self._class_items[i].setBrush(pg.mkBrush(colors[i]))
-            if counts[i] or i < len(c.label_defs):
+            if (counts[i] or i < len(c.label_defs)) if legend is None else (i in legend):
                 entries.append((i, f"{names[i]} ({int(counts[i])})"))
         self._update_legend(entries, [colors[i].name() for i, _ in entries])
         self._draw_suggestions(names, colors, size)
@@ -711,6 +788,9 @@ class MapView(QWidget):
 
     @Slot(str)
     def _on_color_mode(self, mode: str) -> None:
+        if self.color_source is not None:
+            self.set_color_source(None)
+            self.color_source_cleared.emit()
         i = self.color_combo.findData(mode)
         if i != self.color_combo.currentIndex():
             self.color_combo.setCurrentIndex(i)
@@ -738,7 +818,13 @@ class MapView(QWidget):
 
     @Slot(int)
     def _on_color_combo(self, index: int) -> None:
-        self.c.set_color_mode(self.color_combo.itemData(index))
+        mode = self.color_combo.itemData(index)
+        if mode == "source":
+            return
+        if self.color_source is not None:
+            self.set_color_source(None)
+            self.color_source_cleared.emit()
+        self.c.set_color_mode(mode)
 
     @Slot(int)
     def _on_topk(self, k: int) -> None:
@@ -808,10 +894,14 @@ class MapView(QWidget):
         if row < 0:
             self._hide_tip()
             return
+        if row != self._hover_row:
+            self.hovered.emit(row)
         self._hover_row = row
         self._show_tip(row, self.plot.mapFromScene(pos))
 
     def _hide_tip(self) -> None:
+        if self._hover_row != -1:
+            self.hovered.emit(-1)
         self._hover_row = -1
         self._tip.hide()
 
