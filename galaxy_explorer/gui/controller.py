@@ -1246,7 +1246,9 @@ class Controller(QObject):
                     )
                 )
             prov = _make_provenance(export, prov_kwargs)
-            export.write_csv(out, export_rows, prov, label_names=names or None)
+            from galaxy_explorer.core import tables  # CSV, or ECSV / VOTable / FITS by extension
+
+            tables.write_table(out, export_rows, prov, label_names=names or None)
             return (out, len(export_rows))
 
         self.heavy.submit("export", run)

@@ -108,6 +108,9 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_menus()
+        from galaxy_explorer.gui.samp_menu import install_samp_menu
+
+        self.samp = install_samp_menu(self)
 
         c = controller
         c.job_started.connect(self._on_job_started)
@@ -386,11 +389,17 @@ class MainWindow(QMainWindow):
 
     def _csv_dialog(self, title: str, default: str) -> Path | None:
         start = Path(str(self.settings.value("last_export_dir", str(Path.home())))) / default
-        out, _ = QFileDialog.getSaveFileName(self, title, str(start), "CSV files (*.csv)")
+        out, _ = QFileDialog.getSaveFileName(
+            self,
+            title,
+            str(start),
+            "CSV (*.csv);;ECSV, with units (*.ecsv);;VOTable (*.vot *.xml);;FITS table (*.fits)"
+            ";;Parquet (*.parquet)",
+        )
         if not out:
             return None
         p = Path(out)
-        if p.suffix.lower() != ".csv":
+        if p.suffix.lower() not in (".csv", ".ecsv", ".vot", ".xml", ".fits", ".parquet"):
             p = p.with_suffix(".csv")
         self.settings.setValue("last_export_dir", str(p.parent))
         return p
@@ -615,6 +624,7 @@ class MainWindow(QMainWindow):
         if self.model_dialog is not None:
             self.model_dialog.shutdown()
         self.thumbs.shutdown()
+        self.samp.shutdown()
         self.c.shutdown()
         super().closeEvent(ev)
 
