@@ -20,6 +20,13 @@ from galaxy_explorer.core.samp import _samp
 _samp()  # astropy.samp, imported once without its deprecation warning
 
 
+def read_lockfile_params(lock: Path) -> dict[str, str]:
+    """The hub parameters in a lockfile (how a client finds the hub)."""
+    from astropy.samp.lockfile_helpers import read_lockfile
+
+    return read_lockfile(os.fspath(lock))
+
+
 def wait_for(pred, timeout: float = 10.0, step: float = 0.02) -> bool:
     """Poll ``pred`` until true or ``timeout``; returns its last value."""
     end = time.monotonic() + timeout
@@ -102,7 +109,15 @@ class FakeTopcat:
         raise LookupError(name)
 
     def call(self, recipient: str, mtype: str, **params: Any) -> dict[str, Any]:
-        return self.client.ecall_and_wait(recipient, mtype, "10", **params)
+        """Call and wait for the reply (an async call: astropy's hub-side callAndWait can
+        miss a reply that comes back very fast)."""
+        import uuid
+
+        tag = f"t-{uuid.uuid4().hex[:8]}"
+        box: queue.Queue = queue.Queue()
+        self.client.bind_receive_response(tag, lambda pk, rid, t, resp: box.put(resp))
+        self.client.ecall(recipient, tag, mtype, **params)
+        return box.get(timeout=10)
 
     def close(self) -> None:
         if self.client.is_connected:

@@ -214,6 +214,8 @@ class SampLink:
         self._stop_watch = threading.Event()
         self._want = False  # the user asked to be connected (reconnect when the hub returns)
         self.responses: list[tuple[str, str, dict[str, Any]]] = []  # (client, msg tag, reply)
+        self._waiting: dict[str, threading.Event] = {}
+        self._replies: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ connection
     @property
@@ -461,27 +463,41 @@ class SampLink:
     def _send(
         self, mtype: str, params: dict[str, Any], client: str | None, wait: float | None
     ) -> dict[str, str]:
-        """Send to each recipient; return client name → "ok" or the reason it failed."""
+        """Send to each recipient; return client name → "ok", "sent" or why it failed.
+
+        Always an asynchronous call with a message tag; with ``wait``, the replies are awaited
+        here (not with the hub's ``callAndWait``, which in astropy's hub can miss a reply
+        that comes back very fast).
+        """
         c = self._need()
         out: dict[str, str] = {}
+        waiting: dict[str, tuple[str, threading.Event]] = {}
         for r in self.recipients(mtype, client):
             msg = {"samp.mtype": mtype, "samp.params": params}
+            tag = f"ge-{uuid.uuid4().hex[:12]}"
+            done = threading.Event()
+            with self._lock:
+                self._waiting[tag] = done
             try:
-                if wait:
-                    reply = c.call_and_wait(r.id, msg, str(int(max(1, wait))))
-                    status = reply.get("samp.status", "")
-                    if status == "samp.ok":
-                        out[r.name] = "ok"
-                    else:
-                        err = reply.get("samp.error", {}) or {}
-                        out[r.name] = str(err.get("samp.errortxt") or status or "failed")
-                else:
-                    tag = f"ge-{uuid.uuid4().hex[:8]}"
-                    c.bind_receive_response(tag, self._on_response)
-                    c.call(r.id, tag, msg)
-                    out[r.name] = "sent"
+                c.bind_receive_response(tag, self._on_response)
+                c.call(r.id, tag, msg)
+                out[r.name] = "sent"
+                waiting[r.name] = (tag, done)
             except Exception as exc:
                 out[r.name] = _one_line(exc)
+        if wait:
+            deadline = time.monotonic() + float(wait)
+            for name, (tag, done) in waiting.items():
+                if not done.wait(max(0.0, deadline - time.monotonic())):
+                    out[name] = f"no reply within {float(wait):g} s"
+                    continue
+                reply = self._replies.pop(tag, {})
+                status = reply.get("samp.status", "")
+                if status == "samp.ok":
+                    out[name] = "ok"
+                else:
+                    err = reply.get("samp.error", {}) or {}
+                    out[name] = str(err.get("samp.errortxt") or status or "failed")
         return out
 
     # ------------------------------------------------------------------ sending
@@ -704,6 +720,11 @@ class SampLink:
         with contextlib.suppress(Exception):
             name = str(self._client.get_metadata(responder_id).get("samp.name") or responder_id)
         self.responses.append((name, msg_tag, dict(response or {})))
+        with self._lock:
+            done = self._waiting.pop(msg_tag, None)
+        if done is not None:
+            self._replies[msg_tag] = dict(response or {})
+            done.set()
         status = (response or {}).get("samp.status")
         if status != "samp.ok":
             err = ((response or {}).get("samp.error") or {}).get("samp.errortxt", status)

@@ -190,3 +190,18 @@ def test_start_own_hub_standard_profile_only(link, samp_env):
     finally:
         link.close()
     assert wait_for(lambda: not samp_env.exists(), 5)  # stopping the own hub removed its lockfile
+
+
+def test_client_that_never_replies_times_out(link, samp_hub, samp_env):
+    from astropy.samp import SAMPIntegratedClient
+    from samp_fixtures import read_lockfile_params
+
+    mute = SAMPIntegratedClient(name="Mute", metadata={"samp.name": "Mute"}, addr="127.0.0.1")
+    mute.connect(hub_params=read_lockfile_params(samp_env))
+    mute.bind_receive_call("table.load.votable", lambda *a: None)  # never replies
+    try:
+        link.connect()
+        sent, results = link.send_table(b"<VOTABLE/>", name="x", wait=1)
+        assert results == {"Mute": "no reply within 1 s"}
+    finally:
+        mute.disconnect()
