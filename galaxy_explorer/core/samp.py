@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote_to_bytes, urlparse
 
 from galaxy_explorer.core._text import utf8_text
 
@@ -122,7 +122,7 @@ def hub_lockfile(lockfile: str | os.PathLike[str] | None = None) -> Path:
             raise SampError(f"SAMP_HUB={env!r}: only the Standard Profile (std-lockurl:) is used")
         url = env[len("std-lockurl:") :]
         parsed = urlparse(url)
-        return Path(unquote(parsed.path) if parsed.scheme == "file" else url)
+        return Path(os.fsdecode(unquote_to_bytes(parsed.path)) if parsed.scheme == "file" else url)
     return Path.home() / ".samp"
 
 

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote_to_bytes, urlparse
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
@@ -345,7 +345,7 @@ class SampMenu(QObject):
             if p.scheme != "file" or self._table_handler is None:
                 self.w._on_status("SAMP: only local table files are opened")
                 return
-            self._table_handler(Path(unquote(p.path)), name)
+            self._table_handler(Path(os.fsdecode(unquote_to_bytes(p.path))), name)
 
     def _rows_for(self, keys: list[tuple[int, str]]) -> list[int]:
         """App rows of sent keys that still hold the same file (O(len(keys)))."""

@@ -116,3 +116,30 @@ def test_start_own_hub_from_the_menu(qtbot, make_window, cutouts, samp_env):
         tc.close()
     win.close()
     assert wait_for(lambda: not samp_env.exists(), 10)  # closing the window stopped its hub
+
+
+def test_incoming_table_goes_to_the_handler_on_the_gui_thread(
+    qtbot, make_window, cutouts, topcat, tmp_path
+):
+    import threading
+
+    win = make_window([cutouts])
+    qtbot.waitUntil(lambda: win.c.n > 0, timeout=30000)
+    _connect(qtbot, win)
+    app = topcat.app_id()
+    # no handler yet: refused, nothing opened
+    reply = topcat.call(app, "table.load.votable", url=(tmp_path / "a.vot").as_uri())
+    assert reply["samp.status"] == "samp.error"
+    got = []
+    win.samp.set_table_handler(
+        lambda path, name: got.append((path, name, threading.current_thread()))
+    )
+    odd = tmp_path / "cat \udcff.vot"
+    reply = topcat.call(app, "table.load.votable", url=odd.as_uri(), name="my cat")
+    assert reply["samp.status"] == "samp.ok"
+    qtbot.waitUntil(lambda: bool(got), timeout=5000)
+    assert got[0][:2] == (odd, "my cat")
+    assert got[0][2] is threading.main_thread()
+    # a URL on another machine is refused before the handler sees it
+    reply = topcat.call(app, "table.load.votable", url="http://example.org/cat.vot")
+    assert reply["samp.status"] == "samp.error" and len(got) == 1
