@@ -197,9 +197,22 @@ def _add_output(p: argparse.ArgumentParser, top: bool = True) -> None:
         type=Path,
         default=None,
         metavar="OUT",
-        help="also write the results as CSV ('-' = stdout)",
+        help="also write the results as a table ('-' = stdout): CSV, or by extension "
+        ".ecsv .vot .fits .parquet",
     )
+    _add_table_format(p)
     _add_excel_safe(p)
+
+
+def _add_table_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        dest="table_format",
+        default=None,
+        choices=["csv", "ecsv", "votable", "fits", "parquet"],
+        help="table format (default from the file extension, else csv); ecsv, votable, "
+        "fits and parquet carry units (deg for RA/Dec) and provenance as metadata",
+    )
 
 
 def _add_excel_safe(p: argparse.ArgumentParser) -> None:
@@ -397,10 +410,39 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalogue_args(p)
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("export", help="write a subset (or everything) as CSV with provenance")
+    p = sub.add_parser(
+        "export",
+        help="write a subset (or everything) as a table with provenance "
+        "(CSV, ECSV, VOTable, FITS, Parquet), or send it to SAMP clients",
+    )
     _add_common(p)
     p.add_argument(
-        "--csv", type=Path, required=True, metavar="OUT", help="output CSV ('-' = stdout)"
+        "--csv",
+        "--out",
+        "-o",
+        dest="csv",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="output table ('-' = stdout); the format follows the extension "
+        "(.csv .ecsv .vot .fits .parquet) or --format",
+    )
+    _add_table_format(p)
+    p.add_argument(
+        "--samp",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="CLIENT",
+        help="send the table to SAMP clients (TOPCAT, Aladin...) on the running hub as a "
+        "VOTable: all that accept tables, or the one named CLIENT; with or without --out",
+    )
+    p.add_argument(
+        "--samp-timeout",
+        type=_positive_int,
+        default=20,
+        metavar="S",
+        help="with --samp: seconds to wait for each client to load the table (default 20)",
     )
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--query", default=None, help="select the --top K best matches of this text")
@@ -647,19 +689,43 @@ def _rows(
     return rows
 
 
-def _write_csv(
-    out: Path, rows: list[Any], prov: Any, labels: list[str] | None, excel_safe: bool = False
-) -> None:
-    from galaxy_explorer.core.export import write_csv
+def _check_table_out(out: Path | None, fmt: str | None) -> None:
+    """Fail fast (before any work) on an output the table writers would refuse."""
+    if out is None:
+        return
+    from galaxy_explorer.core.tables import format_for
 
+    kind = format_for(out, fmt)
+    if str(out) == "-" and kind not in ("csv", "ecsv"):
+        raise CliError(f"--format {kind} is binary: give a file name, not '-'", EXIT_USAGE)
+    if kind == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise CliError("Parquet needs pyarrow: pip install pyarrow", EXIT_USAGE)
+
+
+def _write_csv(
+    out: Path,
+    rows: list[Any],
+    prov: Any,
+    labels: list[str] | None,
+    excel_safe: bool = False,
+    fmt: str | None = None,
+) -> None:
+    """Write a table: CSV (the one CSV writer) or, by ``fmt`` / extension, through astropy."""
+    from galaxy_explorer.core.tables import TableError, format_for, write_table
+
+    kind = format_for(None if str(out) == "-" else out, fmt)
     try:
         if str(out) == "-":
-            write_csv(sys.stdout, rows, prov, label_names=labels, excel_safe=excel_safe)
+            write_table(sys.stdout, rows, prov, labels, fmt=kind, excel_safe=excel_safe)
         else:
-            n = write_csv(out, rows, prov, label_names=labels, excel_safe=excel_safe)
-            print(f"wrote {n} rows to {_term(out)}", file=sys.stderr)
+            n = write_table(out, rows, prov, labels, fmt=kind, excel_safe=excel_safe)
+            print(f"wrote {n} rows to {_term(out)} ({kind})", file=sys.stderr)
+    except TableError as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"{out}: cannot write CSV: {exc.strerror or exc}") from None
+        raise CliError(
+            f"{_term(out)}: cannot write {kind.upper()}: {exc.strerror or exc}"
+        ) from None
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
@@ -690,7 +756,12 @@ def _ranked_output(
         )
     if args.csv is not None:
         _write_csv(
-            args.csv, _rows(session, chosen, scores=scores[idx]), prov, None, args.excel_safe
+            args.csv,
+            _rows(session, chosen, scores=scores[idx]),
+            prov,
+            None,
+            args.excel_safe,
+            args.table_format,
         )
     return EXIT_OK
 
@@ -837,6 +908,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             _provenance(session, args, labels=labels, extra={"threshold": str(args.threshold)}),
             labels,
             args.excel_safe,
+            args.table_format,
         )
     return EXIT_OK
 
@@ -875,6 +947,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError("--predicted needs --labels to classify with", EXIT_USAGE)
     if args.predicted and args.predicted not in labels and args.predicted != "uncertain":
         raise CliError(f"--predicted {args.predicted!r} is not one of --labels", EXIT_USAGE)
+    if args.csv is None and args.samp is None:
+        raise CliError("export needs --out FILE, --samp [CLIENT], or both", EXIT_USAGE)
+    _check_table_out(args.csv, args.table_format)
     listed = _paths_from(args.paths_from) if args.paths_from is not None else None  # fail fast
     session = _open_session(args)
     items, vecs = _run_embedding(session, args)
@@ -909,15 +984,16 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"warning: {_term(p)}: not in the catalogue or has no embedding", file=sys.stderr)
         sel = [index[p] for p in wanted if p in index]
         query = f"paths from {args.paths_from}"
-    _write_csv(
-        args.csv,
-        [rows[i] for i in sel],
-        _provenance(session, args, labels=labels, query=query),
-        labels,
-        args.excel_safe,
-    )
-    if not sel:
-        print("warning: the selection is empty; wrote the header only", file=sys.stderr)
+    chosen = [rows[i] for i in sel]
+    prov = _provenance(session, args, labels=labels, query=query)
+    if args.csv is not None:
+        _write_csv(args.csv, chosen, prov, labels, args.excel_safe, args.table_format)
+        if not sel:
+            print("warning: the selection is empty; wrote the header only", file=sys.stderr)
+    if args.samp is not None:
+        from galaxy_explorer.cli_samp import send_rows
+
+        return send_rows(chosen, prov, labels, args.samp, timeout=args.samp_timeout)
     return EXIT_OK
 
 

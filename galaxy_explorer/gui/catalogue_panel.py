@@ -163,17 +163,19 @@ class CatalogueLink(QObject):
         images: list[Path] | None = None,
         options: Any = None,
         name: str | None = None,
+        derive_images: bool = True,
     ) -> None:
         """Open a catalogue (a path, or an astropy Table from SAMP) off the GUI thread.
 
         Without ``images`` and with no folder open yet, the folder its path column points
-        into is opened.
+        into is opened, unless ``derive_images`` is false (tables that arrive by SAMP: an
+        incoming message never makes the app open files the user did not choose).
         """
         from galaxy_explorer.core.catalogue import open_catalogue
 
         if options is not None:
             self.options = options
-        need_roots = not images and not self.c.roots
+        need_roots = derive_images and not images and not self.c.roots
         column = self.options.column
 
         def run() -> Any:

@@ -1252,7 +1252,9 @@ class Controller(QObject):
                     )
                 )
             prov = _make_provenance(export, prov_kwargs)
-            export.write_csv(
+            from galaxy_explorer.core import tables  # CSV, or ECSV / VOTable / FITS by extension
+
+            tables.write_table(
                 out, export_rows, prov, label_names=names or None, extra_columns=extra_names
             )
             return (out, len(export_rows))

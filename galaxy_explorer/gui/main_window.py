@@ -111,6 +111,13 @@ class MainWindow(QMainWindow):
         from galaxy_explorer.gui.catalogue_panel import install_catalogue
 
         install_catalogue(self)  # catalogue and sky docks, detail tab, File ▸ Open Catalogue…
+        from galaxy_explorer.gui.samp_menu import install_samp_menu
+
+        self.samp = install_samp_menu(self)
+        # an incoming table.load.votable opens as a catalogue over the cutouts already open
+        self.samp.set_table_handler(
+            lambda path, name: self.catalogue.open(path, name=name, derive_images=False)
+        )
 
         c = controller
         c.job_started.connect(self._on_job_started)
@@ -389,11 +396,17 @@ class MainWindow(QMainWindow):
 
     def _csv_dialog(self, title: str, default: str) -> Path | None:
         start = Path(str(self.settings.value("last_export_dir", str(Path.home())))) / default
-        out, _ = QFileDialog.getSaveFileName(self, title, str(start), "CSV files (*.csv)")
+        out, _ = QFileDialog.getSaveFileName(
+            self,
+            title,
+            str(start),
+            "CSV (*.csv);;ECSV, with units (*.ecsv);;VOTable (*.vot *.xml);;FITS table (*.fits)"
+            ";;Parquet (*.parquet)",
+        )
         if not out:
             return None
         p = Path(out)
-        if p.suffix.lower() != ".csv":
+        if p.suffix.lower() not in (".csv", ".ecsv", ".vot", ".xml", ".fits", ".parquet"):
             p = p.with_suffix(".csv")
         self.settings.setValue("last_export_dir", str(p.parent))
         return p
@@ -619,6 +632,7 @@ class MainWindow(QMainWindow):
             self.model_dialog.shutdown()
         self.thumbs.shutdown()
         self.catalogue.shutdown()
+        self.samp.shutdown()
         self.c.shutdown()
         super().closeEvent(ev)
 
