@@ -330,13 +330,14 @@ def _export_labels(session: Session, store: Any, args: argparse.Namespace) -> in
     import os
 
     from galaxy_explorer.cli import EXIT_OK, EXIT_USAGE, CliError
-    from galaxy_explorer.core.export import ExportRow, Provenance, write_csv
+    from galaxy_explorer.core.export import ExportRow, Provenance
+    from galaxy_explorer.core.tables import TableError, format_for, write_table
 
     out = args.export_file
-    if str(out) != "-" and out.suffix.lower() != ".csv":
-        raise CliError(
-            f"{_term(out)}: label --export writes CSV; give a .csv name or '-'", EXIT_USAGE
-        )
+    try:  # CSV, ECSV, VOTable, FITS or Parquet by the extension (unknown ones: CSV)
+        kind = format_for(None if str(out) == "-" else out, None)
+    except TableError as exc:
+        raise CliError(f"{_term(out)}: {exc}", EXIT_USAGE) from None
     labels = store.all()
     scanned = [it for it in session.items if it.sha256 in labels]
     positions = session.sky_positions(scanned)
@@ -370,12 +371,11 @@ def _export_labels(session: Session, store: Any, args: argparse.Namespace) -> in
         else {"command": "label --export"},
     )
     try:
-        if str(out) == "-":
-            n = write_csv(sys.stdout, rows, prov)
-        else:
-            n = write_csv(out, rows, prov)
+        n = write_table(sys.stdout if str(out) == "-" else out, rows, prov, fmt=kind)
+    except TableError as exc:
+        raise CliError(f"{_term(out)}: {exc}", EXIT_USAGE) from None
     except OSError as exc:
-        raise CliError(f"{_term(out)}: cannot write CSV: {exc.strerror or exc}") from None
+        raise CliError(f"{_term(out)}: cannot write {kind}: {exc.strerror or exc}") from None
     msg = f"wrote {n} labels" + ("" if str(out) == "-" else f" to {_term(out)}")
     if gone:
         msg += f" ({gone} of them for files no longer in {_term(args.dir)}, at their last path)"

@@ -185,7 +185,10 @@ def test_label_import_by_radec_and_bad_label_column(run, cutouts, tmp_path):
     )
     assert code == 2 and "no column 'zzz'" in err
     code, _, err = run("label", str(cutouts), "--export", str(tmp_path / "x.fits"), model=False)
-    assert code == 2 and "writes CSV" in err
+    assert code == 0 and "wrote 4 labels" in err  # FITS (or ECSV, VOTable) by the extension
+    back = Table.read(tmp_path / "x.fits")
+    assert sorted(str(v) for v in back["label"]) == ["Ei", "Er", "Sb", "Sc"]
+    assert str(back["ra"].unit) == "deg"
 
 
 def test_label_import_beside_a_concurrent_writer(tmp_path):
