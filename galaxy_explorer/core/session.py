@@ -18,6 +18,7 @@ import numpy as np
 from galaxy_explorer.core import search
 from galaxy_explorer.core.cache import EmbeddingStore, default_cache_dir
 from galaxy_explorer.core.catalog import Item, ScanResult, scan
+from galaxy_explorer.core.defaults import default_templates
 from galaxy_explorer.core.imaging import ImageLoadError, RenderSettings, load_rgb
 from galaxy_explorer.core.jobs import Progress, embed_job
 from galaxy_explorer.core.labels import LabelStore, default_labels_path
@@ -25,8 +26,10 @@ from galaxy_explorer.core.model import ClipAdapter
 
 log = logging.getLogger(__name__)
 
-#: Prompt templates averaged for zero-shot labels (short, summary-style, as CLIP prefers).
-DEFAULT_TEMPLATES = ["{}", "a {}", "an image of a {}", "a survey cutout of a {}"]
+#: Prompt templates averaged for zero-shot labels: the app's, from
+#: ``resources/default_labels.json`` (:mod:`galaxy_explorer.core.defaults`), so that the
+#: command line and the app give the same probabilities.
+DEFAULT_TEMPLATES = default_templates()
 
 
 def default_data_dir() -> Path:
@@ -224,8 +227,12 @@ class Session:
     def zero_shot(
         self, labels: Sequence[str], vectors: np.ndarray, templates: Sequence[str] | None = None
     ) -> np.ndarray:
-        """Zero-shot probabilities (N, L) with the model's temperature."""
-        lv = self.adapter.embed_labels(
-            list(labels), list(templates) if templates else DEFAULT_TEMPLATES
-        )
-        return search.zero_shot(vectors, lv, self.adapter.logit_scale)
+        """Zero-shot probabilities (N, L) with the model's temperature.
+
+        ``labels`` are the texts put into the ``templates`` (the defaults if None); the same
+        computation as the app's (:mod:`galaxy_explorer.core.workflows`).
+        """
+        from galaxy_explorer.core import workflows
+
+        lv = workflows.label_vectors(self.adapter, list(labels), templates)
+        return workflows.zero_shot_probs(self.adapter, vectors, lv)

@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, load_default_labels
 from galaxy_explorer.gui.workers import GeneratorWorker, TaskRunner
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Controller", "LabelDef", "UNCERTAIN", "load_default_labels", "resources_dir"]
-
-UNCERTAIN = "uncertain"
 
 
 def resources_dir() -> Path:
@@ -35,42 +34,6 @@ def resources_dir() -> Path:
     from galaxy_explorer._resources import resources_dir as _resources_dir
 
     return _resources_dir()
-
-
-@dataclass
-class LabelDef:
-    """One zero-shot class: a short name and an optional prompt (defaults to the name)."""
-
-    name: str
-    prompt: str = ""
-
-    @property
-    def text(self) -> str:
-        return self.prompt.strip() or self.name
-
-
-_FALLBACK_LABELS = [
-    LabelDef("spiral", "a spiral galaxy with winding arms"),
-    LabelDef("elliptical", "a smooth elliptical galaxy"),
-    LabelDef("edge-on", "an edge-on disk galaxy"),
-    LabelDef("merger", "a pair of merging galaxies"),
-]
-
-
-def load_default_labels(path: Path | None = None) -> tuple[list[LabelDef], list[str]]:
-    """Read ``resources/default_labels.json`` → (labels, templates); built-ins on any error."""
-    import json
-
-    path = path or resources_dir() / "default_labels.json"
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        labels = [LabelDef(str(d["name"]), str(d.get("prompt", ""))) for d in data["labels"]]
-        templates = [str(t) for t in data.get("templates", ["{}"])] or ["{}"]
-        if labels:
-            return labels, templates
-    except Exception as exc:  # a broken resource must not stop the app
-        log.warning("could not read default labels %s: %s", path, exc)
-    return [LabelDef(d.name, d.prompt) for d in _FALLBACK_LABELS], ["{}"]
 
 
 @dataclass
