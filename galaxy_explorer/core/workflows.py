@@ -70,11 +70,17 @@ MIN_EXAMPLES_PER_CLASS = 3
 # ---------------------------------------------------------------------- open / embed
 @dataclass
 class Opened:
-    """The catalogue was scanned: its session, items (row order) and manual-labels store."""
+    """The catalogue was scanned: its session, items (row order) and manual-labels store.
+
+    ``manual`` is the label of each item (row order, None = unlabelled), read from the
+    store as of ``label_token`` (``LabelStore.changes_since`` continues from there).
+    """
 
     session: Session
     items: list[Item]
     labels: Any
+    manual: list[str | None] = field(default_factory=list)
+    label_token: int = 0
 
 
 @dataclass
@@ -161,8 +167,9 @@ def open_and_embed(
     session.scan()
     items = list(session.items)
     labels = session.labels  # built here: the GUI never waits on the session's lock
+    token, manual = _read_manual(labels, items)
     log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-    yield Opened(session, items, labels)
+    yield Opened(session, items, labels, manual, token)
     if cancelled():
         return
     uniq = list(dict.fromkeys(it.sha256 for it in items))
@@ -187,6 +194,17 @@ def open_and_embed(
         yield rows_for(items, [s for s, f in zip(uniq, found, strict=True) if f], vecs[found])
     for p in session.embed(batch_size=batch_size, workers=workers, cancel=cancel):
         yield EmbedProgress(p)
+
+
+def _read_manual(store: Any, items: Sequence[Item]) -> tuple[int, list[str | None]]:
+    """(token, label per item): the token first, so no change made meanwhile is missed."""
+    try:
+        token = int(getattr(store, "token", 0))
+        by_sha = store.all()
+    except Exception as exc:  # a damaged store is reported by the store itself
+        log.warning("could not read the manual labels: %s", exc)
+        return 0, [None] * len(items)
+    return token, [by_sha.get(it.sha256) for it in items]
 
 
 _GC_LOCK = threading.Lock()
