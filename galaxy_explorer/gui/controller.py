@@ -771,10 +771,10 @@ class Controller(QObject):
 
     def _on_propagated(self, result: workflows.Propagation) -> None:
         self.state.set_suggestions(result)
-        self.status.emit(result.summary() + " (halo on the map, '?' in the gallery)")
-        self.propagated.emit(result)
         if result.warnings:
             self.error.emit("Few examples to propagate from", "\n".join(result.warnings))
+        self.status.emit(result.summary() + " (halo on the map, '?' in the gallery)")
+        self.propagated.emit(result)
 
     def suggestion(self, row: int) -> tuple[str, float] | None:
         """(label, confidence) suggested for a row by Propagate, or None."""
