@@ -351,6 +351,8 @@ class Controller(QObject):
         self._labels_timer.stop()
         self.cancel_job()
         self.jobs.shutdown(60000)
+        self._job = None
+        self.job_running = False
         self.tasks.shutdown()
         self.heavy.shutdown()
         self._close_stale_sessions()
