@@ -36,6 +36,7 @@ __all__ = [
     "UNCERTAIN",
     "AppState",
     "QueryState",
+    "Snapshot",
 ]
 
 #: ``AppState.suggested`` of a row without a few-shot suggestion.
@@ -68,6 +69,25 @@ class QueryState:
         return describe_query(
             self.text, [n for n, _ in self.positive], [n for n, _ in self.negative]
         )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A copy of what an export needs, taken on the GUI thread (cheap array copies) so
+    that a worker can build the rows while the state changes on.
+
+    See :func:`galaxy_explorer.core.workflows.snapshot_rows`.
+    """
+
+    items: list[Any]
+    manual: list[str | None]
+    have: np.ndarray
+    scores: np.ndarray | None
+    probs: np.ndarray | None
+    label_defs: list[LabelDef]
+    templates: list[str]
+    threshold: float
+    query: str
 
 
 class AppState:
@@ -528,6 +548,22 @@ class AppState:
         else:
             self.suggested[np.asarray(list(rows), dtype=np.int64)] = NO_SUGGESTION
         self.suggestions_changed.emit()
+
+    # ------------------------------------------------------------------ export
+    def snapshot(self) -> Snapshot:
+        """What an export needs, copied (C-level copies; no per-row Python work)."""
+        probs = self.probs if self.probs is not None and len(self.probs) == self.n else None
+        return Snapshot(
+            items=self.items,  # replaced on open, never changed in place
+            manual=list(self.manual),
+            have=self.have.copy(),
+            scores=None if self.scores is None else self.scores.copy(),
+            probs=None if probs is None else probs.copy(),
+            label_defs=[LabelDef(d.name, d.prompt) for d in self.label_defs],
+            templates=list(self.templates),
+            threshold=self.threshold,
+            query=self.query.describe(),
+        )
 
     # ------------------------------------------------------------------ selection
     def set_selection(self, rows: Iterable[int] | np.ndarray, source: str = "") -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from galaxy_explorer.core.jobs import Progress, ProjectionProgress
     from galaxy_explorer.core.model import ClipAdapter
     from galaxy_explorer.core.session import Session
+    from galaxy_explorer.core.state import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ __all__ = [
     "provenance",
     "rank",
     "rows_for",
+    "snapshot_rows",
     "zero_shot_probs",
 ]
 
@@ -692,6 +694,38 @@ def export_rows(
             )
         )
     return rows
+
+
+def snapshot_rows(
+    snap: Snapshot,
+    rows: Sequence[int] | np.ndarray | None,
+    positions: Any = None,
+) -> list[ExportRow]:
+    """Export rows for ``rows`` (all if None) of a state :class:`~galaxy_explorer.core.state.Snapshot`.
+
+    Parameters
+    ----------
+    snap : Snapshot
+        From ``AppState.snapshot()``.
+    rows : sequence of int, optional
+    positions : callable, optional
+        ``positions(items) -> [(ra, dec), ...]``, e.g. ``Session.sky_positions``.
+    """
+    idx = np.arange(len(snap.items)) if rows is None else np.asarray(rows, dtype=np.int64)
+    items = [snap.items[int(r)] for r in idx]
+    names = [d.name for d in snap.label_defs]
+    probs = None
+    if snap.probs is not None and names:
+        probs = np.where(snap.have[idx, None], snap.probs[idx], np.nan)
+    return export_rows(
+        items,
+        positions=positions(items) if positions is not None else None,
+        manual=[snap.manual[int(r)] for r in idx],
+        scores=None if snap.scores is None else snap.scores[idx],
+        probs=probs,
+        label_names=names,
+        threshold=snap.threshold,
+    )
 
 
 def provenance(

@@ -844,40 +844,27 @@ class Controller(QObject):
         if self.session is None:
             self.error.emit("Export", "Nothing to export: open a folder first.")
             return
-        rows = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
-        s = self.state
-        items = [s.items[r] for r in rows]
-        names = s.label_names()
-        scores = None if s.scores is None else s.scores[rows].copy()
-        probs = None
-        if s.probs is not None and len(s.probs) == s.n and names:
-            probs = np.where(s.have[rows, None], s.probs[rows], np.nan)
-        manual = [s.manual[int(r)] for r in rows]
+        n = self.n if rows is None else len(rows)
+        snap = self.state.snapshot()
         prov = workflows.provenance(
             self.adapter,
             _render_key(self.session),
             command="gui export",
             model_spec=self.model_spec,
-            labels=list(s.label_defs) or None,
-            templates=list(s.templates),
-            query=s.query.describe() or None,
-            threshold=s.threshold,
-            extra={"rows": "selection" if len(rows) < s.n else "all"},
+            labels=snap.label_defs or None,
+            templates=snap.templates,
+            query=snap.query or None,
+            threshold=snap.threshold,
+            extra={"rows": "selection" if n < self.n else "all"},
         )
-        session, threshold, out = self.session, s.threshold, Path(out)
+        session, out = self.session, Path(out)
+        sel = None if rows is None else np.asarray(rows, dtype=np.int64).copy()
 
         def run() -> tuple[Path, int]:
             from galaxy_explorer.core.export import write_csv
 
-            export_rows = workflows.export_rows(
-                items,
-                positions=session.sky_positions(items),
-                manual=manual,
-                scores=scores,
-                probs=probs,
-                label_names=names,
-                threshold=threshold,
-            )
+            export_rows = workflows.snapshot_rows(snap, sel, session.sky_positions)
+            names = [d.name for d in snap.label_defs]
             write_csv(out, export_rows, prov, label_names=names or None)
             return out, len(export_rows)
 
@@ -896,9 +883,12 @@ class Controller(QObject):
 
 
 def _tagged(rows: np.ndarray, steps: Any) -> Any:
-    """Pair every projection step with the rows it is for."""
-    for p in steps:
-        yield rows, p
+    """Pair every projection step with the rows it is for (closing it closes ``steps``)."""
+    try:
+        for p in steps:
+            yield rows, p
+    finally:
+        steps.close()  # a cancelled UMAP child process is stopped now
 
 
 def _render_detail(path: Path, settings: Any) -> dict[str, Any]:

@@ -215,3 +215,49 @@ def test_open_and_embed_yields_typed_events(tiny_model, cutouts, tmp_path):
     assert names.index("RowsFound") < names.index("ModelLoaded")
     found = next(e for e in again if isinstance(e, workflows.RowsFound))
     assert sorted(found.rows.tolist()) == list(range(8)) and found.vectors.shape[0] == 8
+
+
+def test_cli_classify_equals_the_apps_state_and_workflows(tiny_model, cutouts, tmp_path):
+    """``classify`` without --labels and the app (state + workflows, as the controller
+    drives them) give the same probabilities and the same "uncertain" rows."""
+    from galaxy_explorer.cli import main
+    from galaxy_explorer.core.export import read_csv
+    from galaxy_explorer.core.state import AppState
+
+    cache, out = tmp_path / "cache", tmp_path / "cli.csv"
+    state = AppState()  # the app's default classes and templates
+    adapter = session = None
+    for ev in workflows.open_and_embed([cutouts], model=str(tiny_model), cache_dir=cache):
+        if isinstance(ev, workflows.Opened):
+            session = ev.session
+            state.open(ev.items, manual=ev.manual)
+        elif isinstance(ev, workflows.RowsFound):
+            state.add_rows(ev.rows, ev.vectors)
+        elif isinstance(ev, workflows.ModelLoaded):
+            adapter = ev.adapter
+        elif isinstance(ev, workflows.EmbedProgress):
+            state.add_vectors(ev.progress.shas, ev.progress.vectors)
+    session.close()
+    rows = state.embedded_rows()
+    lv = workflows.label_vectors(adapter, state.label_defs, state.templates)
+    probs = workflows.zero_shot_probs(adapter, state.vectors[rows], lv)
+    state.set_label_vectors(lv, adapter.logit_scale, rows, probs)
+    thr = float(np.median(state.confidence[rows]))  # splits the catalogue
+    state.set_threshold(thr)
+
+    args = ["--model", str(tiny_model), "--cache", str(cache), "--csv", str(out), "-q"]
+    assert main(["classify", str(cutouts), *args, "--threshold", repr(thr)]) == 0
+    _, cli = read_csv(out)
+    cli_rows = {r["path"]: r for r in cli}
+
+    names = state.label_names()
+    assert len(rows) == 8 and len(cli_rows) == 8
+    for r in rows:
+        row = cli_rows[str(state.items[r].path)]
+        np.testing.assert_allclose(
+            [float(row[f"p_{n}"]) for n in names], state.probs[r], rtol=1e-4, atol=1e-6
+        )
+        assert row["predicted_label"] == state.predicted_label(int(r))
+    # the threshold splits the catalogue, so both sides were compared
+    n_uncertain = sum(r["predicted_label"] == UNCERTAIN for r in cli)
+    assert 0 < n_uncertain < 8 and n_uncertain == int(state.uncertain.sum())
