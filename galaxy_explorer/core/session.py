@@ -191,8 +191,16 @@ class Session:
         finally:
             memo.close()
 
-    def embed_file(self, path: Path | str) -> np.ndarray:
+    def embed_file(self, path: Path | str, *, separate_store: bool = False) -> np.ndarray:
         """The vector of one file (from the cache, or computed and cached now).
+
+        Parameters
+        ----------
+        path : path
+            Any image file (inside the catalogue or not).
+        separate_store : bool
+            Read and write the cache through a store of its own (closed afterwards), as a
+            second writer would: safe while another thread embeds into ``self.store``.
 
         Raises
         ------
@@ -210,13 +218,22 @@ class Session:
             reason = res.errors[0][1] if res.errors else "not an image file"
             raise ImageLoadError(path, reason)
         sha = res.items[0].sha256
-        vec, found = self.store.get([sha])
-        if found[0]:
-            return vec[0]
-        v = self.adapter.embed_images([load_rgb(res.items[0].path, self.render)])
-        if not self.store.readonly:
-            self.store.put([sha], v)
-        return v[0]
+        if separate_store:
+            a = self.adapter
+            store = EmbeddingStore(self.cache_dir, a.model_key, self.render.key(), a.dim)
+        else:
+            store = self.store
+        try:
+            vec, found = store.get([sha])
+            if found[0]:
+                return vec[0]
+            v = self.adapter.embed_images([load_rgb(res.items[0].path, self.render)])
+            if not store.readonly:
+                store.put([sha], v)
+            return v[0]
+        finally:
+            if separate_store:
+                store.close()
 
     # ----------------------------------------------------------------- queries
     def text_scores(self, texts: str | Sequence[str], vectors: np.ndarray) -> np.ndarray:

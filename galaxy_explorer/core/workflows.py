@@ -294,12 +294,15 @@ class Ranking:
 def example_vector(session: Session, path: Path | str) -> np.ndarray:
     """The vector of an example image, from the cache or computed and cached now.
 
+    Goes through a cache connection of its own (``Session.embed_file(separate_store=True)``),
+    so it is safe while an embedding job writes the session's store on another thread.
+
     Raises
     ------
     galaxy_explorer.core.imaging.ImageLoadError
         If the file cannot be read.
     """
-    return np.asarray(session.embed_file(path), dtype=np.float32)
+    return np.asarray(session.embed_file(path, separate_store=True), dtype=np.float32)
 
 
 def rank(

@@ -111,3 +111,25 @@ def test_unreadable_file_in_detail_logs_no_traceback(qtbot, make_window, cutouts
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
     assert "Traceback" not in caplog.text
+
+
+def test_outside_example_file_is_cached_like_any_image(qtbot, make_window, cutouts, tmp_path):
+    from helpers import write_jpeg
+
+    from galaxy_explorer.core.cache import EmbeddingStore
+    from galaxy_explorer.core.catalog import scan
+
+    outside = write_jpeg(tmp_path / "outside.jpg", seed=77)
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    c = win.c
+    c.add_example_file(outside)
+    qtbot.waitUntil(lambda: len(c.query.positive) == 1 and c.scores is not None, timeout=15000)
+    a, s = c.adapter, c.session
+    store = EmbeddingStore(s.cache_dir, a.model_key, s.render.key(), a.dim)
+    try:
+        vec, found = store.get([scan([outside]).items[0].sha256])
+    finally:
+        store.close()
+    assert found[0]
+    np.testing.assert_allclose(vec[0], c.query.positive[0][1], atol=1e-3)
