@@ -27,7 +27,13 @@ import numpy as np
 from psygnal import Signal
 
 from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, load_default_labels
-from galaxy_explorer.core.workflows import NO_PREDICTION, Predictions, Propagation, classify
+from galaxy_explorer.core.workflows import (
+    NO_PREDICTION,
+    Predictions,
+    Propagation,
+    classify,
+    rows_by_sha,
+)
 
 __all__ = [
     "COLOR_MODES",
@@ -160,7 +166,9 @@ class AppState:
         self._reset_rows([])
 
     # ------------------------------------------------------------------ rows
-    def _reset_rows(self, items: Sequence[Any]) -> None:
+    def _reset_rows(
+        self, items: Sequence[Any], sha_rows: dict[str, list[int]] | None = None
+    ) -> None:
         n = len(items)
         self.items: list[Any] = list(items)
         self.vectors: np.ndarray | None = None
@@ -180,15 +188,14 @@ class AppState:
         self.failed: dict[int, str] = {}
         self.manual: list[str | None] = [None] * n
         self.manual_counts: dict[str, int] = {}
-        self._sha_rows: dict[str, list[int]] = {}
-        for row, it in enumerate(self.items):
-            self._sha_rows.setdefault(it.sha256, []).append(row)
+        self._sha_rows = sha_rows if sha_rows is not None else rows_by_sha(self.items)
 
     def open(
         self,
         items: Sequence[Any],
         *,
         manual: Sequence[str | None] | None = None,
+        sha_rows: dict[str, list[int]] | None = None,
         keep_examples: bool = True,
     ) -> None:
         """Start over with new rows; the query text is kept, example images only if asked.
@@ -199,11 +206,13 @@ class AppState:
             The catalogue, in row order.
         manual : sequence of str or None, optional
             Each row's manual label.
+        sha_rows : dict, optional
+            ``workflows.rows_by_sha(items)``, if already built off the GUI thread.
         keep_examples : bool
             False when another catalogue was opened: its example images (and their names
             in an export's provenance) belong to the old one.
         """
-        self._reset_rows(items)
+        self._reset_rows(items, sha_rows)
         if manual is not None:
             if len(manual) != len(self.items):
                 raise ValueError(f"{len(manual)} manual labels for {len(self.items)} rows")

@@ -83,6 +83,15 @@ class Opened:
     labels: Any
     manual: list[str | None] = field(default_factory=list)
     label_token: int = 0
+    sha_rows: dict[str, list[int]] | None = None
+
+
+def rows_by_sha(items: Sequence[Item]) -> dict[str, list[int]]:
+    """Content hash → rows with that content (a file may be in the catalogue twice)."""
+    out: dict[str, list[int]] = {}
+    for row, it in enumerate(items):
+        out.setdefault(it.sha256, []).append(row)
+    return out
 
 
 @dataclass
@@ -171,7 +180,7 @@ def open_and_embed(
     labels = session.labels  # built here: the GUI never waits on the session's lock
     token, manual = _read_manual(labels, items)
     log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-    yield Opened(session, items, labels, manual, token)
+    yield Opened(session, items, labels, manual, token, rows_by_sha(items))
     if cancelled():
         return
     uniq = list(dict.fromkeys(it.sha256 for it in items))
