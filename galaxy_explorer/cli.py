@@ -225,17 +225,19 @@ def _add_excel_safe(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_label_args(p: argparse.ArgumentParser, required: bool) -> None:
+def _add_label_args(p: argparse.ArgumentParser, required: bool, *, defaults: bool = False) -> None:
     p.add_argument(
         "--labels",
         required=required,
         default=None,
-        help='comma-separated zero-shot labels, e.g. "spiral galaxy,elliptical galaxy"',
+        help='comma-separated zero-shot labels, e.g. "spiral galaxy,elliptical galaxy"'
+        + (" (default: the desktop app's classes and prompts)" if defaults else ""),
     )
     p.add_argument(
         "--templates",
         default=None,
-        help='"|"-separated prompt templates with {} for the label (default: built-in set)',
+        help='"|"-separated prompt templates with {} for the label (default: the desktop '
+        "app's, from default_labels.json)",
     )
     p.add_argument(
         "--threshold",
@@ -405,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="zero-shot classification into the given labels")
     _add_common(p)
-    _add_label_args(p, required=True)
+    _add_label_args(p, required=False, defaults=True)
     _add_output(p, top=False)
     add_catalogue_args(p)
     p.set_defaults(func=cmd_classify)
@@ -599,6 +601,15 @@ def _run_embedding(session: Session, args: argparse.Namespace) -> tuple[list[Ite
     return items, vecs
 
 
+def _label_defs(text: str | None) -> list[Any]:
+    """``--labels`` as label definitions; without it, the app's default classes and prompts."""
+    from galaxy_explorer.core.defaults import LabelDef, load_default_labels
+
+    if text is None:
+        return load_default_labels()[0]
+    return [LabelDef(n) for n in _label_list(text)]
+
+
 def _label_list(text: str | None) -> list[str]:
     labels = [s.strip() for s in (text or "").split(",") if s.strip()]
     if text is not None and len(labels) < 2:
@@ -624,24 +635,20 @@ def _provenance(
     session: Session,
     args: argparse.Namespace,
     *,
-    labels: list[str] | None = None,
+    labels: Sequence[Any] | None = None,
     query: str | None = None,
     extra: dict[str, str] | None = None,
 ) -> Any:
-    from galaxy_explorer.core.export import Provenance
-    from galaxy_explorer.core.hub import display_name
-    from galaxy_explorer.core.session import DEFAULT_TEMPLATES
+    from galaxy_explorer.core import workflows
 
-    a = session.adapter
-    return Provenance(
-        model=a.spec,
-        model_name=display_name(a.spec),
-        model_revision=a.revision,
-        render=session.render.key(),
+    return workflows.provenance(
+        session.adapter,
+        session.render.key(),
+        command=args.command,
         labels=labels,
-        prompts=(_templates(args) or DEFAULT_TEMPLATES) if labels else None,
+        templates=_templates(args),
         query=query,
-        extra={"command": args.command, **(extra or {})},
+        extra=extra,
     )
 
 
@@ -651,38 +658,25 @@ def _rows(
     *,
     scores: np.ndarray | None = None,
     probs: np.ndarray | None = None,
-    labels: list[str] | None = None,
+    labels: Sequence[str] | None = None,
     threshold: float = 0.0,
 ) -> list[Any]:
-    from galaxy_explorer.core.export import ExportRow
+    from galaxy_explorer.core import workflows
     from galaxy_explorer.core.labels import LabelsFileError
 
     try:
         manual = session.labels.all()
     except LabelsFileError as exc:
         raise CliError(str(exc)) from None
-    rows = []
-    positions = session.sky_positions(items)  # from the cache: files are not opened again
-    for i, it in enumerate(items):
-        ra, dec = positions[i]
-        pred = p = None
-        if probs is not None and labels:
-            j = int(probs[i].argmax())
-            pred = labels[j] if probs[i, j] >= threshold else "uncertain"
-            p = {lab: float(probs[i, k]) for k, lab in enumerate(labels)}
-        rows.append(
-            ExportRow(
-                path=str(it.path),
-                name=it.name,
-                sha256=it.sha256,
-                ra=ra,
-                dec=dec,
-                score=None if scores is None else float(scores[i]),
-                predicted_label=pred,
-                probs=p,
-                label=manual.get(it.sha256),
-            )
-        )
+    rows = workflows.export_rows(
+        items,
+        positions=session.sky_positions(items),  # from the cache: files are not opened again
+        manual=manual,
+        scores=scores,
+        probs=probs,
+        label_names=labels,
+        threshold=threshold,
+    )
     from galaxy_explorer.cli_catalogue import add_catalogue_columns
 
     add_catalogue_columns(session, rows)  # --catalogue: its columns after the standard ones
@@ -825,9 +819,11 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     if not args.text.strip():
         raise CliError("the query text is empty", EXIT_USAGE)
+    from galaxy_explorer.core import workflows
+
     session = _open_session(args)
     items, vecs = _run_embedding(session, args)
-    scores = session.text_scores(args.text, vecs)
+    scores = workflows.rank(vecs, session.adapter, text=args.text).scores
     return _ranked_output(
         session,
         args,
@@ -838,7 +834,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    from galaxy_explorer.core import search
+    from galaxy_explorer.core import workflows
     from galaxy_explorer.core.catalog import scan
     from galaxy_explorer.core.imaging import ImageLoadError
 
@@ -848,16 +844,13 @@ def cmd_similar(args: argparse.Namespace) -> int:
     session = _open_session(args)
     items, vecs = _run_embedding(session, args)
     try:
-        pos = [session.embed_file(p) for p in args.examples]
-        neg = [session.embed_file(p) for p in args.negatives]
+        pos = [workflows.example_vector(session, p) for p in args.examples]
+        neg = [workflows.example_vector(session, p) for p in args.negatives]
     except ImageLoadError as exc:
         raise CliError(f"example image: {exc}") from None
-    text = session.adapter.embed_texts([args.text]) if args.text else None
-    import numpy as np
-
-    scores = search.combined_query(
-        vecs, text_vecs=text, positive=np.stack(pos), negative=np.stack(neg) if neg else None
-    )
+    scores = workflows.rank(
+        vecs, session.adapter, text=args.text or "", positive=pos, negative=neg
+    ).scores
     if not args.include_self:
         own = {it.sha256 for it in scan([*args.examples, *args.negatives]).items}
         keep = [i for i, it in enumerate(items) if it.sha256 not in own]
@@ -877,11 +870,16 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    labels = _label_list(args.labels)
+    from galaxy_explorer.core import workflows
+
+    defs = _label_defs(args.labels)
+    labels = [d.name for d in defs]
     templates = _templates(args)
     session = _open_session(args)
     items, vecs = _run_embedding(session, args)
-    probs = session.zero_shot(labels, vecs, templates)
+    probs = workflows.zero_shot_probs(
+        session.adapter, vecs, workflows.label_vectors(session.adapter, defs, templates)
+    )
     rows = _rows(session, items, probs=probs, labels=labels, threshold=args.threshold)
     if str(args.csv) != "-":
         _print_table(
@@ -905,7 +903,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         _write_csv(
             args.csv,
             rows,
-            _provenance(session, args, labels=labels, extra={"threshold": str(args.threshold)}),
+            _provenance(session, args, labels=defs, extra={"threshold": str(args.threshold)}),
             labels,
             args.excel_safe,
             args.table_format,
@@ -942,6 +940,8 @@ def _check_cache_arg(cache: Path | None) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from galaxy_explorer.core import workflows
+
     labels = _label_list(args.labels) if args.labels else None
     if args.predicted and not labels:
         raise CliError("--predicted needs --labels to classify with", EXIT_USAGE)
@@ -959,11 +959,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.query is not None:
         from galaxy_explorer.core.search import top_k
 
-        scores = session.text_scores(args.query, vecs)
+        scores = workflows.rank(vecs, session.adapter, text=args.query).scores
         sel = [int(i) for i in top_k(scores, args.top)]
         query = args.query
     if labels:
-        probs = session.zero_shot(labels, vecs, _templates(args))
+        probs = workflows.zero_shot_probs(
+            session.adapter,
+            vecs,
+            workflows.label_vectors(session.adapter, labels, _templates(args)),
+        )
     rows = _rows(
         session, items, scores=scores, probs=probs, labels=labels, threshold=args.threshold
     )

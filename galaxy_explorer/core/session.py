@@ -19,6 +19,7 @@ import numpy as np
 from galaxy_explorer.core import search
 from galaxy_explorer.core.cache import EmbeddingStore, default_cache_dir
 from galaxy_explorer.core.catalog import Item, ScanResult, scan
+from galaxy_explorer.core.defaults import default_templates
 from galaxy_explorer.core.imaging import ImageLoadError, RenderSettings, load_rgb
 from galaxy_explorer.core.jobs import Progress, embed_job
 from galaxy_explorer.core.labels import LabelStore, default_labels_path
@@ -26,8 +27,10 @@ from galaxy_explorer.core.model import ClipAdapter
 
 log = logging.getLogger(__name__)
 
-#: Prompt templates averaged for zero-shot labels (short, summary-style, as CLIP prefers).
-DEFAULT_TEMPLATES = ["{}", "a {}", "an image of a {}", "a survey cutout of a {}"]
+#: Prompt templates averaged for zero-shot labels: the app's, from
+#: ``resources/default_labels.json`` (:mod:`galaxy_explorer.core.defaults`), so that the
+#: command line and the app give the same probabilities.
+DEFAULT_TEMPLATES = default_templates()
 
 
 def default_data_dir() -> Path:
@@ -191,8 +194,16 @@ class Session:
         finally:
             memo.close()
 
-    def embed_file(self, path: Path | str) -> np.ndarray:
+    def embed_file(self, path: Path | str, *, separate_store: bool = False) -> np.ndarray:
         """The vector of one file (from the cache, or computed and cached now).
+
+        Parameters
+        ----------
+        path : path
+            Any image file (inside the catalogue or not).
+        separate_store : bool
+            Read and write the cache through a store of its own (closed afterwards), as a
+            second writer would: safe while another thread embeds into ``self.store``.
 
         Raises
         ------
@@ -210,13 +221,22 @@ class Session:
             reason = res.errors[0][1] if res.errors else "not an image file"
             raise ImageLoadError(path, reason)
         sha = res.items[0].sha256
-        vec, found = self.store.get([sha])
-        if found[0]:
-            return vec[0]
-        v = self.adapter.embed_images([load_rgb(res.items[0].path, self.render)])
-        if not self.store.readonly:
-            self.store.put([sha], v)
-        return v[0]
+        if separate_store:
+            a = self.adapter
+            store = EmbeddingStore(self.cache_dir, a.model_key, self.render.key(), a.dim)
+        else:
+            store = self.store
+        try:
+            vec, found = store.get([sha])
+            if found[0]:
+                return vec[0]
+            v = self.adapter.embed_images([load_rgb(res.items[0].path, self.render)])
+            if not store.readonly:
+                store.put([sha], v)
+            return v[0]
+        finally:
+            if separate_store:
+                store.close()
 
     # ----------------------------------------------------------------- queries
     def text_scores(self, texts: str | Sequence[str], vectors: np.ndarray) -> np.ndarray:
@@ -227,8 +247,12 @@ class Session:
     def zero_shot(
         self, labels: Sequence[str], vectors: np.ndarray, templates: Sequence[str] | None = None
     ) -> np.ndarray:
-        """Zero-shot probabilities (N, L) with the model's temperature."""
-        lv = self.adapter.embed_labels(
-            list(labels), list(templates) if templates else DEFAULT_TEMPLATES
-        )
-        return search.zero_shot(vectors, lv, self.adapter.logit_scale)
+        """Zero-shot probabilities (N, L) with the model's temperature.
+
+        ``labels`` are the texts put into the ``templates`` (the defaults if None); the same
+        computation as the app's (:mod:`galaxy_explorer.core.workflows`).
+        """
+        from galaxy_explorer.core import workflows
+
+        lv = workflows.label_vectors(self.adapter, list(labels), templates)
+        return workflows.zero_shot_probs(self.adapter, vectors, lv)

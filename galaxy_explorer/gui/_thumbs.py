@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
+
+from galaxy_explorer.gui.workers import Runner
 
 log = logging.getLogger(__name__)
 
@@ -27,51 +30,32 @@ def rgb_to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class _Signals(QObject):
-    done = Signal(str, object, str)  # key, QImage or None, error
+def _render_thumb(
+    key: str, path: Path, render: Any, disk: Path | None, size: int
+) -> tuple[str, QImage | None, str]:
+    """(key, image, "") or (key, None, reason): runs on a worker thread."""
+    try:
+        img = None
+        if disk is not None and disk.exists():
+            img = QImage(str(disk))
+            if img.isNull():
+                img = None
+        if img is None:
+            from galaxy_explorer.core import imaging
 
-
-class _Render(QRunnable):
-    def __init__(
-        self, signals: _Signals, key: str, path: Path, render: Any, disk: Path | None, size: int
-    ) -> None:
-        super().__init__()
-        self._s, self._key, self._path, self._render = signals, key, path, render
-        self._disk, self._size = disk, size
-
-    def run(self) -> None:
-        from galaxy_explorer.gui.workers import lower_thread_priority
-
-        lower_thread_priority()
-        try:
-            img = None
-            if self._disk is not None and self._disk.exists():
-                img = QImage(str(self._disk))
-                if img.isNull():
-                    img = None
-            if img is None:
-                from galaxy_explorer.core import imaging
-
-                rgb = (
-                    imaging.load_rgb(self._path, self._render)
-                    if self._render is not None
-                    else imaging.load_rgb(self._path)
-                )
-                img = rgb_to_qimage(imaging.thumbnail(rgb, self._size))
-                if self._disk is not None:
-                    try:
-                        self._disk.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = self._disk.with_suffix(".tmp.png")
-                        if img.save(str(tmp), "PNG"):
-                            tmp.replace(self._disk)
-                    except OSError:
-                        pass
-            self._s.done.emit(self._key, img, "")
-        except Exception as exc:  # unreadable image: remember the reason
-            try:
-                self._s.done.emit(self._key, None, str(exc) or type(exc).__name__)
-            except RuntimeError:
-                pass
+            rgb = imaging.load_rgb(path, render) if render is not None else imaging.load_rgb(path)
+            img = rgb_to_qimage(imaging.thumbnail(rgb, size))
+            if disk is not None:
+                try:
+                    disk.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = disk.with_suffix(".tmp.png")
+                    if img.save(str(tmp), "PNG"):
+                        tmp.replace(disk)
+                except OSError:
+                    pass
+        return key, img, ""
+    except Exception as exc:  # unreadable image: remember the reason
+        return key, None, str(exc) or type(exc).__name__
 
 
 class ThumbnailCache(QObject):
@@ -101,10 +85,7 @@ class ThumbnailCache(QObject):
         self._pending: OrderedDict[str, tuple[Path, Any]] = OrderedDict()
         self._inflight: set[str] = set()
         self._threads = threads
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(threads)
-        self._signals = _Signals(self)
-        self._signals.done.connect(self._on_done)
+        self._runner = Runner(threads, "thumbnails", self)
         self.disk_dir: Path | None = None
         self.render: Any = None
         self.render_key = ""
@@ -153,12 +134,15 @@ class ThumbnailCache(QObject):
         while self._pending and len(self._inflight) < self._threads * 2 and not self._closed:
             key, (path, render) = self._pending.popitem(last=True)  # newest first
             self._inflight.add(key)
-            self._pool.start(
-                _Render(self._signals, key, path, render, self._disk_path(key), self.size)
+            self._runner.start(
+                "thumbnail",
+                partial(_render_thumb, key, path, render, self._disk_path(key), self.size),
+                on_result=self._on_done,
+                supersede=False,
             )
 
-    @Slot(str, object, str)
-    def _on_done(self, key: str, img: QImage | None, err: str) -> None:
+    def _on_done(self, result: tuple[str, QImage | None, str]) -> None:
+        key, img, err = result
         self._inflight.discard(key)
         if self._closed:
             return
@@ -174,5 +158,4 @@ class ThumbnailCache(QObject):
     def shutdown(self) -> None:
         self._closed = True
         self._pending.clear()
-        self._pool.clear()
-        self._pool.waitForDone(30000)
+        self._runner.shutdown(30000)

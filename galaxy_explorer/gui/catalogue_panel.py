@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from galaxy_explorer.gui import _style
-from galaxy_explorer.gui.workers import TaskRunner
+from galaxy_explorer.gui.workers import Runner
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,7 @@ class CatalogueLink(QObject):
         self.filter_count = 0
         self.colour_column: str | None = None
         self.colour: ColourSource | None = None
-        self.tasks = TaskRunner(max_threads=1, parent=self)
-        self.tasks.finished.connect(self._on_finished)
-        self.tasks.failed.connect(self._on_failed)
+        self.tasks = Runner(1, "catalogue", self)  # the app's one worker mechanism
         controller.catalogue_opened.connect(self._on_items)
         controller.export_extras = self.export_extras
 
@@ -185,11 +183,11 @@ class CatalogueLink(QObject):
             roots = list(images or [])
             if need_roots:
                 roots = derive_image_roots(cat, column)
-            return ("opened", cat, roots)
+            return cat, roots
 
         label = name or (Path(source).name if isinstance(source, (str, os.PathLike)) else "table")
         self.message.emit(f"Reading catalogue {label}…")
-        self.tasks.submit("open", run)
+        self.tasks.start("open", run, on_result=self._on_opened, on_error=self._on_failed)
 
     def close_catalogue(self) -> None:
         self.tasks.bump("open")
@@ -238,9 +236,9 @@ class CatalogueLink(QObject):
 
             lines = [*match.notes, *unmatched_lines(cat, match, LIST_UNMATCHED)]
             sky = _sky_arrays(cat, match, positions_read)
-            return ("matched", cat, len(items), match, lines, sky)
+            return cat, len(items), match, lines, sky
 
-        self.tasks.submit("match", run)
+        self.tasks.start("match", run, on_result=self._on_matched, on_error=self._on_failed)
 
     # ---------------------------------------------------------------- filter / colour
     def set_filter(self, text: str) -> None:
@@ -271,9 +269,11 @@ class CatalogueLink(QObject):
             mask = np.zeros(len(row_of_item), dtype=bool)
             has = row_of_item >= 0
             mask[has] = keep[row_of_item[has]]
-            return ("filter", text, mask, int(keep.sum()))
+            return text, mask, int(keep.sum())
 
-        self.tasks.submit("filter", run)
+        self.tasks.start(
+            "filter", run, on_result=self._on_filtered, on_error=self._on_filter_failed
+        )
 
     def set_colour(self, column: str | None) -> None:
         """Colour the map by a catalogue column (None: by labels again)."""
@@ -287,9 +287,9 @@ class CatalogueLink(QObject):
         cat, row_of_item = self.cat, self.row_of_item
 
         def run() -> Any:
-            return ("colour", column, _colour_classes(cat, column, row_of_item))
+            return column, _colour_classes(cat, column, row_of_item)
 
-        self.tasks.submit("colour", run)
+        self.tasks.start("colour", run, on_result=self._on_coloured, on_error=self._on_failed)
 
     # ---------------------------------------------------------------- export hook
     def export_extras(self, rows: Any) -> tuple[list[str], list[dict[str, Any]] | None]:
@@ -309,63 +309,59 @@ class CatalogueLink(QObject):
             return int(self.row_of_item[row])
         return -1
 
-    @Slot(str, int, object)
-    def _on_finished(self, kind: str, gen: int, result: Any) -> None:
-        if not self.tasks.is_current(kind, gen):
-            return
-        tag = result[0]
-        if tag == "opened":
-            _, cat, roots = result
-            self.cat = cat
-            self.match = None
-            self.row_of_item = np.full(self.c.n, -1, dtype=np.int64)
-            self.colour_column = None
-            self.colour = None
-            self.colour_changed.emit()
-            self.changed.emit()
-            self.message.emit(f"Catalogue {cat.name}: {cat.n} rows, matching…")
-            if roots:
-                self.c.open_paths(roots, add=bool(self.c.roots))  # matched once scanned
-            else:
-                self.rematch()
-        elif tag == "matched":
-            _, cat, n_items, match, lines, sky = result
-            if cat is not self.cat or n_items != self.c.n:
-                return  # a newer catalogue or scan: a newer match is coming
-            self.match = match
-            self.row_of_item = match.row_of_item
-            self.unmatched = lines
-            self.sky = sky
-            self.changed.emit()
-            self.message.emit(f"Catalogue {cat.name}: {match.summary()}")
-            if self.filter_text:
-                self.set_filter(self.filter_text)
-            if self.colour_column:
-                self.set_colour(self.colour_column)
-        elif tag == "filter":
-            _, text, mask, count = result
-            if text != self.filter_text or len(mask) != self.c.n:
-                return
-            self.filter_mask = mask
-            self.filter_error = ""
-            self.filter_count = count
-            self.filter_changed.emit()
-        elif tag == "colour":
-            _, column, spec = result
-            if column != self.colour_column or len(spec["category"]) != self.c.n:
-                return
-            self.colour = _colour_source(column, spec)
-            self.colour_changed.emit()
+    # each handler runs on the GUI thread, only for the newest task of its kind
+    def _on_opened(self, result: tuple[Any, list[Path]]) -> None:
+        cat, roots = result
+        self.cat = cat
+        self.match = None
+        self.row_of_item = np.full(self.c.n, -1, dtype=np.int64)
+        self.colour_column = None
+        self.colour = None
+        self.colour_changed.emit()
+        self.changed.emit()
+        self.message.emit(f"Catalogue {cat.name}: {cat.n} rows, matching…")
+        if roots:
+            self.c.open_paths(roots, add=bool(self.c.roots))  # matched once scanned
+        else:
+            self.rematch()
 
-    @Slot(str, int, str, str)
-    def _on_failed(self, kind: str, gen: int, message: str, details: str) -> None:
-        if not self.tasks.is_current(kind, gen):
+    def _on_matched(self, result: tuple[Any, int, Any, list[str], Any]) -> None:
+        cat, n_items, match, lines, sky = result
+        if cat is not self.cat or n_items != self.c.n:
+            return  # a newer catalogue or scan: a newer match is coming
+        self.match = match
+        self.row_of_item = match.row_of_item
+        self.unmatched = lines
+        self.sky = sky
+        self.changed.emit()
+        self.message.emit(f"Catalogue {cat.name}: {match.summary()}")
+        if self.filter_text:
+            self.set_filter(self.filter_text)
+        if self.colour_column:
+            self.set_colour(self.colour_column)
+
+    def _on_filtered(self, result: tuple[str, np.ndarray, int]) -> None:
+        text, mask, count = result
+        if text != self.filter_text or len(mask) != self.c.n:
             return
-        if kind == "filter":
-            self.filter_error = message
-            self.filter_mask = None
-            self.filter_changed.emit()
+        self.filter_mask = mask
+        self.filter_error = ""
+        self.filter_count = count
+        self.filter_changed.emit()
+
+    def _on_coloured(self, result: tuple[str, dict[str, Any]]) -> None:
+        column, spec = result
+        if column != self.colour_column or len(spec["category"]) != self.c.n:
             return
+        self.colour = _colour_source(column, spec)
+        self.colour_changed.emit()
+
+    def _on_filter_failed(self, message: str, details: str) -> None:
+        self.filter_error = message
+        self.filter_mask = None
+        self.filter_changed.emit()
+
+    def _on_failed(self, message: str, details: str) -> None:
         self.error.emit(message)
 
 

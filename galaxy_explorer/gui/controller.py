@@ -1,33 +1,38 @@
-"""The GUI's controller: owns the core session and all shared view state.
+"""The GUI's controller: a thin bridge from the Qt-free state and workflows to the views.
 
-Views take the controller in their constructor and subscribe to its signals; the controller
-never imports a view. Long work runs on workers (:mod:`galaxy_explorer.gui.workers`); their
-results come back to ``@Slot`` methods here, on the GUI thread, tagged with a generation so
-that stale results are dropped.
+The app's state lives in :class:`galaxy_explorer.core.state.AppState` (evented with
+psygnal, tested without Qt); the work is done by :mod:`galaxy_explorer.core.workflows`,
+the same functions the command line calls. The controller
 
-Rows: every scanned item has a row index ``0..n-1`` (the order of ``Session.items``). Only
-rows with ``have[row]`` have an embedding yet; the map shows exactly those.
+- re-emits the state's events as Qt signals (coalescing the per-batch ones while an
+  embedding job streams in, so views repaint at most ~5x a second);
+- runs workflows on :class:`galaxy_explorer.gui.workers.Runner` threads and hands their
+  typed results to the state on the GUI thread (stale results are dropped by the runner);
+- owns what is neither state nor workflow: the open session, the model adapter, the
+  manual-labels store and the timers.
+
+Views take the controller in their constructor and subscribe to its signals; the
+controller never imports a view.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from galaxy_explorer.gui.workers import GeneratorWorker, TaskRunner
+from galaxy_explorer.core import workflows
+from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, load_default_labels
+from galaxy_explorer.core.state import AppState, QueryState
+from galaxy_explorer.gui.workers import Runner, Task
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Controller", "LabelDef", "UNCERTAIN", "load_default_labels", "resources_dir"]
-
-UNCERTAIN = "uncertain"
 
 
 def resources_dir() -> Path:
@@ -37,63 +42,30 @@ def resources_dir() -> Path:
     return _resources_dir()
 
 
-@dataclass
-class LabelDef:
-    """One zero-shot class: a short name and an optional prompt (defaults to the name)."""
+def _state_attr(name: str, doc: str = "") -> property:
+    """A controller attribute that is the state's (read and write)."""
 
-    name: str
-    prompt: str = ""
+    def get(self: Controller) -> Any:
+        return getattr(self.state, name)
 
-    @property
-    def text(self) -> str:
-        return self.prompt.strip() or self.name
+    def set_(self: Controller, value: Any) -> None:
+        setattr(self.state, name, value)
 
-
-_FALLBACK_LABELS = [
-    LabelDef("spiral", "a spiral galaxy with winding arms"),
-    LabelDef("elliptical", "a smooth elliptical galaxy"),
-    LabelDef("edge-on", "an edge-on disk galaxy"),
-    LabelDef("merger", "a pair of merging galaxies"),
-]
+    return property(get, set_, doc=doc or f"``state.{name}``")
 
 
-def load_default_labels(path: Path | None = None) -> tuple[list[LabelDef], list[str]]:
-    """Read ``resources/default_labels.json`` → (labels, templates); built-ins on any error."""
-    import json
+def _prediction_attr(name: str) -> property:
+    def get(self: Controller) -> Any:
+        return getattr(self.state.predictions, name)
 
-    path = path or resources_dir() / "default_labels.json"
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        labels = [LabelDef(str(d["name"]), str(d.get("prompt", ""))) for d in data["labels"]]
-        templates = [str(t) for t in data.get("templates", ["{}"])] or ["{}"]
-        if labels:
-            return labels, templates
-    except Exception as exc:  # a broken resource must not stop the app
-        log.warning("could not read default labels %s: %s", path, exc)
-    return [LabelDef(d.name, d.prompt) for d in _FALLBACK_LABELS], ["{}"]
+    def set_(self: Controller, value: Any) -> None:
+        setattr(self.state.predictions, name, np.asarray(value))
 
-
-@dataclass
-class QueryState:
-    text: str = ""
-    positive: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (name, vector)
-    negative: list[tuple[str, np.ndarray]] = field(default_factory=list)
-
-    @property
-    def active(self) -> bool:
-        return bool(self.text.strip() or self.positive or self.negative)
-
-    def describe(self) -> str:
-        parts = []
-        if self.text.strip():
-            parts.append(repr(self.text.strip()))
-        parts += [f"+{n}" for n, _ in self.positive]
-        parts += [f"-{n}" for n, _ in self.negative]
-        return " ".join(parts)
+    return property(get, set_, doc=f"``state.predictions.{name}``")
 
 
 class Controller(QObject):
-    """Shared state of one window: catalogue, embeddings, query, labels, selection.
+    """One window's bridge between the state, the workflows and the views.
 
     Signals
     -------
@@ -113,6 +85,9 @@ class Controller(QObject):
         The list of zero-shot classes (and bins) changed.
     suggestions_changed()
         Few-shot suggestions changed.
+    propagated(object)
+        A :class:`galaxy_explorer.core.workflows.Propagation` (examples per class,
+        warnings, confidences) after Propagate.
     selection_changed(str)
         The selected rows changed; argument is the source (``"map"``, ``"gallery"``, ...).
     current_changed(int)
@@ -135,6 +110,8 @@ class Controller(QObject):
         ``(title, message)`` of a user-facing error (details are in the log).
     export_finished(str, int)
         ``(path, rows)`` after a CSV export.
+    detail_ready(int, object)
+        ``(row, dict)`` of a rendered detail image, or ``(-1, message)``.
     """
 
     catalogue_opened = Signal()
@@ -145,6 +122,7 @@ class Controller(QObject):
     labels_changed = Signal()
     label_defs_changed = Signal()
     suggestions_changed = Signal()
+    propagated = Signal(object)
     selection_changed = Signal(str)
     current_changed = Signal(int)
     color_mode_changed = Signal(str)
@@ -157,6 +135,30 @@ class Controller(QObject):
     error = Signal(str, str)
     export_finished = Signal(str, int)
     detail_ready = Signal(int, object)
+
+    # the state, seen through the controller (views read these)
+    items = _state_attr("items")
+    vectors = _state_attr("vectors")
+    have = _state_attr("have")
+    coords = _state_attr("coords")
+    coords_kind = _state_attr("coords_kind")
+    scores = _state_attr("scores")
+    query = _state_attr("query")
+    probs = _state_attr("probs")
+    label_vecs = _state_attr("label_vecs")
+    label_defs = _state_attr("label_defs")
+    templates = _state_attr("templates")
+    threshold = _state_attr("threshold")
+    color_mode = _state_attr("color_mode")
+    selection = _state_attr("selection")
+    current = _state_attr("current")
+    failed = _state_attr("failed")
+    suggested = _state_attr("suggested")
+    suggested_prob = _state_attr("suggested_prob")
+    suggestion_classes = _state_attr("suggestion_classes")
+    predicted = _prediction_attr("predicted")
+    confidence = _prediction_attr("confidence")
+    uncertain = _prediction_attr("uncertain")
 
     def __init__(
         self,
@@ -184,27 +186,24 @@ class Controller(QObject):
         self.adapter: Any = None
         self.roots: list[Path] = []
         self._adapter_req: tuple[str, str] | None = None
-        self._reset_data()
-        # labels
-        self.label_defs, self.templates = load_default_labels()
-        self.threshold = 0.0
-        self.label_vecs: np.ndarray | None = None
-        self.color_mode = "predicted"
+        self._label_token = 0
+        self._path_rows: dict[Path, int] | None = None
+        self._keep_examples = True
+        self._busy_text = ""
+        self.state = AppState()
+        self._bridge()
+        # one worker mechanism, three pools: the embedding job (a newer one may start
+        # while the older finishes its batch), quick tasks (text, labels, detail) and
+        # heavy ones (projection, export, few-shot)
+        self.jobs = Runner(2, "jobs", self)
+        self.tasks = Runner(1, "tasks", self)
+        self.heavy = Runner(1, "heavy", self)
+        self._job: Task | None = None
         # extra export columns: rows -> (names, one dict per row); called off the GUI thread
         self.export_extras: Any = None
-        # workers
-        self._job: GeneratorWorker | None = None
-        self._old_jobs: list[GeneratorWorker] = []
         self._stale_sessions: list[Any] = []
-        self._job_gen = 0
         self.job_running = False
         self._job_failed = False
-        self.tasks = TaskRunner(max_threads=1, parent=self)  # text, predictions, detail
-        self.heavy = TaskRunner(max_threads=1, parent=self)  # projection, export, few-shot
-        self.tasks.finished.connect(self._on_task_finished)
-        self.tasks.failed.connect(self._on_task_failed)
-        self.heavy.finished.connect(self._on_task_finished)
-        self.heavy.failed.connect(self._on_task_failed)
         self._closed = False
         self._dirty: set[str] = set()
         self._flush_timer = QTimer(self)
@@ -220,40 +219,46 @@ class Controller(QObject):
         self._labels_timer.setInterval(2000)
         self._labels_timer.timeout.connect(self._on_labels_timer)
 
-    # ------------------------------------------------------------------ data
-    def _reset_data(self) -> None:
-        self.items: list[Any] = []
-        self.vectors: np.ndarray | None = None
-        self.have = np.zeros(0, dtype=bool)
-        self.coords = np.zeros((0, 2), dtype=np.float32)
-        self.coords_kind = ""
-        self.scores: np.ndarray | None = None
-        self.query = QueryState()
-        self._query_vec: np.ndarray | None = None
-        self.probs: np.ndarray | None = None  # (n, L), NaN rows where missing
-        self.predicted = np.full(0, -1, dtype=np.int32)  # index into label_defs, -1 none/uncertain
-        self.confidence = np.zeros(0, dtype=np.float32)
-        self.suggested = np.full(0, -1, dtype=np.int32)  # index into suggestion_classes
-        self.suggested_prob = np.zeros(0, dtype=np.float32)
-        self.suggestion_classes: list[str] = []
-        self.selection = np.zeros(0, dtype=np.int64)
-        self.current = -1
-        self._sha_rows: dict[str, list[int]] = {}
-        self._path_rows: dict[Path, int] | None = None
-        self.failed: dict[int, str] = {}
-        self._manual_cache: list[str | None] | None = None
-        self._manual_count: dict[str, int] = {}
-        self._label_token = 0
+    # ------------------------------------------------------------------ bridge
+    def _bridge(self) -> None:
+        """State events → Qt signals (all state changes happen on the GUI thread)."""
+        s = self.state
+        s.opened.connect(self.catalogue_opened.emit)
+        s.rows_added.connect(self._on_rows_added)
+        s.embeddings_changed.connect(self.embeddings_changed.emit)
+        s.projection_changed.connect(self.projection_changed.emit)
+        s.query_changed.connect(self._submit_query)
+        s.scores_changed.connect(self.scores_changed.emit)
+        s.label_defs_changed.connect(self._on_label_defs_changed)
+        s.predictions_changed.connect(self.predictions_changed.emit)
+        s.labels_changed.connect(self.labels_changed.emit)
+        s.suggestions_changed.connect(self.suggestions_changed.emit)
+        s.selection_changed.connect(self.selection_changed.emit)
+        s.current_changed.connect(self.current_changed.emit)
+        s.color_mode_changed.connect(self.color_mode_changed.emit)
 
+    def _on_rows_added(self, rows: np.ndarray) -> None:
+        # coalesced: batches stream in several times a second
+        self._mark("embeddings")
+        if self.state.scores is not None:
+            self._mark("scores")
+        if self.state.label_vecs is not None:
+            self._mark("predictions")
+
+    def _on_label_defs_changed(self) -> None:
+        self.label_defs_changed.emit()
+        self._refresh_label_vecs()
+
+    # ------------------------------------------------------------------ data
     @property
     def n(self) -> int:
-        return len(self.items)
+        return self.state.n
 
     def embedded_rows(self) -> np.ndarray:
-        return np.flatnonzero(self.have)
+        return self.state.embedded_rows()
 
     def label_names(self) -> list[str]:
-        return [d.name for d in self.label_defs]
+        return self.state.label_names()
 
     def thumbs_dir(self) -> Path | None:
         """Where rendered thumbnails are cached on disk (next to the embedding cache)."""
@@ -261,11 +266,15 @@ class Controller(QObject):
         return Path(root) / "thumbs" if root is not None else None
 
     def item(self, row: int) -> Any:
-        return self.items[row]
+        return self.state.items[row]
 
     # ------------------------------------------------------------------ opening
     def open_paths(self, paths: list[Path] | list[str], *, add: bool = False) -> None:
-        """Open (or, with ``add``, extend the catalogue with) files / folders."""
+        """Open (or, with ``add``, extend the catalogue with) files / folders.
+
+        Opening another catalogue drops the query's example images: they belong to the
+        old one (and would otherwise end up in the new one's export provenance).
+        """
         new = [Path(p).expanduser().resolve() for p in paths]
         roots = list(self.roots) + [p for p in new if p not in self.roots] if add else new
         missing = [p for p in roots if not p.exists()]
@@ -274,8 +283,9 @@ class Controller(QObject):
             roots = [p for p in roots if p.exists()]
             if not roots:
                 return
+        same = add or roots == self.roots
         self.roots = roots
-        self._start_open_job(roots)
+        self._start_open_job(roots, keep_examples=same)
 
     def set_model(self, spec: str, device: str | None = None) -> None:
         """Switch to another model (hub id or folder); the catalogue is embedded again."""
@@ -284,10 +294,9 @@ class Controller(QObject):
             self.device = device
         self.adapter = None
         self._adapter_req = None
-        self.label_vecs = None
+        self.state.label_vecs = None
         # example images were vectors of the old model: keep only the text of the query
-        self.query.positive.clear()
-        self.query.negative.clear()
+        self.state.clear_examples()
         from galaxy_explorer.core.hub import display_name
 
         self.model_info.emit(f"loading {display_name(self.model_spec)}…")
@@ -296,87 +305,43 @@ class Controller(QObject):
     def reopen(self) -> None:
         """Scan the current roots again (new files are added, cached vectors reused)."""
         if self.roots:
-            self._start_open_job(self.roots)
+            self._start_open_job(self.roots, keep_examples=True)
 
-    def _start_open_job(self, roots: list[Path]) -> None:
+    def _start_open_job(self, roots: list[Path], *, keep_examples: bool) -> None:
         self.cancel_job()
-        self._job_gen += 1
-        gen = self._job_gen
-        model, cache_dir, device, batch = (
-            self.model_spec,
-            self.cache_dir,
-            self.device,
-            self.batch_size,
+        prev = self.adapter if self._adapter_req == (self.model_spec, self.device) else None
+        opts = dict(
+            model=self.model_spec,
+            cache_dir=self.cache_dir,
+            device=self.device,
+            batch_size=self.batch_size,
+            workers=self.decode_workers,
+            adapter=prev,
         )
-        workers = self.decode_workers
-        prev_adapter = self.adapter if self._adapter_req == (model, device) else None
-
-        def run(cancel):
-            from galaxy_explorer.core.session import Session
-
-            t0 = time.perf_counter()
-            session = Session(
-                roots, model=model, cache_dir=cache_dir, device=device, adapter=prev_adapter
-            )
-            session.scan()
-            items = list(session.items)
-            labels = session.labels  # built here: the GUI never waits on the session's lock
-            log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-            yield ("opened", session, items, labels)
-            if cancel.is_set():
-                return
-            uniq = list(dict.fromkeys(it.sha256 for it in items))
-            # Cached vectors at once: loading the model takes seconds, so read the cache
-            # with the model key this model had last time, and check it once it has loaded.
-            guess = _remembered_model_key(session.cache_dir, model)
-            if guess is not None and uniq and prev_adapter is None:
-                shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
-                if shas:
-                    yield ("rows", *_rows_for(items, shas, vecs))
-            if cancel.is_set():
-                return
-            adapter = _load_adapter(session)
-            _remember_model_key(session.cache_dir, model, adapter.model_key, adapter.dim)
-            if guess is not None and guess[0] != adapter.model_key and prev_adapter is None:
-                yield ("discard",)  # the model changed since: those were not its vectors
-            yield ("model", adapter)
-            if cancel.is_set() or not items:
-                return
-            vecs, found = session.store.get(uniq)
-            if found.any():
-                yield (
-                    "rows",
-                    *_rows_for(
-                        items, [s for s, f in zip(uniq, found, strict=True) if f], vecs[found]
-                    ),
-                )
-            for p in session.embed(batch_size=batch, workers=workers, cancel=cancel):
-                yield ("progress", p)
-
-        worker = GeneratorWorker(run, gen, parent=None)
-        worker.yielded.connect(self._on_job_yielded)
-        worker.failed.connect(self._on_job_failed)
-        worker.done.connect(self._on_job_done)
-        worker.finished.connect(self._on_thread_finished)
-        self._job = worker
+        self._keep_examples = keep_examples
         self._job_failed = False
         self.job_running = True
+        self._job = self.jobs.start(
+            "open",
+            lambda cancel: workflows.open_and_embed(roots, cancel=cancel, **opts),
+            on_yield=self._on_open_event,
+            on_error=self._on_job_failed,
+            on_done=self._on_job_done,
+        )
         self.job_started.emit("Opening " + ", ".join(p.name or str(p) for p in roots))
-        worker.start()
 
     def cancel_job(self) -> None:
         """Cancel the running embedding job (results already received are kept)."""
         if self._job is not None:
             self._job.cancel()
-            self._old_jobs.append(self._job)
-            self._job = None
 
     def wait_job(self, msecs: int = 30000) -> bool:
-        ok = True
-        for w in [self._job, *self._old_jobs]:
-            if w is not None:
-                ok = w.wait(msecs) and ok
-        return ok
+        """Wait until every embedding job's thread has finished."""
+        return self.jobs.wait(msecs)
+
+    def background_tasks(self) -> list[Task]:
+        """Tasks of any kind whose threads have not finished yet."""
+        return [*self.jobs.pending(), *self.tasks.pending(), *self.heavy.pending()]
 
     def shutdown(self) -> None:
         """Stop every worker and wait for them (call before the window goes away)."""
@@ -387,12 +352,11 @@ class Controller(QObject):
         self._pca_timer.stop()
         self._labels_timer.stop()
         self.cancel_job()
-        self.wait_job(60000)
+        self.jobs.shutdown(60000)
+        self._job = None
+        self.job_running = False
         self.tasks.shutdown()
         self.heavy.shutdown()
-        for w in self._old_jobs:
-            w.deleteLater()
-        self._old_jobs = []
         self._close_stale_sessions()
         if self.session is not None:
             try:
@@ -400,61 +364,49 @@ class Controller(QObject):
             except Exception:  # pragma: no cover
                 log.debug("closing the session failed", exc_info=True)
 
-    @Slot(int, object)
-    def _on_job_yielded(self, gen: int, value: Any) -> None:
-        if gen != self._job_gen or self._closed:
+    def _on_open_event(self, ev: workflows.OpenEvent) -> None:
+        if self._closed:
             return
-        kind = value[0]
-        if kind == "opened":
-            self._on_opened(value[1], value[2], value[3])
-        elif kind == "model":
-            self.adapter = value[1]
+        if isinstance(ev, workflows.Opened):
+            self._on_opened(ev)
+        elif isinstance(ev, workflows.ModelLoaded):
+            self.adapter = ev.adapter
             self._adapter_req = (self.model_spec, self.device)
             dev = getattr(self.adapter, "device", "?")
             self.model_info.emit(f"{model_display_name(self.adapter)} · {dev}")
             self._refresh_label_vecs()
-            if self.query.active:
+            if self.state.query.active:
                 self._submit_query()
-        elif kind == "rows":
-            self._add_rows(value[1], value[2])
-        elif kind == "discard":
-            self._discard_vectors()
-        elif kind == "progress":
-            self._on_progress(value[1])
+        elif isinstance(ev, workflows.RowsFound):
+            self.state.add_rows(ev.rows, ev.vectors)
+        elif isinstance(ev, workflows.VectorsDiscarded):
+            self.tasks.bump("query")
+            self.heavy.bump("projection")
+            self.state.discard_vectors()
+        elif isinstance(ev, workflows.EmbedProgress):
+            self._on_progress(ev.progress)
 
-    def _on_opened(self, session: Any, items: list[Any], labels: Any) -> None:
+    def _on_opened(self, ev: workflows.Opened) -> None:
         old_session = self.session
-        query = self.query  # a rescan or added files keep the query
-        self._reset_data()
-        self.query = query
-        self.session = session
-        self.label_store = labels
-        if old_session is not None and old_session is not session:
+        self.session = ev.session
+        self.label_store = ev.labels
+        if old_session is not None and old_session is not ev.session:
             self._stale_sessions.append(old_session)  # closed once its job has stopped
             self._close_stale_sessions()
-        self.items = items
-        n = len(items)
-        self.have = np.zeros(n, dtype=bool)
-        self.coords = np.full((n, 2), np.nan, dtype=np.float32)
-        self.predicted = np.full(n, -1, dtype=np.int32)
-        self.confidence = np.zeros(n, dtype=np.float32)
-        self.suggested = np.full(n, -1, dtype=np.int32)
-        self.suggested_prob = np.zeros(n, dtype=np.float32)
-        for row, it in enumerate(items):
-            self._sha_rows.setdefault(it.sha256, []).append(row)
-        errors = getattr(session, "scan_errors", None) or []
+        self._path_rows = None
         self.tasks.bump("query")
         self.heavy.bump("projection")
-        self.catalogue_opened.emit()
-        for msg in getattr(labels, "warnings", None) or []:
+        self.heavy.bump("propagate")
+        self._dirty.clear()
+        self._label_token = ev.label_token
+        self.state.open(
+            ev.items, manual=ev.manual, sha_rows=ev.sha_rows, keep_examples=self._keep_examples
+        )
+        for msg in getattr(ev.labels, "warnings", None) or []:
             self.error.emit("Labels", msg)  # e.g. a damaged labels file was moved aside
         self._labels_timer.start()
-        self.labels_changed.emit()
-        self.scores_changed.emit()
-        self.predictions_changed.emit()
-        self.selection_changed.emit("open")
-        self.current_changed.emit(-1)
-        msg = f"{n} images"
+        errors = getattr(ev.session, "scan_errors", None) or []
+        msg = f"{self.n} images"
         if errors:
             msg += f", {len(errors)} unreadable"
         self.status.emit(msg)
@@ -463,56 +415,15 @@ class Controller(QObject):
         errors = getattr(p, "errors", None) or []
         if errors:
             if self._path_rows is None:
-                self._path_rows = {it.path: row for row, it in enumerate(self.items)}
+                self._path_rows = {it.path: row for row, it in enumerate(self.state.items)}
+            reasons = {}
             for path, reason in errors:
                 row = self._path_rows.get(Path(path))
                 if row is not None:
-                    self.failed[row] = reason
+                    reasons[row] = reason
+            self.state.set_failed(reasons)
         self.job_progress.emit(p)
-        self._add_vectors(list(getattr(p, "shas", []) or []), getattr(p, "vectors", None))
-
-    def _add_vectors(self, shas: list[str], vectors: np.ndarray | None) -> None:
-        """Store vectors given per content hash (a batch) for every row with that hash."""
-        if vectors is None or not len(shas):
-            return
-        rows: list[int] = []
-        idx: list[int] = []
-        for i, sha in enumerate(shas):
-            for row in self._sha_rows.get(sha, ()):
-                rows.append(row)
-                idx.append(i)
-        self._add_rows(np.asarray(rows, dtype=np.int64), np.asarray(vectors)[idx])
-
-    def _add_rows(self, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Store ``vectors`` (aligned with ``rows``), vectorised (100k cached rows at once)."""
-        if not len(rows):
-            return
-        # the store keeps float16: round fresh vectors the same way so that results match
-        # the command line and a reopened catalogue exactly
-        vectors = np.asarray(vectors).astype(np.float16).astype(np.float32)
-        if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
-            self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
-            self.have[:] = False
-        self.vectors[rows] = vectors
-        new = rows[~self.have[rows]]
-        if len(new):
-            self.have[new] = True
-            self._update_new_rows(np.unique(new))
-            self._mark("embeddings")
-
-    def _discard_vectors(self) -> None:
-        """Forget every vector (they came from a stale guess of the model's cache space)."""
-        self.vectors = None
-        self.have[:] = False
-        self.coords[:] = np.nan
-        self.coords_kind = ""
-        self.probs = None
-        self._apply_threshold(emit=False)
-        self.heavy.bump("projection")
-        self.heavy.bump("umap")
-        self.embeddings_changed.emit()
-        self.projection_changed.emit("")
-        self.predictions_changed.emit()
+        self.state.add_vectors(list(getattr(p, "shas", []) or []), getattr(p, "vectors", None))
 
     def _mark(self, what: str) -> None:
         """Coalesce view updates while batches stream in (views repaint at most ~5x/s)."""
@@ -533,29 +444,11 @@ class Controller(QObject):
             self.embeddings_changed.emit()
             if not final:
                 self._schedule_projection(final=False)
-            if self.query.active and self._query_vec is None:
+            if self.state.query.active and self.state.query_vector is None:
                 self._submit_query()  # typed before any image had a vector
 
-    def _update_new_rows(self, rows: np.ndarray) -> None:
-        """Scores and predictions for freshly embedded rows (cheap, inline)."""
-        assert self.vectors is not None
-        if self._query_vec is not None and self.scores is not None:
-            self.scores[rows] = self.vectors[rows] @ self._query_vec
-            self._mark("scores")
-        if self.label_vecs is not None and self.adapter is not None:
-            self._ensure_probs()
-            assert self.probs is not None
-            if self.probs.shape[1] == len(self.label_vecs):
-                from galaxy_explorer.core.search import zero_shot
-
-                self.probs[rows] = zero_shot(
-                    self.vectors[rows], self.label_vecs, self.adapter.logit_scale
-                )
-                self._apply_threshold(emit=False)
-                self._mark("predictions")
-
     def _close_stale_sessions(self) -> None:
-        if any(not w.isFinished() for w in self._old_jobs):
+        if self.jobs.pending():
             return
         for s in self._stale_sessions:
             try:
@@ -564,10 +457,7 @@ class Controller(QObject):
                 log.debug("closing a previous session failed", exc_info=True)
         self._stale_sessions = []
 
-    @Slot(int, str, str)
-    def _on_job_failed(self, gen: int, message: str, details: str) -> None:
-        if gen != self._job_gen:
-            return
+    def _on_job_failed(self, message: str, details: str) -> None:
         self._job_failed = True
         if self.session is None:
             self.error.emit("Cannot open", message)
@@ -579,34 +469,19 @@ class Controller(QObject):
         else:
             self.error.emit("Embedding failed", message)
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        sender = self.sender()
-        if isinstance(sender, GeneratorWorker):
-            if sender in self._old_jobs:
-                self._old_jobs.remove(sender)
-            if sender is not self._job:
-                sender.deleteLater()
-        self._close_stale_sessions()
-
-    @Slot(int, bool)
-    def _on_job_done(self, gen: int, cancelled: bool) -> None:
-        if gen != self._job_gen:
-            return
-        if self._job is not None:
-            self._old_jobs.append(self._job)  # until its thread has really finished
+    def _on_job_done(self, cancelled: bool) -> None:
         self._job = None
         self.job_running = False
         self.flush(final=True)  # the final projection is scheduled below
         status = "failed" if self._job_failed else "cancelled" if cancelled else "done"
         self.job_finished.emit(status)
         if self.session is not None and status == "done":
-            n_have = int(self.have.sum())
-            msg = f"{n_have} of {self.n} images embedded"
+            msg = f"{int(self.have.sum())} of {self.n} images embedded"
             if self.failed:
                 msg += f", {len(self.failed)} failed"
             self.status.emit(msg)
         self._schedule_projection(final=True)
+        QTimer.singleShot(0, self._close_stale_sessions)
 
     # ------------------------------------------------------------------ projection
     def _schedule_projection(self, final: bool) -> None:
@@ -625,32 +500,19 @@ class Controller(QObject):
         if self.vectors is None or len(rows) == 0:
             return
         emb = self.vectors[rows].copy()
+        umap = final and self.umap_enabled and len(rows) >= 5
         cache_dir = self._umap_cache_dir()
-        want_umap = final and self.umap_enabled and len(rows) >= 5
-
-        def run():
-            from galaxy_explorer.core.projection import pca_2d
-
-            return ("pca", rows, np.asarray(pca_2d(emb), dtype=np.float32))
-
-        self.heavy.submit("projection", run)
-        if want_umap:
-            gen = self.heavy.current("umap") + 1
-            runner = self.heavy
-
-            def run_umap():
-                from galaxy_explorer.core._umap_child import umap_coords
-
-                def cancelled() -> bool:
-                    return self._closed or not runner.is_current("umap", gen)
-
-                xy = umap_coords(emb, cache_dir, cancelled=cancelled)
-                if xy is None:
-                    return ("cancelled", rows, None)
-                return ("umap", rows, np.asarray(xy, dtype=np.float32))
-
-            self.busy_changed.emit("Computing UMAP map…")
-            self.heavy.submit("umap", run_umap)
+        if umap:
+            self._busy("Computing UMAP map…")
+        self.heavy.start(
+            "projection",
+            lambda cancel: _tagged(
+                rows, workflows.project(emb, cache_dir, umap=umap, cancel=cancel)
+            ),
+            on_yield=self._on_projection,
+            on_error=self._on_projection_failed,
+            on_done=self._on_projection_done,
+        )
 
     def _umap_cache_dir(self) -> Path:
         root = getattr(self.session, "cache_dir", None) or self.cache_dir
@@ -660,187 +522,117 @@ class Controller(QObject):
             root = default_cache_dir()
         return Path(root)
 
-    def _apply_projection(self, kind: str, rows: np.ndarray, xy: np.ndarray) -> None:
-        if self.coords_kind == "umap" and kind == "pca":
-            # keep the UMAP view unless the rows changed
-            if len(rows) == int(self.have.sum()) and np.isfinite(self.coords[rows]).all():
-                return
-        if kind == "umap" and not np.array_equal(rows, self.embedded_rows()):
-            return  # stale: more rows arrived since
-        self.coords = np.full((self.n, 2), np.nan, dtype=np.float32)
-        self.coords[rows] = xy
-        self.coords_kind = kind
-        self.projection_changed.emit(kind)
+    def _on_projection(self, value: tuple[np.ndarray, Any]) -> None:
+        rows, p = value
+        if p.error:
+            self.error.emit("UMAP failed", p.error)
+        elif p.coords is not None and not p.cancelled:
+            self.state.set_projection(
+                "umap" if p.stage == "done" else "pca", rows, np.asarray(p.coords, np.float32)
+            )
+        elif p.stage == "umap":
+            self._busy(f"Computing UMAP map… {p.elapsed:.0f} s")
 
-    # ------------------------------------------------------------------ tasks
-    @Slot(str, int, object)
-    def _on_task_finished(self, kind: str, gen: int, result: Any) -> None:
-        if self._closed:
-            return
-        runner = self.heavy if kind in ("projection", "umap", "export", "propagate") else self.tasks
-        if kind == "detail":
-            self.detail_ready.emit(result[0], result[1])
-            return
-        if not runner.is_current(kind, gen):
-            if kind == "umap":
-                self.busy_changed.emit("")
-            return
-        if kind in ("projection", "umap"):
-            if kind == "umap":
-                self.busy_changed.emit("")
-            if result[0] != "cancelled":
-                self._apply_projection(*result)
-        elif kind == "query":
-            self._apply_query(*result)
-        elif kind == "labels":
-            self._apply_label_vecs(result)
-        elif kind == "example":
-            name, vec, positive = result
-            (self.query.positive if positive else self.query.negative).append((name, vec))
-            self._submit_query()
-        elif kind == "propagate":
-            self._apply_suggestions(*result)
-        elif kind == "export":
-            path, count = result
-            self.status.emit(f"Exported {count} rows to {path}")
-            self.export_finished.emit(str(path), count)
+    def _on_projection_failed(self, message: str, details: str) -> None:
+        self.error.emit("Map projection failed", message)
 
-    @Slot(str, int, str, str)
-    def _on_task_failed(self, kind: str, gen: int, message: str, details: str) -> None:
-        if self._closed:
-            return
-        titles = {
-            "query": "Query failed",
-            "labels": "Zero-shot labels failed",
-            "projection": "Map projection failed",
-            "umap": "UMAP failed",
-            "export": "Export failed",
-            "propagate": "Propagate failed",
-            "example": "Cannot use that image",
-            "detail": "Cannot show image",
-        }
-        if kind == "umap":
-            self.busy_changed.emit("")
-        if kind == "detail":
-            self.detail_ready.emit(-1, message)
-            return
-        self.error.emit(titles.get(kind, "Error"), message)
+    def _on_projection_done(self, cancelled: bool) -> None:
+        self._busy("")
+
+    def _busy(self, text: str) -> None:
+        if text != self._busy_text:
+            self._busy_text = text
+            self.busy_changed.emit(text)
 
     # ------------------------------------------------------------------ query
     def set_query_text(self, text: str) -> None:
         """Rank the catalogue by free text (combined with any example images)."""
-        self.query.text = text
-        self._submit_query()
+        self.state.set_query_text(text)
 
     def add_examples(self, rows: list[int] | np.ndarray, positive: bool = True) -> None:
         """Use embedded rows as positive / negative examples of the query."""
-        if self.vectors is None:
-            return
-        lst = self.query.positive if positive else self.query.negative
-        for r in rows:
-            r = int(r)
-            if 0 <= r < self.n and self.have[r]:
-                lst.append((self.items[r].name, self.vectors[r].copy()))
-        self._submit_query()
+        self.state.add_example_rows(rows, positive)
 
     def find_similar(self, rows: list[int] | np.ndarray) -> None:
         """Replace the query by "similar to these rows"."""
-        self.query = QueryState()
-        self.add_examples(rows, positive=True)
+        self.state.query = QueryState()
+        self.state.add_example_rows(rows, positive=True)
 
     def add_example_file(self, path: Path, positive: bool = True) -> None:
-        """Embed an outside image file and use it as an example."""
+        """Use an image file as an example (its vector is cached like any other)."""
         path = Path(path)
         for row, it in enumerate(self.items):
             if it.path == path and self.have[row]:
                 self.add_examples([row], positive)
                 return
-        adapter = self.adapter
-        if adapter is None:
+        session = self.session
+        if self.adapter is None or session is None:
             self.error.emit("Model not ready", "Wait until the model has loaded.")
             return
-        render = getattr(self.session, "render", None)
+        from galaxy_explorer.core.imaging import ImageLoadError
 
-        def run():
-            from galaxy_explorer.core.imaging import RenderSettings, load_rgb
+        def run() -> tuple[str, np.ndarray, bool]:
+            return path.name, workflows.example_vector(session, path), positive
 
-            rgb = load_rgb(path, render or RenderSettings())
-            return (path.name, adapter.embed_images([rgb])[0], positive)
+        self.tasks.start(
+            "example",
+            run,
+            on_result=self._on_example,
+            on_error=lambda m, d: self.error.emit("Cannot use that image", m),
+            supersede=False,
+            quiet_errors=(ImageLoadError,),
+        )
 
-        self.tasks.submit("example", run)
+    def _on_example(self, result: tuple[str, np.ndarray, bool]) -> None:
+        name, vec, positive = result
+        self.state.add_example(name, vec, positive)
 
     def remove_example(self, index: int, positive: bool) -> None:
-        lst = self.query.positive if positive else self.query.negative
-        if 0 <= index < len(lst):
-            del lst[index]
-        self._submit_query()
+        self.state.remove_example(index, positive)
 
     def clear_query(self) -> None:
-        self.query = QueryState()
-        self._submit_query()
+        self.tasks.bump("query")
+        self.state.clear_query()
 
     def _submit_query(self) -> None:
-        q = self.query
+        q = self.state.query
         if not q.active or self.adapter is None or self.vectors is None:
             self.tasks.bump("query")
             if not q.active:
-                self._apply_query(None, None, None)
+                self.state.set_scores(None, None, None)
             return
-        adapter = self.adapter
-        text = q.text.strip()
-        pos = np.stack([v for _, v in q.positive]) if q.positive else None
-        neg = np.stack([v for _, v in q.negative]) if q.negative else None
+        adapter, text = self.adapter, q.text
+        pos = [v for _, v in q.positive]
+        neg = [v for _, v in q.negative]
         vectors, rows = self.vectors, self.embedded_rows()
-        dim = vectors.shape[1]
 
-        def run():
-            from galaxy_explorer.core.search import query_vector
+        def run() -> tuple[np.ndarray, workflows.Ranking]:
+            return rows, workflows.rank(
+                vectors[rows], adapter, text=text, positive=pos, negative=neg
+            )
 
-            text_vecs = adapter.embed_texts([text]) if text else None
-            qv = query_vector(dim, text_vecs=text_vecs, positive=pos, negative=neg)
-            return (qv, rows, vectors[rows] @ qv)
+        self.tasks.start(
+            "query",
+            run,
+            on_result=self._on_ranking,
+            on_error=lambda m, d: self.error.emit("Query failed", m),
+        )
 
-        self.tasks.submit("query", run)
-
-    def _apply_query(
-        self, qv: np.ndarray | None, rows: np.ndarray | None, scores: np.ndarray | None
-    ) -> None:
-        if qv is None:
-            self._query_vec = None
-            self.scores = None
-        else:
-            self._query_vec = np.asarray(qv, dtype=np.float32)
-            self.scores = np.full(self.n, np.nan, dtype=np.float32)
-            self.scores[rows] = scores
-            late = self.have.copy()
-            late[rows] = False
-            if late.any() and self.vectors is not None:  # rows that arrived meanwhile
-                idx = np.flatnonzero(late)
-                self.scores[idx] = self.vectors[idx] @ self._query_vec
-        self.scores_changed.emit()
+    def _on_ranking(self, result: tuple[np.ndarray, workflows.Ranking]) -> None:
+        rows, r = result
+        self.state.set_scores(r.query_vector, rows, r.scores)
 
     def ranking(self, k: int | None = None) -> np.ndarray:
         """Embedded rows ordered best first by the current query scores."""
-        rows = self.embedded_rows()
-        if self.scores is None:
-            return rows
-        from galaxy_explorer.core.search import top_k
-
-        idx = top_k(self.scores[rows], len(rows) if k is None else k)
-        return rows[idx]
+        return self.state.ranking(k)
 
     # ------------------------------------------------------------------ zero-shot labels
     def set_label_defs(self, defs: list[LabelDef], templates: list[str] | None = None) -> None:
         """Change the zero-shot classes (only the text is re-embedded)."""
-        self.label_defs = [LabelDef(d.name.strip(), d.prompt) for d in defs if d.name.strip()]
-        if templates is not None:
-            self.templates = [t for t in templates if t.strip()] or ["{}"]
-        self.label_defs_changed.emit()
-        self._refresh_label_vecs()
+        self.state.set_label_defs(defs, templates)
 
     def set_threshold(self, value: float) -> None:
-        self.threshold = float(value)
-        self._apply_threshold()
+        self.state.set_threshold(value)
 
     def _refresh_label_vecs(self) -> None:
         adapter = self.adapter
@@ -848,103 +640,42 @@ class Controller(QObject):
             return
         if not self.label_defs:
             self.tasks.bump("labels")
-            self._apply_label_vecs(None)
+            self.state.set_label_vectors(None)
             return
-        texts = [d.text for d in self.label_defs]
-        templates = list(self.templates)
+        defs, templates = list(self.label_defs), list(self.templates)
         vectors, rows = self.vectors, self.embedded_rows()
 
-        def run():
-            from galaxy_explorer.core.search import zero_shot
-
-            lv = np.asarray(adapter.embed_labels(texts, templates), dtype=np.float32)
+        def run() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            lv = workflows.label_vectors(adapter, defs, templates)
             probs = None
             if vectors is not None and len(rows):
-                probs = zero_shot(vectors[rows], lv, adapter.logit_scale)
-            return (lv, rows, probs)
+                probs = workflows.zero_shot_probs(adapter, vectors[rows], lv)
+            return lv, rows, probs
 
-        self.tasks.submit("labels", run)
+        self.tasks.start(
+            "labels",
+            run,
+            on_result=self._on_label_vectors,
+            on_error=lambda m, d: self.error.emit("Zero-shot labels failed", m),
+        )
 
-    def _apply_label_vecs(self, result: tuple | None) -> None:
-        if result is None:
-            self.label_vecs = None
-            self.probs = None
-        else:
-            lv, rows, probs = result
-            self.label_vecs = lv
-            self.probs = np.full((self.n, len(lv)), np.nan, dtype=np.float32)
-            if probs is not None:
-                self.probs[rows] = probs
-            late = self.have.copy()
-            late[rows] = False
-            if late.any() and self.vectors is not None and self.adapter is not None:
-                from galaxy_explorer.core.search import zero_shot
-
-                idx = np.flatnonzero(late)
-                self.probs[idx] = zero_shot(self.vectors[idx], lv, self.adapter.logit_scale)
-        self._apply_threshold()
-
-    def _ensure_probs(self) -> None:
-        if self.label_vecs is not None and (self.probs is None or len(self.probs) != self.n):
-            self.probs = np.full((self.n, len(self.label_vecs)), np.nan, dtype=np.float32)
-
-    def _apply_threshold(self, emit: bool = True) -> None:
-        n = self.n
-        self.predicted = np.full(n, -1, dtype=np.int32)
-        self.confidence = np.zeros(n, dtype=np.float32)
-        if self.probs is not None and len(self.probs) == n and self.probs.shape[1]:
-            ok = self.have & np.isfinite(self.probs[:, 0])
-            if ok.any():
-                p = self.probs[ok]
-                self.predicted[ok] = np.argmax(p, axis=1)
-                self.confidence[ok] = p.max(axis=1)
-            self.predicted[ok & (self.confidence < self.threshold)] = -2  # uncertain
-        if emit:
-            self.predictions_changed.emit()
+    def _on_label_vectors(self, result: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> None:
+        lv, rows, probs = result
+        self.state.set_label_vectors(lv, self.adapter.logit_scale, rows, probs)
 
     def predicted_label(self, row: int) -> str | None:
         """Zero-shot label of a row, ``"uncertain"`` below the threshold, None if unknown."""
-        if row >= len(self.predicted):
-            return None
-        i = int(self.predicted[row])
-        if i == -2:
-            return UNCERTAIN
-        if 0 <= i < len(self.label_defs):
-            return self.label_defs[i].name
-        return None
+        return self.state.predicted_label(row)
 
     def predicted_counts(self) -> dict[str, int]:
-        counts = {d.name: 0 for d in self.label_defs}
-        if len(self.predicted):
-            bc = np.bincount(self.predicted[self.predicted >= 0], minlength=len(self.label_defs))
-            for i, d in enumerate(self.label_defs):
-                counts[d.name] = int(bc[i]) if i < len(bc) else 0
-        counts[UNCERTAIN] = int((self.predicted == -2).sum())
-        return counts
+        return self.state.predicted_counts()
 
     def probabilities(self, row: int) -> dict[str, float] | None:
-        if self.probs is None or row >= len(self.probs) or not np.isfinite(self.probs[row, 0]):
-            return None
-        return {d.name: float(p) for d, p in zip(self.label_defs, self.probs[row], strict=False)}
+        return self.state.probabilities(row)
 
     # ------------------------------------------------------------------ manual labels
     def manual_label(self, row: int) -> str | None:
-        if self.session is None or not (0 <= row < self.n):
-            return None
-        return self._manual()[row]
-
-    def _manual(self) -> list[str | None]:
-        if self._manual_cache is None or len(self._manual_cache) != self.n:
-            store = self.label_store if self.session is not None else None
-            labels = store.all() if store is not None else {}
-            self._label_token = int(getattr(store, "token", 0))
-            self._manual_cache = [labels.get(it.sha256) for it in self.items]
-            counts: dict[str, int] = {}
-            for lab in self._manual_cache:
-                if lab is not None:
-                    counts[lab] = counts.get(lab, 0) + 1
-            self._manual_count = counts
-        return self._manual_cache
+        return self.state.manual_label(row) if self.session is not None else None
 
     def _pull_label_changes(self) -> bool:
         """Bring the per-row labels up to date from the store: O(changes), not O(rows).
@@ -952,50 +683,37 @@ class Controller(QObject):
         Picks up this window's own change as well as those other windows or processes made
         on the same labels store. Returns True if any row's label changed.
         """
-        cache, store = self._manual_cache, self.label_store
-        if self.session is None or store is None or cache is None or len(cache) != self.n:
-            self._manual_cache = None  # rebuilt on next use
-            return True
+        store = self.label_store
+        if self.session is None or store is None:
+            return False
         try:
             token, changes = store.changes_since(self._label_token)
         except Exception as exc:  # a vanished or unreadable store: keep what we show
             log.warning("could not read label changes: %s", exc)
             return False
         self._label_token = token
-        counts = self._manual_count
-        changed = False
-        for sha, lab in changes.items():
-            for r in self._sha_rows.get(sha, ()):
-                old = cache[r]
-                if old == lab:
-                    continue
-                if old is not None:
-                    counts[old] -= 1
-                    if not counts[old]:
-                        del counts[old]
-                if lab is not None:
-                    counts[lab] = counts.get(lab, 0) + 1
-                cache[r] = lab
-                changed = True
-        return changed
+        return self.state.apply_label_changes(changes)
 
     @Slot()
     def _on_labels_timer(self) -> None:
-        if self._closed or self.session is None or self._manual_cache is None:
-            return
-        if self._pull_label_changes():
-            self.labels_changed.emit()
+        if not self._closed and self.session is not None:
+            self._pull_label_changes()
 
     def manual_labels(self) -> list[str | None]:
         """Manual label per row (None = unlabelled)."""
-        return list(self._manual()) if self.session is not None else []
+        return list(self.state.manual) if self.session is not None else []
 
     def manual_counts(self) -> dict[str, int]:
         """Rows per manual label (kept up to date incrementally)."""
-        if self.session is None:
-            return {}
-        self._manual()
-        return dict(self._manual_count)
+        return dict(self.state.manual_counts) if self.session is not None else {}
+
+    def _label_store_call(self, what: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except Exception as exc:
+            log.exception("%s labels failed", what)
+            self.error.emit("Could not save labels", str(exc))
+            return None
 
     def set_manual_label(self, rows: list[int] | np.ndarray, label: str | None) -> None:
         """Label rows by hand (None clears); persisted immediately, one undo step."""
@@ -1005,96 +723,68 @@ class Controller(QObject):
         if not rows:
             return
         shas = list(dict.fromkeys(self.items[r].sha256 for r in rows))
-        try:
-            self.label_store.set(shas, label)
-        except Exception as exc:
-            log.exception("saving labels failed")
-            self.error.emit("Could not save labels", str(exc))
-            return
-        self._pull_label_changes()
-        what = f"'{label}'" if label else "no label"
-        self.status.emit(f"Labelled {len(rows)} image{'s' if len(rows) != 1 else ''} as {what}")
-        self.labels_changed.emit()
+        if self._label_store_call("saving", lambda: self.label_store.set(shas, label) or True):
+            self._pull_label_changes()
+            what = f"'{label}'" if label else "no label"
+            self.status.emit(f"Labelled {len(rows)} image{'s' if len(rows) != 1 else ''} as {what}")
 
     def rename_manual_label(self, old: str, new: str) -> int:
         """Images labelled ``old`` by hand become ``new`` (one undo step); returns how many."""
-        rows = [r for r, lab in enumerate(self._manual()) if lab == old] if self.session else []
+        rows = [r for r, lab in enumerate(self.manual_labels()) if lab == old]
         if rows and new and new != old:
             self.set_manual_label(rows, new)
         return len(rows)
 
     def undo_labels(self) -> bool:
-        if self.session is None:
-            return False
-        try:
-            ok = bool(self.label_store.undo())
-        except Exception as exc:
-            log.exception("undoing a label change failed")
-            self.error.emit("Could not save labels", str(exc))
-            return False
-        self._pull_label_changes()
-        self.status.emit("Undo" if ok else "Nothing to undo")
-        if ok:
-            self.labels_changed.emit()
-        return ok
+        return self._undo_redo("undo")
 
     def redo_labels(self) -> bool:
+        return self._undo_redo("redo")
+
+    def _undo_redo(self, which: str) -> bool:
         if self.session is None:
             return False
-        try:
-            ok = bool(self.label_store.redo())
-        except Exception as exc:
-            log.exception("redoing a label change failed")
-            self.error.emit("Could not save labels", str(exc))
-            return False
+        ok = bool(self._label_store_call(which, getattr(self.label_store, which)))
         self._pull_label_changes()
-        self.status.emit("Redo" if ok else "Nothing to redo")
-        if ok:
-            self.labels_changed.emit()
+        self.status.emit(which.capitalize() if ok else f"Nothing to {which}")
         return ok
 
     # ------------------------------------------------------------------ few-shot
     def propagate(self) -> None:
-        """Fit a few-shot classifier on the manual labels; suggest labels for the rest."""
+        """Learn the manual labels (few-shot); suggest labels for the other images."""
         if self.vectors is None or self.session is None:
             self.error.emit("Propagate", "No embeddings yet.")
             return
-        manual = self._manual()
-        rows = [r for r in self.embedded_rows() if manual[r] is not None]
+        manual = self.state.manual
+        have = self.embedded_rows()
+        rows = [int(r) for r in have if manual[r] is not None]
         names = [manual[r] for r in rows]
-        if len(set(names)) < 1 or len(rows) < 2:
+        if len(rows) < 2:
             self.error.emit("Propagate", "Label at least two images by hand first.")
             return
-        vectors, have_rows = self.vectors, self.embedded_rows()
+        vectors = self.vectors
 
-        def run():
-            from galaxy_explorer.core.search import FewShotClassifier
-
-            clf = FewShotClassifier().fit(vectors[rows], names)
-            classes, probs = clf.predict_proba(vectors[have_rows])
-            return (list(classes), have_rows, np.asarray(probs, dtype=np.float32))
+        def run() -> workflows.Propagation:
+            return workflows.propagate(vectors, rows, names, have)
 
         self.status.emit("Propagating labels…")
-        self.heavy.submit("propagate", run)
+        self.heavy.start(
+            "propagate",
+            run,
+            on_result=self._on_propagated,
+            on_error=lambda m, d: self.error.emit("Propagate failed", m),
+        )
 
-    def _apply_suggestions(self, classes: list[str], rows: np.ndarray, probs: np.ndarray) -> None:
-        self.suggestion_classes = classes
-        self.suggested = np.full(self.n, -1, dtype=np.int32)
-        self.suggested_prob = np.zeros(self.n, dtype=np.float32)
-        self.suggested[rows] = np.argmax(probs, axis=1)
-        self.suggested_prob[rows] = probs.max(axis=1)
-        manual = self._manual()
-        for r in rows:
-            if manual[r] is not None:
-                self.suggested[r] = -1
-        k = int((self.suggested >= 0).sum())
-        self.status.emit(f"Suggested labels for {k} images (halo on the map, '?' in the gallery)")
-        self.suggestions_changed.emit()
+    def _on_propagated(self, result: workflows.Propagation) -> None:
+        self.state.set_suggestions(result)
+        if result.warnings:
+            self.error.emit("Few examples to propagate from", "\n".join(result.warnings))
+        self.status.emit(result.summary() + " (halo on the map, '?' in the gallery)")
+        self.propagated.emit(result)
 
     def suggestion(self, row: int) -> tuple[str, float] | None:
-        if row >= len(self.suggested) or self.suggested[row] < 0:
-            return None
-        return self.suggestion_classes[self.suggested[row]], float(self.suggested_prob[row])
+        """(label, confidence) suggested for a row by Propagate, or None."""
+        return self.state.suggestion(row)
 
     def accept_suggestions(self, rows: list[int] | np.ndarray | None = None) -> None:
         """Turn suggestions into manual labels (grouped per label; one undo step per label)."""
@@ -1107,159 +797,135 @@ class Controller(QObject):
                 by.setdefault(s[0], []).append(int(r))
         for lab, rs in by.items():
             self.set_manual_label(rs, lab)
-            self.suggested[rs] = -1
-        self.suggestions_changed.emit()
+        self.state.drop_suggestions([r for rs in by.values() for r in rs])
 
     def clear_suggestions(self) -> None:
-        self.suggested[:] = -1
-        self.suggestions_changed.emit()
+        self.state.drop_suggestions()
 
     # ------------------------------------------------------------------ selection
     def set_selection(self, rows: list[int] | np.ndarray, source: str = "") -> None:
-        sel = np.unique(
-            np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows, dtype=np.int64)
-        )
-        sel = sel[(sel >= 0) & (sel < self.n)]
-        if np.array_equal(sel, self.selection):
-            return
-        self.selection = sel
-        self.selection_changed.emit(source)
-        if len(sel) == 1:
-            self.set_current(int(sel[0]))
+        self.state.set_selection(rows, source)
 
     def set_current(self, row: int) -> None:
-        row = int(row) if 0 <= int(row) < self.n else -1
-        if row != self.current:
-            self.current = row
-            self.current_changed.emit(row)
+        self.state.set_current(row)
 
     def set_color_mode(self, mode: str) -> None:
-        if mode not in ("predicted", "manual"):
-            raise ValueError(mode)
-        if mode != self.color_mode:
-            self.color_mode = mode
-            self.color_mode_changed.emit(mode)
+        self.state.set_color_mode(mode)
 
     def similar_to(self, row: int, k: int = 8) -> list[tuple[int, float]]:
         """The ``k`` nearest embedded rows to ``row`` (excluding itself)."""
-        if self.vectors is None or not (0 <= row < self.n) or not self.have[row]:
-            return []
-        rows = self.embedded_rows()
-        s = self.vectors[rows] @ self.vectors[row]
-        from galaxy_explorer.core.search import top_k
-
-        out = []
-        for i in top_k(s, k + 1):
-            if rows[i] != row:
-                out.append((int(rows[i]), float(s[i])))
-        return out[:k]
+        return self.state.similar_to(row, k)
 
     # ------------------------------------------------------------------ detail render
     def request_detail(self, row: int, settings: Any) -> None:
-        """Render ``row`` with display ``settings`` off-thread → ``detail_ready(row, result)``."""
+        """Render ``row`` with display ``settings`` off-thread → ``detail_ready(row, result)``.
+
+        An unreadable file is reported to the view (and logged as one line), not as an
+        error with a traceback.
+        """
         if not (0 <= row < self.n):
             return
+        from galaxy_explorer.core.imaging import ImageLoadError
+
         path = self.items[row].path
+        self.tasks.start(
+            "detail",
+            lambda: (row, _render_detail(path, settings)),
+            on_result=self._on_detail,
+            on_error=self._on_detail_failed,
+            quiet_errors=(ImageLoadError,),
+        )
 
-        def run():
-            from galaxy_explorer.core import imaging
+    def _on_detail(self, result: tuple[int, dict[str, Any]]) -> None:
+        self.detail_ready.emit(result[0], result[1])
 
-            rgb = imaging.load_rgb(path, settings)
-            header = imaging.read_header(path, settings.hdu)
-            planes = 0
-            if header:  # FITS: how many planes (a cube gets colour from its bands)
-                # from the header, not the data: a big cube is never read whole for this
-                try:
-                    naxis = int(header.get("ZNAXIS", header.get("NAXIS", 2)) or 2)
-                    third = header.get("ZNAXIS3", header.get("NAXIS3", 1))
-                    planes = int(third or 1) if naxis >= 3 else 1
-                except (TypeError, ValueError):
-                    planes = 1
-            try:
-                ra, dec = imaging.sky_position(path)
-            except Exception:
-                ra, dec = None, None
-            return (row, dict(rgb=rgb, header=header, ra=ra, dec=dec, planes=planes))
-
-        self.tasks.submit("detail", run)
+    def _on_detail_failed(self, message: str, details: str) -> None:
+        self.detail_ready.emit(-1, message)
 
     # ------------------------------------------------------------------ export
     def export_csv(self, out: Path, rows: list[int] | np.ndarray | None = None) -> None:
-        """Write rows (default: all) to CSV through the core writer, off-thread."""
+        """Write rows (default: all) through the shared row builder, off-thread.
+
+        The format follows the extension: CSV, ECSV, VOTable, FITS or Parquet.
+        """
         if self.session is None:
             self.error.emit("Export", "Nothing to export: open a folder first.")
             return
-        rows = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
-        items = [self.items[r] for r in rows]
-        scores = None if self.scores is None else self.scores[rows].copy()
-        names = self.label_names()
-        probs = None
-        if self.probs is not None and len(self.probs) == self.n:
-            probs = self.probs[rows].copy()
-        preds = [self.predicted_label(int(r)) for r in rows]
-        manual = [self.manual_label(int(r)) for r in rows]
-        import json
-
-        extra = {
-            "command": "gui export",
-            "rows": "selection" if len(rows) < self.n else "all",
-            "threshold": f"{self.threshold:g}",
-        }
-        if names:
-            extra["label_prompts"] = json.dumps({d.name: d.text for d in self.label_defs})
-        from galaxy_explorer.core.hub import display_name
-
-        prov_kwargs = dict(  # the same fields as the command line writes
-            model=str(getattr(self.adapter, "spec", self.model_spec)),
-            model_name=display_name(str(getattr(self.adapter, "spec", self.model_spec))),
-            model_revision=str(getattr(self.adapter, "revision", "")),
-            render=_render_key(self.session),
-            labels=names or None,
-            prompts=list(self.templates) if names else None,
-            query=self.query.describe() or None,
-            extra=extra,
+        n = self.n if rows is None else len(rows)
+        snap = self.state.snapshot()
+        prov = workflows.provenance(
+            self.adapter,
+            _render_key(self.session),
+            command="gui export",
+            model_spec=self.model_spec,
+            labels=snap.label_defs or None,
+            templates=snap.templates,
+            query=snap.query or None,
+            threshold=snap.threshold,
+            extra={"rows": "selection" if n < self.n else "all"},
         )
-        out = Path(out)
+        session, out = self.session, Path(out)
+        sel = None if rows is None else np.asarray(rows, dtype=np.int64).copy()
         extras_fn = self.export_extras
 
-        def run():
-            from galaxy_explorer.core import export, imaging
-
-            extra_names, extras = extras_fn(rows) if extras_fn is not None else ([], None)
-
-            export_rows = []
-            for i, it in enumerate(items):
-                try:
-                    ra, dec = imaging.sky_position(it.path)
-                except Exception:
-                    ra, dec = None, None
-                p = None
-                if probs is not None and np.isfinite(probs[i, 0]):
-                    p = {n: float(v) for n, v in zip(names, probs[i], strict=False)}
-                sc = None if scores is None or not np.isfinite(scores[i]) else float(scores[i])
-                export_rows.append(
-                    export.ExportRow(
-                        path=str(it.path),
-                        name=it.name,
-                        sha256=it.sha256,
-                        ra=ra,
-                        dec=dec,
-                        score=sc,
-                        predicted_label=preds[i],
-                        probs=p,
-                        label=manual[i],
-                        extra=extras[i] if extras is not None else None,
-                    )
-                )
-            prov = _make_provenance(export, prov_kwargs)
+        def run() -> tuple[Path, int]:
             from galaxy_explorer.core import tables  # CSV, or ECSV / VOTable / FITS by extension
 
+            export_rows = workflows.snapshot_rows(snap, sel, session.sky_positions)
+            extra_names: list[str] = []
+            if extras_fn is not None:  # e.g. the open catalogue's columns
+                extra_names, extras = extras_fn(sel if sel is not None else np.arange(n))
+                for r, e in zip(export_rows, extras or [], strict=False):
+                    r.extra = e
+            names = [d.name for d in snap.label_defs]
             tables.write_table(
                 out, export_rows, prov, label_names=names or None, extra_columns=extra_names
             )
-            return (out, len(export_rows))
+            return out, len(export_rows)
 
-        self.heavy.submit("export", run)
+        self.heavy.start(
+            "export",
+            run,
+            on_result=self._on_exported,
+            on_error=lambda m, d: self.error.emit("Export failed", m),
+            supersede=False,
+        )
+
+    def _on_exported(self, result: tuple[Path, int]) -> None:
+        path, count = result
+        self.status.emit(f"Exported {count} rows to {path}")
+        self.export_finished.emit(str(path), count)
+
+
+def _tagged(rows: np.ndarray, steps: Any) -> Any:
+    """Pair every projection step with the rows it is for (closing it closes ``steps``)."""
+    try:
+        for p in steps:
+            yield rows, p
+    finally:
+        steps.close()  # a cancelled UMAP child process is stopped now
+
+
+def _render_detail(path: Path, settings: Any) -> dict[str, Any]:
+    """The detail view's image, header facts and sky position (run off the GUI thread)."""
+    from galaxy_explorer.core import imaging
+
+    rgb = imaging.load_rgb(path, settings)
+    header = imaging.read_header(path, settings.hdu)
+    planes = 0
+    if header:  # FITS: how many planes (a cube gets colour from its bands)
+        # from the header, not the data: a big cube is never read whole for this
+        try:
+            naxis = int(header.get("ZNAXIS", header.get("NAXIS", 2)) or 2)
+            third = header.get("ZNAXIS3", header.get("NAXIS3", 1))
+            planes = int(third or 1) if naxis >= 3 else 1
+        except (TypeError, ValueError):
+            planes = 1
+    try:
+        ra, dec = imaging.sky_position(path)
+    except Exception:
+        ra, dec = None, None
+    return dict(rgb=rgb, header=header, ra=ra, dec=dec, planes=planes)
 
 
 def model_display_name(adapter: Any) -> str:
@@ -1267,112 +933,6 @@ def model_display_name(adapter: Any) -> str:
     from galaxy_explorer.core.hub import display_name
 
     return display_name(str(getattr(adapter, "spec", "")))
-
-
-_GC_LOCK = __import__("threading").Lock()
-
-
-def _load_adapter(session: Any) -> Any:
-    """``session.adapter`` without full garbage collections stalling the GUI meanwhile.
-
-    Importing torch / transformers and building the model creates hundreds of thousands of
-    objects; the collector's full passes over them run in this (worker) thread while it
-    holds the GIL, which stalled the event loop for up to 0.25 s at a time (measured). The
-    collector is paused while the model loads, and everything loaded is then frozen
-    (``gc.freeze``) so later collections skip it.
-    """
-    import gc
-
-    with _GC_LOCK:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            adapter = session.adapter
-        finally:
-            gc.freeze()
-            if was_enabled:
-                gc.enable()
-    return adapter
-
-
-def _rows_for(items: list[Any], shas: list[str], vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, vectors) for every item whose hash is in ``shas`` (computed off the GUI thread)."""
-    index = {s: i for i, s in enumerate(shas)}
-    rows, idx = [], []
-    for row, it in enumerate(items):
-        i = index.get(it.sha256)
-        if i is not None:
-            rows.append(row)
-            idx.append(i)
-    return np.asarray(rows, dtype=np.int64), np.asarray(vecs)[idx]
-
-
-_MODEL_KEYS_FILE = "gui-model-keys.json"
-
-
-def _remembered_model_key(cache_dir: Path, spec: str) -> tuple[str, int] | None:
-    """(model key, dim) the model ``spec`` had when it was last loaded with this cache."""
-    import json
-
-    try:
-        data = json.loads((Path(cache_dir) / _MODEL_KEYS_FILE).read_text(encoding="utf-8"))
-        entry = data[str(spec)]
-        return str(entry["model_key"]), int(entry["dim"])
-    except Exception:
-        return None
-
-
-def _remember_model_key(cache_dir: Path, spec: str, model_key: str, dim: int) -> None:
-    import json
-
-    path = Path(cache_dir) / _MODEL_KEYS_FILE
-    try:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except Exception:
-            data = {}
-        if data.get(str(spec)) == {"model_key": model_key, "dim": int(dim)}:
-            return
-        data[str(spec)] = {"model_key": model_key, "dim": int(dim)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.debug("could not remember the model key: %s", exc)
-
-
-def _peek_cache(
-    cache_dir: Path, guess: tuple[str, int], render_key: str, shas: list[str]
-) -> tuple[list[str], np.ndarray]:
-    """Cached vectors for ``shas`` in the guessed (model key, dim) space, without the model."""
-    try:
-        from galaxy_explorer.core.cache import EmbeddingStore
-
-        store = EmbeddingStore(Path(cache_dir), guess[0], render_key, guess[1])
-        try:
-            vecs, found = store.get(shas)
-        finally:
-            store.close()
-        return [s for s, f in zip(shas, found, strict=True) if f], vecs[found]
-    except Exception as exc:  # a guess only: any problem means "no early vectors"
-        log.debug("early cache read failed: %s", exc)
-        return [], np.zeros((0, guess[1]), np.float32)
-
-
-def _make_provenance(export: Any, kwargs: dict[str, Any]) -> Any:
-    import dataclasses
-    import datetime
-
-    from galaxy_explorer import __version__
-
-    fields = {f.name for f in dataclasses.fields(export.Provenance)}
-    extra = dict(
-        tool_version=__version__,
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    )
-    args = {k: v for k, v in {**kwargs, **extra}.items() if k in fields}
-    return export.Provenance(**args)
 
 
 def _render_key(session: Any) -> str:

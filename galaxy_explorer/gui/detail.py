@@ -194,6 +194,7 @@ class DetailView(QWidget):
         c.predictions_changed.connect(self._update_info)
         c.labels_changed.connect(self._update_info)
         c.suggestions_changed.connect(self._update_info)
+        c.scores_changed.connect(self._update_info)  # "Query score" goes with Clear
         c.embeddings_changed.connect(self._on_embeddings)
         c.catalogue_opened.connect(self._on_catalogue)
         if thumbs is not None:

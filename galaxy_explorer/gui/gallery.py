@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from galaxy_explorer.core.state import NO_PREDICTION
 from galaxy_explorer.gui import _style
 from galaxy_explorer.gui.controller import Controller, open_in_file_manager
 
@@ -289,9 +290,9 @@ class _Delegate(QStyledItemDelegate):
             p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
             p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, "unreadable" if err else "…")
         # bottom strip: predicted label colour
-        pi = int(c.predicted[row]) if row < len(c.predicted) else -1
-        if pi >= 0 or pi == -2:
-            col = _style.label_color(pi if pi >= 0 else -1)
+        pi = int(c.predicted[row]) if row < len(c.predicted) else NO_PREDICTION
+        if pi != NO_PREDICTION:
+            col = _style.label_color(-1 if c.uncertain[row] else pi)  # -1: uncertain grey
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(col)
             p.drawRect(QRect(img_rect.left(), img_rect.bottom() - 3, img_rect.width(), 4))

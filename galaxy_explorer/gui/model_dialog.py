@@ -3,7 +3,7 @@
 The dialog lists the bundled model, every CLIP-style model in the local Hugging Face cache,
 folders chosen before, and the seed model ``juppy44/galaxy-clip-finetuned`` with a
 **Download** button. A download asks first (showing its size), runs off the GUI thread on a
-:class:`~galaxy_explorer.gui.workers.GeneratorWorker` around
+:class:`~galaxy_explorer.gui.workers.Runner` task around
 :func:`galaxy_explorer.core.hub.download_job`, shows bytes / rate / ETA, can be cancelled and
 resumes next time; when it has finished the window switches to the new model (which
 re-embeds the catalogue, with progress in the status bar; the old model's embeddings stay in
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from galaxy_explorer.core import hub
-from galaxy_explorer.gui.workers import GeneratorWorker
+from galaxy_explorer.gui.workers import Runner, Task
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,8 @@ class ModelDialog(QDialog):
         self.confirm: Callable[[hub.DownloadPlan], bool] = self._ask
         self.last_error = ""
         self.last_progress: hub.DownloadProgress | None = None
-        self._worker: GeneratorWorker | None = None
-        self._old_workers: list[GeneratorWorker] = []
-        self._gen = 0
+        self._worker: Task | None = None
+        self._runner = Runner(1, "download", self)
         self._downloading: tuple[str, str | None] | None = None
         self._models: list[dict[str, Any]] = []
         self._plan: hub.DownloadPlan | None = None
@@ -376,20 +375,17 @@ class ModelDialog(QDialog):
         self.info.setText(f"Asking {hub.endpoint()} about {repo_id}…")
         self._start(lambda cancel: _plan_job(repo_id, revision), self._on_plan)
 
-    def _start(self, factory: Callable[[Any], Any], on_value: Callable[[int, Any], None]) -> None:
-        self._gen += 1
-        w = GeneratorWorker(factory, self._gen, parent=None)
-        w.yielded.connect(on_value)
-        w.failed.connect(self._on_failed)
-        w.done.connect(self._on_done)
-        self._worker = w
+    def _start(self, factory: Callable[[Any], Any], on_value: Callable[[Any], None]) -> None:
+        self._worker = self._runner.start(
+            "download",
+            factory,
+            on_yield=on_value,
+            on_error=self._on_failed,
+            on_done=self._on_done,
+        )
         self._on_selection()
-        w.start()
 
-    @Slot(int, object)
-    def _on_plan(self, gen: int, plan: Any) -> None:
-        if gen != self._gen:
-            return
+    def _on_plan(self, plan: Any) -> None:
         self._plan = plan
         self.info.setText(plan.describe())
 
@@ -401,28 +397,17 @@ class ModelDialog(QDialog):
         self.info.setText(f"Downloading {plan.describe()}")
         self._start(lambda cancel: hub.download_job(plan, cancel), self._on_progress)
 
-    @Slot(int, object)
-    def _on_progress(self, gen: int, p: Any) -> None:
-        if gen != self._gen:
-            return
+    def _on_progress(self, p: Any) -> None:
         self.last_progress = p
         self.progress.setValue(int(1000 * p.done / max(p.total, 1)))
         self.info.setText(f"Downloading {p.repo_id}: {p.describe()}")
 
-    @Slot(int, str, str)
-    def _on_failed(self, gen: int, message: str, _details: str) -> None:
-        if gen != self._gen:
-            return
+    def _on_failed(self, message: str, _details: str) -> None:
         self.last_error = message
         self.info.setText(f"Download failed: {message}")
 
-    @Slot(int, bool)
-    def _on_done(self, gen: int, cancelled: bool) -> None:
-        if gen != self._gen:
-            return
-        w, self._worker = self._worker, None
-        if w is not None:
-            self._old_workers.append(w)
+    def _on_done(self, cancelled: bool) -> None:
+        self._worker = None
         plan, self._plan = self._plan, None
         last = self.last_progress if plan is None else None
         self.cancel_button.hide()
@@ -460,10 +445,7 @@ class ModelDialog(QDialog):
     def shutdown(self) -> None:
         """Cancel and wait for the worker (call before the window goes away)."""
         self.cancel_download()
-        for w in [self._worker, *self._old_workers]:
-            if w is not None:
-                w.wait(30000)
-        self._old_workers = []
+        self._runner.shutdown(30000)
 
 
 class ModelHintBanner(QFrame):

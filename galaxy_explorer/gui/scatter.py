@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from galaxy_explorer.core.state import NO_PREDICTION, UNCERTAIN
 from galaxy_explorer.gui import _style
-from galaxy_explorer.gui.controller import UNCERTAIN, Controller
+from galaxy_explorer.gui.controller import Controller
 
 log = logging.getLogger(__name__)
 
@@ -623,14 +624,16 @@ class MapView(QWidget):
                 dtype=np.int64,
             )
         else:
-            pred = c.predicted[rows] if len(c.predicted) == c.n else np.full(len(rows), -1)
+            ok = len(c.predicted) == c.n
+            pred = c.predicted[rows] if ok else np.full(len(rows), NO_PREDICTION)
+            unc = c.uncertain[rows] if ok else np.zeros(len(rows), bool)
             names = names + [UNCERTAIN]
             colors.append(QColor(_style.UNCERTAIN_COLOR))
-            cat = np.where(pred == -2, len(names) - 1, pred).astype(np.int64)
-            if (cat == -1).any():  # no prediction yet (model / labels loading)
+            cat = np.where(unc, len(names) - 1, pred).astype(np.int64)
+            if (cat == NO_PREDICTION).any():  # no prediction yet (model / labels loading)
                 names = names + ["not classified"]
                 colors.append(QColor(_style.UNLABELLED_COLOR))
-                cat[cat == -1] = len(names) - 1
+                cat[cat == NO_PREDICTION] = len(names) - 1
         return names, colors, cat
 
     def _point_size(self) -> float:

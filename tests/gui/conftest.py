@@ -8,6 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from galaxy_explorer.core.state import NO_PREDICTION
+
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
@@ -62,9 +64,9 @@ def make_window(qtbot, gui_env, tiny_model):
             w.thumbs.shutdown()
     qtbot.wait(10)
     for w in windows:
-        assert not w.c.job_running or w.c._job is None
-        for job in [w.c._job, *w.c._old_jobs]:
-            assert job is None or job.isFinished(), "embedding worker left running"
+        assert not w.c.job_running
+        left = w.c.background_tasks()
+        assert not left, f"worker tasks left running: {[t.kind for t in left]}"
     leaked = [
         t
         for t in threading.enumerate()
@@ -85,6 +87,10 @@ def wait_embedded(qtbot, win, timeout=30000):
 def wait_predictions(qtbot, win, timeout=15000):
     c = win.c
     qtbot.waitUntil(
-        lambda: c.probs is not None and c.have.any() and bool((c.predicted[c.have] != -1).all()),
+        lambda: (
+            c.probs is not None
+            and c.have.any()
+            and bool((c.predicted[c.have] != NO_PREDICTION).all())
+        ),
         timeout=timeout,
     )

@@ -200,7 +200,7 @@ def test_cancel_running_job(qtbot, make_window, tmp_path):
     assert blocker.args == ["cancelled"]
     assert 0 < int(win.c.have.sum()) < 40
     assert win.cancel_button.isHidden()
-    qtbot.waitUntil(lambda: all(j.isFinished() for j in win.c._old_jobs), timeout=10000)
+    qtbot.waitUntil(lambda: not win.c.jobs.pending(), timeout=10000)
 
 
 def test_no_sample_catalogue_opens_empty_window_with_hint(qtbot, make_window, monkeypatch):

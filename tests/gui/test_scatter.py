@@ -28,7 +28,8 @@ def _big_controller(n: int):
     c.items = [_Item(Path(f"/data/g{i}.fits"), f"{i:064x}") for i in range(n)]
     c.have = np.ones(n, bool)
     c.coords = rng.normal(size=(n, 2)).astype(np.float32)
-    c.predicted = rng.integers(-2, 8, n).astype(np.int32)
+    c.predicted = rng.integers(-1, 8, n).astype(np.int32)
+    c.uncertain = (c.predicted >= 0) & (rng.random(n) < 0.1)
     c.confidence = rng.random(n).astype(np.float32)
     c.suggested = np.full(n, -1, np.int32)
     return c

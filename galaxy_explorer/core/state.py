@@ -1,0 +1,601 @@
+"""The app's state as a Qt-free, evented model.
+
+:class:`AppState` holds what one window shows: the rows of the catalogue and which have a
+vector, the query (text and example images) and its scores, the zero-shot classes with
+their probabilities and predictions (with an explicit *uncertain* mask), few-shot
+suggestions, manual labels per row, the selection, the current row and the colour mode.
+Every change goes through a method that emits a `psygnal <https://psygnal.readthedocs.io>`_
+signal, as napari's ``ViewerModel`` does; the GUI's controller bridges these signals to Qt,
+and tests drive the state without any Qt at all.
+
+The state never computes anything slow: vectors, probabilities and scores of the whole
+catalogue are computed off-thread by :mod:`galaxy_explorer.core.workflows` and handed over
+whole. The only per-row work done here is for rows that just arrived (a batch).
+
+Rows: every scanned item has a row index ``0..n-1``; only rows with ``have[row]`` have an
+embedding yet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, load_default_labels
+from galaxy_explorer.core.workflows import (
+    NO_PREDICTION,
+    Predictions,
+    Propagation,
+    classify,
+    rows_by_sha,
+)
+
+__all__ = [
+    "COLOR_MODES",
+    "NO_PREDICTION",
+    "NO_SUGGESTION",
+    "UNCERTAIN",
+    "AppState",
+    "QueryState",
+    "Snapshot",
+]
+
+#: ``AppState.suggested`` of a row without a few-shot suggestion.
+NO_SUGGESTION = -1
+#: What the map colours points by.
+COLOR_MODES = ("predicted", "manual")
+
+
+@dataclass
+class QueryState:
+    """The query: free text and positive / negative example images ``(name, vector)``."""
+
+    text: str = ""
+    positive: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    negative: list[tuple[str, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        """True when there is anything to rank by."""
+        return bool(self.text.strip() or self.positive or self.negative)
+
+    @property
+    def has_examples(self) -> bool:
+        return bool(self.positive or self.negative)
+
+    def describe(self) -> str:
+        """One line for provenance and the status bar."""
+        from galaxy_explorer.core.workflows import describe_query
+
+        return describe_query(
+            self.text, [n for n, _ in self.positive], [n for n, _ in self.negative]
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A copy of what an export needs, taken on the GUI thread (cheap array copies) so
+    that a worker can build the rows while the state changes on.
+
+    See :func:`galaxy_explorer.core.workflows.snapshot_rows`.
+    """
+
+    items: list[Any]
+    manual: list[str | None]
+    have: np.ndarray
+    scores: np.ndarray | None
+    probs: np.ndarray | None
+    label_defs: list[LabelDef]
+    templates: list[str]
+    threshold: float
+    query: str
+
+
+class AppState:
+    """Everything one window shows, with a signal per kind of change.
+
+    Parameters
+    ----------
+    label_defs, templates : optional
+        Zero-shot classes and prompt templates (the defaults of
+        :func:`galaxy_explorer.core.defaults.load_default_labels` if None).
+
+    Signals
+    -------
+    opened()
+        New rows (a catalogue was opened or rescanned); everything per row was reset.
+    rows_added(object)
+        Rows (int64 array) that just got a vector; their scores and probabilities are set.
+    embeddings_changed()
+        ``have`` / ``vectors`` changed in another way (vectors were discarded).
+    projection_changed(str)
+        Map coordinates changed: ``"pca"``, ``"umap"`` or ``""`` (none).
+    query_changed()
+        The query (text or examples) changed; scores follow with ``scores_changed``.
+    scores_changed()
+        Query scores changed or were cleared (``scores`` is None without a query).
+    label_defs_changed()
+        The zero-shot classes or templates changed.
+    predictions_changed()
+        Probabilities, the threshold, predictions or the uncertain mask changed.
+    labels_changed()
+        Manual labels changed.
+    suggestions_changed()
+        Few-shot suggestions changed.
+    selection_changed(str)
+        The selected rows changed; the argument says where (``"map"``, ``"gallery"``...).
+    current_changed(int)
+        The row shown in detail (-1 for none).
+    color_mode_changed(str)
+        ``"predicted"`` or ``"manual"``.
+    """
+
+    opened = Signal()
+    rows_added = Signal(object)
+    embeddings_changed = Signal()
+    projection_changed = Signal(str)
+    query_changed = Signal()
+    scores_changed = Signal()
+    label_defs_changed = Signal()
+    predictions_changed = Signal()
+    labels_changed = Signal()
+    suggestions_changed = Signal()
+    selection_changed = Signal(str)
+    current_changed = Signal(int)
+    color_mode_changed = Signal(str)
+
+    def __init__(
+        self, label_defs: Sequence[LabelDef] | None = None, templates: Sequence[str] | None = None
+    ) -> None:
+        if label_defs is None or templates is None:
+            d_defs, d_temps = load_default_labels()
+            label_defs = d_defs if label_defs is None else label_defs
+            templates = d_temps if templates is None else templates
+        self.label_defs: list[LabelDef] = [LabelDef(d.name, d.prompt) for d in label_defs]
+        self.templates: list[str] = list(templates)
+        self.threshold = 0.0
+        self.color_mode = "predicted"
+        self.query = QueryState()
+        self.label_vecs: np.ndarray | None = None
+        self.logit_scale = 100.0
+        self._reset_rows([])
+
+    # ------------------------------------------------------------------ rows
+    def _reset_rows(
+        self, items: Sequence[Any], sha_rows: dict[str, list[int]] | None = None
+    ) -> None:
+        n = len(items)
+        self.items: list[Any] = list(items)
+        self.vectors: np.ndarray | None = None
+        self.have = np.zeros(n, dtype=bool)
+        self.coords = np.full((n, 2), np.nan, dtype=np.float32)
+        self.coords_kind = ""
+        self.query_vector: np.ndarray | None = None
+        self.scores: np.ndarray | None = None
+        self.probs: np.ndarray | None = None
+        self.predictions = Predictions.empty(n)
+        self.suggestion_classes: list[str] = []
+        self.suggested = np.full(n, NO_SUGGESTION, dtype=np.int32)
+        self.suggested_prob = np.zeros(n, dtype=np.float32)
+        self.propagation: Propagation | None = None
+        self.selection = np.zeros(0, dtype=np.int64)
+        self.current = -1
+        self.failed: dict[int, str] = {}
+        self.manual: list[str | None] = [None] * n
+        self.manual_counts: dict[str, int] = {}
+        self._sha_rows = sha_rows if sha_rows is not None else rows_by_sha(self.items)
+
+    def open(
+        self,
+        items: Sequence[Any],
+        *,
+        manual: Sequence[str | None] | None = None,
+        sha_rows: dict[str, list[int]] | None = None,
+        keep_examples: bool = True,
+    ) -> None:
+        """Start over with new rows; the query text is kept, example images only if asked.
+
+        Parameters
+        ----------
+        items : sequence of Item
+            The catalogue, in row order.
+        manual : sequence of str or None, optional
+            Each row's manual label.
+        sha_rows : dict, optional
+            ``workflows.rows_by_sha(items)``, if already built off the GUI thread.
+        keep_examples : bool
+            False when another catalogue was opened: its example images (and their names
+            in an export's provenance) belong to the old one.
+        """
+        self._reset_rows(items, sha_rows)
+        if manual is not None:
+            if len(manual) != len(self.items):
+                raise ValueError(f"{len(manual)} manual labels for {len(self.items)} rows")
+            self.manual = list(manual)
+            self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
+        if not keep_examples and self.query.has_examples:
+            self.query = QueryState(text=self.query.text)
+            self.query_changed.emit()
+        self.opened.emit()
+        self.labels_changed.emit()
+        self.scores_changed.emit()
+        self.predictions_changed.emit()
+        self.suggestions_changed.emit()
+        self.selection_changed.emit("open")
+        self.current_changed.emit(-1)
+
+    @property
+    def n(self) -> int:
+        return len(self.items)
+
+    def embedded_rows(self) -> np.ndarray:
+        """Rows that have a vector, in row order."""
+        return np.flatnonzero(self.have)
+
+    def rows_of(self, sha256: str) -> list[int]:
+        """Rows with this content hash (the same file may appear more than once)."""
+        return self._sha_rows.get(sha256, [])
+
+    def label_names(self) -> list[str]:
+        return [d.name for d in self.label_defs]
+
+    # ------------------------------------------------------------------ vectors
+    def add_vectors(self, shas: Sequence[str], vectors: np.ndarray | None) -> np.ndarray:
+        """Store a batch of vectors given per content hash; returns the rows that are new."""
+        if vectors is None or not len(shas):
+            return np.zeros(0, dtype=np.int64)
+        rows: list[int] = []
+        idx: list[int] = []
+        for i, sha in enumerate(shas):
+            for row in self._sha_rows.get(sha, ()):
+                rows.append(row)
+                idx.append(i)
+        return self.add_rows(np.asarray(rows, dtype=np.int64), np.asarray(vectors)[idx])
+
+    def add_rows(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Store ``vectors`` (aligned with ``rows``); scores and probabilities follow.
+
+        Fresh vectors are rounded to float16 as the cache stores them, so that results
+        match the command line and a reopened catalogue exactly. Emits ``rows_added`` with
+        the rows that had no vector before (and returns them).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return rows
+        vectors = np.asarray(vectors).astype(np.float16).astype(np.float32)
+        if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
+            self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
+            self.have[:] = False
+        self.vectors[rows] = vectors
+        new = np.unique(rows[~self.have[rows]])
+        if not len(new):
+            return new
+        self.have[new] = True
+        if self.query_vector is not None and self.scores is not None:
+            self.scores[new] = self.vectors[new] @ self.query_vector
+        if self.label_vecs is not None:
+            from galaxy_explorer.core.search import zero_shot
+
+            self._ensure_probs()
+            assert self.probs is not None
+            self.probs[new] = zero_shot(self.vectors[new], self.label_vecs, self.logit_scale)
+            self.predictions = classify(self.probs, self.threshold)
+        self.rows_added.emit(new)
+        return new
+
+    def discard_vectors(self) -> None:
+        """Forget every vector (they were a stale guess of the model's cache space)."""
+        self.vectors = None
+        self.have[:] = False
+        self.coords[:] = np.nan
+        self.coords_kind = ""
+        self.probs = None
+        self.predictions = Predictions.empty(self.n)
+        self.embeddings_changed.emit()
+        self.projection_changed.emit("")
+        self.predictions_changed.emit()
+
+    def set_failed(self, reasons: Mapping[int, str]) -> None:
+        """Remember why rows could not be embedded."""
+        self.failed.update(reasons)
+
+    # ------------------------------------------------------------------ projection
+    def set_projection(self, kind: str, rows: np.ndarray, xy: np.ndarray) -> bool:
+        """Map coordinates for ``rows``; returns False (and ignores them) when stale.
+
+        A PCA view does not replace a UMAP view of the same rows; a UMAP of fewer rows than
+        are embedded now is stale.
+        """
+        if self.coords_kind == "umap" and kind == "pca":
+            if len(rows) == int(self.have.sum()) and np.isfinite(self.coords[rows]).all():
+                return False
+        if kind == "umap" and not np.array_equal(rows, self.embedded_rows()):
+            return False
+        self.coords = np.full((self.n, 2), np.nan, dtype=np.float32)
+        self.coords[rows] = xy
+        self.coords_kind = kind
+        self.projection_changed.emit(kind)
+        return True
+
+    # ------------------------------------------------------------------ query
+    def set_query_text(self, text: str) -> None:
+        self.query.text = text
+        self.query_changed.emit()
+
+    def add_example(self, name: str, vector: np.ndarray, positive: bool = True) -> None:
+        """Add an example image's vector to the query."""
+        lst = self.query.positive if positive else self.query.negative
+        lst.append((name, np.asarray(vector, dtype=np.float32).copy()))
+        self.query_changed.emit()
+
+    def add_example_rows(self, rows: Iterable[int], positive: bool = True) -> None:
+        """Use embedded rows as positive / negative examples."""
+        if self.vectors is None:
+            return
+        lst = self.query.positive if positive else self.query.negative
+        for r in rows:
+            r = int(r)
+            if 0 <= r < self.n and self.have[r]:
+                lst.append((self.items[r].name, self.vectors[r].copy()))
+        self.query_changed.emit()
+
+    def remove_example(self, index: int, positive: bool) -> None:
+        lst = self.query.positive if positive else self.query.negative
+        if 0 <= index < len(lst):
+            del lst[index]
+            self.query_changed.emit()
+
+    def clear_examples(self) -> None:
+        """Drop the example images (their vectors belong to another model or catalogue)."""
+        if self.query.has_examples:
+            self.query = QueryState(text=self.query.text)
+            self.query_changed.emit()
+
+    def clear_query(self) -> None:
+        """No query: text, examples and scores go."""
+        self.query = QueryState()
+        self.query_changed.emit()
+        self.set_scores(None, None, None)
+
+    def set_scores(
+        self, query_vector: np.ndarray | None, rows: np.ndarray | None, scores: np.ndarray | None
+    ) -> None:
+        """The query's vector and the scores of ``rows`` (None clears the ranking).
+
+        Rows that got a vector since ``scores`` were computed are scored here.
+        """
+        if query_vector is None:
+            self.query_vector = None
+            self.scores = None
+        else:
+            self.query_vector = np.asarray(query_vector, dtype=np.float32)
+            self.scores = np.full(self.n, np.nan, dtype=np.float32)
+            late = self.have.copy()
+            if rows is not None and scores is not None:
+                self.scores[rows] = scores
+                late[rows] = False
+            if late.any() and self.vectors is not None:
+                idx = np.flatnonzero(late)
+                self.scores[idx] = self.vectors[idx] @ self.query_vector
+        self.scores_changed.emit()
+
+    def query_score(self, row: int) -> float | None:
+        """The row's query score, or None (no query, or no vector)."""
+        if self.scores is None or not (0 <= row < len(self.scores)):
+            return None
+        s = float(self.scores[row])
+        return s if np.isfinite(s) else None
+
+    def ranking(self, k: int | None = None) -> np.ndarray:
+        """Embedded rows, best first by the query's scores (row order without a query)."""
+        rows = self.embedded_rows()
+        if self.scores is None:
+            return rows
+        from galaxy_explorer.core.search import top_k
+
+        idx = top_k(self.scores[rows], len(rows) if k is None else k)
+        return rows[idx]
+
+    def similar_to(self, row: int, k: int = 8) -> list[tuple[int, float]]:
+        """The ``k`` nearest embedded rows to ``row`` (itself left out), with cosines."""
+        if self.vectors is None or not (0 <= row < self.n) or not self.have[row]:
+            return []
+        from galaxy_explorer.core.search import top_k
+
+        rows = self.embedded_rows()
+        s = self.vectors[rows] @ self.vectors[row]
+        out = [(int(rows[i]), float(s[i])) for i in top_k(s, k + 1) if rows[i] != row]
+        return out[:k]
+
+    # ------------------------------------------------------------------ zero-shot
+    def set_label_defs(self, defs: Sequence[LabelDef], templates: Sequence[str] | None) -> None:
+        """New zero-shot classes (blank names dropped) and, optionally, templates."""
+        self.label_defs = [LabelDef(d.name.strip(), d.prompt) for d in defs if d.name.strip()]
+        if templates is not None:
+            self.templates = [t for t in templates if t.strip()] or ["{}"]
+        self.label_defs_changed.emit()
+
+    def set_label_vectors(
+        self,
+        label_vecs: np.ndarray | None,
+        logit_scale: float = 100.0,
+        rows: np.ndarray | None = None,
+        probs: np.ndarray | None = None,
+    ) -> None:
+        """Class vectors and the probabilities of ``rows`` (computed off-thread).
+
+        Rows that got a vector since ``probs`` were computed are classified here.
+        """
+        if label_vecs is None:
+            self.label_vecs = None
+            self.probs = None
+        else:
+            from galaxy_explorer.core.search import zero_shot
+
+            self.label_vecs = np.asarray(label_vecs, dtype=np.float32)
+            self.logit_scale = float(logit_scale)
+            self.probs = np.full((self.n, len(label_vecs)), np.nan, dtype=np.float32)
+            late = self.have.copy()
+            if rows is not None and probs is not None:
+                self.probs[rows] = probs
+                late[rows] = False
+            if late.any() and self.vectors is not None:
+                idx = np.flatnonzero(late)
+                self.probs[idx] = zero_shot(self.vectors[idx], self.label_vecs, self.logit_scale)
+        self._classify()
+
+    def _ensure_probs(self) -> None:
+        if self.label_vecs is not None and (self.probs is None or len(self.probs) != self.n):
+            self.probs = np.full((self.n, len(self.label_vecs)), np.nan, dtype=np.float32)
+
+    def set_threshold(self, value: float) -> None:
+        """Below this best probability a prediction is uncertain."""
+        self.threshold = float(value)
+        self._classify()
+
+    def _classify(self) -> None:
+        if self.probs is not None and len(self.probs) == self.n:
+            probs = np.where(self.have[:, None], self.probs, np.nan)
+            self.predictions = classify(probs, self.threshold)
+        else:
+            self.predictions = Predictions.empty(self.n)
+        self.predictions_changed.emit()
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Best class index per row (:data:`NO_PREDICTION` where none); see ``uncertain``."""
+        return self.predictions.predicted
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.predictions.confidence
+
+    @property
+    def uncertain(self) -> np.ndarray:
+        """Rows whose best probability is below the threshold."""
+        return self.predictions.uncertain
+
+    def predicted_label(self, row: int) -> str | None:
+        """Class name of a row, :data:`UNCERTAIN` below the threshold, None if unknown."""
+        return self.predictions.label(row, self.label_names())
+
+    def predicted_counts(self) -> dict[str, int]:
+        """Rows per (certain) class, and ``"uncertain"``."""
+        return self.predictions.counts(self.label_names())
+
+    def probabilities(self, row: int) -> dict[str, float] | None:
+        """Probability per class of a row, or None."""
+        if self.probs is None or not (0 <= row < len(self.probs)):
+            return None
+        if not np.isfinite(self.probs[row]).all() or not self.probs.shape[1]:
+            return None
+        return {d.name: float(p) for d, p in zip(self.label_defs, self.probs[row], strict=False)}
+
+    # ------------------------------------------------------------------ manual labels
+    def set_manual_labels(self, by_sha: Mapping[str, str]) -> None:
+        """Every row's manual label from a ``content hash → label`` mapping."""
+        self.manual = [by_sha.get(it.sha256) for it in self.items]
+        self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
+        self.labels_changed.emit()
+
+    def apply_label_changes(self, changes: Mapping[str, str | None]) -> bool:
+        """Apply ``content hash → label`` changes (None = cleared): O(changes), not O(rows).
+
+        Returns True (and emits ``labels_changed``) if any row's label changed.
+        """
+        counts = self.manual_counts
+        changed = False
+        for sha, lab in changes.items():
+            for r in self._sha_rows.get(sha, ()):
+                old = self.manual[r]
+                if old == lab:
+                    continue
+                if old is not None:
+                    counts[old] -= 1
+                    if not counts[old]:
+                        del counts[old]
+                if lab is not None:
+                    counts[lab] = counts.get(lab, 0) + 1
+                self.manual[r] = lab
+                changed = True
+        if changed:
+            self.labels_changed.emit()
+        return changed
+
+    def manual_label(self, row: int) -> str | None:
+        return self.manual[row] if 0 <= row < len(self.manual) else None
+
+    # ------------------------------------------------------------------ suggestions
+    def set_suggestions(self, result: Propagation | None) -> None:
+        """Few-shot suggestions (None clears them); rows labelled by hand get none."""
+        self.propagation = result
+        self.suggested = np.full(self.n, NO_SUGGESTION, dtype=np.int32)
+        self.suggested_prob = np.zeros(self.n, dtype=np.float32)
+        if result is not None and len(result.rows):
+            self.suggestion_classes = list(result.classes)
+            self.suggested[result.rows] = result.suggested
+            self.suggested_prob[result.rows] = result.confidence
+            labelled = np.array([m is not None for m in self.manual], dtype=bool)
+            self.suggested[labelled] = NO_SUGGESTION
+        self.suggestions_changed.emit()
+
+    def suggestion(self, row: int) -> tuple[str, float] | None:
+        """(class, confidence) suggested for a row, or None."""
+        if not (0 <= row < len(self.suggested)) or self.suggested[row] == NO_SUGGESTION:
+            return None
+        return self.suggestion_classes[self.suggested[row]], float(self.suggested_prob[row])
+
+    def drop_suggestions(self, rows: Iterable[int] | None = None) -> None:
+        """Forget the suggestions of ``rows`` (all if None)."""
+        if rows is None:
+            self.suggested[:] = NO_SUGGESTION
+        else:
+            self.suggested[np.asarray(list(rows), dtype=np.int64)] = NO_SUGGESTION
+        self.suggestions_changed.emit()
+
+    # ------------------------------------------------------------------ export
+    def snapshot(self) -> Snapshot:
+        """What an export needs, copied (C-level copies; no per-row Python work)."""
+        probs = self.probs if self.probs is not None and len(self.probs) == self.n else None
+        return Snapshot(
+            items=self.items,  # replaced on open, never changed in place
+            manual=list(self.manual),
+            have=self.have.copy(),
+            scores=None if self.scores is None else self.scores.copy(),
+            probs=None if probs is None else probs.copy(),
+            label_defs=[LabelDef(d.name, d.prompt) for d in self.label_defs],
+            templates=list(self.templates),
+            threshold=self.threshold,
+            query=self.query.describe(),
+        )
+
+    # ------------------------------------------------------------------ selection
+    def set_selection(self, rows: Iterable[int] | np.ndarray, source: str = "") -> None:
+        """Select rows (out-of-range rows dropped); one row also becomes the current one."""
+        arr = rows if isinstance(rows, np.ndarray) else np.asarray(list(rows))
+        sel = np.unique(arr.astype(np.int64))
+        sel = sel[(sel >= 0) & (sel < self.n)]
+        if np.array_equal(sel, self.selection):
+            return
+        self.selection = sel
+        self.selection_changed.emit(source)
+        if len(sel) == 1:
+            self.set_current(int(sel[0]))
+
+    def set_current(self, row: int) -> None:
+        row = int(row) if 0 <= int(row) < self.n else -1
+        if row != self.current:
+            self.current = row
+            self.current_changed.emit(row)
+
+    def set_color_mode(self, mode: str) -> None:
+        if mode not in COLOR_MODES:
+            raise ValueError(f"colour mode must be one of {COLOR_MODES}, got {mode!r}")
+        if mode != self.color_mode:
+            self.color_mode = mode
+            self.color_mode_changed.emit(mode)

@@ -1,0 +1,782 @@
+"""The workflows the command line and the desktop app share.
+
+Open and embed a catalogue, rank it (text and/or example images), classify it zero-shot
+with an "uncertain" threshold, propagate manual labels (few-shot), project it to 2-D, and
+build export rows with provenance. ``cli.py`` and ``gui/controller.py`` both call these
+functions, so the two cannot disagree: the same labels and templates give the same
+probabilities, the same threshold the same "uncertain" rows, the same export the same
+columns and provenance.
+
+Everything here is plain Python and numpy (no Qt). Functions that take seconds are
+generators or plain functions meant to run on a worker thread; none touches a GUI.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, default_templates
+
+if TYPE_CHECKING:  # pragma: no cover
+    from galaxy_explorer.core.catalog import Item
+    from galaxy_explorer.core.export import ExportRow, Provenance
+    from galaxy_explorer.core.jobs import Progress, ProjectionProgress
+    from galaxy_explorer.core.model import ClipAdapter
+    from galaxy_explorer.core.session import Session
+    from galaxy_explorer.core.state import Snapshot
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "NO_PREDICTION",
+    "UNCERTAIN",
+    "EmbedProgress",
+    "ModelLoaded",
+    "Opened",
+    "Predictions",
+    "Propagation",
+    "PropagateError",
+    "Ranking",
+    "RowsFound",
+    "VectorsDiscarded",
+    "classify",
+    "example_vector",
+    "export_rows",
+    "label_vectors",
+    "open_and_embed",
+    "project",
+    "propagate",
+    "provenance",
+    "rank",
+    "rows_for",
+    "snapshot_rows",
+    "zero_shot_probs",
+]
+
+#: ``Predictions.predicted`` of a row that has no prediction (no vector, no labels).
+NO_PREDICTION = -1
+#: Fewer manual examples than this in a class make :func:`propagate` warn.
+MIN_EXAMPLES_PER_CLASS = 3
+
+
+# ---------------------------------------------------------------------- open / embed
+@dataclass
+class Opened:
+    """The catalogue was scanned: its session, items (row order) and manual-labels store.
+
+    ``manual`` is the label of each item (row order, None = unlabelled), read from the
+    store as of ``label_token`` (``LabelStore.changes_since`` continues from there).
+    """
+
+    session: Session
+    items: list[Item]
+    labels: Any
+    manual: list[str | None] = field(default_factory=list)
+    label_token: int = 0
+    sha_rows: dict[str, list[int]] | None = None
+
+
+def rows_by_sha(items: Sequence[Item]) -> dict[str, list[int]]:
+    """Content hash → rows with that content (a file may be in the catalogue twice)."""
+    out: dict[str, list[int]] = {}
+    for row, it in enumerate(items):
+        out.setdefault(it.sha256, []).append(row)
+    return out
+
+
+@dataclass
+class RowsFound:
+    """Vectors already known for some rows (from the cache), aligned with ``rows``."""
+
+    rows: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass
+class VectorsDiscarded:
+    """Vectors delivered earlier came from a stale guess of the model's cache: forget them."""
+
+
+@dataclass
+class ModelLoaded:
+    """The model is loaded."""
+
+    adapter: ClipAdapter
+
+
+@dataclass
+class EmbedProgress:
+    """One batch of the embedding job (:class:`galaxy_explorer.core.jobs.Progress`)."""
+
+    progress: Progress
+
+
+OpenEvent = Opened | RowsFound | VectorsDiscarded | ModelLoaded | EmbedProgress
+
+
+def rows_for(items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray) -> RowsFound:
+    """Rows (and their vectors) of every item whose content hash is in ``shas``."""
+    index = {s: i for i, s in enumerate(shas)}
+    rows, idx = [], []
+    for row, it in enumerate(items):
+        i = index.get(it.sha256)
+        if i is not None:
+            rows.append(row)
+            idx.append(i)
+    return RowsFound(np.asarray(rows, dtype=np.int64), np.asarray(vecs)[idx])
+
+
+def open_and_embed(
+    roots: Sequence[Path],
+    *,
+    model: str = "auto",
+    cache_dir: Path | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+    workers: int = 2,
+    adapter: ClipAdapter | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[OpenEvent]:
+    """Scan ``roots``, show cached vectors early, load the model and embed what is missing.
+
+    Yields, in order: :class:`Opened`; possibly :class:`RowsFound` with the vectors the
+    cache holds for the model this spec had last time (before the model has loaded);
+    :class:`VectorsDiscarded` if that guess was wrong; :class:`ModelLoaded`; the cached
+    vectors as :class:`RowsFound`; then one :class:`EmbedProgress` per batch.
+
+    Parameters
+    ----------
+    roots : sequence of Path
+        Folders and files of the catalogue.
+    model, cache_dir, device : see :class:`galaxy_explorer.core.session.Session`
+    batch_size, workers : int
+        Images per model batch and decoding threads.
+    adapter : ClipAdapter, optional
+        An already loaded model for the same spec (reused, not reloaded).
+    cancel : threading.Event, optional
+        Checked between steps and batches.
+    """
+    import time
+
+    from galaxy_explorer.core.session import Session
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    t0 = time.perf_counter()
+    session = Session(roots, model=model, cache_dir=cache_dir, device=device, adapter=adapter)
+    session.scan()
+    items = list(session.items)
+    labels = session.labels  # built here: the GUI never waits on the session's lock
+    token, manual = _read_manual(labels, items)
+    log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
+    yield Opened(session, items, labels, manual, token, rows_by_sha(items))
+    if cancelled():
+        return
+    uniq = list(dict.fromkeys(it.sha256 for it in items))
+    # Cached vectors at once: loading the model takes seconds, so read the cache with the
+    # model key this model had last time, and check it once it has loaded.
+    guess = _remembered_model_key(session.cache_dir, model)
+    if guess is not None and uniq and adapter is None:
+        shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
+        if shas:
+            yield rows_for(items, shas, vecs)
+    if cancelled():
+        return
+    loaded = load_adapter(session)
+    _remember_model_key(session.cache_dir, model, loaded.model_key, loaded.dim)
+    if guess is not None and guess[0] != loaded.model_key and adapter is None:
+        yield VectorsDiscarded()  # the model changed since: those were not its vectors
+    yield ModelLoaded(loaded)
+    if cancelled() or not items:
+        return
+    vecs, found = session.store.get(uniq)
+    if found.any():
+        yield rows_for(items, [s for s, f in zip(uniq, found, strict=True) if f], vecs[found])
+    for p in session.embed(batch_size=batch_size, workers=workers, cancel=cancel):
+        yield EmbedProgress(p)
+
+
+def _read_manual(store: Any, items: Sequence[Item]) -> tuple[int, list[str | None]]:
+    """(token, label per item): the token first, so no change made meanwhile is missed."""
+    try:
+        token = int(getattr(store, "token", 0))
+        by_sha = store.all()
+    except Exception as exc:  # a damaged store is reported by the store itself
+        log.warning("could not read the manual labels: %s", exc)
+        return 0, [None] * len(items)
+    return token, [by_sha.get(it.sha256) for it in items]
+
+
+_GC_LOCK = threading.Lock()
+
+
+def load_adapter(session: Session) -> ClipAdapter:
+    """``session.adapter`` without full garbage collections stalling other threads meanwhile.
+
+    Importing torch / transformers and building the model creates hundreds of thousands of
+    objects; the collector's full passes over them run in the loading thread while it holds
+    the GIL, which stalled a GUI's event loop for up to 0.25 s at a time (measured). The
+    collector is paused while the model loads, and everything loaded is then frozen
+    (``gc.freeze``) so later collections skip it.
+    """
+    with _GC_LOCK:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            adapter = session.adapter
+        finally:
+            gc.freeze()
+            if was_enabled:
+                gc.enable()
+    return adapter
+
+
+_MODEL_KEYS_FILE = "gui-model-keys.json"
+
+
+def _remembered_model_key(cache_dir: Path, spec: str) -> tuple[str, int] | None:
+    """(model key, dim) the model ``spec`` had when it was last loaded with this cache."""
+    try:
+        data = json.loads((Path(cache_dir) / _MODEL_KEYS_FILE).read_text(encoding="utf-8"))
+        entry = data[str(spec)]
+        return str(entry["model_key"]), int(entry["dim"])
+    except Exception:
+        return None
+
+
+def _remember_model_key(cache_dir: Path, spec: str, model_key: str, dim: int) -> None:
+    path = Path(cache_dir) / _MODEL_KEYS_FILE
+    try:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except Exception:
+            data = {}
+        if data.get(str(spec)) == {"model_key": model_key, "dim": int(dim)}:
+            return
+        data[str(spec)] = {"model_key": model_key, "dim": int(dim)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("could not remember the model key: %s", exc)
+
+
+def _peek_cache(
+    cache_dir: Path, guess: tuple[str, int], render_key: str, shas: list[str]
+) -> tuple[list[str], np.ndarray]:
+    """Cached vectors for ``shas`` in the guessed (model key, dim) space, without the model."""
+    try:
+        from galaxy_explorer.core.cache import EmbeddingStore
+
+        store = EmbeddingStore(Path(cache_dir), guess[0], render_key, guess[1])
+        try:
+            vecs, found = store.get(shas)
+        finally:
+            store.close()
+        return [s for s, f in zip(shas, found, strict=True) if f], vecs[found]
+    except Exception as exc:  # a guess only: any problem means "no early vectors"
+        log.debug("early cache read failed: %s", exc)
+        return [], np.zeros((0, guess[1]), np.float32)
+
+
+# ------------------------------------------------------------------------------ rank
+@dataclass
+class Ranking:
+    """A query folded into one vector, and the score of every given vector."""
+
+    query_vector: np.ndarray
+    scores: np.ndarray
+
+
+def example_vector(session: Session, path: Path | str) -> np.ndarray:
+    """The vector of an example image, from the cache or computed and cached now.
+
+    Goes through a cache connection of its own (``Session.embed_file(separate_store=True)``),
+    so it is safe while an embedding job writes the session's store on another thread.
+
+    Raises
+    ------
+    galaxy_explorer.core.imaging.ImageLoadError
+        If the file cannot be read.
+    """
+    return np.asarray(session.embed_file(path, separate_store=True), dtype=np.float32)
+
+
+def rank(
+    vectors: np.ndarray,
+    adapter: ClipAdapter | None = None,
+    *,
+    text: str = "",
+    positive: np.ndarray | Sequence[np.ndarray] | None = None,
+    negative: np.ndarray | Sequence[np.ndarray] | None = None,
+) -> Ranking:
+    """Score ``vectors`` by a text and/or positive / negative example vectors.
+
+    Parameters
+    ----------
+    vectors : ndarray
+        ``(N, D)`` image embeddings.
+    adapter : ClipAdapter, optional
+        Embeds ``text`` (needed only with text).
+    text : str
+        Free-text description ("" for none).
+    positive, negative : ndarray or sequence of ndarray, optional
+        Example vectors (``(K, D)``); images like the negatives rank lower.
+
+    Returns
+    -------
+    Ranking
+        The query vector and ``(N,)`` float32 scores (higher is better).
+
+    Raises
+    ------
+    ValueError
+        If the query is empty.
+    """
+    from galaxy_explorer.core.search import query_vector
+
+    vectors = np.asarray(vectors)
+    dim = int(vectors.shape[1]) if vectors.ndim == 2 else int(getattr(adapter, "dim", 0))
+    text = text.strip()
+    text_vecs = None
+    if text:
+        if adapter is None:
+            raise ValueError("a text query needs the model")
+        text_vecs = adapter.embed_texts([text])
+    qv = query_vector(
+        dim, text_vecs=text_vecs, positive=_stack(positive), negative=_stack(negative)
+    )
+    scores = (
+        np.asarray(vectors, dtype=np.float32) @ qv
+        if len(vectors)
+        else np.zeros(0, dtype=np.float32)
+    )
+    return Ranking(qv, scores.astype(np.float32, copy=False))
+
+
+def _stack(vecs: np.ndarray | Sequence[np.ndarray] | None) -> np.ndarray | None:
+    if vecs is None:
+        return None
+    if isinstance(vecs, np.ndarray):
+        return vecs if vecs.size else None
+    return np.stack([np.asarray(v, dtype=np.float32) for v in vecs]) if len(vecs) else None
+
+
+def describe_query(
+    text: str = "", positive: Sequence[str] = (), negative: Sequence[str] = ()
+) -> str:
+    """One line for the provenance: the text, then ``+name`` / ``-name`` per example."""
+    parts = [repr(text.strip())] if text.strip() else []
+    parts += [f"+{n}" for n in positive]
+    parts += [f"-{n}" for n in negative]
+    return " ".join(parts)
+
+
+# -------------------------------------------------------------------------- classify
+@dataclass
+class Predictions:
+    """Zero-shot predictions of N rows with a threshold.
+
+    Attributes
+    ----------
+    predicted : ndarray
+        ``(N,)`` int32 index of the most likely class; :data:`NO_PREDICTION` where a row
+        has no probabilities. Uncertain rows keep their best class here.
+    confidence : ndarray
+        ``(N,)`` float32 probability of that class (0 without a prediction).
+    uncertain : ndarray
+        ``(N,)`` bool: a prediction exists but its probability is below the threshold.
+    """
+
+    predicted: np.ndarray
+    confidence: np.ndarray
+    uncertain: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> Predictions:
+        return cls(
+            np.full(n, NO_PREDICTION, dtype=np.int32),
+            np.zeros(n, dtype=np.float32),
+            np.zeros(n, dtype=bool),
+        )
+
+    @property
+    def known(self) -> np.ndarray:
+        """Rows that have a prediction (certain or not)."""
+        return self.predicted != NO_PREDICTION
+
+    @property
+    def certain(self) -> np.ndarray:
+        """Rows whose prediction is at or above the threshold."""
+        return self.known & ~self.uncertain
+
+    def label(self, row: int, names: Sequence[str]) -> str | None:
+        """The class name of ``row``, :data:`UNCERTAIN` below the threshold, None if unknown."""
+        if not (0 <= row < len(self.predicted)):
+            return None
+        if self.uncertain[row]:
+            return UNCERTAIN
+        i = int(self.predicted[row])
+        return names[i] if 0 <= i < len(names) else None
+
+    def labels(self, names: Sequence[str]) -> list[str | None]:
+        """:meth:`label` of every row."""
+        return [self.label(r, names) for r in range(len(self.predicted))]
+
+    def counts(self, names: Sequence[str]) -> dict[str, int]:
+        """Rows per certain class, and ``"uncertain"``."""
+        certain = self.predicted[self.certain]
+        bc = np.bincount(certain, minlength=len(names)) if len(names) else np.zeros(0, int)
+        out = {n: int(bc[i]) for i, n in enumerate(names)}
+        out[UNCERTAIN] = int(self.uncertain.sum())
+        return out
+
+
+def classify(probs: np.ndarray | None, threshold: float = 0.0, n: int | None = None) -> Predictions:
+    """Best class per row, marked uncertain below ``threshold``.
+
+    Parameters
+    ----------
+    probs : ndarray or None
+        ``(N, L)`` probabilities; rows of NaN (not embedded yet) get no prediction.
+    threshold : float
+        Below this best probability a row is uncertain.
+    n : int, optional
+        Rows when ``probs`` is None.
+    """
+    if probs is None or probs.ndim != 2 or probs.shape[1] == 0:
+        return Predictions.empty(int(n if n is not None else (0 if probs is None else len(probs))))
+    out = Predictions.empty(len(probs))
+    ok = np.isfinite(probs).all(axis=1)
+    if ok.any():
+        p = probs[ok]
+        out.predicted[ok] = np.argmax(p, axis=1)
+        out.confidence[ok] = p.max(axis=1)
+    out.uncertain[:] = ok & (out.confidence < np.float32(threshold))
+    return out
+
+
+def label_vectors(
+    adapter: ClipAdapter, labels: Sequence[LabelDef | str], templates: Sequence[str] | None = None
+) -> np.ndarray:
+    """One text vector per class (prompt templates averaged); default templates if None."""
+    texts = [d.text if isinstance(d, LabelDef) else str(d) for d in labels]
+    temps = list(templates) if templates else default_templates()
+    return np.asarray(adapter.embed_labels(texts, temps), dtype=np.float32)
+
+
+def zero_shot_probs(
+    adapter: ClipAdapter, vectors: np.ndarray, label_vecs: np.ndarray
+) -> np.ndarray:
+    """Zero-shot probabilities ``(N, L)`` of ``vectors`` with the model's temperature."""
+    from galaxy_explorer.core.search import zero_shot
+
+    if not len(vectors):
+        return np.zeros((0, len(label_vecs)), dtype=np.float32)
+    return zero_shot(vectors, label_vecs, adapter.logit_scale)
+
+
+# ------------------------------------------------------------------------- propagate
+class PropagateError(ValueError):
+    """Too few manual labels to propagate from (the message says what to do)."""
+
+
+@dataclass
+class Propagation:
+    """Few-shot suggestions for ``rows`` learnt from the manual labels.
+
+    Attributes
+    ----------
+    classes : list of str
+        Class names, the columns of ``probs``.
+    rows : ndarray
+        The rows that got a suggestion.
+    probs : ndarray
+        ``(len(rows), len(classes))`` float32 probabilities.
+    suggested : ndarray
+        Index into ``classes`` per row of ``rows``.
+    confidence : ndarray
+        The probability of each suggestion.
+    examples : dict of str to int
+        Manual examples per class the classifier learnt from.
+    method : str
+        ``"logistic"``, ``"prototype"`` or ``"constant"`` (see ``FewShotClassifier``).
+    warnings : list of str
+        Why the suggestions may be unreliable (too few examples, a single class).
+    """
+
+    classes: list[str]
+    rows: np.ndarray
+    probs: np.ndarray
+    examples: dict[str, int]
+    method: str = ""
+    min_per_class: int = MIN_EXAMPLES_PER_CLASS
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def suggested(self) -> np.ndarray:
+        return (
+            np.argmax(self.probs, axis=1).astype(np.int32)
+            if len(self.rows)
+            else np.zeros(0, np.int32)
+        )
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probs.max(axis=1) if len(self.rows) else np.zeros(0, np.float32)
+
+    def summary(self) -> str:
+        """One line: how many suggestions from how many examples of each class."""
+        per = ", ".join(f"{c} {self.examples[c]}" for c in self.classes)
+        n_ex = sum(self.examples.values())
+        return f"Suggested labels for {len(self.rows)} images from {n_ex} examples ({per})" + (
+            f", median confidence {float(np.median(self.confidence)):.2f}" if len(self.rows) else ""
+        )
+
+
+def propagate(
+    vectors: np.ndarray,
+    labelled_rows: Sequence[int] | np.ndarray,
+    labels: Sequence[str],
+    target_rows: Sequence[int] | np.ndarray,
+    *,
+    min_per_class: int = MIN_EXAMPLES_PER_CLASS,
+) -> Propagation:
+    """Learn the manual labels of ``labelled_rows`` and suggest labels for ``target_rows``.
+
+    Parameters
+    ----------
+    vectors : ndarray
+        ``(N, D)`` embeddings of all rows.
+    labelled_rows, labels : sequence
+        The rows labelled by hand and their labels.
+    target_rows : sequence of int
+        Rows to suggest labels for (rows labelled by hand are left out).
+    min_per_class : int
+        Fewer examples than this in a class add a warning.
+
+    Raises
+    ------
+    PropagateError
+        With fewer than two labelled examples.
+    """
+    from galaxy_explorer.core.search import FewShotClassifier
+
+    labelled = np.asarray(labelled_rows, dtype=np.int64)
+    names = [str(x) for x in labels]
+    if len(labelled) != len(names):
+        raise ValueError(f"{len(labelled)} rows but {len(names)} labels")
+    if len(labelled) < 2:
+        raise PropagateError("Label at least two images by hand first.")
+    examples: dict[str, int] = {}
+    for n in names:
+        examples[n] = examples.get(n, 0) + 1
+    clf = FewShotClassifier().fit(vectors[labelled], names)
+    own = set(labelled.tolist())
+    targets = np.asarray([r for r in np.asarray(target_rows, dtype=np.int64) if int(r) not in own])
+    targets = targets.astype(np.int64)
+    if len(targets):
+        classes, probs = clf.predict_proba(vectors[targets])
+    else:
+        classes, probs = list(clf.classes), np.zeros((0, len(clf.classes)), np.float32)
+    warnings = []
+    few = {c: k for c, k in sorted(examples.items()) if k < min_per_class}
+    if len(examples) == 1:
+        (only,) = examples
+        warnings.append(
+            f"Only one class is labelled ('{only}'): every suggestion is '{only}'. "
+            "Label examples of other classes too."
+        )
+    if few:
+        which = ", ".join(f"'{c}' ({k})" for c, k in few.items())
+        warnings.append(
+            f"Fewer than {min_per_class} examples for {which}: suggestions are unreliable. "
+            f"Label at least {min_per_class} images of each class."
+        )
+    return Propagation(
+        classes=list(classes),
+        rows=targets,
+        probs=np.asarray(probs, dtype=np.float32),
+        examples={c: examples[c] for c in classes},
+        method=clf.method,
+        min_per_class=min_per_class,
+        warnings=warnings,
+    )
+
+
+# --------------------------------------------------------------------------- project
+def project(
+    embeddings: np.ndarray,
+    cache_dir: Path | None = None,
+    *,
+    umap: bool = True,
+    config: Any = None,
+    cancel: threading.Event | None = None,
+    poll: float = 0.1,
+) -> Iterator[ProjectionProgress]:
+    """2-D map coordinates: PCA at once, then (with ``umap``) UMAP in a child process.
+
+    A thin front to :func:`galaxy_explorer.core.jobs.projection_job`; without ``umap`` it
+    yields the PCA view as the final result.
+    """
+    from galaxy_explorer.core.jobs import ProjectionProgress, projection_job
+    from galaxy_explorer.core.projection import pca_2d
+
+    if not umap or len(embeddings) < 5:
+        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        xy = pca_2d(emb) if len(emb) else np.zeros((0, 2), np.float32)
+        yield ProjectionProgress("pca", coords=np.asarray(xy, dtype=np.float32), finished=True)
+        return
+    yield from projection_job(embeddings, config, cache_dir, cancel=cancel, poll=poll)
+
+
+# ---------------------------------------------------------------------------- export
+def export_rows(
+    items: Sequence[Item],
+    *,
+    positions: Sequence[tuple[float | None, float | None]] | None = None,
+    manual: Sequence[str | None] | Mapping[str, str] | None = None,
+    scores: np.ndarray | None = None,
+    probs: np.ndarray | None = None,
+    label_names: Sequence[str] | None = None,
+    threshold: float = 0.0,
+) -> list[ExportRow]:
+    """The one row builder for every export (CLI and GUI).
+
+    Parameters
+    ----------
+    items : sequence of Item
+        The rows, in output order.
+    positions : sequence of (ra, dec), optional
+        Sky position of each item (``Session.sky_positions``).
+    manual : sequence of str or None, or mapping of content hash to label, optional
+        Manual labels, aligned with ``items`` or by content hash.
+    scores : ndarray, optional
+        ``(N,)`` query scores (NaN = none).
+    probs : ndarray, optional
+        ``(N, L)`` zero-shot probabilities in ``label_names`` order (NaN rows = none).
+    label_names : sequence of str, optional
+    threshold : float
+        Below it the predicted label is ``"uncertain"`` (:func:`classify`).
+    """
+    from galaxy_explorer.core.export import ExportRow
+
+    names = list(label_names or [])
+    preds = classify(probs, threshold, n=len(items)) if names and probs is not None else None
+    rows = []
+    for i, it in enumerate(items):
+        ra, dec = positions[i] if positions is not None else (None, None)
+        if manual is None:
+            lab = None
+        elif isinstance(manual, Mapping):
+            lab = manual.get(it.sha256)
+        else:
+            lab = manual[i]
+        p = pred = None
+        if preds is not None and preds.known[i]:
+            assert probs is not None
+            p = {n: float(v) for n, v in zip(names, probs[i], strict=False)}
+            pred = preds.label(i, names)
+        sc = None
+        if scores is not None and np.isfinite(scores[i]):
+            sc = float(scores[i])
+        rows.append(
+            ExportRow(
+                path=str(it.path),
+                name=it.name,
+                sha256=it.sha256,
+                ra=ra,
+                dec=dec,
+                score=sc,
+                predicted_label=pred,
+                probs=p,
+                label=lab,
+            )
+        )
+    return rows
+
+
+def snapshot_rows(
+    snap: Snapshot,
+    rows: Sequence[int] | np.ndarray | None,
+    positions: Any = None,
+) -> list[ExportRow]:
+    """Export rows for ``rows`` (all if None) of a state :class:`~galaxy_explorer.core.state.Snapshot`.
+
+    Parameters
+    ----------
+    snap : Snapshot
+        From ``AppState.snapshot()``.
+    rows : sequence of int, optional
+    positions : callable, optional
+        ``positions(items) -> [(ra, dec), ...]``, e.g. ``Session.sky_positions``.
+    """
+    idx = np.arange(len(snap.items)) if rows is None else np.asarray(rows, dtype=np.int64)
+    items = [snap.items[int(r)] for r in idx]
+    names = [d.name for d in snap.label_defs]
+    probs = None
+    if snap.probs is not None and names:
+        probs = np.where(snap.have[idx, None], snap.probs[idx], np.nan)
+    return export_rows(
+        items,
+        positions=positions(items) if positions is not None else None,
+        manual=[snap.manual[int(r)] for r in idx],
+        scores=None if snap.scores is None else snap.scores[idx],
+        probs=probs,
+        label_names=names,
+        threshold=snap.threshold,
+    )
+
+
+def provenance(
+    adapter: ClipAdapter | None,
+    render_key: str,
+    *,
+    command: str,
+    model_spec: str = "",
+    labels: Sequence[LabelDef | str] | None = None,
+    templates: Sequence[str] | None = None,
+    query: str | None = None,
+    threshold: float | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> Provenance:
+    """Where an export came from: model, render settings, labels, prompts, query.
+
+    ``labels`` may be :class:`LabelDef` (their prompts are recorded too) or names;
+    ``templates`` None means the defaults.
+    """
+    from galaxy_explorer.core.export import Provenance
+    from galaxy_explorer.core.hub import display_name
+
+    spec = str(getattr(adapter, "spec", "") or model_spec)
+    names = [d.name if isinstance(d, LabelDef) else str(d) for d in labels or []]
+    ext: dict[str, str] = {"command": command}
+    if threshold is not None:
+        ext["threshold"] = f"{threshold:g}"
+    if labels and any(isinstance(d, LabelDef) and d.text != d.name for d in labels):
+        ext["label_prompts"] = json.dumps(
+            {d.name: d.text for d in labels if isinstance(d, LabelDef)}, ensure_ascii=False
+        )
+    ext.update(extra or {})
+    return Provenance(
+        model=spec,
+        model_name=display_name(spec) if spec else "",
+        model_revision=str(getattr(adapter, "revision", "") or ""),
+        render=render_key,
+        labels=names or None,
+        prompts=(list(templates) if templates else default_templates()) if names else None,
+        query=query or None,
+        extra=ext,
+    )

@@ -1,0 +1,195 @@
+"""The app's state (core/state.py), driven without Qt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from galaxy_explorer.core import workflows
+from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef
+from galaxy_explorer.core.state import NO_PREDICTION, NO_SUGGESTION, AppState
+
+
+class _Item:
+    def __init__(self, i, sha=None):
+        self.path = Path(f"/data/g{i}.png")
+        self.name = f"g{i}.png"
+        self.sha256 = sha or f"{i:064x}"
+
+
+def _unit(n, d=8, seed=0):
+    v = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+class _Recorder:
+    def __init__(self, state):
+        self.events = []
+        for name in (
+            "opened",
+            "rows_added",
+            "embeddings_changed",
+            "projection_changed",
+            "query_changed",
+            "scores_changed",
+            "label_defs_changed",
+            "predictions_changed",
+            "labels_changed",
+            "suggestions_changed",
+            "selection_changed",
+            "current_changed",
+            "color_mode_changed",
+        ):
+            getattr(state, name).connect(lambda *a, _n=name: self.events.append((_n, *a)))
+
+    def names(self):
+        return [e[0] for e in self.events]
+
+    def clear(self):
+        self.events.clear()
+
+
+def _state(n=6, labels=("a", "b")):
+    s = AppState([LabelDef(x) for x in labels], ["{}"])
+    s.open([_Item(i) for i in range(n)])
+    return s
+
+
+def test_open_resets_rows_and_emits():
+    s = AppState([LabelDef("a")], ["{}"])
+    rec = _Recorder(s)
+    s.open([_Item(i) for i in range(4)], manual=["x", None, "x", "y"])
+    assert s.n == 4 and not s.have.any() and s.current == -1
+    assert s.manual_counts == {"x": 2, "y": 1} and s.manual_label(3) == "y"
+    assert {"opened", "labels_changed", "scores_changed", "predictions_changed"} <= set(rec.names())
+    with pytest.raises(ValueError):
+        s.open([_Item(0)], manual=["x", "y"])
+
+
+def test_another_catalogue_drops_example_chips_but_keeps_text():
+    s = _state()
+    s.add_rows(np.arange(6), _unit(6))
+    s.set_query_text("spiral")
+    s.add_example_rows([1], positive=True)
+    s.add_example("outside.png", _unit(1, seed=3)[0], positive=False)
+    assert s.query.describe() == "'spiral' +g1.png -outside.png"
+    s.open([_Item(i) for i in range(3)])  # a rescan of the same catalogue keeps them
+    assert s.query.has_examples
+    rec = _Recorder(s)
+    s.open([_Item(i) for i in range(3)], keep_examples=False)
+    assert not s.query.has_examples and s.query.text == "spiral"
+    assert s.query.describe() == "'spiral'" and "query_changed" in rec.names()
+
+
+def test_rows_stream_in_with_scores_and_probabilities():
+    s = _state()
+    rec = _Recorder(s)
+    vecs = _unit(6)
+    s.add_rows(np.array([0, 1]), vecs[:2])
+    qv = vecs[0]
+    s.set_scores(qv, np.array([0, 1]), vecs[:2] @ qv)
+    s.set_label_vectors(_unit(2, seed=5), 100.0, np.array([0, 1]), None)
+    assert np.isfinite(s.probs[:2]).all() and np.isnan(s.probs[2:]).all()  # late rows done
+    rec.clear()
+    new = s.add_rows(np.array([1, 2, 3]), vecs[1:4])
+    assert new.tolist() == [2, 3]
+    assert rec.events[0][0] == "rows_added" and rec.events[0][1].tolist() == [2, 3]
+    assert s.have.tolist() == [True] * 4 + [False] * 2
+    # vectors are rounded as the float16 cache stores them
+    np.testing.assert_array_equal(s.vectors[2], vecs[2].astype(np.float16).astype(np.float32))
+    np.testing.assert_allclose(s.scores[2:4], s.vectors[2:4] @ qv, atol=1e-6)
+    assert np.isnan(s.scores[4:]).all()
+    assert np.isfinite(s.probs[:4]).all() and (s.predicted[:4] != NO_PREDICTION).all()
+    assert (s.predicted[4:] == NO_PREDICTION).all()
+
+
+def test_threshold_gives_an_explicit_uncertain_mask():
+    s = _state(4)
+    s.add_rows(np.arange(3), _unit(3))
+    probs = np.array([[0.9, 0.1], [0.55, 0.45], [0.3, 0.7]], np.float32)
+    s.set_label_vectors(_unit(2, seed=1), 100.0, np.arange(3), probs)
+    rec = _Recorder(s)
+    s.set_threshold(0.6)
+    assert rec.names() == ["predictions_changed"]
+    assert s.uncertain.tolist() == [False, True, False, False]
+    assert s.predicted.tolist() == [0, 0, 1, NO_PREDICTION]  # the best class is kept
+    assert [s.predicted_label(r) for r in range(4)] == ["a", UNCERTAIN, "b", None]
+    assert s.predicted_counts() == {"a": 1, "b": 1, UNCERTAIN: 1}
+    assert s.probabilities(1) == {"a": pytest.approx(0.55), "b": pytest.approx(0.45)}
+    assert s.probabilities(3) is None
+    s.set_label_vectors(None)
+    assert s.predicted_label(0) is None and not s.uncertain.any()
+
+
+def test_clear_query_clears_scores():
+    s = _state()
+    s.add_rows(np.arange(6), _unit(6))
+    s.set_query_text("x")
+    s.set_scores(_unit(1)[0], np.arange(6), np.linspace(0, 1, 6).astype(np.float32))
+    assert s.query_score(5) == pytest.approx(1.0)
+    assert s.ranking(2).tolist() == [5, 4]
+    rec = _Recorder(s)
+    s.clear_query()
+    assert s.scores is None and s.query_score(5) is None and not s.query.active
+    assert "scores_changed" in rec.names() and "query_changed" in rec.names()
+    assert s.ranking().tolist() == list(range(6))
+
+
+def test_manual_label_changes_are_incremental():
+    s = AppState([LabelDef("a")], ["{}"])
+    items = [_Item(0), _Item(1), _Item(2, sha=_Item(0).sha256)]  # a duplicate file
+    s.open(items)
+    rec = _Recorder(s)
+    assert s.apply_label_changes({items[0].sha256: "ring"})
+    assert s.manual == ["ring", None, "ring"] and s.manual_counts == {"ring": 2}
+    assert rec.names() == ["labels_changed"]
+    assert not s.apply_label_changes({items[0].sha256: "ring"})  # nothing new
+    s.apply_label_changes({items[0].sha256: None, items[1].sha256: "bar"})
+    assert s.manual_counts == {"bar": 1}
+
+
+def test_suggestions_skip_labelled_rows_and_carry_confidence():
+    s = _state(6)
+    vecs = _unit(6)
+    s.add_rows(np.arange(6), vecs)
+    s.apply_label_changes({s.items[0].sha256: "x", s.items[1].sha256: "y"})
+    res = workflows.propagate(vecs, [0, 1], ["x", "y"], np.arange(6))
+    s.set_suggestions(res)
+    assert s.suggestion(0) is None and s.suggestion(1) is None
+    name, conf = s.suggestion(3)
+    assert name in ("x", "y") and 0.5 <= conf <= 1.0
+    s.drop_suggestions([3])
+    assert s.suggestion(3) is None and s.suggestion(4) is not None
+    s.drop_suggestions()
+    assert (s.suggested == NO_SUGGESTION).all()
+
+
+def test_selection_current_and_colour_mode():
+    s = _state(5)
+    rec = _Recorder(s)
+    s.set_selection([3, 3, 9, -1], "map")
+    assert s.selection.tolist() == [3] and s.current == 3
+    assert rec.events[:2] == [("selection_changed", "map"), ("current_changed", 3)]
+    rec.clear()
+    s.set_selection(np.array([3]), "gallery")
+    assert rec.events == []  # unchanged: no event
+    s.set_color_mode("manual")
+    assert rec.events == [("color_mode_changed", "manual")]
+    with pytest.raises(ValueError):
+        s.set_color_mode("rainbow")
+
+
+def test_projection_keeps_umap_and_drops_stale_results():
+    s = _state(5)
+    s.add_rows(np.arange(3), _unit(3))
+    rows = np.arange(3)
+    assert s.set_projection("pca", rows, np.zeros((3, 2)))
+    assert s.set_projection("umap", rows, np.ones((3, 2))) and s.coords_kind == "umap"
+    assert not s.set_projection("pca", rows, np.zeros((3, 2)))  # UMAP of the same rows stays
+    s.add_rows(np.array([3]), _unit(1, seed=4))
+    assert not s.set_projection("umap", rows, np.ones((3, 2)))  # stale: a row arrived since
+    assert s.set_projection("pca", np.arange(4), np.zeros((4, 2))) and s.coords_kind == "pca"
+    s.discard_vectors()
+    assert not s.have.any() and s.coords_kind == "" and np.isnan(s.coords).all()
