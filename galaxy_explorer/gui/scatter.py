@@ -344,6 +344,11 @@ class MapView(QWidget):
             brush=pg.mkBrush(bg.red(), bg.green(), bg.blue(), 190),
         )
         self.legend.setParentItem(self.plot.getPlotItem().vb)
+        # pyqtgraph's GraphicsView ignores drag-enter before QGraphicsView sees it, so Qt
+        # printed "drag leave received before drag enter" on every drag across the map. The
+        # map takes no drops itself: files dropped on it go to the main window.
+        self.plot.setAcceptDrops(False)
+        self.plot.viewport().setAcceptDrops(False)
         lay.addWidget(self.plot, 1)
 
         self.hint = pg.TextItem("", color=fg, anchor=(0.5, 0.5))

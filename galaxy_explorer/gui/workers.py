@@ -95,6 +95,13 @@ class GeneratorWorker(QThread):
         self.done.emit(gen, self.cancel_event.is_set())
 
 
+def _is_data_error(exc: BaseException) -> bool:
+    """True for errors that describe the user's file, not a bug (logged as one line)."""
+    from galaxy_explorer.core.imaging import ImageLoadError
+
+    return isinstance(exc, ImageLoadError)
+
+
 def _message(exc: BaseException) -> str:
     text = str(exc).strip()
     return text if text else type(exc).__name__
@@ -130,7 +137,10 @@ class _Task(QRunnable):
             result = self._fn()
         except Exception as exc:
             details = traceback.format_exc()
-            log.error("task %s failed: %s\n%s", self._kind, exc, details)
+            if _is_data_error(exc):  # a damaged / unreadable file: one line, no traceback
+                log.warning("%s: %s", self._kind, _message(exc))
+            else:
+                log.error("task %s failed: %s\n%s", self._kind, exc, details)
             try:
                 self._signals.failed.emit(self._kind, self._gen, _message(exc), details)
             except RuntimeError:  # receiver gone during shutdown
