@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from conftest import wait_embedded
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
@@ -60,3 +61,57 @@ def test_clicking_an_unreadable_file_logs_one_line(qtbot, make_window, cutouts, 
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert all(r.exc_info is None and "Traceback" not in r.getMessage() for r in mine)
     assert all("\n" not in r.getMessage() for r in mine)
+
+
+def test_gallery_reranks_in_place_while_rows_stream_in(qtbot, make_window, tmp_path):
+    """Edge 1: a flush of new scores (rows embedded while a query is active) re-ranks the
+    gallery in place, coalesced: no model reset (the blank frame), the scroll anchor, the
+    selection and the current item stay."""
+    from helpers import make_cutout_folder
+
+    folder = make_cutout_folder(tmp_path / "many", n_fits=20, n_jpeg=40)
+    win = make_window([folder])
+    wait_embedded(qtbot, win)
+    c, g = win.c, win.gallery
+    c.set_query_text("a spiral galaxy")
+    qtbot.waitUntil(lambda: c.scores is not None and np.isfinite(c.scores).all(), timeout=10000)
+    qtbot.wait(1000)  # every pending re-rank / repaint has run
+    v = g.view
+    sb = v.verticalScrollBar()
+    assert sb.maximum() > 0, "the grid must scroll for this test"
+    cur_row = int(g.model.order[40])
+    v.setCurrentIndex(g.model.index(40))
+    assert c.current == cur_row
+    sel_rows = [int(g.model.order[7]), int(g.model.order[30])]
+    c.set_selection(sel_rows, "map")
+    sb.setValue(sb.maximum() // 2)
+    qtbot.wait(20)
+    probe = v.indexAt(QPoint(v.spacing() + 6, v.spacing() + 6))
+    anchor_row, anchor_top = (
+        int(probe.data(Qt.ItemDataRole.UserRole + 1)),
+        v.visualRect(probe).top(),
+    )
+    resets, reranks = [], []
+    g.model.modelAboutToBeReset.connect(lambda: resets.append(1))
+    g.model.reranked.connect(lambda: reranks.append(1))
+    # rows "arrive": their scores change in place (the controller's flush), ten times fast
+    rng = np.random.default_rng(1)
+    scores = c.scores
+    qtbot.waitUntil(lambda: not g._resort_timer.isActive(), timeout=3000)  # nothing pending
+    for _ in range(10):
+        assert c.scores is scores
+        c.scores[:] = rng.random(c.n).astype(np.float32)
+        c.scores_changed.emit()  # a burst of flushes: one re-rank, later
+    assert reranks == [], "coalesced: not once per flush"
+    qtbot.waitUntil(lambda: len(reranks) == 1, timeout=3000)
+    qtbot.wait(700)
+    assert len(reranks) == 1 and resets == []
+    expected = np.argsort(-c.scores, kind="stable")
+    assert list(g.model.order) == [int(r) for r in g.model.compute_order()]
+    assert set(g.model.order[:5]) == set(expected[:5])
+    pos = g.model.position_of(anchor_row)
+    assert v.visualRect(g.model.index(pos)).top() == anchor_top  # anchor kept on screen
+    assert g.selected_rows() == sorted(sel_rows)
+    assert int(v.currentIndex().data(Qt.ItemDataRole.UserRole + 1)) == cur_row
+    assert c.current == cur_row
+    assert sorted(int(r) for r in c.selection) == sorted(sel_rows)
