@@ -693,8 +693,8 @@ class GalleryView(QWidget):
         lab.setEnabled(bool(n))
         for i, name in enumerate(self.c.label_names()):
             act = QAction(name, lab)
-            if i < 9:
-                act.setShortcut(str(i + 1))
+            if _style.class_key(i):
+                act.setShortcut(_style.class_key(i))
             act.triggered.connect(lambda _=False, nm=name: self.c.set_manual_label(rows, nm))
             lab.addAction(act)
         lab.addSeparator()

@@ -50,7 +50,9 @@ class LabelBin(QPushButton):
 
     rows_dropped = Signal(list, object)
 
-    def __init__(self, label: str | None, index: int, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, label: str | None, index: int, parent: QWidget | None = None, n_classes: int = 9
+    ) -> None:
         super().__init__(parent)
         self.label = label
         self.index = index
@@ -61,16 +63,18 @@ class LabelBin(QPushButton):
         color = _style.label_color(index) if label is not None else QColor(_style.UNLABELLED_COLOR)
         self._color = color
         self._set_style(False)
-        key = (
-            f"{index + 1}  " if label is not None and index < 9 else "0  " if label is None else ""
-        )
-        self._base = key + (label if label is not None else "clear label")
+        keys = [_style.class_key(index)] if label is not None else _style.clear_keys(n_classes)
+        keys = [k for k in keys if k]
+        self.key = keys[-1] if keys else ""  # the short one shown on the bin
+        self.name = label if label is not None else "clear label"
+        self.count: int | None = None
+        self._base = f"{self.key}  {self.name}" if self.key else self.name
         self.setText(self._base)
+        press = " or ".join(keys) if keys else ""
         self.setToolTip(
-            f"Drop thumbnails here (or press {index + 1 if index < 9 else '—'}) to "
-            f"label them '{label}'"
+            f"Drop thumbnails here{f' (or press {press})' if press else ''} to label them '{label}'"
             if label is not None
-            else "Drop thumbnails here (or press 0) to remove their manual label"
+            else f"Drop thumbnails here (or press {press}) to remove their manual label"
         )
 
     def _set_style(self, hot: bool) -> None:
@@ -83,7 +87,28 @@ class LabelBin(QPushButton):
         )
 
     def set_count(self, count: int) -> None:
-        self.setText(f"{self._base}  ({count})")
+        self.count = count
+        self._relabel()
+
+    #: Horizontal room the style sheet takes from the text (padding 2×6, border 2×2, slack).
+    _CHROME_PX = 22
+
+    def text_room(self) -> int:
+        """Pixels available for the text inside the bin's border and padding."""
+        return max(0, self.width() - self._CHROME_PX)
+
+    def _relabel(self) -> None:
+        """Key, name and count; a long name is elided so that the count always shows."""
+        head = f"{self.key}  " if self.key else ""
+        tail = f"  ({self.count})" if self.count is not None else ""
+        fm = self.fontMetrics()
+        room = self.text_room() - fm.horizontalAdvance(head + tail)
+        name = fm.elidedText(self.name, Qt.TextElideMode.ElideRight, max(room, 0))
+        self.setText(head + (name or "…") + tail)
+
+    def resizeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(ev)
+        self._relabel()
 
     def dragEnterEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         if ev.mimeData().hasFormat(ROWS_MIME):
@@ -163,7 +188,8 @@ class LabelPanel(QWidget):
         # --- manual label bins
         bins = QGroupBox("Label bins")
         bins.setToolTip(
-            "Drag thumbnails onto a bin, or select images and press 1–9 (0 clears); Ctrl+Z undoes"
+            "Drag thumbnails onto a bin, or select images and press 1–9, 0 (Delete clears; so "
+            "does 0 with fewer than 10 classes); Ctrl+Z undoes"
         )
         self.bins_layout = QGridLayout(bins)
         self.bins: list[LabelBin] = []
@@ -331,7 +357,7 @@ class LabelPanel(QWidget):
         names: list[str | None] = list(self.c.label_names())
         names.append(None)
         for i, name in enumerate(names):
-            b = LabelBin(name, i if name is not None else -1, self._bins_box)
+            b = LabelBin(name, i if name is not None else -1, self._bins_box, len(names) - 1)
             b.rows_dropped.connect(self._on_rows_dropped)
             b.clicked.connect(self._on_bin_clicked)
             self.bins_layout.addWidget(b, i // 2, i % 2)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from galaxy_explorer import __version__
+from galaxy_explorer.gui import _style
 from galaxy_explorer.gui._thumbs import ThumbnailCache
 from galaxy_explorer.gui.controller import Controller, LabelDef
 from galaxy_explorer.gui.detail import DetailView
@@ -291,15 +292,18 @@ class MainWindow(QMainWindow):
             a.deleteLater()
         self.label_menu.clear()
         self._label_actions = []
-        for i, name in enumerate(self.c.label_names()[:9]):
-            a = QAction(f"{i + 1}  {name}", self)
-            a.setShortcut(QKeySequence(str(i + 1)))
+        names = self.c.label_names()
+        for i, name in enumerate(names[: len(_style.CLASS_KEYS)]):
+            key = _style.class_key(i)
+            a = QAction(f"{key}  {name}", self)
+            a.setShortcut(QKeySequence(key))
             a.setData(name)
             a.triggered.connect(self._on_label_action)
             self.label_menu.addAction(a)
             self._label_actions.append(a)
-        a = QAction("0  Clear label", self)
-        a.setShortcut(QKeySequence("0"))
+        clear = _style.clear_keys(len(names))
+        a = QAction("Clear label", self)
+        a.setShortcuts([QKeySequence(k) for k in clear])
         a.setData(None)
         a.triggered.connect(self._on_label_action)
         self.label_menu.addAction(a)

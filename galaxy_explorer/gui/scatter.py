@@ -400,6 +400,8 @@ class MapView(QWidget):
         self.vb.sigSelectPolygon.connect(self._on_polygon)
         self.vb.sigClickedAt.connect(self._on_clicked_at)
         self.vb.sigContextMenu.connect(self._on_context_menu)
+        self._pointer_inside = True
+        self.plot.viewport().installEventFilter(self)  # Leave hides the hover card
         self._hover_proxy = pg.SignalProxy(
             self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved
         )
@@ -423,6 +425,19 @@ class MapView(QWidget):
         self._set_hint("Open a folder of cutouts\n(File ▸ Open Folder…)\nor drop it here")
         self.vb.sigResized.connect(self._place_hint)
         self.vb.sigRangeChanged.connect(self._place_hint)
+
+    def eventFilter(self, obj: Any, ev: Any) -> bool:  # noqa: N802 - Qt API
+        """The hover card goes when the pointer leaves the map (no move event says so)."""
+        from PySide6.QtCore import QEvent
+
+        if obj is self.plot.viewport():
+            t = ev.type()
+            if t == QEvent.Type.Leave:
+                self._pointer_inside = False
+                self._hide_tip()
+            elif t in (QEvent.Type.Enter, QEvent.Type.MouseMove):
+                self._pointer_inside = True
+        return super().eventFilter(obj, ev)
 
     def changeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         """Follow light / dark palette switches (the plot does not by itself)."""
@@ -528,10 +543,17 @@ class MapView(QWidget):
     def _schedule_refresh(self) -> None:
         self._refresh_timer.start()
 
-    def _categories(self) -> tuple[list[str], list[QColor], np.ndarray]:
-        """(names, colours, category per drawn point (-1 = none))."""
+    def _legend_rows(self) -> np.ndarray:
+        """Rows the legend counts: those the label table / bins count, not only the drawn
+        points (the projection lags the predictions while embedding)."""
         c = self.c
-        rows = self._rows
+        if c.color_mode == "manual":
+            return np.arange(c.n)
+        return np.flatnonzero(c.have) if len(c.have) == c.n else self._rows
+
+    def _categories(self, rows: np.ndarray) -> tuple[list[str], list[QColor], np.ndarray]:
+        """(names, colours, category per row of ``rows`` (-1 = none))."""
+        c = self.c
         names = c.label_names()
         colors = [_style.label_color(i) for i in range(len(names))]
         if c.color_mode == "manual":
@@ -574,9 +596,19 @@ class MapView(QWidget):
         ok = np.isfinite(coords[:, 0]) if len(coords) else np.zeros(0, dtype=bool)
         self._rows = np.flatnonzero(ok)
         self._xy = coords[self._rows].astype(np.float64) if len(self._rows) else np.zeros((0, 2))
-        names, colors, cat = self._categories()
+        counted = self._legend_rows()
+        if len(counted) and len(self._rows) and not np.isin(self._rows, counted).all():
+            counted = np.union1d(counted, self._rows)  # every drawn point has a category
+        names, colors, cat_all = self._categories(counted)
+        by_row = np.full(c.n, -1, dtype=np.int64)
+        by_row[counted] = cat_all
+        cat = by_row[self._rows]
         size = self._point_size()
-        counts = np.bincount(cat, minlength=len(names)) if len(cat) else np.zeros(len(names), int)
+        counts = (
+            np.bincount(cat_all, minlength=len(names))
+            if len(cat_all)
+            else np.zeros(len(names), int)
+        )
         self.cloud.set_points(self._xy, cat, colors, size)
         entries: list[tuple[int, str]] = []
         while len(self._class_items) < len(names):  # legend samples only (never drawn)
@@ -805,7 +837,11 @@ class MapView(QWidget):
 
     def _on_mouse_moved(self, args: Any) -> None:
         pos = args[0]
-        if not self.plot.sceneBoundingRect().contains(pos) or not len(self._rows):
+        if (
+            not self._pointer_inside  # a rate-limited move delivered after the pointer left
+            or not self.plot.sceneBoundingRect().contains(pos)
+            or not len(self._rows)
+        ):
             self._hide_tip()
             return
         p = self.vb.mapSceneToView(pos)

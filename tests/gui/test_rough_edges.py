@@ -115,3 +115,101 @@ def test_gallery_reranks_in_place_while_rows_stream_in(qtbot, make_window, tmp_p
     assert int(v.currentIndex().data(Qt.ItemDataRole.UserRole + 1)) == cur_row
     assert c.current == cur_row
     assert sorted(int(r) for r in c.selection) == sorted(sel_rows)
+
+
+def _delta_e(a, b) -> float:
+    """CIE76 colour difference of two QColors (sRGB → Lab, D65)."""
+
+    def lab(q):
+        lin = [
+            c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+            for c in (q.redF(), q.greenF(), q.blueF())
+        ]
+        x = (0.4124 * lin[0] + 0.3576 * lin[1] + 0.1805 * lin[2]) / 0.95047
+        y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+        z = (0.0193 * lin[0] + 0.1192 * lin[1] + 0.9505 * lin[2]) / 1.08883
+
+        def f(t):
+            return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+        return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+    return sum((p - q) ** 2 for p, q in zip(lab(a), lab(b), strict=True)) ** 0.5
+
+
+def test_class_colours_differ_from_the_map_markers():
+    """Edge 5: the 10th class was cyan like the selection ring."""
+    from PySide6.QtGui import QColor
+
+    from galaxy_explorer.gui import _style
+
+    marks = [QColor(_style.SELECTION_COLOR), QColor(_style.HIGHLIGHT_COLOR)]
+    marks.append(QColor(_style.CURRENT_COLOR))
+    classes = [_style.label_color(i) for i in range(10)]
+    for i, col in enumerate(classes):
+        for m in marks:
+            assert _delta_e(col, m) >= 25, (i, col.name(), m.name())
+        for j in range(i):
+            assert _delta_e(col, classes[j]) >= 15, (i, j)
+
+
+def test_tenth_class_has_hotkey_zero_and_delete_clears(qtbot, make_window, cutouts):
+    from galaxy_explorer.gui.controller import LabelDef
+
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    c = win.c
+    names = [f"class {i}" for i in range(1, 11)]
+    c.set_label_defs([LabelDef(n, "") for n in names])
+    qtbot.waitUntil(lambda: len(win.labels.bins) == 11, timeout=5000)
+    c.set_selection([2], "test")
+    win.activateWindow()
+    qtbot.keyClick(win.gallery.view, Qt.Key.Key_0)
+    assert c.manual_label(2) == "class 10"
+    assert win.labels.bin_for("class 10").key == "0"
+    qtbot.keyClick(win.gallery.view, Qt.Key.Key_Delete)
+    assert c.manual_label(2) is None
+    # with fewer than 10 classes, 0 still clears (as before)
+    c.set_label_defs([LabelDef(n, "") for n in names[:3]])
+    c.set_manual_label([2], "class 1")
+    qtbot.keyClick(win.gallery.view, Qt.Key.Key_0)
+    assert c.manual_label(2) is None
+
+
+def test_hover_card_hides_when_the_pointer_leaves_the_map(qtbot, make_window, cutouts):
+    from PySide6.QtCore import QEvent
+
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    m = win.map
+    row = int(m.drawn_rows()[0])
+    scene_pos = m.vb.mapViewToScene(QPointF(*m.row_position(row)))
+    m._on_mouse_moved((scene_pos,))
+    assert m._tip.isVisible()
+    QApplication.sendEvent(m.plot.viewport(), QEvent(QEvent.Type.Leave))
+    assert not m._tip.isVisible()
+    m._on_mouse_moved((scene_pos,))  # a rate-limited move delivered after the leave
+    assert not m._tip.isVisible()
+
+
+def test_legend_counts_match_the_table_while_the_map_lags(qtbot, make_window, cutouts):
+    """Edge 5: the legend counted drawn points only; the projection lags the predictions
+    while embedding, so the legend lagged the label table."""
+    from conftest import wait_predictions
+
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    wait_predictions(qtbot, win)
+    c, m = win.c, win.map
+    c.coords[: c.n // 2] = np.nan  # these rows are predicted but not yet on the map
+    c.predictions_changed.emit()
+    qtbot.waitUntil(lambda: m.point_count == c.n - c.n // 2, timeout=3000)
+    counts = c.predicted_counts()
+    legend = {label.text.rsplit(" (", 1)[0]: label.text for _, label in m.legend.items}
+    for i, d in enumerate(c.label_defs):
+        assert legend[d.name] == f"{d.name} ({counts[d.name]})", i
+    table = {
+        win.labels.table.item(i, 0).text(): int(win.labels.table.item(i, 2).text())
+        for i in range(win.labels.table.rowCount())
+    }
+    assert table == {d.name: counts[d.name] for d in c.label_defs}
