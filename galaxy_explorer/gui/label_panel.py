@@ -68,7 +68,7 @@ class LabelBin(QPushButton):
         self.key = keys[-1] if keys else ""  # the short one shown on the bin
         self.name = label if label is not None else "clear label"
         self.count: int | None = None
-        self._base = f"{self.key}  {self.name}" if self.key else self.name
+        self._base = f"{self.key} {self.name}" if self.key else self.name
         self.setText(self._base)
         press = " or ".join(keys) if keys else ""
         self.setToolTip(
@@ -82,7 +82,7 @@ class LabelBin(QPushButton):
         bg = f"rgba({c.red()},{c.green()},{c.blue()},{200 if hot else 60})"
         self.setStyleSheet(
             f"QPushButton {{ border: 2px {'solid' if hot else 'dashed'} {c.name()};"
-            f" border-radius: 6px; background: {bg}; padding: 4px 6px;"
+            f" border-radius: 6px; background: {bg}; padding: 4px 4px;"
             f" text-align: left; }}"
         )
 
@@ -90,8 +90,8 @@ class LabelBin(QPushButton):
         self.count = count
         self._relabel()
 
-    #: Horizontal room the style sheet takes from the text (padding 2×6, border 2×2, slack).
-    _CHROME_PX = 22
+    #: Horizontal room the style sheet takes from the text (padding 2×4, border 2×2, slack).
+    _CHROME_PX = 16
 
     def text_room(self) -> int:
         """Pixels available for the text inside the bin's border and padding."""
@@ -99,8 +99,8 @@ class LabelBin(QPushButton):
 
     def _relabel(self) -> None:
         """Key, name and count; a long name is elided so that the count always shows."""
-        head = f"{self.key}  " if self.key else ""
-        tail = f"  ({self.count})" if self.count is not None else ""
+        head = f"{self.key} " if self.key else ""
+        tail = f" ({self.count})" if self.count is not None else ""
         fm = self.fontMetrics()
         room = self.text_room() - fm.horizontalAdvance(head + tail)
         name = fm.elidedText(self.name, Qt.TextElideMode.ElideRight, max(room, 0))
@@ -140,14 +140,19 @@ class LabelPanel(QWidget):
         box = QGroupBox("Zero-shot classes")
         bl = QVBoxLayout(box)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Label", "Prompt", "Predicted"])
+        self.table.setHorizontalHeaderLabels(["Label", "Prompt", "#"])
+        self.table.horizontalHeaderItem(2).setToolTip("Images predicted as this class")
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        # a prompt too long for the column wraps onto a second line (never cut off)
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.table.verticalHeader().setMinimumSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setToolTip(
             "Double-click to edit a label or its prompt. The prompt is the "
@@ -169,19 +174,26 @@ class LabelPanel(QWidget):
         row.addStretch(1)
         bl.addLayout(row)
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.templates_edit = QLineEdit()
+        self.templates_edit.setMinimumWidth(120)
         self.templates_edit.setToolTip(
             "Prompt templates separated by ';' — '{}' is replaced by "
             "each prompt; the class vector is the mean over templates"
         )
         self.templates_edit.editingFinished.connect(self._on_templates_edited)
-        form.addRow("Templates:", self.templates_edit)
+        bl.addWidget(QLabel("Templates:"))
+        bl.addWidget(self.templates_edit)  # the whole width of the panel
         self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
         self.threshold.setToolTip("Items whose best probability is below this count as 'uncertain'")
         self.threshold.valueChanged.connect(self._on_threshold)
-        form.addRow("Confidence threshold:", self.threshold)
         self.uncertain_label = QLabel("")
-        form.addRow("Uncertain:", self.uncertain_label)
+        self.uncertain_label.setToolTip("Images whose best probability is below the threshold")
+        thr_row = QHBoxLayout()
+        thr_row.addWidget(self.threshold)
+        thr_row.addWidget(QLabel("uncertain:"))
+        thr_row.addWidget(self.uncertain_label, 1)
+        form.addRow("Threshold:", thr_row)
         bl.addLayout(form)
         lay.addWidget(box, 3)
 
@@ -192,6 +204,8 @@ class LabelPanel(QWidget):
             "does 0 with fewer than 10 classes); Ctrl+Z undoes"
         )
         self.bins_layout = QGridLayout(bins)
+        self.bins_layout.setVerticalSpacing(4)
+        self.bins_layout.setContentsMargins(6, 4, 6, 4)
         self.bins: list[LabelBin] = []
         lay.addWidget(bins, 2)
         self._bins_box = bins
@@ -252,6 +266,12 @@ class LabelPanel(QWidget):
                 cnt.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, 2, cnt)
             self.templates_edit.setText("; ".join(self.c.templates))
+            self.templates_edit.setCursorPosition(0)  # show the start, not the end
+            self.templates_edit.setToolTip(
+                "Prompt templates separated by ';' — '{}' is replaced by each prompt; the "
+                "class vector is the mean over templates. Now:\n"
+                + "\n".join(f"  {t}" for t in self.c.templates)
+            )
             if abs(self.threshold.value() - self.c.threshold) > 1e-9:
                 self.threshold.setValue(self.c.threshold)
         finally:

@@ -301,7 +301,6 @@ class MapView(QWidget):
             bar.addWidget(b)
         self.mode_buttons["pan"].setChecked(True)
         self._mode_group.buttonClicked.connect(self._on_mode_clicked)
-        bar.addSpacing(8)
         self.color_combo = QComboBox()
         self.color_combo.addItem("Colour: predicted", "predicted")
         self.color_combo.addItem("Colour: manual", "manual")
@@ -310,8 +309,8 @@ class MapView(QWidget):
             "(few-shot suggestions are drawn as a coloured halo)"
         )
         self.color_combo.currentIndexChanged.connect(self._on_color_combo)
+        self.color_combo.setMinimumWidth(90)  # may shrink below its text at 1280 px
         bar.addWidget(self.color_combo)
-        bar.addSpacing(4)
         self.topk_spin = QSpinBox(minimum=1, maximum=9999, value=self.top_k)
         self.topk_spin.setPrefix("top ")
         self.topk_spin.setToolTip("How many best query matches are highlighted")
@@ -325,7 +324,7 @@ class MapView(QWidget):
         bar.addWidget(self.fit_button)
         self.info = QLabel("")
         self.info.setToolTip("Projection shown")
-        self.info.setMinimumWidth(40)
+        self.info.setMinimumWidth(1)  # the first thing to give way in a narrow window
         self.info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar.addWidget(self.info)
         lay.addLayout(bar)

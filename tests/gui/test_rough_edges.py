@@ -213,3 +213,151 @@ def test_legend_counts_match_the_table_while_the_map_lags(qtbot, make_window, cu
         for i in range(win.labels.table.rowCount())
     }
     assert table == {d.name: counts[d.name] for d in c.label_defs}
+
+
+def test_window_lays_out_for_1280x800(qtbot, make_window, cutouts):
+    """Edge 2: at 1280×800 bins show their counts, prompts and templates are readable,
+    the RGB field is not elided; the first-start size fits a 1280×800 screen."""
+    from PySide6.QtCore import QRect
+
+    from galaxy_explorer.gui.main_window import DEFAULT_SIZE
+
+    win = make_window([cutouts], size=None)  # first start: no remembered geometry
+    assert win.width() <= 1280 and win.height() <= 800 - 40
+    assert DEFAULT_SIZE[0] <= 1280 and DEFAULT_SIZE[1] <= 760
+    qtbot.wait(100)  # the first-start dock widths are applied after show
+    win.resize(1280, 800)  # the offscreen screen is smaller than 1280×800: lay out as a
+    win._apply_initial_dock_sizes()  # first start on a 1280×800 screen does
+    wait_embedded(qtbot, win)
+    qtbot.wait(100)
+    assert win.minimumSizeHint().width() <= 1280 and win.minimumSizeHint().height() <= 800
+    panel = win.labels
+    for b in panel.bins:
+        fm = b.fontMetrics()
+        assert fm.horizontalAdvance(b.text()) <= b.text_room(), b.text()
+        if b.label is not None:
+            assert b.text().endswith(f"({b.count})"), b.text()
+    assert any(b.label == "barred spiral" and "barred spiral" in b.text() for b in panel.bins), (
+        [b.text() for b in panel.bins],
+        [b.width() for b in panel.bins],
+        win.labels_dock.width(),
+    )
+    t = panel.table
+    col = t.columnWidth(1)
+    for i in range(t.rowCount()):
+        prompt = t.item(i, 1).text()
+        fm = t.fontMetrics()
+        need = fm.boundingRect(QRect(0, 0, col - 8, 10000), Qt.TextFlag.TextWordWrap, prompt)
+        assert need.width() <= col - 6 and need.height() <= t.rowHeight(i), prompt
+    tpl = panel.templates_edit
+    fm = tpl.fontMetrics()
+    shown = "; ".join(win.c.templates[:2])
+    assert tpl.cursorPosition() == 0 and fm.horizontalAdvance(shown) <= tpl.width() - 12
+    rgb = win.detail.bands_edit
+    for text in ("auto", "2,1,0"):
+        assert rgb.fontMetrics().horizontalAdvance(text) <= rgb.width() - 10, text
+    assert win.map.width() >= 350
+
+
+def test_detail_changes_do_not_resize_the_panels(qtbot, make_window, cutouts):
+    """Edge 5: a long file name or another kind of file in the detail panel resized the
+    docks."""
+    import shutil
+
+    long_name = "a_very_long_cutout_file_name_from_a_survey_pipeline_" * 3 + ".jpg"
+    shutil.copy(cutouts / "img_000.jpg", cutouts / long_name)
+    win = make_window([cutouts], size=(1280, 800))
+    wait_embedded(qtbot, win)
+    qtbot.wait(100)
+    c = win.c
+
+    def widths():
+        return (
+            win.labels_dock.width(),
+            win.map.width(),
+            win.gallery_dock.width(),
+            win.detail_dock.width(),
+        )
+
+    c.set_current(0)
+    qtbot.wait(300)
+    before = widths()
+    long_row = next(r for r, it in enumerate(c.items) if it.name == long_name)
+    fits_row = next(r for r, it in enumerate(c.items) if it.name.endswith(".fits"))
+    for row in (long_row, fits_row, long_row, 0):
+        c.set_current(row)
+        qtbot.waitUntil(lambda: win.detail.last_result is not None, timeout=10000)
+        qtbot.wait(150)
+        assert widths() == before, c.items[row].name
+
+
+def test_similar_thumbnails_never_overlap(qtbot, make_window, cutouts):
+    """Edge 3: 'Most similar' icons overlapped (cells sized before the icons arrived)."""
+    win = make_window([cutouts], size=(1280, 800))
+    wait_embedded(qtbot, win)
+    win.c.set_current(0)
+    sim = win.detail.similar
+    qtbot.waitUntil(lambda: sim.count() >= 3, timeout=10000)
+    qtbot.wait(500)  # thumbnails arrive
+    rects = [sim.visualRect(sim.indexFromItem(sim.item(i))) for i in range(sim.count())]
+    for i, r in enumerate(rects):
+        assert r.width() >= sim.iconSize().width(), r
+        for q in rects[:i]:
+            assert not r.intersects(q), (r, q)
+
+
+def test_stretch_controls_say_why_they_are_off_for_colour_fits(qtbot, make_window, tmp_path):
+    """Edge 3: for colour FITS the Stretch / Limits controls were greyed out with no hint."""
+    from helpers import write_fits
+
+    folder = tmp_path / "cube"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    write_fits(folder / "cube.fits", rng.random((3, 32, 32)).astype(np.float32), {})
+    win = make_window([folder])
+    qtbot.waitUntil(lambda: win.c.n == 1, timeout=20000)
+    d = win.detail
+    d.lupton_check.setChecked(True)
+    win.c.set_current(0)
+    qtbot.waitUntil(lambda: d.last_result is not None, timeout=10000)
+    assert not d.stretch_combo.isEnabled() and not d.limits_combo.isEnabled()
+    assert "Lupton" in d.stretch_combo.toolTip() and "Lupton" in d.limits_combo.toolTip()
+    assert d.stretch_hint.isVisible() and "Lupton" in d.stretch_hint.text()
+    d.lupton_check.setChecked(False)
+    qtbot.waitUntil(lambda: d.stretch_combo.isEnabled(), timeout=10000)
+    assert not d.stretch_hint.isVisible() and "Lupton" not in d.stretch_combo.toolTip()
+
+
+def test_status_bar_says_loading_model_then_the_model(qtbot, make_window, cutouts):
+    """Edge 4: the status bar said 'model: not loaded' while the model loaded."""
+    win = make_window([cutouts])
+    assert win.c.adapter is None and win.model_label.text() == "loading model…"
+    wait_embedded(qtbot, win)
+    assert "tiny" in win.model_label.text()
+
+
+def test_umap_computation_shows_progress(qtbot, make_window):
+    """Edge 4: 'Computing UMAP map…' sat still for a minute: now a busy bar and the time
+    taken so far, and a tooltip that says why it takes long."""
+    win = make_window(None)
+    win.c.busy_changed.emit("Computing UMAP map…")
+    assert win.busy_bar.isVisible() and "UMAP" in win.busy_label.toolTip()
+    qtbot.waitUntil(lambda: win.busy_label.text().endswith("1s"), timeout=4000)
+    win.c.busy_changed.emit("")
+    assert not win.busy_bar.isVisible() and win.busy_label.text() == ""
+
+
+def test_show_log_says_where_the_log_is_without_a_file_opener(
+    qtbot, make_window, monkeypatch, tmp_path
+):
+    from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+    win = make_window(None)
+    win.log_path = tmp_path / "logs" / "galaxy-explorer.log"
+    win.log_path.parent.mkdir()
+    win.log_path.write_text("x\n")
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: False))
+    win.show_log()
+    assert str(win.log_path) in win.statusBar().currentMessage()
+    assert win.last_info is not None and str(win.log_path) in win.last_info[1]
+    assert QGuiApplication.clipboard().text() == str(win.log_path)
