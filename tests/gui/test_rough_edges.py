@@ -361,3 +361,20 @@ def test_show_log_says_where_the_log_is_without_a_file_opener(
     assert str(win.log_path) in win.statusBar().currentMessage()
     assert win.last_info is not None and str(win.log_path) in win.last_info[1]
     assert QGuiApplication.clipboard().text() == str(win.log_path)
+
+
+def test_map_legend_is_not_rebuilt_per_batch_with_an_active_query(qtbot, make_window, cutouts):
+    """Edge 1 (embed rate): with a query, the legend's extra 'query top k' entry made every
+    refresh rebuild the whole legend (~0.3 s of GUI thread per batch)."""
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    c, m = win.c, win.map
+    c.set_query_text("a spiral galaxy")
+    qtbot.waitUntil(lambda: c.scores is not None, timeout=10000)
+    qtbot.waitUntil(lambda: any("query top" in lab.text for _, lab in m.legend.items), timeout=5000)
+    labels = [id(lab) for _, lab in m.legend.items]
+    for _ in range(3):
+        c.predictions_changed.emit()
+        m.refresh()
+    assert [id(lab) for _, lab in m.legend.items] == labels
+    assert any("query top" in lab.text for _, lab in m.legend.items)
