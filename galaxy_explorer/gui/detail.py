@@ -144,7 +144,7 @@ class DetailView(QWidget):
         ctl.addStretch(1)
         tl.addLayout(ctl)
         # why the stretch controls are greyed out (colour FITS with Lupton colour on)
-        self.stretch_hint = QLabel("Set by Lupton colour (untick it to stretch bands)")
+        self.stretch_hint = QLabel("Set by Lupton colour (untick to change)")
         self.stretch_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.stretch_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.stretch_hint.hide()
