@@ -363,8 +363,9 @@ class LabelPanel(QWidget):
         try:
             for i, d in enumerate(self.c.label_defs):
                 it = self.table.item(i, 2)
-                if it is not None and i < self.table.rowCount():
-                    it.setText(str(counts.get(d.name, 0)))
+                text = str(counts.get(d.name, 0))
+                if it is not None and i < self.table.rowCount() and it.text() != text:
+                    it.setText(text)  # only when changed: each set re-measures the row
         finally:
             self._filling = False
         self.uncertain_label.setText(str(counts.get(UNCERTAIN, 0)))
