@@ -382,3 +382,28 @@ def test_map_legend_is_not_rebuilt_per_batch_with_an_active_query(qtbot, make_wi
         m.refresh()
     assert [id(lab) for _, lab in m.legend.items] == labels
     assert any("query top" in lab.text for _, lab in m.legend.items)
+
+
+def test_gallery_does_not_rerank_under_a_pressed_mouse_button(
+    qtbot, make_window, cutouts, monkeypatch
+):
+    """Edge 1: items re-sorted under the cursor (a click or drag start hit another image)."""
+    from galaxy_explorer.gui import gallery as gallery_mod
+
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    c, g = win.c, win.gallery
+    c.set_query_text("a spiral galaxy")
+    qtbot.waitUntil(lambda: c.scores is not None and np.isfinite(c.scores).all(), timeout=10000)
+    qtbot.wait(800)
+    reranks = []
+    g.model.reranked.connect(lambda: reranks.append(1))
+    pressed = Qt.MouseButton.LeftButton
+    monkeypatch.setattr(gallery_mod.QApplication, "mouseButtons", staticmethod(lambda: pressed))
+    c.scores[:] = -c.scores  # reverses the ranking
+    c.scores_changed.emit()
+    qtbot.wait(1300)
+    assert reranks == []
+    pressed = Qt.MouseButton.NoButton  # released: the pending re-rank runs
+    qtbot.waitUntil(lambda: reranks == [1], timeout=3000)
+    assert [int(r) for r in g.model.order] == [int(r) for r in g.model.compute_order()]
