@@ -17,7 +17,9 @@ import logging
 import os
 import re
 import socket
+import stat as _stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +33,8 @@ __all__ = ["atomic_open", "atomic_write_bytes", "remove_stale_temps"]
 STALE_AGE_S = 60.0
 #: A temporary file written from another host is removed only when older than this.
 FOREIGN_STALE_AGE_S = 3600.0
+
+_UMASK_LOCK = threading.Lock()
 
 
 def _host_tag() -> str:
@@ -50,6 +54,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
+        _set_normal_mode(fd, path)
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()
@@ -62,6 +67,39 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -
             pass
         raise
     _fsync_dir(path.parent)
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where the platform allows."""
+    try:  # Linux >= 4.7: read it, so no other thread ever sees a changed umask
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _set_normal_mode(fd: int, target: Path) -> None:
+    """Give the temporary file the mode a plain ``open(target, "w")`` would leave.
+
+    ``mkstemp`` creates files ``0600``; the replaced file keeps its own mode, a new one gets
+    ``0666 & ~umask``.
+    """
+    if os.name != "posix":
+        return
+    try:
+        mode = _stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mode = 0o666 & ~_current_umask()
+    try:
+        os.fchmod(fd, mode)
+    except OSError:  # e.g. a file system without modes: keep mkstemp's
+        log.debug("cannot set the mode of a temporary file for %s", target, exc_info=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -16,7 +16,7 @@ PALETTE = [
     "#76b7b2",
     "#ff9da7",
     "#9c755f",
-    "#3dbbd6",
+    "#7f5fd0",  # violet: the old cyan (#3dbbd6) looked like the selection ring
     "#8cd17d",
     "#d37295",
 ]
@@ -25,6 +25,22 @@ UNLABELLED_COLOR = "#a0a0a0"
 HIGHLIGHT_COLOR = "#ffd400"
 SELECTION_COLOR = "#00e5ff"
 CURRENT_COLOR = "#ff2bd6"
+
+
+#: Keys that label the selection: classes 1-10 get 1-9 and 0 (the number row).
+CLASS_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
+#: Clearing a manual label: Delete always; 0 as well while there are fewer than 10 classes.
+CLEAR_KEY = "Del"
+
+
+def class_key(index: int) -> str:
+    """The key that labels the selection as the ``index``-th class ('' past the 10th)."""
+    return CLASS_KEYS[index] if 0 <= index < len(CLASS_KEYS) else ""
+
+
+def clear_keys(n_classes: int) -> list[str]:
+    """Keys that clear the manual label with ``n_classes`` classes defined."""
+    return [CLEAR_KEY, "0"] if n_classes < len(CLASS_KEYS) else [CLEAR_KEY]
 
 
 def label_color(index: int) -> QColor:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTabWidget,
@@ -102,6 +103,8 @@ class DetailView(QWidget):
         tl.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel("<i>Nothing selected</i>")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long file name must not widen the panel (the docks would resize themselves)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         tl.addWidget(self.title)
         self.image = _ImageLabel()
         self.image.setToolTip(
@@ -124,7 +127,9 @@ class DetailView(QWidget):
         self.percentile.setToolTip("Upper percentile for 'percentile' limits (lower = 100 - p)")
         self.bands_edit = QLineEdit()
         self.bands_edit.setPlaceholderText("auto")
-        self.bands_edit.setMaximumWidth(70)
+        fm = self.bands_edit.fontMetrics()
+        self.bands_edit.setMinimumWidth(fm.horizontalAdvance("00,00,00") + 16)
+        self.bands_edit.setMaximumWidth(fm.horizontalAdvance("00,00,00") + 40)
         self.bands_edit.setToolTip("Cube planes for R,G,B, e.g. '2,1,0' (empty = automatic)")
         self.lupton_check = QCheckBox("Lupton colour")
         self.lupton_check.setChecked(True)
@@ -138,15 +143,29 @@ class DetailView(QWidget):
             ctl.addWidget(w)
         ctl.addStretch(1)
         tl.addLayout(ctl)
+        # why the stretch controls are greyed out (colour FITS with Lupton colour on)
+        self.stretch_hint = QLabel("Set by Lupton colour (untick to change)")
+        self.stretch_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.stretch_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.stretch_hint.hide()
+        tl.addWidget(self.stretch_hint)
         ctl2 = QHBoxLayout()
         ctl2.addWidget(QLabel("p"))
         ctl2.addWidget(self.percentile)
+        ctl2.addSpacing(6)
         ctl2.addWidget(self.lupton_check)
+        ctl2.addSpacing(6)
+        ctl2.addStretch(1)
+        tl.addLayout(ctl2)
+        ctl2 = QHBoxLayout()
         ctl2.addWidget(QLabel("RGB"))
         ctl2.addWidget(self.bands_edit)
         self.planes_label = QLabel("")
-        ctl2.addWidget(self.planes_label)
-        ctl2.addStretch(1)
+        self.planes_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.planes_label.setMinimumWidth(
+            self.planes_label.fontMetrics().horizontalAdvance("99 bands")
+        )
+        ctl2.addWidget(self.planes_label, 1)
         tl.addLayout(ctl2)
         split.addWidget(top)
 
@@ -154,6 +173,7 @@ class DetailView(QWidget):
         self.tabs = tabs  # other panels add theirs (the catalogue row)
         self.info = QLabel()
         self.info.setWordWrap(True)
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         info_box = QWidget()
@@ -165,12 +185,25 @@ class DetailView(QWidget):
         self.similar.setIconSize(QSize(64, 64))
         self.similar.setFlow(QListWidget.Flow.LeftToRight)
         self.similar.setWrapping(False)
-        self.similar.setFixedHeight(100)
+        # a fixed grid cell per neighbour: icons that arrive later never overlap
+        line = self.similar.fontMetrics().height()
+        self.similar.setGridSize(QSize(64 + 10, 64 + line + 10))
+        self.similar.setUniformItemSizes(True)
+        self.similar.setMovement(QListWidget.Movement.Static)
+        self.similar.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.similar.setFixedHeight(64 + line + 10 + 24)  # one row + a horizontal scroll bar
         self.similar.setToolTip("Nearest neighbours in embedding space — click to show")
         self.similar.itemClicked.connect(self._on_similar_clicked)
         il.addWidget(self.similar)
         il.addStretch(1)
-        tabs.addTab(info_box, "Info")
+        # scrolls rather than growing: the window's minimum height never depends on the
+        # row shown (a long path, nine probabilities), and nothing resizes the panels
+        info_scroll = QScrollArea()
+        info_scroll.setWidgetResizable(True)
+        info_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        info_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        info_scroll.setWidget(info_box)
+        tabs.addTab(info_scroll, "Info")
         self.header = QPlainTextEdit()
         self.header.setReadOnly(True)
         self.header.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -309,6 +342,18 @@ class DetailView(QWidget):
         """Stretch controls apply to FITS; with Lupton colour only to single-band images."""
         fits = planes > 0
         per_band = fits and (planes < 2 or not self.lupton_check.isChecked())
+        by_lupton = fits and planes >= 2 and self.lupton_check.isChecked()
+        why = (
+            "Greyed out: colour FITS are shown with Lupton RGB colour, which sets its own "
+            "stretch. Untick 'Lupton colour' to stretch each band with these settings."
+        )
+        for w, tip in (
+            (self.stretch_combo, "FITS intensity stretch (DS9 semantics)"),
+            (self.limits_combo, "How black and white points are chosen"),
+            (self.percentile, "Upper percentile for 'percentile' limits (lower = 100 - p)"),
+        ):
+            w.setToolTip(why if by_lupton else tip)
+        self.stretch_hint.setVisible(by_lupton)
         for w in (self.stretch_combo, self.limits_combo):
             w.setEnabled(per_band)
         self.percentile.setEnabled(per_band and self.limits_combo.currentText() == "percentile")
@@ -329,7 +374,11 @@ class DetailView(QWidget):
         if row < 0 or row >= c.n:
             return
         it = c.items[row]
-        parts = [f"<span style='color:gray'>{html.escape(str(it.path))}</span>"]
+        # break opportunities after / _ - . : a long path wraps instead of widening the panel
+        path = html.escape(str(it.path))
+        for ch in "/_-.":
+            path = path.replace(ch, ch + "\u200b")
+        parts = [f"<span style='color:gray'>{path}</span>"]
         res = self.last_result
         if res is not None:
             ra, dec = res.get("ra"), res.get("dec")
@@ -374,9 +423,16 @@ class DetailView(QWidget):
             li.setData(Qt.ItemDataRole.UserRole, r)
             li.setToolTip(f"{it.name} — similarity {s:.3f}")
             pix = self.thumbs.get(it.sha256, it.path) if self.thumbs is not None else None
-            if pix is not None:
-                li.setIcon(QIcon(pix))
+            # a placeholder of the icon's size until the thumbnail arrives: the cell is
+            # laid out at its final size, so later icons never overlap their neighbours
+            li.setIcon(QIcon(pix) if pix is not None else self._placeholder_icon())
             self.similar.addItem(li)
+
+    def _placeholder_icon(self) -> QIcon:
+        size = self.similar.iconSize()
+        pix = QPixmap(size)
+        pix.fill(self.palette().color(QPalette.ColorRole.AlternateBase))
+        return QIcon(pix)
 
     @Slot(str)
     def _on_thumb_ready(self, key: str) -> None:

@@ -20,6 +20,7 @@ from PySide6.QtCore import (
     QMimeData,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QSize,
     Qt,
@@ -31,6 +32,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -73,9 +75,13 @@ class GalleryModel(QAbstractListModel):
     -------
     order_changed()
         The displayed order / filter changed (the view re-syncs its selection).
+    reranked()
+        Same rows, new order, changed in place by :meth:`rerank` (no model reset: the view
+        keeps its layout and scroll position; positions now show other rows).
     """
 
     order_changed = Signal()
+    reranked = Signal()
 
     SORTS = ("score", "confidence", "name")
 
@@ -227,6 +233,28 @@ class GalleryModel(QAbstractListModel):
         self._pos[order] = np.arange(len(order))
         self.endResetModel()
         self.order_changed.emit()
+
+    def rerank(self) -> bool:
+        """Re-rank without a model reset (rows stream in while a query is active).
+
+        The number of cells is unchanged, so only the position → row mapping changes and the
+        view repaints what is visible: no relayout, no blank frame, O(visible) painting.
+        Falls back to :meth:`resort` when the number of shown rows changed. Returns True if
+        the order changed.
+        """
+        order = self.compute_order()
+        if np.array_equal(order, self.order):
+            return False
+        if len(order) != len(self.order):
+            self.resort()
+            return True
+        self.order = order
+        self._pos = np.full(self.c.n, -1, dtype=np.int64)
+        self._pos[order] = np.arange(len(order))
+        if len(order):  # one range: the view repaints its viewport once
+            self.dataChanged.emit(self.index(0), self.index(len(order) - 1))
+        self.reranked.emit()
+        return True
 
     def refresh_visible(self) -> None:
         """Repaint badges (labels / predictions changed, same order)."""
@@ -449,8 +477,10 @@ class GalleryView(QWidget):
         v.doubleClicked.connect(self._on_double_clicked)
         self.model.order_changed.connect(self._on_order_changed)
 
-        self._resort_timer = QTimer(self, singleShot=True, interval=250)
-        self._resort_timer.timeout.connect(self.model.resort)
+        # While rows stream in, re-rank at most twice a second, in place (see _rerank_now)
+        self._resort_timer = QTimer(self, singleShot=True, interval=500)
+        self._resort_timer.timeout.connect(self._rerank_now)
+        self._scores_seen: object = None  # the controller's scores array last ranked by
         c = controller
         c.catalogue_opened.connect(self._on_catalogue)
         c.embeddings_changed.connect(self._on_embeddings)
@@ -490,25 +520,80 @@ class GalleryView(QWidget):
         self.model.reset_catalogue()
         self._update_count()
 
+    def _schedule_rerank(self) -> None:
+        if not self._resort_timer.isActive():  # coalesce: never postponed by more batches
+            self._resort_timer.start()
+
     @Slot()
     def _on_embeddings(self) -> None:
         if self.model.sort != "name":
-            self._resort_timer.start()
+            self._schedule_rerank()
         self.model.refresh_visible()
 
     @Slot()
     def _on_scores(self) -> None:
+        new_query = self.c.scores is not self._scores_seen  # a new array = a new query
+        self._scores_seen = self.c.scores
         if self.model.sort == "score":
-            self.model.resort()
-            if len(self.model.order):
-                self.view.scrollToTop()
+            if new_query:  # the user asked: best matches at the top, at once
+                self._resort_timer.stop()
+                self._rerank(keep_anchor=False)
+                if len(self.model.order):
+                    self.view.scrollToTop()
+            else:  # more rows scored while embedding: in place, coalesced
+                self._schedule_rerank()
         self.model.refresh_visible()
 
     @Slot()
     def _on_predictions(self) -> None:
         if self.model.sort == "confidence":
-            self._resort_timer.start()
+            self._schedule_rerank()
         self.model.refresh_visible()
+
+    @Slot()
+    def _rerank_now(self) -> None:
+        """Re-rank in place, keeping the scroll anchor, the selection and the current item.
+
+        Anchor: at the top of the list the best matches stay in view; scrolled down, the
+        cell at the top-left keeps its place on screen. Never while a mouse button is down
+        (a drag or a click in progress): tried again a moment later.
+        """
+        if QApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            self._resort_timer.start()
+            return
+        self._rerank(keep_anchor=True)
+
+    def _rerank(self, keep_anchor: bool) -> None:
+        v = self.view
+        sb = v.verticalScrollBar()
+        anchor_row, anchor_top = -1, 0
+        if keep_anchor and sb.value() > sb.minimum():
+            probe = v.indexAt(QPoint(v.spacing() + 6, v.spacing() + 6))
+            if probe.isValid():
+                anchor_row = int(probe.data(RowRole))
+                anchor_top = v.visualRect(probe).top()
+        cur = v.currentIndex()
+        cur_row = int(cur.data(RowRole)) if cur.isValid() else -1
+        if not self.model.rerank():
+            return
+        self._syncing = True
+        auto = v.hasAutoScroll()
+        v.setAutoScroll(False)  # moving the current index must not scroll the view
+        try:
+            pos = self.model.position_of(cur_row)
+            if pos >= 0:
+                v.selectionModel().setCurrentIndex(
+                    self.model.index(pos), QItemSelectionModel.SelectionFlag.NoUpdate
+                )
+        finally:
+            v.setAutoScroll(auto)
+            self._syncing = False
+        self._sync_selection_from_controller(scroll=False)
+        pos = self.model.position_of(anchor_row)
+        if pos >= 0:
+            rect = v.visualRect(self.model.index(pos))
+            if rect.isValid():
+                sb.setValue(sb.value() + rect.top() - anchor_top)
 
     @Slot(str)
     def _on_selection(self, source: str) -> None:
@@ -529,13 +614,11 @@ class GalleryView(QWidget):
             f"{shown} shown" if shown == self.c.n else f"{shown} of {self.c.n} shown"
         )
 
-    def _sync_selection_from_controller(self) -> None:
-        sel = self.c.selection
-        pos = (
-            np.sort(np.array([self.model.position_of(int(r)) for r in sel], dtype=np.int64))
-            if len(sel)
-            else np.zeros(0, dtype=np.int64)
-        )
+    def _sync_selection_from_controller(self, scroll: bool = True) -> None:
+        sel = np.asarray(self.c.selection, dtype=np.int64)
+        known = self.model._pos
+        sel = sel[(sel >= 0) & (sel < len(known))]
+        pos = np.sort(known[sel]) if len(sel) else np.zeros(0, dtype=np.int64)
         pos = pos[pos >= 0]
         qsel = QItemSelection()
         if len(pos):
@@ -548,7 +631,7 @@ class GalleryView(QWidget):
         try:
             sm = self.view.selectionModel()
             sm.select(qsel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            if len(pos):
+            if len(pos) and scroll:
                 self.view.scrollTo(
                     self.model.index(int(pos[0])), QAbstractItemView.ScrollHint.EnsureVisible
                 )
@@ -619,8 +702,8 @@ class GalleryView(QWidget):
         lab.setEnabled(bool(n))
         for i, name in enumerate(self.c.label_names()):
             act = QAction(name, lab)
-            if i < 9:
-                act.setShortcut(str(i + 1))
+            if _style.class_key(i):
+                act.setShortcut(_style.class_key(i))
             act.triggered.connect(lambda _=False, nm=name: self.c.set_manual_label(rows, nm))
             lab.addAction(act)
         lab.addSeparator()

@@ -50,7 +50,9 @@ class LabelBin(QPushButton):
 
     rows_dropped = Signal(list, object)
 
-    def __init__(self, label: str | None, index: int, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, label: str | None, index: int, parent: QWidget | None = None, n_classes: int = 9
+    ) -> None:
         super().__init__(parent)
         self.label = label
         self.index = index
@@ -61,16 +63,18 @@ class LabelBin(QPushButton):
         color = _style.label_color(index) if label is not None else QColor(_style.UNLABELLED_COLOR)
         self._color = color
         self._set_style(False)
-        key = (
-            f"{index + 1}  " if label is not None and index < 9 else "0  " if label is None else ""
-        )
-        self._base = key + (label if label is not None else "clear label")
+        keys = [_style.class_key(index)] if label is not None else _style.clear_keys(n_classes)
+        keys = [k for k in keys if k]
+        self.key = keys[-1] if keys else ""  # the short one shown on the bin
+        self.name = label if label is not None else "clear label"
+        self.count: int | None = None
+        self._base = f"{self.key} {self.name}" if self.key else self.name
         self.setText(self._base)
+        press = " or ".join(keys) if keys else ""
         self.setToolTip(
-            f"Drop thumbnails here (or press {index + 1 if index < 9 else '—'}) to "
-            f"label them '{label}'"
+            f"Drop thumbnails here{f' (or press {press})' if press else ''} to label them '{label}'"
             if label is not None
-            else "Drop thumbnails here (or press 0) to remove their manual label"
+            else f"Drop thumbnails here (or press {press}) to remove their manual label"
         )
 
     def _set_style(self, hot: bool) -> None:
@@ -78,12 +82,33 @@ class LabelBin(QPushButton):
         bg = f"rgba({c.red()},{c.green()},{c.blue()},{200 if hot else 60})"
         self.setStyleSheet(
             f"QPushButton {{ border: 2px {'solid' if hot else 'dashed'} {c.name()};"
-            f" border-radius: 6px; background: {bg}; padding: 4px 6px;"
+            f" border-radius: 6px; background: {bg}; padding: 4px 4px;"
             f" text-align: left; }}"
         )
 
     def set_count(self, count: int) -> None:
-        self.setText(f"{self._base}  ({count})")
+        self.count = count
+        self._relabel()
+
+    #: Horizontal room the style sheet takes from the text (padding 2×4, border 2×2, slack).
+    _CHROME_PX = 16
+
+    def text_room(self) -> int:
+        """Pixels available for the text inside the bin's border and padding."""
+        return max(0, self.width() - self._CHROME_PX)
+
+    def _relabel(self) -> None:
+        """Key, name and count; a long name is elided so that the count always shows."""
+        head = f"{self.key} " if self.key else ""
+        tail = f" ({self.count})" if self.count is not None else ""
+        fm = self.fontMetrics()
+        room = self.text_room() - fm.horizontalAdvance(head + tail)
+        name = fm.elidedText(self.name, Qt.TextElideMode.ElideRight, max(room, 0))
+        self.setText(head + (name or "…") + tail)
+
+    def resizeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(ev)
+        self._relabel()
 
     def dragEnterEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         if ev.mimeData().hasFormat(ROWS_MIME):
@@ -115,14 +140,19 @@ class LabelPanel(QWidget):
         box = QGroupBox("Zero-shot classes")
         bl = QVBoxLayout(box)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Label", "Prompt", "Predicted"])
+        self.table.setHorizontalHeaderLabels(["Label", "Prompt", "#"])
+        self.table.horizontalHeaderItem(2).setToolTip("Images predicted as this class")
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        # a prompt too long for the column wraps onto a second line (never cut off)
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.table.verticalHeader().setMinimumSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setToolTip(
             "Double-click to edit a label or its prompt. The prompt is the "
@@ -144,28 +174,38 @@ class LabelPanel(QWidget):
         row.addStretch(1)
         bl.addLayout(row)
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.templates_edit = QLineEdit()
+        self.templates_edit.setMinimumWidth(120)
         self.templates_edit.setToolTip(
             "Prompt templates separated by ';' — '{}' is replaced by "
             "each prompt; the class vector is the mean over templates"
         )
         self.templates_edit.editingFinished.connect(self._on_templates_edited)
-        form.addRow("Templates:", self.templates_edit)
+        bl.addWidget(QLabel("Templates:"))
+        bl.addWidget(self.templates_edit)  # the whole width of the panel
         self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
         self.threshold.setToolTip("Items whose best probability is below this count as 'uncertain'")
         self.threshold.valueChanged.connect(self._on_threshold)
-        form.addRow("Confidence threshold:", self.threshold)
         self.uncertain_label = QLabel("")
-        form.addRow("Uncertain:", self.uncertain_label)
+        self.uncertain_label.setToolTip("Images whose best probability is below the threshold")
+        thr_row = QHBoxLayout()
+        thr_row.addWidget(self.threshold)
+        thr_row.addWidget(QLabel("uncertain:"))
+        thr_row.addWidget(self.uncertain_label, 1)
+        form.addRow("Threshold:", thr_row)
         bl.addLayout(form)
         lay.addWidget(box, 3)
 
         # --- manual label bins
         bins = QGroupBox("Label bins")
         bins.setToolTip(
-            "Drag thumbnails onto a bin, or select images and press 1–9 (0 clears); Ctrl+Z undoes"
+            "Drag thumbnails onto a bin, or select images and press 1–9, 0 (Delete clears; so "
+            "does 0 with fewer than 10 classes); Ctrl+Z undoes"
         )
         self.bins_layout = QGridLayout(bins)
+        self.bins_layout.setVerticalSpacing(4)
+        self.bins_layout.setContentsMargins(6, 4, 6, 4)
         self.bins: list[LabelBin] = []
         lay.addWidget(bins, 2)
         self._bins_box = bins
@@ -226,6 +266,12 @@ class LabelPanel(QWidget):
                 cnt.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, 2, cnt)
             self.templates_edit.setText("; ".join(self.c.templates))
+            self.templates_edit.setCursorPosition(0)  # show the start, not the end
+            self.templates_edit.setToolTip(
+                "Prompt templates separated by ';' — '{}' is replaced by each prompt; the "
+                "class vector is the mean over templates. Now:\n"
+                + "\n".join(f"  {t}" for t in self.c.templates)
+            )
             if abs(self.threshold.value() - self.c.threshold) > 1e-9:
                 self.threshold.setValue(self.c.threshold)
         finally:
@@ -317,8 +363,9 @@ class LabelPanel(QWidget):
         try:
             for i, d in enumerate(self.c.label_defs):
                 it = self.table.item(i, 2)
-                if it is not None and i < self.table.rowCount():
-                    it.setText(str(counts.get(d.name, 0)))
+                text = str(counts.get(d.name, 0))
+                if it is not None and i < self.table.rowCount() and it.text() != text:
+                    it.setText(text)  # only when changed: each set re-measures the row
         finally:
             self._filling = False
         self.uncertain_label.setText(str(counts.get(UNCERTAIN, 0)))
@@ -331,7 +378,7 @@ class LabelPanel(QWidget):
         names: list[str | None] = list(self.c.label_names())
         names.append(None)
         for i, name in enumerate(names):
-            b = LabelBin(name, i if name is not None else -1, self._bins_box)
+            b = LabelBin(name, i if name is not None else -1, self._bins_box, len(names) - 1)
             b.rows_dropped.connect(self._on_rows_dropped)
             b.clicked.connect(self._on_bin_clicked)
             self.bins_layout.addWidget(b, i // 2, i % 2)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from galaxy_explorer import __version__
+from galaxy_explorer.gui import _style
 from galaxy_explorer.gui._thumbs import ThumbnailCache
 from galaxy_explorer.gui.controller import Controller, LabelDef
 from galaxy_explorer.gui.detail import DetailView
@@ -46,6 +47,23 @@ def _fmt_eta(sec: float | None) -> str:
     if sec >= 60:
         return f"{sec // 60}m{sec % 60:02d}s"
     return f"{sec}s"
+
+
+#: First-start window size: fits a 1280×800 screen with its title bar and panels.
+DEFAULT_SIZE = (1280, 740)
+#: First-start dock widths (labels, gallery: two thumbnail columns, detail); the map gets
+#: the rest (about 400 px at 1280).
+DEFAULT_DOCK_WIDTHS = (300, 292, 280)
+
+
+def default_size(screen: Any = None) -> tuple[int, int]:
+    """The first-start window size: :data:`DEFAULT_SIZE`, smaller on a smaller screen."""
+    w, h = DEFAULT_SIZE
+    if screen is not None:
+        avail = screen.availableGeometry()
+        if avail.width() > 0 and avail.height() > 0:
+            w, h = min(w, avail.width() - 16), min(h, avail.height() - 48)
+    return w, h
 
 
 class MainWindow(QMainWindow):
@@ -75,6 +93,7 @@ class MainWindow(QMainWindow):
         self.model_dialog: Any = None
         self.model_hint_bar: Any = None
         self.last_error: tuple[str, str] | None = None
+        self.last_info: tuple[str, str] | None = None
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.setDockOptions(
@@ -135,7 +154,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._initial_layout = not self.settings.value("window_state")
         if self._initial_layout:
-            self.resize(1500, 920)
+            self.resize(*default_size(self.screen()))
 
     # --------------------------------------------------------------- layout
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
@@ -164,9 +183,21 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.c.cancel_job)
         self.cancel_button.hide()
         self.busy_label = QLabel("")
+        # long background work (the UMAP map) shows a busy bar and the time it has taken
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(80)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.hide()
+        self._busy_text = ""
+        self._busy_t0 = 0.0
+        self._busy_timer = QTimer(self, interval=1000)
+        self._busy_timer.timeout.connect(self._tick_busy)
         self.model_label = QLabel("model: not loaded")
         self.model_label.setToolTip("Model and compute device")
         sb.addPermanentWidget(self.busy_label)
+        sb.addPermanentWidget(self.busy_bar)
         sb.addPermanentWidget(self.rate_label)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
@@ -301,15 +332,18 @@ class MainWindow(QMainWindow):
             a.deleteLater()
         self.label_menu.clear()
         self._label_actions = []
-        for i, name in enumerate(self.c.label_names()[:9]):
-            a = QAction(f"{i + 1}  {name}", self)
-            a.setShortcut(QKeySequence(str(i + 1)))
+        names = self.c.label_names()
+        for i, name in enumerate(names[: len(_style.CLASS_KEYS)]):
+            key = _style.class_key(i)
+            a = QAction(f"{key}  {name}", self)
+            a.setShortcut(QKeySequence(key))
             a.setData(name)
             a.triggered.connect(self._on_label_action)
             self.label_menu.addAction(a)
             self._label_actions.append(a)
-        a = QAction("0  Clear label", self)
-        a.setShortcut(QKeySequence("0"))
+        clear = _style.clear_keys(len(names))
+        a = QAction("Clear label", self)
+        a.setShortcuts([QKeySequence(k) for k in clear])
         a.setData(None)
         a.triggered.connect(self._on_label_action)
         self.label_menu.addAction(a)
@@ -459,10 +493,38 @@ class MainWindow(QMainWindow):
         box.open()
 
     def show_log(self) -> None:
-        from galaxy_explorer.gui.controller import open_in_file_manager
+        """Open the log file's folder; say where the log is when nothing can open it."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
 
-        if self.log_path is not None:
-            open_in_file_manager(self.log_path)
+        if self.log_path is None:
+            self._on_info("Show Log", "This session writes no log file.")
+            return
+        path = Path(self.log_path)
+        folder = path.parent if path.parent.is_dir() else path
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self._on_status(f"Log file: {path}")
+            return
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.clipboard().setText(str(path))
+        self._on_info(
+            "Show Log",
+            f"No file manager could be opened. The log file is:\n{path}\n\n"
+            "(the path is on the clipboard)",
+        )
+
+    def _on_info(self, title: str, message: str) -> None:
+        """A message for the user (status bar; a box unless ``quiet_errors``)."""
+        self.last_info = (title, message)
+        self.statusBar().showMessage(f"{title}: {' '.join(message.split())}", 15000)
+        if self.quiet_errors:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Information, title, message, QMessageBox.StandardButton.Ok, self
+        )
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
 
     # --------------------------------------------------------------- controller slots
     @Slot(str)
@@ -472,6 +534,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
         self.rate_label.setText("scanning…")
+        if self.c.adapter is None:  # the job loads the model after scanning (seconds)
+            self.model_label.setText("loading model…")
         self._on_status(text)
 
     @Slot(object)
@@ -497,6 +561,8 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.cancel_button.hide()
         self.rate_label.setText("")
+        if self.c.adapter is None:
+            self.model_label.setText("model: not loaded")
         if status == "cancelled":
             self._on_status("Embedding cancelled — embedded images are kept")
 
@@ -506,7 +572,31 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_busy(self, text: str) -> None:
+        import time
+
+        if text and text != self._busy_text:
+            self._busy_t0 = time.monotonic()
+        self._busy_text = text
         self.busy_label.setText(text)
+        self.busy_bar.setVisible(bool(text))
+        self.busy_label.setToolTip(
+            "The UMAP map is fitted in a separate process; the first fit in a session also "
+            "compiles UMAP's code (tens of seconds). The quick PCA view stays until it is ready."
+            if "UMAP" in text
+            else ""
+        )
+        if text:
+            self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+
+    @Slot()
+    def _tick_busy(self) -> None:
+        import time
+
+        if self._busy_text:
+            secs = int(time.monotonic() - self._busy_t0)
+            self.busy_label.setText(f"{self._busy_text} {_fmt_eta(secs) or '0s'}")
 
     @Slot(str)
     def _on_model_info(self, text: str) -> None:
@@ -622,7 +712,7 @@ class MainWindow(QMainWindow):
     def _apply_initial_dock_sizes(self) -> None:
         self.resizeDocks(
             [self.labels_dock, self.gallery_dock, self.detail_dock],
-            [300, 400, 380],
+            list(DEFAULT_DOCK_WIDTHS),
             Qt.Orientation.Horizontal,
         )
 

@@ -313,7 +313,6 @@ class MapView(QWidget):
             bar.addWidget(b)
         self.mode_buttons["pan"].setChecked(True)
         self._mode_group.buttonClicked.connect(self._on_mode_clicked)
-        bar.addSpacing(8)
         self.color_combo = QComboBox()
         self.color_combo.addItem("Colour: predicted", "predicted")
         self.color_combo.addItem("Colour: manual", "manual")
@@ -322,8 +321,8 @@ class MapView(QWidget):
             "(few-shot suggestions are drawn as a coloured halo)"
         )
         self.color_combo.currentIndexChanged.connect(self._on_color_combo)
+        self.color_combo.setMinimumWidth(90)  # may shrink below its text at 1280 px
         bar.addWidget(self.color_combo)
-        bar.addSpacing(4)
         self.topk_spin = QSpinBox(minimum=1, maximum=9999, value=self.top_k)
         self.topk_spin.setPrefix("top ")
         self.topk_spin.setToolTip("How many best query matches are highlighted")
@@ -337,7 +336,7 @@ class MapView(QWidget):
         bar.addWidget(self.fit_button)
         self.info = QLabel("")
         self.info.setToolTip("Projection shown")
-        self.info.setMinimumWidth(40)
+        self.info.setMinimumWidth(1)  # the first thing to give way in a narrow window
         self.info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar.addWidget(self.info)
         lay.addLayout(bar)
@@ -356,6 +355,11 @@ class MapView(QWidget):
             brush=pg.mkBrush(bg.red(), bg.green(), bg.blue(), 190),
         )
         self.legend.setParentItem(self.plot.getPlotItem().vb)
+        # pyqtgraph's GraphicsView ignores drag-enter before QGraphicsView sees it, so Qt
+        # printed "drag leave received before drag enter" on every drag across the map. The
+        # map takes no drops itself: files dropped on it go to the main window.
+        self.plot.setAcceptDrops(False)
+        self.plot.viewport().setAcceptDrops(False)
         lay.addWidget(self.plot, 1)
 
         self.hint = pg.TextItem("", color=fg, anchor=(0.5, 0.5))
@@ -415,6 +419,8 @@ class MapView(QWidget):
         self.vb.sigSelectPolygon.connect(self._on_polygon)
         self.vb.sigClickedAt.connect(self._on_clicked_at)
         self.vb.sigContextMenu.connect(self._on_context_menu)
+        self._pointer_inside = True
+        self.plot.viewport().installEventFilter(self)  # Leave hides the hover card
         self._hover_proxy = pg.SignalProxy(
             self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved
         )
@@ -438,6 +444,19 @@ class MapView(QWidget):
         self._set_hint("Open a folder of cutouts\n(File ▸ Open Folder…)\nor drop it here")
         self.vb.sigResized.connect(self._place_hint)
         self.vb.sigRangeChanged.connect(self._place_hint)
+
+    def eventFilter(self, obj: Any, ev: Any) -> bool:  # noqa: N802 - Qt API
+        """The hover card goes when the pointer leaves the map (no move event says so)."""
+        from PySide6.QtCore import QEvent
+
+        if obj is self.plot.viewport():
+            t = ev.type()
+            if t == QEvent.Type.Leave:
+                self._pointer_inside = False
+                self._hide_tip()
+            elif t in (QEvent.Type.Enter, QEvent.Type.MouseMove):
+                self._pointer_inside = True
+        return super().eventFilter(obj, ev)
 
     def changeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         """Follow light / dark palette switches (the plot does not by itself)."""
@@ -597,10 +616,17 @@ class MapView(QWidget):
             layout.addItem(bar, 2, 5)
             bar.show()
 
-    def _categories(self) -> tuple[list[str], list[QColor], np.ndarray]:
-        """(names, colours, category per drawn point (-1 = none))."""
+    def _legend_rows(self) -> np.ndarray:
+        """Rows the legend counts: those the label table / bins count, not only the drawn
+        points (the projection lags the predictions while embedding)."""
         c = self.c
-        rows = self._rows
+        if c.color_mode == "manual":
+            return np.arange(c.n)
+        return np.flatnonzero(c.have) if len(c.have) == c.n else self._rows
+
+    def _categories(self, rows: np.ndarray) -> tuple[list[str], list[QColor], np.ndarray]:
+        """(names, colours, category per row of ``rows`` (-1 = none))."""
+        c = self.c
         src = self.color_source
         if src is not None and len(src.category) == c.n:
             return list(src.names), list(src.colors), src.category[rows]
@@ -648,9 +674,19 @@ class MapView(QWidget):
         ok = np.isfinite(coords[:, 0]) if len(coords) else np.zeros(0, dtype=bool)
         self._rows = np.flatnonzero(ok)
         self._xy = coords[self._rows].astype(np.float64) if len(self._rows) else np.zeros((0, 2))
-        names, colors, cat = self._categories()
+        counted = self._legend_rows()
+        if len(counted) and len(self._rows) and not np.isin(self._rows, counted).all():
+            counted = np.union1d(counted, self._rows)  # every drawn point has a category
+        names, colors, cat_all = self._categories(counted)
+        by_row = np.full(c.n, -1, dtype=np.int64)
+        by_row[counted] = cat_all
+        cat = by_row[self._rows]
         size = self._point_size()
-        counts = np.bincount(cat, minlength=len(names)) if len(cat) else np.zeros(len(names), int)
+        counts = (
+            np.bincount(cat_all, minlength=len(names))
+            if len(cat_all)
+            else np.zeros(len(names), int)
+        )
         self.cloud.set_points(self._xy, cat, colors, size)
         entries: list[tuple[int, str]] = []
         while len(self._class_items) < len(names):  # legend samples only (never drawn)
@@ -681,10 +717,15 @@ class MapView(QWidget):
     def _update_legend(self, entries: list[tuple[int, str]], colors: list[str]) -> None:
         """Rebuild the legend only when its entries change; else just update the counts."""
         key = (tuple(i for i, _ in entries), tuple(colors))
-        if key == self._legend_key and len(self.legend.items) == len(entries):
-            for (_, label), (_, text) in zip(self.legend.items, entries, strict=True):
+        # the "query top k" entry sits after the classes: not a reason to rebuild (a rebuild
+        # per batch while a query was active cost ~0.3 s of GUI thread each: the embedding
+        # rate fell by more than half once a query was typed)
+        n_classes = len(self.legend.items) - (1 if self._top_in_legend else 0)
+        if key == self._legend_key and n_classes == len(entries):
+            for (_, label), (_, text) in zip(self.legend.items[:n_classes], entries, strict=True):
                 if label.text != text:
                     label.setText(text)
+            self._sync_top_legend()
             return
         self._legend_key = key
         self.legend.clear()
@@ -889,7 +930,11 @@ class MapView(QWidget):
 
     def _on_mouse_moved(self, args: Any) -> None:
         pos = args[0]
-        if not self.plot.sceneBoundingRect().contains(pos) or not len(self._rows):
+        if (
+            not self._pointer_inside  # a rate-limited move delivered after the pointer left
+            or not self.plot.sceneBoundingRect().contains(pos)
+            or not len(self._rows)
+        ):
             self._hide_tip()
             return
         p = self.vb.mapSceneToView(pos)

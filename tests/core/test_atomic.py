@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from galaxy_explorer.core._atomic import atomic_open, remove_stale_temps
+import pytest
+
+from galaxy_explorer.core._atomic import atomic_open, atomic_write_bytes, remove_stale_temps
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,3 +86,36 @@ def test_atomic_open_still_replaces_and_cleans_on_error(tmp_path):
     except RuntimeError:
         pass
     assert target.read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["x.bin"]
+
+
+_UMASK_CHILD = r"""
+import os, sys
+from pathlib import Path
+os.umask(int(sys.argv[2], 8))
+from galaxy_explorer.core._atomic import atomic_write_bytes
+from galaxy_explorer.core.export import ExportRow, Provenance, write_csv
+out = Path(sys.argv[1])
+atomic_write_bytes(out / "plain.bin", b"x")
+write_csv(out / "export.csv", [ExportRow(path="/a.fits", name="a.fits", sha256="0" * 64)],
+          Provenance(model="m"))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+@pytest.mark.parametrize(("umask", "expected"), [("022", 0o644), ("027", 0o640), ("002", 0o664)])
+def test_new_files_honour_the_umask(tmp_path, umask, expected):
+    """Exports and other atomic writes get 0666 & ~umask, like any file (mkstemp gives 0600)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, "-c", _UMASK_CHILD, str(tmp_path), umask], check=True, env=env)
+    for name in ("plain.bin", "export.csv"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_replacing_a_file_keeps_its_mode(tmp_path):
+    target = tmp_path / "shared.csv"
+    target.write_bytes(b"old")
+    target.chmod(0o664)
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o664
