@@ -75,8 +75,7 @@ QUICK: dict[str, Any] = dict(n_train=300, n_val=70, epochs=3)
 #: (0.36 → 0.67-0.73 on 350 held-out FITS renderings, seed 777) but every head trained on
 #: this set scored 0.36-0.47 on the 27 labelled Hubble Deep Field cutouts (shipped model
 #: 0.58), so :data:`RECIPE` stays the shipped model's recipe. Select it with
-#: ``--set n_train=5000 'render_sizes=[64,96,128,160]' app_render_fraction=0.3``
-#: (plus e.g. ``epochs=10 class_loss=0.5``).
+#: ``--fits-pilot`` (plus e.g. ``--set epochs=10 class_loss=0.5``).
 FITS_PILOT: dict[str, Any] = dict(
     n_train=5_000, render_sizes=(64, 96, 128, 160), app_render_fraction=0.3
 )
@@ -178,18 +177,17 @@ def backbone_features(
 
 def feature_cache_path(work: Path, n: int, seed: int, r: dict[str, Any]) -> Path:
     """Where :func:`cached_feature_set` keeps ``n`` cutouts of stream ``seed`` under ``r``."""
-    key = json.dumps(
-        {
-            "n": n,
-            "seed": seed,
-            "size": r["image_size"],
-            "sizes": list(r["render_sizes"]),
-            "widen": r["widen_fraction"],
-            "label": r["label_caption_fraction"],
-            "app": r.get("app_render_fraction", 0.0),
-        },
-        sort_keys=True,
-    )
+    fields = {
+        "n": n,
+        "seed": seed,
+        "size": r["image_size"],
+        "sizes": list(r["render_sizes"]),
+        "widen": r["widen_fraction"],
+        "label": r["label_caption_fraction"],
+    }
+    if r.get("app_render_fraction"):  # absent when 0: caches made before it stay valid
+        fields["app"] = r["app_render_fraction"]
+    key = json.dumps(fields, sort_keys=True)
     return work / f"feats_{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
 
 
@@ -705,6 +703,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--quick", action="store_true", help="tiny smoke run: NOT the shipped model")
     p.add_argument(
+        "--fits-pilot",
+        action="store_true",
+        help="the FITS_PILOT training set (30 %% app-rendered FITS cutouts): NOT the shipped model",
+    )
+    p.add_argument(
         "--set",
         nargs="*",
         default=[],
@@ -720,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t_start = time.time()
     r = dict(RECIPE)
+    if args.fits_pilot:
+        r.update(FITS_PILOT)
     if args.quick:
         r.update(QUICK)
     for kv in args.set:
