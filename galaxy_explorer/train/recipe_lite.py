@@ -73,7 +73,7 @@ RECIPE: dict[str, Any] = dict(
 QUICK: dict[str, Any] = dict(n_train=300, n_val=70, epochs=3)
 #: Not shipped (issue 9, 2026-12-01): 30 % app-rendered FITS cutouts fix the FITS zero-shot
 #: (0.36 → 0.67-0.73 on 350 held-out FITS renderings, seed 777) but every head trained on
-#: this set scored 0.36-0.47 on the 27 labelled Hubble Deep Field cutouts (shipped model
+#: this set scored 0.32-0.47 on the 27 labelled Hubble Deep Field cutouts (shipped model
 #: 0.58), so :data:`RECIPE` stays the shipped model's recipe. Select it with
 #: ``--fits-pilot`` (plus e.g. ``--set epochs=10 class_loss=0.5``).
 FITS_PILOT: dict[str, Any] = dict(
