@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -154,12 +154,22 @@ def photo_effects(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def generate_widened(
-    index: int, seed: int, size: int, cls: str | None = None, *, widen: bool = True
+    index: int,
+    seed: int,
+    size: int,
+    cls: str | None = None,
+    *,
+    widen: bool = True,
+    app_render: bool = False,
 ) -> tuple[Any, np.ndarray, str]:
     """Image ``index`` of the widened stream ``seed``: ``(params, rgb uint8, caption)``.
 
     With ``widen`` false this is the plain generator's survey-style cutout
-    (:func:`galaxy_explorer.train.synth.generate_one`, other random streams).
+    (:func:`galaxy_explorer.train.synth.generate_one`, other random streams). With
+    ``app_render`` the picture is the galaxy's g, r, z bands rendered exactly as the app
+    renders a 3-band FITS file (:func:`galaxy_explorer.train._synth_bridge.app_render`,
+    default settings), without the photographic effects (a FITS file has none); the scene
+    is still widened when ``widen`` is true.
     """
     from galaxy_explorer.train import synth
     from galaxy_explorer.train.captions import caption_for
@@ -169,29 +179,52 @@ def generate_widened(
     if widen:
         widen_params(params, rng)
     bands = synth.render_bands(params, size, np.random.default_rng([seed, index, 12]))
-    rgb = synth.to_rgb(bands)
-    if widen:
-        rgb = photo_effects(rgb, rng)
+    if app_render:
+        from galaxy_explorer.train._synth_bridge import app_render as render_like_app
+
+        rgb = render_like_app(bands)
+    else:
+        rgb = synth.to_rgb(bands)
+        if widen:
+            rgb = photo_effects(rgb, rng)
     caption = caption_for(params, np.random.default_rng([seed, index, 13]))
     return params, rgb, caption
 
 
-def _chunk(args: tuple[int, int, int, tuple[int, ...], Sequence[str], float, float]) -> Any:
-    start, n, seed, render_sizes, classes, widen_fraction, label_fraction = args
+def uses_app_render(i: int, fraction: float) -> bool:
+    """Whether image ``i`` of a widened stream is rendered the way the app renders FITS.
+
+    A low-discrepancy sequence of its own (independent of the widened and label-caption
+    shares), so a share ``fraction`` of any run of consecutive indices is app-rendered.
+    """
+    return fraction > 0 and (i * 0.5698402909980532 + 0.125) % 1.0 < fraction
+
+
+def _chunk(
+    args: tuple[int, int, int, tuple[int, ...], Sequence[str], float, float, float],
+) -> Any:
+    start, n, seed, render_sizes, classes, widen_fraction, label_fraction, app_fraction = args
     from galaxy_explorer.train.captions import label_to_captions
 
     out = []
     for i in range(start, start + n):
         rs = render_sizes[(i // len(classes)) % len(render_sizes)]
         widen = (i * 0.6180339887498949 + 0.5) % 1.0 < widen_fraction
-        params, rgb, cap = generate_widened(i, seed, rs, classes[i % len(classes)], widen=widen)
+        params, rgb, cap = generate_widened(
+            i,
+            seed,
+            rs,
+            classes[i % len(classes)],
+            widen=widen,
+            app_render=uses_app_render(i, app_fraction),
+        )
         if label_fraction > 0 and (i * 0.7548776662466927 + 0.25) % 1.0 < label_fraction:
             cap = label_to_captions(params.cls, np.random.default_rng([seed, i, 14]), n=1)[0]
         out.append((rgb, cap, params.cls))
     return out
 
 
-def render_widened(
+def iter_widened(
     n: int,
     *,
     seed: int,
@@ -199,15 +232,14 @@ def render_widened(
     classes: Sequence[str] | None = None,
     widen_fraction: float = 0.7,
     label_caption_fraction: float = 0.3,
+    app_render_fraction: float = 0.0,
     workers: int = 1,
     chunk: int = 100,
-) -> tuple[list[np.ndarray], list[str], list[str]]:
-    """``n`` cutouts (classes cycling) → RGB arrays (various sizes), captions, class ids.
+) -> Iterator[tuple[list[np.ndarray], list[str], list[str]]]:
+    """:func:`render_widened` one chunk at a time, in order: ``(rgbs, captions, class ids)``.
 
-    A share ``widen_fraction`` goes through :func:`widen_params` and :func:`photo_effects`;
-    the rest are the plain generator's survey-style cutouts. A share
-    ``label_caption_fraction`` gets a short class-name caption. Deterministic given ``seed``
-    whatever ``workers`` is.
+    The caller can work on one chunk (e.g. run it through a network) while the worker
+    processes render the next ones.
     """
     from galaxy_explorer.train.synth import CLASSES
 
@@ -221,17 +253,63 @@ def render_widened(
             cls,
             widen_fraction,
             label_caption_fraction,
+            app_render_fraction,
         )
         for s in range(0, n, chunk)
     ]
+
+    def unzip(rows: list[Any]) -> tuple[list[np.ndarray], list[str], list[str]]:
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
 
         from galaxy_explorer.train._synth_bridge import _one_thread
 
         with mp.get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
-            parts = list(pool.imap(_chunk, jobs))
+            for part in pool.imap(_chunk, jobs):
+                yield unzip(part)
     else:
-        parts = [_chunk(j) for j in jobs]
-    rows = [r for p in parts for r in p]
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+        for j in jobs:
+            yield unzip(_chunk(j))
+
+
+def render_widened(
+    n: int,
+    *,
+    seed: int,
+    render_sizes: Sequence[int] = (96, 128, 160),
+    classes: Sequence[str] | None = None,
+    widen_fraction: float = 0.7,
+    label_caption_fraction: float = 0.3,
+    app_render_fraction: float = 0.0,
+    workers: int = 1,
+    chunk: int = 100,
+) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """``n`` cutouts (classes cycling) → RGB arrays (various sizes), captions, class ids.
+
+    A share ``widen_fraction`` goes through :func:`widen_params` and :func:`photo_effects`;
+    the rest are the plain generator's survey-style cutouts. A share
+    ``label_caption_fraction`` gets a short class-name caption, and a share
+    ``app_render_fraction`` is rendered from its bands the way the app renders FITS files
+    (:func:`uses_app_render`; without it FITS cutouts in the app look unlike anything the
+    model was trained on). Deterministic given ``seed`` whatever ``workers`` is.
+    """
+    rgbs: list[np.ndarray] = []
+    caps: list[str] = []
+    labels: list[str] = []
+    for r, c, lab in iter_widened(
+        n,
+        seed=seed,
+        render_sizes=render_sizes,
+        classes=classes,
+        widen_fraction=widen_fraction,
+        label_caption_fraction=label_caption_fraction,
+        app_render_fraction=app_render_fraction,
+        workers=workers,
+        chunk=chunk,
+    ):
+        rgbs += r
+        caps += c
+        labels += lab
+    return rgbs, caps, labels
