@@ -668,6 +668,8 @@ def install_catalogue(window: Any) -> CatalogueLink:
     window.splitDockWidget(window.labels_dock, window.sky_dock, Qt.Orientation.Vertical)
     window.tabifyDockWidget(window.labels_dock, window.catalogue_dock)
     window.labels_dock.raise_()
+    window.sky_dock.hide()  # shown when a catalogue with RA/Dec opens: until then the
+    # labels panel keeps the whole left column (at 1280x800 it needs it)
     row_view = CatalogueRowView(c, link)
     window.catalogue_row_view = row_view
     window.detail.tabs.addTab(row_view, "Catalogue")

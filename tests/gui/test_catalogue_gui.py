@@ -49,8 +49,10 @@ def _wait_matched(qtbot, win, timeout=20000):
 def test_catalogue_opens_its_images_and_links_every_view(qtbot, make_window, catalogue, tmp_path):
     path, names = catalogue
     win = make_window([])
+    assert win.sky_dock.isHidden()  # no catalogue yet: the labels keep the left column
     win.catalogue.open(path)  # no folder open: the one its path column points into
     _wait_matched(qtbot, win)
+    qtbot.waitUntil(lambda: not win.sky_dock.isHidden(), timeout=5000)
     wait_embedded(qtbot, win)
     link, c = win.catalogue, win.c
     assert c.n == 8 and link.match.n_matched == 8
