@@ -72,9 +72,12 @@ class GalleryModel(QAbstractListModel):
     -------
     order_changed()
         The displayed order / filter changed (the view re-syncs its selection).
+    repaint()
+        Badges or scores changed, same order: views repaint the cells they show.
     """
 
     order_changed = Signal()
+    repaint = Signal()
 
     SORTS = ("score", "confidence", "name")
 
@@ -220,11 +223,13 @@ class GalleryModel(QAbstractListModel):
         self.order_changed.emit()
 
     def refresh_visible(self) -> None:
-        """Repaint badges (labels / predictions changed, same order)."""
-        if len(self.order):
-            self.dataChanged.emit(
-                self.index(0), self.index(len(self.order) - 1), [Qt.ItemDataRole.ToolTipRole]
-            )
+        """Repaint badges (labels / predictions changed, same order).
+
+        Only the cells on screen are repainted (cells read their data when painted, tool
+        tips when shown): O(visible), where a ``dataChanged`` over every row made the
+        icon-mode list walk all N items on the GUI thread.
+        """
+        self.repaint.emit()
 
     @Slot(str)
     def _on_thumb_ready(self, key: str) -> None:
@@ -439,6 +444,7 @@ class GalleryView(QWidget):
         v.selectionModel().currentChanged.connect(self._on_view_current)
         v.doubleClicked.connect(self._on_double_clicked)
         self.model.order_changed.connect(self._on_order_changed)
+        self.model.repaint.connect(v.viewport().update)
 
         self._resort_timer = QTimer(self, singleShot=True, interval=250)
         self._resort_timer.timeout.connect(self.model.resort)
