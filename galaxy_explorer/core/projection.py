@@ -38,6 +38,8 @@ _PCA_FIT_ROWS = 20_000
 #: Default rows placed per ``transform`` call after a subsample fit: one step of progress
 #: and one chance to cancel each.
 TRANSFORM_CHUNK = 10_000
+#: Optimisation epochs of each placed point (umap's own choice for large transforms).
+_TRANSFORM_EPOCHS = 30
 
 
 class UMAPCancelled(Exception):
@@ -248,6 +250,9 @@ def umap_2d(
             rest[fit_idx] = False
             rest_idx = np.flatnonzero(rest)
             del fit
+            # umap gives a transform of up to 10k points 100 epochs, of more 30: fix it at
+            # its large-batch 30 so the chunk size does not change the work per point
+            reducer.n_epochs = 3 * _TRANSFORM_EPOCHS
             placed = m
             if progress is not None:
                 progress(placed, n)
@@ -279,7 +284,7 @@ def umap_cache_key(embeddings: np.ndarray, config: UMAPConfig | None = None) -> 
     config = config or UMAPConfig()
     emb = np.ascontiguousarray(_as_f32_matrix(embeddings))
     h = hashlib.sha256()
-    tag = f"umap2d|{emb.shape[0]}x{emb.shape[1]}|{config.key()}|{_umap_version()}"
+    tag = f"umap2d|{emb.shape[0]}x{emb.shape[1]}|{config.key()}|{_umap_version()}|e30"
     h.update(f"{tag}|".encode())
     h.update(memoryview(emb).cast("B"))
     return h.hexdigest()

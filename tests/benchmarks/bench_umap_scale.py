@@ -70,7 +70,9 @@ def run(n_big: int = 100_000, fit_rows: int | None = None) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="ge-bench-umap-"))
     res: dict[str, float] = {}
     res["first_1k_s"], _ = _map(_data(1000, 1), cfg, tmp)
+    print(f"1k first: {res['first_1k_s']:.1f} s", flush=True)
     res["second_1k_s"], _ = _map(_data(1000, 2), cfg, tmp)
+    print(f"1k second: {res['second_1k_s']:.1f} s", flush=True)
     res["big_s"], steps = _map(_data(n_big, 3), cfg, tmp)
     res["worker_peak_rss_mb"] = _peak_rss_mb(worker().pid)
     res["workers_started"] = worker().started
