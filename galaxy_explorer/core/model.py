@@ -319,7 +319,8 @@ def _text_first_model(folder: Path) -> tuple[Any, dict[str, Path]] | None:
     pending = {k: where[k] for k in expected if k.split(".", 1)[0] in vision}
     if not pending or not text:
         return None
-    missing, _ = model.load_state_dict(_read_tensors(text), strict=False)
+    tensors = {k: v.to(torch.float32) for k, v in _read_tensors(text).items()}
+    missing, _ = model.load_state_dict(tensors, strict=False, assign=True)
     if set(missing) != set(pending):
         return None
     return model, pending
@@ -383,9 +384,10 @@ class ClipAdapter:
         )
         tok_max = getattr(tokenizer, "model_max_length", None) or 77
         self.max_text_tokens = int(min(x for x in (max_len, tok_max, 512) if x))
-        if self._pending_vision is not None:  # text tower only so far: probe with text
-            self.dim = 0
-            self.dim = int(self.embed_texts(["a"]).shape[-1])
+        if self._pending_vision is not None:  # text tower only so far
+            self.dim = int(getattr(model.config, "projection_dim", 0) or 0)
+            if not self.dim:
+                self.dim = int(self.embed_texts(["a"]).shape[-1])
         else:
             with torch.inference_mode():
                 probe = self._image_forward(torch.zeros(1, 3, self.image_size, self.image_size))
