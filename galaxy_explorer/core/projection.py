@@ -157,6 +157,30 @@ def pca_2d(embeddings: np.ndarray) -> np.ndarray:
     return out
 
 
+def _init_graph_transform(graph, embedding: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """Vectorised ``umap.umap_.init_graph_transform`` (same rule, no per-row Python loop).
+
+    Each new point starts at the strength-weighted mean of its neighbours in the fitted
+    map, at a neighbour's exact place when their strength is 1 (the first such, in stored
+    order), and at NaN without neighbours. umap's own version loops over rows in Python:
+    about 40% of the time of placing 10,000 points (profiled).
+    """
+    g = graph.tocsr()
+    n = g.shape[0]
+    emb = np.asarray(embedding, dtype=np.float32)
+    counts = np.diff(g.indptr)
+    sums = np.asarray(g.sum(axis=1), dtype=np.float64).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (np.asarray(g @ emb.astype(np.float64)) / sums[:, None]).astype(np.float32)
+    out[counts == 0] = np.nan
+    ones = np.flatnonzero(g.data == 1)
+    if len(ones):
+        rows = np.repeat(np.arange(n), counts)[ones]
+        first_rows, first = np.unique(rows, return_index=True)
+        out[first_rows] = emb[g.indices[ones[first]]]
+    return out
+
+
 def umap_2d(
     embeddings: np.ndarray,
     config: UMAPConfig | None = None,
@@ -257,13 +281,19 @@ def umap_2d(
             if progress is not None:
                 progress(placed, n)
             step = max(1, int(config.transform_chunk))
-            for start in range(0, len(rest_idx), step):
-                stop()
-                rows = rest_idx[start : start + step]
-                coords[rows] = reducer.transform(_as_f32_matrix(emb[rows]))
-                placed += len(rows)
-                if progress is not None:
-                    progress(placed, n)
+            umap_module = __import__("umap.umap_", fromlist=["init_graph_transform"])
+            slow_init = umap_module.init_graph_transform
+            umap_module.init_graph_transform = _init_graph_transform
+            try:
+                for start in range(0, len(rest_idx), step):
+                    stop()
+                    rows = rest_idx[start : start + step]
+                    coords[rows] = reducer.transform(_as_f32_matrix(emb[rows]))
+                    placed += len(rows)
+                    if progress is not None:
+                        progress(placed, n)
+            finally:
+                umap_module.init_graph_transform = slow_init
     if not np.isfinite(coords).all():
         log.warning("UMAP produced non-finite coordinates; using PCA")
         return pca_2d(_as_f32_matrix(emb))

@@ -116,3 +116,23 @@ def test_worker_failure_is_an_error_not_a_hang(tmp_path):
         for _ in w.run(str(bad), str(tmp_path), {}, poll=0.05):
             pass
     w.stop()
+
+
+def test_vectorised_graph_init_matches_umaps():
+    """The vectorised start positions of placed points equal umap's own loop's."""
+    import scipy.sparse as sp
+    from umap.umap_ import init_graph_transform
+
+    from galaxy_explorer.core.projection import _init_graph_transform
+
+    g = sp.random(400, 250, density=0.05, random_state=1, format="csr").astype(np.float32)
+    g.data[::13] = 1.0  # exact matches: placed on that neighbour
+    g = g.tolil()
+    g[7, :] = 0  # no neighbours: NaN
+    g = g.tocsr()
+    g.eliminate_zeros()
+    emb = np.random.default_rng(0).normal(size=(250, 2)).astype(np.float32)
+    ours, theirs = _init_graph_transform(g, emb), init_graph_transform(g, emb)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    assert np.isnan(ours[7]).all()
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
