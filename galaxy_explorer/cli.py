@@ -516,6 +516,7 @@ def _open_session(args: argparse.Namespace) -> Session:
         precision=args.precision,
         render=_render(args),
         labels_path=args.labels_file,
+        text_first=True,  # the image tower is read only if an image must be embedded
     )
     result = session.scan()
     for path, reason in result.errors:

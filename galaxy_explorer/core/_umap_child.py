@@ -1,35 +1,138 @@
-"""UMAP in a separate process (used by :func:`galaxy_explorer.core.jobs.projection_job`).
+"""UMAP in one long-lived worker process (behind :func:`galaxy_explorer.core.jobs.projection_job`).
 
 ``import umap`` and numba's compilation hold the GIL for long stretches (measured: 0.7 s
-stalls of the GUI thread when UMAP ran on a thread). A child process keeps the caller's
-threads and event loop smooth and can be killed at once; the result travels through the
-core's UMAP cache file.
+stalls of the GUI thread when UMAP ran on a thread), and a fresh process pays ~10 s of
+compiling on its first map. So one child process per application session runs every UMAP
+request, one at a time: the caller's threads and event loop stay smooth, and numba
+compiles once. The result travels through the core's UMAP cache file.
+
+Protocol: one JSON object per line. The parent sends ``{"id", "emb", "cache_dir",
+"config"}`` (``emb``: a ``.npy`` of float32 vectors, memory-mapped by the child) or
+``{"cancel": id}``; the child answers ``{"id", "done", "total"}`` as points get
+coordinates, then ``{"id", "ok": true}``, ``{"id", "cancelled": true}`` or
+``{"id", "error": "..."}``. A cancel is honoured between transform chunks; during the fit
+(which cannot stop midway) the parent kills the child, and the next request starts a
+fresh one. The child exits when its stdin closes (the parent went away).
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
+import queue
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
+#: seconds the parent waits for a cancel to be acknowledged before killing the worker
+CANCEL_GRACE = 3.0
 
-def _child(emb_path: str, cache_dir: str, config_json: str) -> None:
-    import json
 
-    from galaxy_explorer.core.projection import UMAPConfig, cached_umap
+# --------------------------------------------------------------------------- child side
+class _Lines:
+    """Lines from a raw file descriptor, with a non-blocking poll (for cancel requests)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+        self.eof = False
+
+    def _fill(self, block: bool) -> None:
+        import select
+
+        if not block and not select.select([self.fd], [], [], 0)[0]:
+            return
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            self.eof = True
+        self.buf += chunk
+
+    def next(self, block: bool) -> str | None:
+        while b"\n" not in self.buf:
+            if self.eof:
+                return None
+            before = len(self.buf)
+            self._fill(block)
+            if not block and len(self.buf) == before:
+                return None
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+
+def serve() -> None:
+    """The worker's main loop: answer requests from stdin until it closes."""
+    from galaxy_explorer.core.projection import UMAPCancelled, UMAPConfig, cached_umap
 
     try:  # be the background work that it is
         os.nice(10)
     except (AttributeError, OSError):
         pass
-    emb = np.load(emb_path, allow_pickle=False)
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # stray prints of libraries go to stderr, not into the protocol
+    lines = _Lines(0)
+
+    def send(msg: dict[str, Any]) -> None:
+        out.write(json.dumps(msg) + "\n")
+
+    while True:
+        line = lines.next(block=True)
+        if line is None:
+            return
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        if "cancel" in req:
+            continue  # for a request that already ended
+        rid = req["id"]
+        stop = False
+
+        def cancelled(rid: int = rid) -> bool:
+            nonlocal stop
+            while not stop:
+                msg = lines.next(block=False)
+                if msg is None:
+                    return lines.eof
+                if msg.strip() and json.loads(msg).get("cancel") == rid:
+                    stop = True
+            return stop
+
+        def progress(done: int, total: int, rid: int = rid) -> None:
+            send({"id": rid, "done": int(done), "total": int(total)})
+
+        try:
+            emb = np.load(req["emb"], mmap_mode="r", allow_pickle=False)
+            cached_umap(
+                emb,
+                UMAPConfig(**req["config"]),
+                req["cache_dir"],
+                progress=progress,
+                cancelled=cancelled,
+            )
+            del emb
+            send({"id": rid, "ok": True})
+        except UMAPCancelled:
+            send({"id": rid, "cancelled": True})
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
+            log.exception("UMAP request failed")
+            send({"id": rid, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def _child(emb_path: str, cache_dir: str, config_json: str) -> None:
+    """One-shot form (kept for scripts): compute and cache one map, then exit."""
+    from galaxy_explorer.core.projection import UMAPConfig, cached_umap
+
+    emb = np.load(emb_path, mmap_mode="r", allow_pickle=False)
     cached_umap(emb, UMAPConfig(**json.loads(config_json)), cache_dir)
 
 
@@ -41,17 +144,198 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def umap_steps(
-    emb: np.ndarray, cache_dir: Path, config: dict | None = None, poll: float = 0.1
-) -> Iterator[np.ndarray | None]:
-    """UMAP of ``emb`` via the core cache; computed in a child process on a cache miss.
+# -------------------------------------------------------------------------- parent side
+class UMAPWorker:
+    """The long-lived UMAP process of this application session (started on first use).
 
-    Yields None every ``poll`` seconds while the child runs, then the (N, 2) coordinates.
-    Closing the generator early kills the child. Raises RuntimeError if the child fails.
+    One request runs at a time (a lock); requests of several threads queue up.
     """
-    import json
-    import subprocess
-    import sys
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self.started = 0  # how many processes this worker has started (reuse shows as 1)
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running worker, or None."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._stderr = tempfile.TemporaryFile()
+        lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        # a fresh interpreter (not multiprocessing): it must not re-import the caller's script
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from galaxy_explorer.core._umap_child import serve; serve()",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=_child_env(),
+            start_new_session=os.name == "posix",  # Ctrl+C is the caller's
+        )
+        threading.Thread(
+            target=self._read, args=(proc, lines), name="ge-umap-reader", daemon=True
+        ).start()
+        self._proc, self._lines = proc, lines
+        self.started += 1
+        return proc
+
+    @staticmethod
+    def _read(proc: subprocess.Popen[bytes], lines: queue.Queue[dict[str, Any] | None]) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            try:
+                lines.put(json.loads(raw))
+            except ValueError:
+                continue
+        lines.put(None)  # the process ended
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read().decode(errors="replace").strip().splitlines()
+        except (OSError, ValueError):
+            return ""
+        return text[-1] if text else ""
+
+    def stop(self) -> None:
+        """Kill the worker now (the next request starts a fresh one)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc is not None:
+            for f in (proc.stdin, proc.stdout):
+                try:
+                    if f is not None:
+                        f.close()
+                except OSError:
+                    pass
+
+    def _send(self, proc: subprocess.Popen[bytes], msg: dict[str, Any]) -> bool:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write((json.dumps(msg) + "\n").encode())
+            proc.stdin.flush()
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def run(
+        self,
+        emb_path: str,
+        cache_dir: str,
+        config: dict[str, Any],
+        poll: float = 0.1,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[None]:
+        """Run one request; yields every ``poll`` seconds until it is done.
+
+        Closing the generator early cancels the request: between transform chunks the
+        worker stops and stays alive; during the fit it is killed.
+
+        Raises
+        ------
+        RuntimeError
+            The request failed, or the worker died.
+        """
+        with self._lock:
+            proc = self._start()
+            self._next_id += 1
+            rid = self._next_id
+            stage_fit = True
+            finished = False
+            if not self._send(
+                proc, {"id": rid, "emb": emb_path, "cache_dir": cache_dir, "config": config}
+            ):
+                self.stop()
+                raise RuntimeError("the UMAP process failed: " + self._stderr_tail())
+            try:
+                while True:
+                    try:
+                        msg = self._lines.get(timeout=poll)
+                    except queue.Empty:
+                        yield None
+                        continue
+                    if msg is None:
+                        tail = self._stderr_tail()
+                        self.stop()
+                        finished = True
+                        raise RuntimeError(
+                            "the UMAP process failed" + (f": {tail}" if tail else "")
+                        )
+                    if msg.get("id") != rid:
+                        continue  # a late answer to an earlier, abandoned request
+                    if "done" in msg:
+                        stage_fit = False
+                        if progress is not None:
+                            progress(int(msg["done"]), int(msg["total"]))
+                        continue
+                    finished = True
+                    if msg.get("error"):
+                        raise RuntimeError(f"UMAP failed: {msg['error']}")
+                    return
+            finally:
+                if not finished:  # cancelled by closing the generator
+                    self._cancel(proc, rid, stage_fit)
+
+    def _cancel(self, proc: subprocess.Popen[bytes], rid: int, in_fit: bool) -> None:
+        if in_fit or not self._send(proc, {"cancel": rid}):
+            self.stop()
+            return
+        deadline = time.monotonic() + CANCEL_GRACE
+        while time.monotonic() < deadline:
+            try:
+                msg = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if msg is None:
+                self.stop()
+                return
+            if msg.get("id") == rid and "done" not in msg:
+                return  # acknowledged: the worker is free again
+        self.stop()
+
+
+_WORKER: UMAPWorker | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def worker() -> UMAPWorker:
+    """This process's UMAP worker (one per application session)."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = UMAPWorker()
+            atexit.register(_WORKER.stop)
+        return _WORKER
+
+
+def umap_steps(
+    emb: np.ndarray,
+    cache_dir: Path,
+    config: dict | None = None,
+    poll: float = 0.1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[np.ndarray | None]:
+    """UMAP of ``emb`` via the core cache; computed by the UMAP worker on a cache miss.
+
+    Yields None every ``poll`` seconds while the worker runs, then the (N, 2) coordinates.
+    ``progress(placed, total)`` reports points placed so far. Closing the generator early
+    cancels the request. Raises RuntimeError if the worker fails.
+    """
     from dataclasses import asdict
 
     from galaxy_explorer.core.projection import UMAPConfig, cached_umap, load_cached_umap
@@ -63,7 +347,7 @@ def umap_steps(
         yield hit
         return
     if getattr(sys, "frozen", False):  # no separate interpreter in a frozen app
-        yield cached_umap(emb, cfg, cache_dir)
+        yield cached_umap(emb, cfg, cache_dir, progress=progress)
         return
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".umap-in-", suffix=".npy", dir=cache_dir)
@@ -71,42 +355,12 @@ def umap_steps(
     try:
         np.save(tmp, emb, allow_pickle=False)
         t0 = time.perf_counter()
-        # a fresh interpreter (not multiprocessing): it must not re-import the caller's script
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from galaxy_explorer.core._umap_child import _child; _child(*sys.argv[1:])",
-                tmp,
-                str(cache_dir),
-                json.dumps(asdict(cfg)),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=_child_env(),
-            start_new_session=os.name == "posix",
-        )  # Ctrl+C is the GUI's
+        steps = worker().run(tmp, str(cache_dir), asdict(cfg), poll=poll, progress=progress)
         try:
-            while True:
-                try:
-                    _, err = proc.communicate(timeout=poll)
-                    break
-                except subprocess.TimeoutExpired:
-                    yield None
+            yield from steps
         finally:
-            if proc.poll() is None:  # closed early (cancelled): stop the child now
-                proc.kill()
-                proc.communicate()
-        if proc.returncode != 0:
-            tail = err.decode(errors="replace").strip().splitlines()[-1:] if err else []
-            log.error(
-                "UMAP process failed (%s): %s",
-                proc.returncode,
-                err.decode(errors="replace") if err else "",
-            )
-            raise RuntimeError("the UMAP process failed" + (f": {tail[0]}" if tail else ""))
-        log.info("UMAP of %d points in %.1fs (child process)", len(emb), time.perf_counter() - t0)
+            steps.close()
+        log.info("UMAP of %d points in %.1fs (worker process)", len(emb), time.perf_counter() - t0)
     finally:
         try:
             os.unlink(tmp)

@@ -237,7 +237,9 @@ class ProjectionProgress:
     """Where a projection job stands.
 
     ``stage`` is ``"pca"`` (instant first view in ``coords``), ``"umap"`` (running; ``coords``
-    is None until it finishes) or ``"done"``.
+    is None until it finishes) or ``"done"``. While UMAP runs, ``placed`` of ``total``
+    points have coordinates (0 during the fit; large sets are fitted on a subsample and
+    the rest placed in chunks).
     """
 
     stage: str
@@ -246,6 +248,8 @@ class ProjectionProgress:
     finished: bool = False
     cancelled: bool = False
     error: str | None = None
+    placed: int = 0
+    total: int = 0
 
 
 def projection_job(
@@ -256,12 +260,15 @@ def projection_job(
     cancel: threading.Event | None = None,
     poll: float = 0.1,
 ) -> Iterator[ProjectionProgress]:
-    """PCA at once, then UMAP in a separate process, yielding while it runs.
+    """PCA at once, then UMAP in the session's UMAP worker process, yielding while it runs.
 
-    UMAP (numba) holds the GIL for long stretches and cannot stop midway, so it runs in a
-    child process: the caller's threads (a GUI's event loop) stay responsive, and cancelling
-    terminates the child at once. A cached map (same embeddings and settings) is returned
-    without starting a process.
+    UMAP (numba) holds the GIL for long stretches, so it runs in one long-lived child
+    process (:mod:`galaxy_explorer.core._umap_child`), shared by every call in this
+    process: numba compiles once per session, and the caller's threads (a GUI's event loop)
+    stay responsive. Large sets are fitted on a subsample (``config.fit_rows``) and the
+    rest placed in chunks, with ``placed`` / ``total`` progress. Cancelling stops between
+    chunks (the worker stays) or, during the fit, kills the worker at once. A cached map
+    (same embeddings and settings) is returned without any process.
     """
     import tempfile
     from dataclasses import asdict
@@ -278,24 +285,36 @@ def projection_job(
     if len(emb) == 0:
         yield ProjectionProgress("done", coords=np.zeros((0, 2), np.float32), finished=True)
         return
+    n = len(emb)
+    where = {"placed": 0}
+
+    def progress(placed: int, total: int) -> None:
+        where["placed"] = placed
+
     with tempfile.TemporaryDirectory(prefix="ge-umap-") as tmp:
         steps = umap_steps(
-            emb, Path(cache_dir) if cache_dir is not None else Path(tmp), asdict(config), poll=poll
+            emb,
+            Path(cache_dir) if cache_dir is not None else Path(tmp),
+            asdict(config),
+            poll=poll,
+            progress=progress,
         )
         try:
             for out in steps:
                 if out is not None:
                     yield ProjectionProgress(
-                        "done", time.perf_counter() - start, out, finished=True
+                        "done", time.perf_counter() - start, out, True, placed=n, total=n
                     )
                     return
                 if cancel is not None and cancel.is_set():
-                    steps.close()  # kills the child
+                    steps.close()  # cancels the request (kills the worker during a fit)
                     yield ProjectionProgress(
                         "umap", time.perf_counter() - start, finished=True, cancelled=True
                     )
                     return
-                yield ProjectionProgress("umap", time.perf_counter() - start)
+                yield ProjectionProgress(
+                    "umap", time.perf_counter() - start, placed=where["placed"], total=n
+                )
         except RuntimeError as exc:
             yield ProjectionProgress(
                 "done", time.perf_counter() - start, finished=True, error=str(exc)

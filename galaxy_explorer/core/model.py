@@ -197,6 +197,68 @@ def _unwrap(out: Any, kind: str) -> torch.Tensor:
     raise ModelLoadError(f"model returned no {kind} features ({type(out).__name__})")
 
 
+#: top-level submodules of a dual encoder that belong to the image side
+_VISION_HINTS = ("vision", "visual", "image")
+
+
+def _read_tensors(where: dict[str, Path]) -> dict[str, Any]:
+    """The named tensors, each read from the safetensors file that holds it."""
+    from safetensors import safe_open
+
+    by_file: dict[Path, list[str]] = {}
+    for key, f in where.items():
+        by_file.setdefault(f, []).append(key)
+    out: dict[str, Any] = {}
+    for f, keys in by_file.items():
+        with safe_open(str(f), framework="pt") as fh:
+            for key in keys:
+                out[key] = fh.get_tensor(key)
+    return out
+
+
+def _text_first_model(folder: Path) -> tuple[Any, dict[str, Path]] | None:
+    """The model with only its text side's weights read, and where the rest are.
+
+    The model is built without initialising weights (untouched memory costs nothing), the
+    text tower's tensors are read from the safetensors files, and the image tower's are
+    left for :meth:`ClipAdapter._load_vision`, the first time an image is embedded. A
+    text query over a cached catalogue then never reads the image tower. Returns None
+    (load everything the usual way) where the checkpoint's names do not match the model's
+    exactly or the image side cannot be told apart.
+    """
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:  # pragma: no cover - other transformers versions
+        return None
+    where: dict[str, Path] = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as fh:
+            for key in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
+                where.setdefault(key, f)
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    with no_init_weights():
+        model = AutoModel.from_config(config, trust_remote_code=False, dtype=torch.float32)
+    vision = {
+        name for name, _ in model.named_children() if any(h in name.lower() for h in _VISION_HINTS)
+    }
+    expected = list(model.state_dict().keys())
+    if not vision or any(k not in where for k in expected):
+        return None
+    text = {k: where[k] for k in expected if k.split(".", 1)[0] not in vision}
+    pending = {k: where[k] for k in expected if k.split(".", 1)[0] in vision}
+    if not pending or not text:
+        return None
+    tensors = {k: v.to(torch.float32) for k, v in _read_tensors(text).items()}
+    missing, _ = model.load_state_dict(tensors, strict=False, assign=True)
+    if set(missing) != set(pending):
+        return None
+    return model, pending
+
+
 class ClipAdapter:
     """A CLIP-family model ready to embed images and text.
 
@@ -229,10 +291,12 @@ class ClipAdapter:
         revision: str,
         device: str,
         precision: str,
+        pending_vision: dict[str, Path] | None = None,
     ) -> None:
         import torch
 
         self.model = model
+        self._pending_vision = pending_vision or None
         self.tokenizer = tokenizer
         self.folder = folder
         self.spec = spec
@@ -248,19 +312,24 @@ class ClipAdapter:
             float(min(ls.detach().float().exp().item(), 100.0)) if ls is not None else 100.0
         )
         self._lock = threading.Lock()
-        with torch.inference_mode():
-            probe = self._image_forward(torch.zeros(1, 3, self.image_size, self.image_size))
-        self.dim = int(probe.shape[-1])
-        pre = json.dumps(self.image_config, sort_keys=True)
-        # identity by content: a hub id + commit, or a hash of a folder's files; never a
-        # path, so the same weights installed twice (wheel, checkout, a copy) share a cache
-        ident = "folder" if Path(spec).expanduser().is_dir() else spec
-        self.model_key = f"{ident}@{revision}#{hashlib.sha256(pre.encode()).hexdigest()[:8]}"
         max_len = getattr(
             getattr(model.config, "text_config", None), "max_position_embeddings", None
         )
         tok_max = getattr(tokenizer, "model_max_length", None) or 77
         self.max_text_tokens = int(min(x for x in (max_len, tok_max, 512) if x))
+        if self._pending_vision is not None:  # text tower only so far
+            self.dim = int(getattr(model.config, "projection_dim", 0) or 0)
+            if not self.dim:
+                self.dim = int(self.embed_texts(["a"]).shape[-1])
+        else:
+            with torch.inference_mode():
+                probe = self._image_forward(torch.zeros(1, 3, self.image_size, self.image_size))
+            self.dim = int(probe.shape[-1])
+        pre = json.dumps(self.image_config, sort_keys=True)
+        # identity by content: a hub id + commit, or a hash of a folder's files; never a
+        # path, so the same weights installed twice (wheel, checkout, a copy) share a cache
+        ident = "folder" if Path(spec).expanduser().is_dir() else spec
+        self.model_key = f"{ident}@{revision}#{hashlib.sha256(pre.encode()).hexdigest()[:8]}"
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -269,6 +338,8 @@ class ClipAdapter:
         spec: str | os.PathLike[str] | None = "auto",
         device: str = "auto",
         precision: str = "auto",
+        *,
+        text_first: bool = False,
     ) -> ClipAdapter:
         """Load a model by hub id or folder (``auto``: see :func:`resolve_model_spec`).
 
@@ -284,6 +355,11 @@ class ClipAdapter:
             else fp32; always fp32 on the CPU for the project's EfficientNet-Lite tower,
             whose depthwise convolutions are far slower under bf16 autocast), ``fp32``,
             ``fp16`` or ``bf16``.
+        text_first : bool
+            Read only the text tower's weights now, and the image tower's the first time
+            an image is embedded (a text query over a cached catalogue never needs them).
+            Falls back to a full load where the checkpoint's names do not match the
+            model's.
 
         Raises
         ------
@@ -323,10 +399,15 @@ class ClipAdapter:
         hf_logging.set_verbosity_error()
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
+        pending = None
         try:
-            model = AutoModel.from_pretrained(
-                folder, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
-            )
+            built = _text_first_model(folder) if text_first else None
+            if built is not None:
+                model, pending = built
+            else:
+                model = AutoModel.from_pretrained(
+                    folder, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+                )
             tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         except Exception as exc:  # noqa: BLE001 - transformers raises many kinds
             raise ModelLoadError(f"{resolved}: could not load model: {exc}") from exc
@@ -346,7 +427,7 @@ class ClipAdapter:
         if dev != "cpu":  # on the CPU weights stay fp32; bf16 runs through autocast
             model.to(device=dev, dtype=dtype)
         name = DEFAULT_HUB_MODEL if resolved == DEFAULT_HUB_MODEL else resolved
-        adapter = cls(model, tokenizer, folder, name, revision, dev, precision)
+        adapter = cls(model, tokenizer, folder, name, revision, dev, precision, pending)
         log.info("loaded %s (%s) on %s, %s, dim %d", name, revision, dev, precision, adapter.dim)
         return adapter
 
@@ -378,9 +459,27 @@ class ClipAdapter:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def _load_vision(self) -> None:
+        """Read the image tower's weights if :meth:`load` left them (``text_first``)."""
+        if self._pending_vision is None:
+            return
+        tensors = _read_tensors(self._pending_vision)
+        param = next(self.model.parameters())
+        if self.device != "cpu":
+            tensors = {k: v.to(device=self.device, dtype=param.dtype) for k, v in tensors.items()}
+        self.model.load_state_dict(tensors, strict=False)
+        self._pending_vision = None
+        log.debug("read the image tower of %s", self.spec)
+
+    @property
+    def image_tower_loaded(self) -> bool:
+        """Whether the image tower's weights have been read."""
+        return self._pending_vision is None
+
     def _image_forward(self, pixels: torch.Tensor) -> torch.Tensor:
         import torch
 
+        self._load_vision()
         param = next(self.model.parameters())
         pixels = pixels.to(device=self.device, dtype=param.dtype, non_blocking=True)
         with self._autocast():

@@ -62,6 +62,10 @@ class Session:
         Manual labels file; by default one per catalogue under the user data folder.
     adapter : ClipAdapter, optional
         An already loaded model (the GUI reuses one across folders).
+    text_first : bool
+        Load the model's text tower only, and its image tower the first time an image is
+        embedded (see :meth:`ClipAdapter.load`): a text query over a cached catalogue
+        never reads the image weights.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class Session:
         render: RenderSettings | None = None,
         labels_path: Path | str | None = None,
         adapter: ClipAdapter | None = None,
+        text_first: bool = False,
     ) -> None:
         if isinstance(roots, (str, os.PathLike)):
             roots = [roots]
@@ -85,6 +90,7 @@ class Session:
         self.render = render or RenderSettings()
         self._labels_path = Path(labels_path) if labels_path else None
         self._adapter = adapter
+        self.text_first = text_first
         self._store: EmbeddingStore | None = None
         self._labels: LabelStore | None = None
         self._lock = threading.RLock()
@@ -112,7 +118,10 @@ class Session:
         with self._lock:
             if self._adapter is None:
                 self._adapter = ClipAdapter.load(
-                    self.model_spec, device=self.device, precision=self.precision
+                    self.model_spec,
+                    device=self.device,
+                    precision=self.precision,
+                    text_first=self.text_first,
                 )
             return self._adapter
 

@@ -78,10 +78,13 @@ class GalleryModel(QAbstractListModel):
     reranked()
         Same rows, new order, changed in place by :meth:`rerank` (no model reset: the view
         keeps its layout and scroll position; positions now show other rows).
+    repaint()
+        Badges or scores changed, same order: views repaint the cells they show.
     """
 
     order_changed = Signal()
     reranked = Signal()
+    repaint = Signal()
 
     SORTS = ("score", "confidence", "name")
 
@@ -251,17 +254,18 @@ class GalleryModel(QAbstractListModel):
         self.order = order
         self._pos = np.full(self.c.n, -1, dtype=np.int64)
         self._pos[order] = np.arange(len(order))
-        if len(order):  # one range: the view repaints its viewport once
-            self.dataChanged.emit(self.index(0), self.index(len(order) - 1))
+        self.repaint.emit()  # cells read their data when painted: O(visible), not O(N)
         self.reranked.emit()
         return True
 
     def refresh_visible(self) -> None:
-        """Repaint badges (labels / predictions changed, same order)."""
-        if len(self.order):
-            self.dataChanged.emit(
-                self.index(0), self.index(len(self.order) - 1), [Qt.ItemDataRole.ToolTipRole]
-            )
+        """Repaint badges (labels / predictions changed, same order).
+
+        Only the cells on screen are repainted (cells read their data when painted, tool
+        tips when shown): O(visible), where a ``dataChanged`` over every row made the
+        icon-mode list walk all N items on the GUI thread.
+        """
+        self.repaint.emit()
 
     @Slot(str)
     def _on_thumb_ready(self, key: str) -> None:
@@ -476,6 +480,7 @@ class GalleryView(QWidget):
         v.selectionModel().currentChanged.connect(self._on_view_current)
         v.doubleClicked.connect(self._on_double_clicked)
         self.model.order_changed.connect(self._on_order_changed)
+        self.model.repaint.connect(v.viewport().update)
 
         # While rows stream in, re-rank at most twice a second, in place (see _rerank_now)
         self._resort_timer = QTimer(self, singleShot=True, interval=500)

@@ -1,7 +1,7 @@
 """Ranking latency at 100,000 x 512 (run on demand).
 
     pytest tests/benchmarks/bench_search.py -m benchmark -s
-    python tests/benchmarks/bench_search.py
+    python tests/benchmarks/bench_search.py [--threshold]
 
 Times are reported as the median of several repeats and as a ratio to a plain ``emb @ q``
 measured in the same run, so machine load affects both alike.
@@ -59,12 +59,62 @@ def run() -> dict[str, float]:
         "float16 input (upcast each call) + top_k": _median_ms(
             lambda: top_k(rank_by_text(q, emb16), K), repeats=5
         ),
+        "float16 -> float32 once (what loading does)": _median_ms(
+            lambda: emb16.astype(np.float32), repeats=5
+        ),
     }
     base = results["baseline emb @ q"]
     print(f"\nsearch benchmark: N={N:,} D={D} float32, median of repeats")
     for name, ms in results.items():
         print(f"  {name:44s} {ms:8.2f} ms   {ms / base:6.2f}x baseline")
     return results
+
+
+def threshold(dims: tuple[int, ...] = (384, 512), limit_ms: float = 150.0) -> dict:
+    """Brute-force text ranking (``rank_by_text`` + ``top_k(10)``, float32) against N.
+
+    Returns, per dimension, the measured times and the N where the time crosses
+    ``limit_ms`` (linear interpolation between the measured sizes; ranking is one
+    memory-bound pass, so time is close to linear in N).
+    """
+    from galaxy_explorer.core.search import rank_by_text, top_k
+
+    sizes = (100_000, 250_000, 500_000, 1_000_000)
+    rng = np.random.default_rng(1)
+    out: dict = {}
+    for d in dims:
+        big = rng.standard_normal((sizes[-1], d), dtype=np.float32)
+        big /= np.linalg.norm(big, axis=1, keepdims=True)
+        q = big[7].copy()
+        times = {}
+        for n in sizes:
+            emb = big[:n]
+            times[n] = _median_ms(lambda e=emb, v=q: top_k(rank_by_text(v, e), 10), repeats=7)
+        head = big[:100_000]
+        base = _median_ms(lambda e=head, v=q: e @ v, repeats=7)
+        cross = None
+        ns = list(sizes)
+        for a, b in zip(ns, ns[1:], strict=False):
+            if times[a] <= limit_ms < times[b]:
+                cross = a + (b - a) * (limit_ms - times[a]) / (times[b] - times[a])
+        if cross is None and times[ns[-1]] <= limit_ms:
+            cross = ns[-1] * limit_ms / times[ns[-1]]  # extrapolated beyond 1M
+        if cross is None and times[ns[0]] > limit_ms:
+            cross = ns[0] * limit_ms / times[ns[0]]
+        out[d] = {"times_ms": times, "crossing_n": cross, "matvec_100k_ms": base}
+        print(f"\nbrute force rank + top 10, float32, D={d} (same-run 100k matvec {base:.1f} ms)")
+        for n, ms in times.items():
+            print(f"  N={n:>9,}: {ms:8.1f} ms  ({ms / base:5.1f}x the 100k matvec)")
+        print(f"  {limit_ms:.0f} ms is reached near N = {cross:,.0f}")
+        del big, head
+    return out
+
+
+@pytest.mark.benchmark
+def test_brute_force_threshold():
+    """Where brute-force ranking stops meeting 150 ms per query on this machine."""
+    res = threshold()
+    assert all(v["crossing_n"] for v in res.values())
 
 
 @pytest.mark.benchmark
@@ -75,4 +125,8 @@ def test_rank_100k():
 
 
 if __name__ == "__main__":
+    import sys
+
     run()
+    if "--threshold" in sys.argv:
+        threshold()

@@ -100,7 +100,7 @@ def test_umap_deterministic_and_small_n():
 
 
 def _fake_umap(calls):
-    def fake(emb, config=None):
+    def fake(emb, config=None, **_kw):
         calls.append(config)
         return pca_2d(emb) + 1.0
 

@@ -47,6 +47,22 @@ def test_float16_upcast(emb):
     assert top_k(s16, 1)[0] == 5
 
 
+def test_float16_blocks_equal_float32_of_the_same_values():
+    """float16 storage is computed in float32 blocks: exactly the float32 product of the
+    upcast values, across block boundaries (N not a multiple of the block) and for (D, L)."""
+    from galaxy_explorer.core.search import _BLOCK_ROWS, _dot
+
+    rng = np.random.default_rng(7)
+    e16 = _unit(rng.normal(size=(3 * _BLOCK_ROWS + 17, 24))).astype(np.float16)
+    e32 = e16.astype(np.float32)
+    q = rng.normal(size=24).astype(np.float32)
+    lab = rng.normal(size=(24, 5)).astype(np.float32)
+    np.testing.assert_allclose(_dot(e16, q), e32 @ q, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_dot(e16, lab), e32 @ lab, rtol=1e-6, atol=1e-6)
+    assert _dot(e16[:0], q).shape == (0,)
+    assert _dot(e16, q).dtype == np.float32
+
+
 def test_rank_by_examples_finds_itself_and_negatives_push_down(emb):
     scores = rank_by_examples(emb, emb[[3]])
     assert top_k(scores, 1)[0] == 3
