@@ -257,21 +257,49 @@ class AppState:
                 idx.append(i)
         return self.add_rows(np.asarray(rows, dtype=np.int64), np.asarray(vectors)[idx])
 
-    def add_rows(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    def add_rows(
+        self, rows: np.ndarray, vectors: np.ndarray, *, rounded: bool = False
+    ) -> np.ndarray:
         """Store ``vectors`` (aligned with ``rows``); scores and probabilities follow.
 
         Fresh vectors are rounded to float16 as the cache stores them, so that results
         match the command line and a reopened catalogue exactly. Emits ``rows_added`` with
         the rows that had no vector before (and returns them).
+
+        Parameters
+        ----------
+        rows : ndarray
+            Row numbers.
+        vectors : ndarray
+            ``(len(rows), D)`` vectors.
+        rounded : bool
+            ``vectors`` is a float32 array that already holds float16 values and is handed
+            over (e.g. :class:`~galaxy_explorer.core.workflows.RowsFound` from a worker):
+            it is not rounded again, and when it covers every row in order it becomes the
+            vector matrix as it is, without a copy.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return rows
-        vectors = np.asarray(vectors).astype(np.float16).astype(np.float32)
-        if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
-            self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
-            self.have[:] = False
-        self.vectors[rows] = vectors
+        vectors = np.asarray(vectors)
+        handed_over = (
+            rounded
+            and vectors.dtype == np.float32
+            and vectors.ndim == 2
+            and vectors.flags.c_contiguous
+            and vectors.flags.writeable
+        )
+        if not handed_over:
+            vectors = vectors.astype(np.float16).astype(np.float32)
+        if handed_over and len(rows) == self.n and np.array_equal(rows, np.arange(self.n)):
+            if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
+                self.have[:] = False
+            self.vectors = vectors
+        else:
+            if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
+                self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
+                self.have[:] = False
+            self.vectors[rows] = vectors
         new = np.unique(rows[~self.have[rows]])
         if not len(new):
             return new

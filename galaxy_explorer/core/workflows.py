@@ -96,7 +96,11 @@ def rows_by_sha(items: Sequence[Item]) -> dict[str, list[int]]:
 
 @dataclass
 class RowsFound:
-    """Vectors already known for some rows (from the cache), aligned with ``rows``."""
+    """Vectors already known for some rows (from the cache), aligned with ``rows``.
+
+    ``vectors`` is a fresh float32 array holding float16 values (as the cache stores them),
+    so that :meth:`AppState.add_rows` can take it over with ``rounded=True``.
+    """
 
     rows: np.ndarray
     vectors: np.ndarray
@@ -133,7 +137,9 @@ def rows_for(items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray) -> Ro
         if i is not None:
             rows.append(row)
             idx.append(i)
-    return RowsFound(np.asarray(rows, dtype=np.int64), np.asarray(vecs)[idx])
+    # rounded here, on the worker: the GUI thread then takes the array over without a copy
+    vectors = np.asarray(vecs)[idx].astype(np.float16).astype(np.float32)
+    return RowsFound(np.asarray(rows, dtype=np.int64), vectors)
 
 
 def open_and_embed(

@@ -193,3 +193,29 @@ def test_projection_keeps_umap_and_drops_stale_results():
     assert s.set_projection("pca", np.arange(4), np.zeros((4, 2))) and s.coords_kind == "pca"
     s.discard_vectors()
     assert not s.have.any() and s.coords_kind == "" and np.isnan(s.coords).all()
+
+
+def test_cached_rows_from_a_worker_are_taken_over_without_a_copy():
+    """``RowsFound`` is rounded on the worker; the GUI thread neither rounds nor copies it."""
+    items = [_Item(i) for i in range(6)]
+    s = AppState([LabelDef("a")], ["{}"])
+    s.open(items)
+    raw = _unit(6)
+    found = workflows.rows_for(items, [it.sha256 for it in items][::-1], raw[::-1])
+    assert found.vectors.dtype == np.float32
+    np.testing.assert_array_equal(found.vectors, raw.astype(np.float16).astype(np.float32))
+    new = s.add_rows(found.rows, found.vectors, rounded=True)
+    assert new.tolist() == list(range(6)) and s.have.all()
+    assert s.vectors is found.vectors  # every row, in order: adopted as it is
+    # a part of the rows is written into the matrix (which is kept)
+    s.open(items)
+    part = workflows.rows_for(items, [items[1].sha256, items[4].sha256], raw[[1, 4]])
+    s.add_rows(part.rows, part.vectors, rounded=True)
+    assert s.vectors is not part.vectors and s.vectors.shape == (6, 8)
+    assert s.have.tolist() == [False, True, False, False, True, False]
+    np.testing.assert_array_equal(s.vectors[[1, 4]], part.vectors)
+    # without ``rounded`` the vectors are still rounded and copied
+    s.open(items)
+    s.add_rows(np.arange(6), raw)
+    assert s.vectors is not raw
+    np.testing.assert_array_equal(s.vectors, raw.astype(np.float16).astype(np.float32))
