@@ -34,6 +34,7 @@ from galaxy_explorer.core.workflows import (
     classify,
     rows_by_sha,
 )
+from galaxy_explorer.core.workflows import name_order as workflow_name_order
 
 __all__ = [
     "COLOR_MODES",
@@ -167,7 +168,10 @@ class AppState:
 
     # ------------------------------------------------------------------ rows
     def _reset_rows(
-        self, items: Sequence[Any], sha_rows: dict[str, list[int]] | None = None
+        self,
+        items: Sequence[Any],
+        sha_rows: dict[str, list[int]] | None = None,
+        name_order: np.ndarray | None = None,
     ) -> None:
         n = len(items)
         self.items: list[Any] = list(items)
@@ -189,6 +193,8 @@ class AppState:
         self.manual: list[str | None] = [None] * n
         self.manual_counts: dict[str, int] = {}
         self._sha_rows = sha_rows if sha_rows is not None else rows_by_sha(self.items)
+        ok = name_order is not None and len(name_order) == n
+        self._name_order = np.asarray(name_order, dtype=np.int64) if ok else None
 
     def open(
         self,
@@ -196,6 +202,7 @@ class AppState:
         *,
         manual: Sequence[str | None] | None = None,
         sha_rows: dict[str, list[int]] | None = None,
+        name_order: np.ndarray | None = None,
         keep_examples: bool = True,
     ) -> None:
         """Start over with new rows; the query text is kept, example images only if asked.
@@ -208,11 +215,13 @@ class AppState:
             Each row's manual label.
         sha_rows : dict, optional
             ``workflows.rows_by_sha(items)``, if already built off the GUI thread.
+        name_order : ndarray, optional
+            ``workflows.name_order(items)``, if already built off the GUI thread.
         keep_examples : bool
             False when another catalogue was opened: its example images (and their names
             in an export's provenance) belong to the old one.
         """
-        self._reset_rows(items, sha_rows)
+        self._reset_rows(items, sha_rows, name_order)
         if manual is not None:
             if len(manual) != len(self.items):
                 raise ValueError(f"{len(manual)} manual labels for {len(self.items)} rows")
@@ -236,6 +245,13 @@ class AppState:
     def embedded_rows(self) -> np.ndarray:
         """Rows that have a vector, in row order."""
         return np.flatnonzero(self.have)
+
+    @property
+    def name_order(self) -> np.ndarray:
+        """Rows in case-insensitive name order (built on the worker when opened by one)."""
+        if self._name_order is None:
+            self._name_order = workflow_name_order(self.items)
+        return self._name_order
 
     def rows_of(self, sha256: str) -> list[int]:
         """Rows with this content hash (the same file may appear more than once)."""

@@ -53,6 +53,7 @@ __all__ = [
     "example_vector",
     "export_rows",
     "label_vectors",
+    "name_order",
     "open_and_embed",
     "project",
     "propagate",
@@ -84,6 +85,13 @@ class Opened:
     manual: list[str | None] = field(default_factory=list)
     label_token: int = 0
     sha_rows: dict[str, list[int]] | None = None
+    name_order: np.ndarray | None = None
+
+
+def name_order(items: Sequence[Item]) -> np.ndarray:
+    """Rows in case-insensitive name order (stable: equal names keep their row order)."""
+    names = [it.name.lower() for it in items]
+    return np.array(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
 
 
 def rows_by_sha(items: Sequence[Item]) -> dict[str, list[int]]:
@@ -186,7 +194,7 @@ def open_and_embed(
     labels = session.labels  # built here: the GUI never waits on the session's lock
     token, manual = _read_manual(labels, items)
     log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-    yield Opened(session, items, labels, manual, token, rows_by_sha(items))
+    yield Opened(session, items, labels, manual, token, rows_by_sha(items), name_order(items))
     if cancelled():
         return
     uniq = list(dict.fromkeys(it.sha256 for it in items))

@@ -401,7 +401,11 @@ class Controller(QObject):
         self._dirty.clear()
         self._label_token = ev.label_token
         self.state.open(
-            ev.items, manual=ev.manual, sha_rows=ev.sha_rows, keep_examples=self._keep_examples
+            ev.items,
+            manual=ev.manual,
+            sha_rows=ev.sha_rows,
+            name_order=ev.name_order,
+            keep_examples=self._keep_examples,
         )
         for msg in getattr(ev.labels, "warnings", None) or []:
             self.error.emit("Labels", msg)  # e.g. a damaged labels file was moved aside

@@ -219,3 +219,20 @@ def test_cached_rows_from_a_worker_are_taken_over_without_a_copy():
     s.add_rows(np.arange(6), raw)
     assert s.vectors is not raw
     np.testing.assert_array_equal(s.vectors, raw.astype(np.float16).astype(np.float32))
+
+
+def test_name_order_is_built_off_the_gui_thread_and_handed_over():
+    """The gallery's name order comes with ``Opened`` (worker); the state keeps it as it is."""
+    names = ["b.png", "A.png", "c.png", "a.png", "B.png"]
+    items = [_Item(i) for i in range(5)]
+    for it, name in zip(items, names, strict=True):
+        it.name = name
+    order = workflows.name_order(items)
+    assert order.tolist() == [1, 3, 0, 4, 2]  # case-insensitive, stable
+    s = AppState([LabelDef("a")], ["{}"])
+    s.open(items, name_order=order)
+    assert s.name_order is order
+    s.open(items)  # without it, built on demand (the same order)
+    assert s.name_order is not order and s.name_order.tolist() == order.tolist()
+    s.open(items[:3], name_order=order)  # a stale order of another length is not used
+    assert s.name_order.tolist() == [1, 0, 2]
