@@ -34,6 +34,7 @@ from galaxy_explorer.core.workflows import (
     classify,
     rows_by_sha,
 )
+from galaxy_explorer.core.workflows import name_order as workflow_name_order
 
 __all__ = [
     "COLOR_MODES",
@@ -167,7 +168,10 @@ class AppState:
 
     # ------------------------------------------------------------------ rows
     def _reset_rows(
-        self, items: Sequence[Any], sha_rows: dict[str, list[int]] | None = None
+        self,
+        items: Sequence[Any],
+        sha_rows: dict[str, list[int]] | None = None,
+        name_order: np.ndarray | None = None,
     ) -> None:
         n = len(items)
         self.items: list[Any] = list(items)
@@ -189,6 +193,8 @@ class AppState:
         self.manual: list[str | None] = [None] * n
         self.manual_counts: dict[str, int] = {}
         self._sha_rows = sha_rows if sha_rows is not None else rows_by_sha(self.items)
+        ok = name_order is not None and len(name_order) == n
+        self._name_order = np.asarray(name_order, dtype=np.int64) if ok else None
 
     def open(
         self,
@@ -196,6 +202,7 @@ class AppState:
         *,
         manual: Sequence[str | None] | None = None,
         sha_rows: dict[str, list[int]] | None = None,
+        name_order: np.ndarray | None = None,
         keep_examples: bool = True,
     ) -> None:
         """Start over with new rows; the query text is kept, example images only if asked.
@@ -208,11 +215,13 @@ class AppState:
             Each row's manual label.
         sha_rows : dict, optional
             ``workflows.rows_by_sha(items)``, if already built off the GUI thread.
+        name_order : ndarray, optional
+            ``workflows.name_order(items)``, if already built off the GUI thread.
         keep_examples : bool
             False when another catalogue was opened: its example images (and their names
             in an export's provenance) belong to the old one.
         """
-        self._reset_rows(items, sha_rows)
+        self._reset_rows(items, sha_rows, name_order)
         if manual is not None:
             if len(manual) != len(self.items):
                 raise ValueError(f"{len(manual)} manual labels for {len(self.items)} rows")
@@ -237,6 +246,13 @@ class AppState:
         """Rows that have a vector, in row order."""
         return np.flatnonzero(self.have)
 
+    @property
+    def name_order(self) -> np.ndarray:
+        """Rows in case-insensitive name order (built on the worker when opened by one)."""
+        if self._name_order is None:
+            self._name_order = workflow_name_order(self.items)
+        return self._name_order
+
     def rows_of(self, sha256: str) -> list[int]:
         """Rows with this content hash (the same file may appear more than once)."""
         return self._sha_rows.get(sha256, [])
@@ -257,21 +273,49 @@ class AppState:
                 idx.append(i)
         return self.add_rows(np.asarray(rows, dtype=np.int64), np.asarray(vectors)[idx])
 
-    def add_rows(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    def add_rows(
+        self, rows: np.ndarray, vectors: np.ndarray, *, rounded: bool = False
+    ) -> np.ndarray:
         """Store ``vectors`` (aligned with ``rows``); scores and probabilities follow.
 
         Fresh vectors are rounded to float16 as the cache stores them, so that results
         match the command line and a reopened catalogue exactly. Emits ``rows_added`` with
         the rows that had no vector before (and returns them).
+
+        Parameters
+        ----------
+        rows : ndarray
+            Row numbers.
+        vectors : ndarray
+            ``(len(rows), D)`` vectors.
+        rounded : bool
+            ``vectors`` is a float32 array that already holds float16 values and is handed
+            over (e.g. :class:`~galaxy_explorer.core.workflows.RowsFound` from a worker):
+            it is not rounded again, and when it covers every row in order it becomes the
+            vector matrix as it is, without a copy.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return rows
-        vectors = np.asarray(vectors).astype(np.float16).astype(np.float32)
-        if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
-            self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
-            self.have[:] = False
-        self.vectors[rows] = vectors
+        vectors = np.asarray(vectors)
+        handed_over = (
+            rounded
+            and vectors.dtype == np.float32
+            and vectors.ndim == 2
+            and vectors.flags.c_contiguous
+            and vectors.flags.writeable
+        )
+        if not handed_over:
+            vectors = vectors.astype(np.float16).astype(np.float32)
+        if handed_over and len(rows) == self.n and np.array_equal(rows, np.arange(self.n)):
+            if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
+                self.have[:] = False
+            self.vectors = vectors
+        else:
+            if self.vectors is None or self.vectors.shape[1] != vectors.shape[1]:
+                self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
+                self.have[:] = False
+            self.vectors[rows] = vectors
         new = np.unique(rows[~self.have[rows]])
         if not len(new):
             return new

@@ -53,6 +53,7 @@ __all__ = [
     "example_vector",
     "export_rows",
     "label_vectors",
+    "name_order",
     "open_and_embed",
     "project",
     "propagate",
@@ -84,6 +85,13 @@ class Opened:
     manual: list[str | None] = field(default_factory=list)
     label_token: int = 0
     sha_rows: dict[str, list[int]] | None = None
+    name_order: np.ndarray | None = None
+
+
+def name_order(items: Sequence[Item]) -> np.ndarray:
+    """Rows in case-insensitive name order (stable: equal names keep their row order)."""
+    names = [it.name.lower() for it in items]
+    return np.array(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
 
 
 def rows_by_sha(items: Sequence[Item]) -> dict[str, list[int]]:
@@ -96,7 +104,11 @@ def rows_by_sha(items: Sequence[Item]) -> dict[str, list[int]]:
 
 @dataclass
 class RowsFound:
-    """Vectors already known for some rows (from the cache), aligned with ``rows``."""
+    """Vectors already known for some rows (from the cache), aligned with ``rows``.
+
+    ``vectors`` is a fresh float32 array holding float16 values (as the cache stores them),
+    so that :meth:`AppState.add_rows` can take it over with ``rounded=True``.
+    """
 
     rows: np.ndarray
     vectors: np.ndarray
@@ -133,7 +145,9 @@ def rows_for(items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray) -> Ro
         if i is not None:
             rows.append(row)
             idx.append(i)
-    return RowsFound(np.asarray(rows, dtype=np.int64), np.asarray(vecs)[idx])
+    # rounded here, on the worker: the GUI thread then takes the array over without a copy
+    vectors = np.asarray(vecs)[idx].astype(np.float16).astype(np.float32)
+    return RowsFound(np.asarray(rows, dtype=np.int64), vectors)
 
 
 def open_and_embed(
@@ -180,7 +194,7 @@ def open_and_embed(
     labels = session.labels  # built here: the GUI never waits on the session's lock
     token, manual = _read_manual(labels, items)
     log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-    yield Opened(session, items, labels, manual, token, rows_by_sha(items))
+    yield Opened(session, items, labels, manual, token, rows_by_sha(items), name_order(items))
     if cancelled():
         return
     uniq = list(dict.fromkeys(it.sha256 for it in items))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -378,7 +379,7 @@ class Controller(QObject):
             if self.state.query.active:
                 self._submit_query()
         elif isinstance(ev, workflows.RowsFound):
-            self.state.add_rows(ev.rows, ev.vectors)
+            self.state.add_rows(ev.rows, ev.vectors, rounded=True)
         elif isinstance(ev, workflows.VectorsDiscarded):
             self.tasks.bump("query")
             self.heavy.bump("projection")
@@ -400,7 +401,11 @@ class Controller(QObject):
         self._dirty.clear()
         self._label_token = ev.label_token
         self.state.open(
-            ev.items, manual=ev.manual, sha_rows=ev.sha_rows, keep_examples=self._keep_examples
+            ev.items,
+            manual=ev.manual,
+            sha_rows=ev.sha_rows,
+            name_order=ev.name_order,
+            keep_examples=self._keep_examples,
         )
         for msg in getattr(ev.labels, "warnings", None) or []:
             self.error.emit("Labels", msg)  # e.g. a damaged labels file was moved aside
@@ -499,16 +504,23 @@ class Controller(QObject):
         rows = self.embedded_rows()
         if self.vectors is None or len(rows) == 0:
             return
-        emb = self.vectors[rows].copy()
+        # Only a reference to the matrix goes to the worker, which picks the rows there (no
+        # copy at all when every row has a vector). The rows it reads are never rewritten
+        # with other values: new vectors go to other rows, and a discard or another model
+        # replaces the matrix instead of writing into it.
+        vectors = self.vectors
         umap = final and self.umap_enabled and len(rows) >= 5
         cache_dir = self._umap_cache_dir()
         if umap:
             self._busy("Computing UMAP map…")
+
+        def run(cancel: threading.Event) -> Any:
+            emb = vectors if len(rows) == len(vectors) else vectors[rows]
+            return _tagged(rows, workflows.project(emb, cache_dir, umap=umap, cancel=cancel))
+
         self.heavy.start(
             "projection",
-            lambda cancel: _tagged(
-                rows, workflows.project(emb, cache_dir, umap=umap, cancel=cancel)
-            ),
+            run,
             on_yield=self._on_projection,
             on_error=self._on_projection_failed,
             on_done=self._on_projection_done,

@@ -99,7 +99,6 @@ class GalleryModel(QAbstractListModel):
         self.order = np.zeros(0, dtype=np.int64)
         self._pos = np.zeros(0, dtype=np.int64)
         self._name_order = np.zeros(0, dtype=np.int64)
-        self._key_rows: dict[str, list[int]] = {}
         if thumbs is not None:
             thumbs.ready.connect(self._on_thumb_ready)
 
@@ -181,12 +180,8 @@ class GalleryModel(QAbstractListModel):
         return -1
 
     def reset_catalogue(self) -> None:
-        c = self.c
-        names = [it.name.lower() for it in c.items]
-        self._name_order = np.array(sorted(range(c.n), key=names.__getitem__), dtype=np.int64)
-        self._key_rows = {}
-        for row, it in enumerate(c.items):
-            self._key_rows.setdefault(it.sha256, []).append(row)
+        # name order and content-hash rows come from the state (built on the open worker)
+        self._name_order = self.c.state.name_order
         self._filter = None
         self.resort()
 
@@ -269,7 +264,7 @@ class GalleryModel(QAbstractListModel):
 
     @Slot(str)
     def _on_thumb_ready(self, key: str) -> None:
-        for row in self._key_rows.get(key, ()):
+        for row in self.c.state.rows_of(key):
             pos = self.position_of(row)
             if pos >= 0:
                 idx = self.index(pos)

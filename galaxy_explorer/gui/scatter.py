@@ -633,22 +633,24 @@ class MapView(QWidget):
         names = c.label_names()
         colors = [_style.label_color(i) for i in range(len(names))]
         if c.color_mode == "manual":
-            manual = c.manual_labels()
-            extra = sorted({m for m in manual if m is not None and m not in names})
+            # O(labels) in Python; the per-row work runs in numpy
+            counts = c.manual_counts()
+            extra = sorted(m for m, k in counts.items() if k > 0 and m not in names)
             names = names + extra
             colors += [_style.label_color(len(colors) + i) for i in range(len(extra))]
             index = {n: i for i, n in enumerate(names)}
             names = names + ["unlabelled"]
             colors.append(QColor(_style.UNLABELLED_COLOR))
-            cat = np.array(
-                [
-                    index.get(manual[r], len(names) - 1)
-                    if manual[r] is not None
-                    else len(names) - 1
-                    for r in rows
-                ],
-                dtype=np.int64,
-            )
+            unlabelled = len(names) - 1
+            cat = np.full(len(rows), unlabelled, dtype=np.int64)
+            manual = c.state.manual
+            if counts and len(rows) and len(manual) == c.n:
+                man = np.asarray(manual, dtype=object)[rows]
+                has = ~np.equal(man, None)
+                if has.any():
+                    uniq, inv = np.unique(man[has], return_inverse=True)
+                    codes = np.array([index.get(u, unlabelled) for u in uniq], dtype=np.int64)
+                    cat[has] = codes[inv.ravel()]
         else:
             ok = len(c.predicted) == c.n
             pred = c.predicted[rows] if ok else np.full(len(rows), NO_PREDICTION)

@@ -193,3 +193,46 @@ def test_projection_keeps_umap_and_drops_stale_results():
     assert s.set_projection("pca", np.arange(4), np.zeros((4, 2))) and s.coords_kind == "pca"
     s.discard_vectors()
     assert not s.have.any() and s.coords_kind == "" and np.isnan(s.coords).all()
+
+
+def test_cached_rows_from_a_worker_are_taken_over_without_a_copy():
+    """``RowsFound`` is rounded on the worker; the GUI thread neither rounds nor copies it."""
+    items = [_Item(i) for i in range(6)]
+    s = AppState([LabelDef("a")], ["{}"])
+    s.open(items)
+    raw = _unit(6)
+    found = workflows.rows_for(items, [it.sha256 for it in items][::-1], raw[::-1])
+    assert found.vectors.dtype == np.float32
+    np.testing.assert_array_equal(found.vectors, raw.astype(np.float16).astype(np.float32))
+    new = s.add_rows(found.rows, found.vectors, rounded=True)
+    assert new.tolist() == list(range(6)) and s.have.all()
+    assert s.vectors is found.vectors  # every row, in order: adopted as it is
+    # a part of the rows is written into the matrix (which is kept)
+    s.open(items)
+    part = workflows.rows_for(items, [items[1].sha256, items[4].sha256], raw[[1, 4]])
+    s.add_rows(part.rows, part.vectors, rounded=True)
+    assert s.vectors is not part.vectors and s.vectors.shape == (6, 8)
+    assert s.have.tolist() == [False, True, False, False, True, False]
+    np.testing.assert_array_equal(s.vectors[[1, 4]], part.vectors)
+    # without ``rounded`` the vectors are still rounded and copied
+    s.open(items)
+    s.add_rows(np.arange(6), raw)
+    assert s.vectors is not raw
+    np.testing.assert_array_equal(s.vectors, raw.astype(np.float16).astype(np.float32))
+
+
+def test_name_order_is_built_off_the_gui_thread_and_handed_over():
+    """The gallery's name order comes with ``Opened`` (worker); the state keeps it as it is."""
+    names = ["b.png", "A.png", "c.png", "a.png", "B.png"]
+    items = [_Item(i) for i in range(5)]
+    for it, name in zip(items, names, strict=True):
+        it.name = name
+    order = workflows.name_order(items)
+    assert order.tolist() == [1, 3, 0, 4, 2]  # case-insensitive, stable
+    s = AppState([LabelDef("a")], ["{}"])
+    s.open(items, name_order=order)
+    assert s.name_order is order
+    s.open(items)  # without it, built on demand (the same order)
+    assert s.name_order is not order and s.name_order.tolist() == order.tolist()
+    s.open(items[:3], name_order=order)  # a stale order of another length is not used
+    assert s.name_order.tolist() == [1, 0, 2]

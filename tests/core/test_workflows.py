@@ -208,6 +208,8 @@ def test_open_and_embed_yields_typed_events(tiny_model, cutouts, tmp_path):
 
     first, kinds = run()
     assert kinds[0] == "Opened" and len(first[0].items) == 8
+    # the gallery's name order is built here, on the worker
+    assert first[0].name_order.tolist() == workflows.name_order(first[0].items).tolist()
     assert "ModelLoaded" in kinds and kinds[-1] == "EmbedProgress"
     assert sum(e.progress.embedded for e in first if isinstance(e, workflows.EmbedProgress)) == 8
     # a second open shows the cached vectors before the model has loaded

@@ -87,3 +87,29 @@ def test_map_with_100k_points_is_fast(qtbot):
     assert t_refresh < 0.5 and t_paint < 1.0 and t_hit < 0.05 and t_lasso < 0.5
     assert t_query < 0.2
     c.shutdown()
+
+
+def test_manual_colour_categories_match_each_rows_label(qtbot, make_window, cutouts):
+    """Manual colouring: defined labels, then extra ones sorted, then "unlabelled"."""
+    from conftest import wait_embedded
+
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    c = win.c
+    defined = c.label_names()
+    c.set_manual_label([0, 3], defined[1])
+    c.set_manual_label([1], "zz extra")
+    c.set_manual_label([2, 5], "aa extra")
+    c.set_color_mode("manual")
+    rows = np.array([5, 4, 3, 2, 1, 0, 3])
+    names, colors, cat = win.map._categories(rows)
+    assert names == defined + ["aa extra", "zz extra", "unlabelled"]
+    assert len(colors) == len(names)
+    expected = [
+        names.index(c.manual_label(int(r))) if c.manual_label(int(r)) else len(names) - 1
+        for r in rows
+    ]
+    assert cat.tolist() == expected
+    c.set_manual_label([0, 1, 2, 3, 5], None)
+    names, _, cat = win.map._categories(rows)
+    assert names == defined + ["unlabelled"] and (cat == len(names) - 1).all()

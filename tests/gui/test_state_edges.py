@@ -133,3 +133,27 @@ def test_outside_example_file_is_cached_like_any_image(qtbot, make_window, cutou
         store.close()
     assert found[0]
     np.testing.assert_allclose(vec[0], c.query.positive[0][1], atol=1e-3)
+
+
+def test_pca_map_reads_the_vectors_off_the_gui_thread_without_a_copy(
+    qtbot, make_window, cutouts, monkeypatch
+):
+    """The quick PCA map gets the state's own matrix on a worker thread (no copy of N rows)."""
+    import threading
+
+    from galaxy_explorer.core import projection
+
+    calls = []
+    real = projection.pca_2d
+
+    def spy(emb):
+        calls.append((threading.current_thread() is threading.main_thread(), emb))
+        return real(emb)
+
+    monkeypatch.setattr(projection, "pca_2d", spy)
+    win = make_window([cutouts])
+    wait_embedded(qtbot, win)
+    c = win.c
+    assert c.have.all()
+    qtbot.waitUntil(lambda: any(np.shares_memory(e, c.vectors) for _, e in calls), timeout=10000)
+    assert calls and not any(on_gui for on_gui, _ in calls)

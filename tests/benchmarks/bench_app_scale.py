@@ -1,0 +1,165 @@
+"""The desktop app opening a cached 100k-image catalogue against 1k, in one run (on demand).
+
+    pytest tests/benchmarks/bench_app_scale.py -m benchmark -s
+    QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_app_scale.py [N_BIG] [N_SMALL] [--profile]
+
+Builds two catalogues synthetically through the real APIs (as ``bench_query_scale.py``
+does: files scanned into the :class:`FileMemo`, one unit vector per file written with
+:meth:`EmbeddingStore.put` under the bundled model's key (``GE_BENCH_TINY=1``: the tiny test model's)), then opens each in the real
+:class:`MainWindow` (offscreen, UMAP off) and reports
+
+- the time from ``create_window`` until the map shows its first points, every point,
+  and until the open job (model load, check for missing vectors) has finished, and
+- the longest event-loop freeze meanwhile (plus a one-second settle), measured with a
+  10 ms ``QTimer`` as ``tests/gui/test_responsiveness.py`` does,
+
+for both sizes, and their ratios. Issue 12's targets at 100k: map on screen <= 5 s, longest
+freeze <= 100 ms. ``--profile`` writes a cProfile of the GUI thread while opening the big
+catalogue (``ge-app-big.prof`` in the temp folder; worker threads are not profiled).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+SETTLE_S = 1.0
+
+
+def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path | None) -> dict:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from galaxy_explorer.gui.app import create_window
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "gui"))
+    from test_responsiveness import LatenessProbe
+
+    app = QApplication.instance() or QApplication([])
+    settings = QSettings(str(tmp / f"settings-{folder.name}.ini"), QSettings.Format.IniFormat)
+    probe = LatenessProbe()
+    probe.start()
+    prof = None
+    if profile is not None:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    t0 = time.perf_counter()
+    win = create_window([folder], model=str(model), cache_dir=cache, settings=settings, umap=False)
+    win.quiet_errors = True
+    win.resize(1280, 800)
+    win.show()
+    n_expected = None
+    t_first = t_map = t_done = None
+    settle_end = float("inf")
+    deadline = t0 + 600
+    while time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+        c = win.c
+        now = time.perf_counter()
+        if n_expected is None and c.n > 0:
+            n_expected = c.n
+        points = win.map.point_count
+        if t_first is None and points > 0:
+            t_first = now - t0
+        if t_map is None and n_expected and points == n_expected:
+            t_map = now - t0
+        if t_done is None and n_expected and not c.job_running and int(c.have.sum()) == points:
+            t_done = now - t0
+        if t_map is not None and t_done is not None and settle_end == float("inf"):
+            settle_end = now + SETTLE_S
+        if now >= settle_end:
+            break
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(str(profile))
+    probe.timer.stop()
+    res = {
+        "n": n_expected or 0,
+        "first_s": t_first if t_first is not None else float("nan"),
+        "map_s": t_map if t_map is not None else float("nan"),
+        "done_s": t_done if t_done is not None else float("nan"),
+        "max_freeze_s": probe.max_late,
+        "ticks": probe.ticks,
+    }
+    win.close()
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    return res
+
+
+def run(n_big: int = 100_000, n_small: int = 1000, profile: bool = False) -> dict[str, float]:
+    from bench_query_scale import build_catalogue
+    from helpers import make_tiny_clip
+
+    from galaxy_explorer.core.model import ClipAdapter
+
+    tmp = Path(tempfile.mkdtemp(prefix="ge-bench-app-"))
+    os.environ["GALAXY_EXPLORER_DATA"] = str(tmp / "data")
+    os.environ["GALAXY_EXPLORER_LOG"] = str(tmp / "gui.log")
+    try:
+        # the bundled model (its real vector width) unless GE_BENCH_TINY=1 asks for the tiny one
+        model = make_tiny_clip(tmp / "tiny_clip") if os.environ.get("GE_BENCH_TINY") else "auto"
+        adapter = ClipAdapter.load(str(model), device="cpu")
+        cache = tmp / "cache"
+        t0 = time.perf_counter()
+        for n in (n_small, n_big):
+            build_catalogue(tmp / f"cat{n}", cache, n, adapter.model_key, adapter.dim)
+        build_s = time.perf_counter() - t0
+        del adapter
+        # a warm-up open (imports, first window, model load, OS file cache)
+        _open(tmp / f"cat{n_small}", model, cache, tmp, None)
+        small = _open(tmp / f"cat{n_small}", model, cache, tmp, None)
+        kept = Path(tempfile.gettempdir()) / "ge-app-big.prof" if profile else None
+        big = _open(tmp / f"cat{n_big}", model, cache, tmp, kept)
+        assert small["n"] == n_small and big["n"] == n_big, (small, big)
+        print(f"\napp open benchmark (catalogues built in {build_s:.0f} s, UMAP off)")
+        for r in (small, big):
+            print(
+                f"  {r['n']:>9,} images: first points {r['first_s']:6.2f} s, all points "
+                f"{r['map_s']:6.2f} s, job done {r['done_s']:6.2f} s, longest freeze "
+                f"{r['max_freeze_s'] * 1000:7.1f} ms ({r['ticks']} ticks)"
+            )
+        map_ratio = big["map_s"] / small["map_s"]
+        freeze_ratio = big["max_freeze_s"] / max(small["max_freeze_s"], 1e-3)
+        print(f"  ratio {n_big:,} / {n_small:,}: map {map_ratio:.2f}x, freeze {freeze_ratio:.2f}x")
+        print("  targets at 100k: map <= 5 s, freeze <= 100 ms")
+        if kept is not None:
+            print(f"  GUI-thread profile of the {n_big:,} open: {kept}")
+        return {
+            "small_map_s": small["map_s"],
+            "big_map_s": big["map_s"],
+            "small_freeze_s": small["max_freeze_s"],
+            "big_freeze_s": big["max_freeze_s"],
+            "map_ratio": map_ratio,
+            "freeze_ratio": freeze_ratio,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.benchmark
+def test_app_open_at_scale():
+    """Reports map time and longest freeze opening 100k against 1k (targets 5 s, 100 ms)."""
+    res = run()
+    assert res["big_map_s"] > 0 and res["small_map_s"] > 0
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    run(*(int(a) for a in args), profile="--profile" in sys.argv)
