@@ -64,11 +64,10 @@ __all__ = [
 _FORMAT = "galaxy-explorer-labels"
 _JSON_VERSION = 1  # the JSON files of earlier releases
 _DB_VERSION = 2  # this store
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_S = 15.0
 # WAL + synchronous=NORMAL: a commit is in the WAL file (the OS's page cache) when set()
-# returns, so it survives the process being killed; a background fsync of the WAL within
-# _FLUSH_DELAY_S makes it survive a power cut too, without an fsync on the GUI thread
+# returns, so it survives the process being killed; a background checkpoint (it syncs the WAL)
+# within _FLUSH_DELAY_S makes it survive a power cut too, without an fsync on the GUI thread
 # (synchronous=FULL costs ~8 ms per change on the development VM).
 _SYNCHRONOUS = "NORMAL"
 _FLUSH_DELAY_S = 0.5
@@ -216,9 +215,9 @@ class LabelStore:
     Each :meth:`set` call is one undo step, however many items it touches; a call that
     changes nothing records no step. Each change is one SQLite transaction (WAL,
     ``synchronous=NORMAL``), committed before the call returns: once :meth:`set` returns,
-    the change survives this process being killed; a background fsync of the WAL within
-    half a second makes it survive a power cut too, without an fsync on the caller's (GUI)
-    thread. If the transaction fails, nothing changes and the error propagates as
+    the change survives this process being killed; a background checkpoint (which syncs
+    the WAL) within half a second makes it survive a power cut too, without an fsync on the
+    caller's (GUI) thread. If the transaction fails, nothing changes and the error propagates as
     :class:`OSError`. A change waits for another process's transaction to finish (they
     take a millisecond; a first JSON import of 100k labels about two seconds), for at most
     the busy timeout (15 s). Thread-safe.
@@ -320,15 +319,8 @@ class LabelStore:
 
     def _prepare(self, db: sqlite3.Connection) -> None:
         """Check the header and version, set WAL, create the schema (idempotent, racing ok)."""
-        try:
-            with open(self.path, "rb") as fh:
-                head = fh.read(len(_SQLITE_MAGIC))
-        except FileNotFoundError:
-            head = b""
-        except OSError as exc:
-            raise LabelsFileError(self.path, f"cannot read: {exc.strerror or exc}") from None
-        if head and head != _SQLITE_MAGIC:
-            raise sqlite3.DatabaseError("file is not a database")
+        # The file is never opened here other than through SQLite (a file that is not a
+        # database fails the first query below): see _checkpoint for why.
         db.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "meta" not in tables:
@@ -452,7 +444,7 @@ class LabelStore:
             db.execute("ROLLBACK")
             raise
         self.imported = len(entries)
-        self._fsync_wal()
+        self._checkpoint()
         log.info(
             "imported %d labels from %s into %s (the JSON file is kept)",
             len(entries),
@@ -467,12 +459,12 @@ class LabelStore:
             if timer is not None:
                 timer.cancel()
             if self._db is not None:
+                self._checkpoint()
                 self._db.close()
                 self._db = None
-        self._fsync_wal()
 
     def _schedule_flush(self) -> None:
-        """fsync the WAL soon, off this thread (called with the lock held)."""
+        """Checkpoint soon, off this thread (called with the lock held)."""
         if self._flush_timer is None:
             timer = threading.Timer(_FLUSH_DELAY_S, self._on_flush_timer)
             timer.daemon = True
@@ -482,20 +474,26 @@ class LabelStore:
     def _on_flush_timer(self) -> None:
         with self._lock:
             self._flush_timer = None
-        self._fsync_wal()
+            self._checkpoint()
 
-    def _fsync_wal(self) -> None:
-        for name in (self.path.name + "-wal", self.path.name):
-            try:
-                fd = os.open(self.path.with_name(name), os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+    def _checkpoint(self) -> None:
+        """Make committed changes durable against a power cut (called with the lock held).
+
+        A passive checkpoint syncs the write-ahead log before copying it into the database
+        (``synchronous=NORMAL``), and waits for no one. The database files are never opened
+        directly while a connection is open: closing *any* descriptor of a file releases
+        every POSIX lock this process holds on it, SQLite's included, and another process
+        closing its connection would then take the database for unused, checkpoint, and
+        delete the write-ahead log this process still appends to, losing the changes
+        committed after that (seen as labels lost with three processes at once).
+        """
+        db = self._db
+        if db is None:
+            return
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            log.debug("%s: checkpoint skipped: %s", self.path, exc)
 
     # ------------------------------------------------------------------ syncing
     def _next_seq(self) -> int:

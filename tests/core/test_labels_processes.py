@@ -112,3 +112,74 @@ def test_json_imported_once_by_concurrent_openers(tmp_path):
     store = LabelStore(legacy)
     assert store.imported is None
     assert len(store) == 2060 and store.counts()["old"] == 2000
+
+
+# A child driven line by line on stdin: "set SHA LABEL", "wait SECONDS", "close".
+_STEPPED = r"""
+import sys, time
+from galaxy_explorer.core.labels import LabelStore
+store = LabelStore(sys.argv[1])
+for line in sys.stdin:
+    cmd = line.split()
+    if cmd[0] == "set":
+        store.set([cmd[1]], cmd[2])
+    elif cmd[0] == "wait":
+        time.sleep(float(cmd[1]))
+    elif cmd[0] == "close":
+        store.close()
+    print("ok", flush=True)
+    if cmd[0] == "close":
+        break
+"""
+
+
+class _Stepped:
+    def __init__(self, store: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _STEPPED, str(store)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def __call__(self, command: str) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline().strip()
+        assert reply == "ok", self.proc.stderr.read() if self.proc.stderr else reply
+        if command == "close":
+            assert self.proc.wait(timeout=30) == 0
+
+
+def test_background_flush_never_lets_another_process_drop_the_log(tmp_path):
+    """The half-second background flush must keep this process's claim on the database.
+
+    It used to fsync the WAL by opening and closing the files itself, which releases every
+    POSIX lock the process holds on them (SQLite's too). A second process closing its
+    connection then took the database for unused, checkpointed and deleted the WAL, and the
+    first process's later labels went into the deleted file: lost once a third process
+    wrote and both closed (the 1-in-20 loss of the concurrent-import test, made certain).
+    """
+    store_path = tmp_path / "labels.sqlite"
+    a = _Stepped(store_path)
+    a("set " + "a" * 64 + " first")
+    a("wait 1.2")  # the background flush (0.5 s after a change) has run
+    b = _Stepped(store_path)
+    b("set " + "b" * 64 + " second")
+    b("close")
+    a("set " + "c" * 64 + " third")  # acknowledged: must survive
+    c = _Stepped(store_path)
+    c("set " + "d" * 64 + " fourth")
+    a("close")
+    c("close")
+    have = LabelStore(store_path).all()
+    assert have == {
+        "a" * 64: "first",
+        "b" * 64: "second",
+        "c" * 64: "third",
+        "d" * 64: "fourth",
+    }
