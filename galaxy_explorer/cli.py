@@ -21,6 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from galaxy_explorer import __version__
+from galaxy_explorer.cli_common import EXIT_NOTHING as EXIT_NOTHING
+from galaxy_explorer.cli_common import EXIT_OK as EXIT_OK
+from galaxy_explorer.cli_common import EXIT_USAGE as EXIT_USAGE
+from galaxy_explorer.cli_common import CliError as CliError
+from galaxy_explorer.cli_common import check_cache_arg as _check_cache_arg
+from galaxy_explorer.cli_common import check_session_args
 from galaxy_explorer.core._text import terminal_text as _term
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,16 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from galaxy_explorer.core.session import Session
 
 log = logging.getLogger("galaxy_explorer")
-
-EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status ``code``."""
-
-    def __init__(self, message: str, code: int = EXIT_NOTHING) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --------------------------------------------------------------------------- parser
@@ -500,13 +496,7 @@ def _open_session(args: argparse.Namespace) -> Session:
     from galaxy_explorer.core.model import ModelLoadError
     from galaxy_explorer.core.session import Session
 
-    if not args.dir.exists():
-        raise CliError(f"{args.dir}: no such file or directory", EXIT_USAGE)
-    _check_cache_arg(args.cache)
-    if args.labels_file is not None and args.labels_file.is_dir():
-        raise CliError(
-            f"--labels-file {args.labels_file}: is a folder, not a labels file", EXIT_USAGE
-        )
+    check_session_args(args)
     args.model = _model_spec(args)
     session = Session(
         args.dir,
@@ -933,11 +923,6 @@ def _paths_from(file: Path) -> list[Path]:
     except csv.Error as exc:
         raise CliError(f"{_term(file)}: not a readable CSV: {exc}", EXIT_USAGE) from None
     return [Path(ln.strip()) for ln in lines]
-
-
-def _check_cache_arg(cache: Path | None) -> None:
-    if cache is not None and cache.exists() and not cache.is_dir():
-        raise CliError(f"--cache {_term(cache)}: is a file, not a folder", EXIT_USAGE)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ def add_cache_command(sub: Any) -> None:
 
 
 def _root(path: Path | None) -> Path:
-    from galaxy_explorer.cli import EXIT_USAGE, CliError
+    from galaxy_explorer.cli_common import EXIT_USAGE, CliError
     from galaxy_explorer.core.cache import STORE_DIR, default_cache_dir
 
     root = path if path is not None else default_cache_dir()
@@ -80,7 +80,7 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_merge(args: argparse.Namespace) -> int:
-    from galaxy_explorer.cli import EXIT_USAGE, CliError
+    from galaxy_explorer.cli_common import EXIT_USAGE, CliError
     from galaxy_explorer.core.cache import merge_caches
 
     srcs = [_root(s) for s in args.sources]
