@@ -49,21 +49,22 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _percentile(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _percentile(text: str) -> float:
+    v = _number(text)
     if not 50 < v <= 100:
         raise argparse.ArgumentTypeError(f"percentile must be in (50, 100], got {v:g}")
     return v
 
 
 def _probability(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    v = _number(text)
     if not (math.isfinite(v) and 0.0 <= v <= 1.0):
         raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
     return v
