@@ -21,6 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from galaxy_explorer import __version__
+from galaxy_explorer.cli_common import EXIT_NOTHING as EXIT_NOTHING
+from galaxy_explorer.cli_common import EXIT_OK as EXIT_OK
+from galaxy_explorer.cli_common import EXIT_USAGE as EXIT_USAGE
+from galaxy_explorer.cli_common import CliError as CliError
+from galaxy_explorer.cli_common import check_cache_arg as _check_cache_arg
+from galaxy_explorer.cli_common import check_session_args
 from galaxy_explorer.core._text import terminal_text as _term
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,16 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from galaxy_explorer.core.session import Session
 
 log = logging.getLogger("galaxy_explorer")
-
-EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status ``code``."""
-
-    def __init__(self, message: str, code: int = EXIT_NOTHING) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --------------------------------------------------------------------------- parser
@@ -53,21 +49,22 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _percentile(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _percentile(text: str) -> float:
+    v = _number(text)
     if not 50 < v <= 100:
         raise argparse.ArgumentTypeError(f"percentile must be in (50, 100], got {v:g}")
     return v
 
 
 def _probability(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    v = _number(text)
     if not (math.isfinite(v) and 0.0 <= v <= 1.0):
         raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
     return v
@@ -500,13 +497,7 @@ def _open_session(args: argparse.Namespace) -> Session:
     from galaxy_explorer.core.model import ModelLoadError
     from galaxy_explorer.core.session import Session
 
-    if not args.dir.exists():
-        raise CliError(f"{args.dir}: no such file or directory", EXIT_USAGE)
-    _check_cache_arg(args.cache)
-    if args.labels_file is not None and args.labels_file.is_dir():
-        raise CliError(
-            f"--labels-file {args.labels_file}: is a folder, not a labels file", EXIT_USAGE
-        )
+    check_session_args(args)
     args.model = _model_spec(args)
     session = Session(
         args.dir,
@@ -933,11 +924,6 @@ def _paths_from(file: Path) -> list[Path]:
     except csv.Error as exc:
         raise CliError(f"{_term(file)}: not a readable CSV: {exc}", EXIT_USAGE) from None
     return [Path(ln.strip()) for ln in lines]
-
-
-def _check_cache_arg(cache: Path | None) -> None:
-    if cache is not None and cache.exists() and not cache.is_dir():
-        raise CliError(f"--cache {_term(cache)}: is a file, not a folder", EXIT_USAGE)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -13,25 +13,19 @@ def add_cache_command(sub: Any) -> None:
     p = sub.add_parser("cache", help="inspect, verify or merge embedding caches")
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
 
-    q = csub.add_parser("info", help="counts, models, size on disk and orphan shards")
-    q.add_argument(
-        "cache",
-        nargs="?",
-        type=Path,
-        default=None,
-        help="cache folder (default: the user cache folder)",
-    )
-    q.set_defaults(func=cmd_cache_info)
-
-    q = csub.add_parser("verify", help="check shards against the index; move damage aside")
-    q.add_argument(
-        "cache",
-        nargs="?",
-        type=Path,
-        default=None,
-        help="cache folder (default: the user cache folder)",
-    )
-    q.set_defaults(func=cmd_cache_verify)
+    for name, help_text, func in (
+        ("info", "counts, models, size on disk and orphan shards", cmd_cache_info),
+        ("verify", "check shards against the index; move damage aside", cmd_cache_verify),
+    ):
+        q = csub.add_parser(name, help=help_text)
+        q.add_argument(
+            "cache",
+            nargs="?",
+            type=Path,
+            default=None,
+            help="cache folder (default: the user cache folder)",
+        )
+        q.set_defaults(func=func)
 
     q = csub.add_parser("merge", help="copy the embeddings of other caches into one")
     q.add_argument("sources", nargs="+", type=Path, metavar="SRC", help="cache folders to read")
@@ -40,7 +34,7 @@ def add_cache_command(sub: Any) -> None:
 
 
 def _root(path: Path | None) -> Path:
-    from galaxy_explorer.cli import EXIT_USAGE, CliError
+    from galaxy_explorer.cli_common import EXIT_USAGE, CliError
     from galaxy_explorer.core.cache import STORE_DIR, default_cache_dir
 
     root = path if path is not None else default_cache_dir()
@@ -80,7 +74,7 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_merge(args: argparse.Namespace) -> int:
-    from galaxy_explorer.cli import EXIT_USAGE, CliError
+    from galaxy_explorer.cli_common import EXIT_USAGE, CliError
     from galaxy_explorer.core.cache import merge_caches
 
     srcs = [_root(s) for s in args.sources]

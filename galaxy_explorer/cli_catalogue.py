@@ -107,7 +107,7 @@ def match_session(
     session: Session, args: argparse.Namespace, path: Path
 ) -> tuple[Catalogue, Match]:
     """Open ``path`` and match it to the session's scanned items; report on stderr."""
-    from galaxy_explorer.cli import EXIT_USAGE, CliError
+    from galaxy_explorer.cli_common import EXIT_USAGE, CliError
     from galaxy_explorer.core.catalogue import (
         CatalogueError,
         match_catalogue,
@@ -216,16 +216,10 @@ def add_label_command(sub: Any) -> None:
 
 
 def _label_session(args: argparse.Namespace) -> Session:
-    from galaxy_explorer.cli import EXIT_NOTHING, EXIT_USAGE, CliError, _check_cache_arg
+    from galaxy_explorer.cli_common import EXIT_NOTHING, CliError, check_session_args
     from galaxy_explorer.core.session import Session
 
-    if not args.dir.exists():
-        raise CliError(f"{_term(args.dir)}: no such file or directory", EXIT_USAGE)
-    _check_cache_arg(args.cache)
-    if args.labels_file is not None and args.labels_file.is_dir():
-        raise CliError(
-            f"--labels-file {_term(args.labels_file)}: is a folder, not a labels file", EXIT_USAGE
-        )
+    check_session_args(args)
     session = Session(args.dir, cache_dir=args.cache, labels_path=args.labels_file)
     result = session.scan()
     for path, reason in result.errors:
@@ -236,7 +230,7 @@ def _label_session(args: argparse.Namespace) -> Session:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from galaxy_explorer.cli import EXIT_NOTHING, EXIT_USAGE, CliError
+    from galaxy_explorer.cli_common import EXIT_NOTHING, EXIT_USAGE, CliError
     from galaxy_explorer.core.labels import LabelsFileError
 
     session = _label_session(args)
@@ -257,7 +251,7 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def _import_labels(session: Session, store: Any, args: argparse.Namespace) -> int:
-    from galaxy_explorer.cli import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, CliError
+    from galaxy_explorer.cli_common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, CliError
     from galaxy_explorer.core.catalogue import LABEL_COLUMNS, CatalogueError
 
     cat, match = match_session(session, args, args.import_file)
@@ -329,7 +323,7 @@ def _import_labels(session: Session, store: Any, args: argparse.Namespace) -> in
 def _export_labels(session: Session, store: Any, args: argparse.Namespace) -> int:
     import os
 
-    from galaxy_explorer.cli import EXIT_OK, EXIT_USAGE, CliError
+    from galaxy_explorer.cli_common import EXIT_OK, EXIT_USAGE, CliError
     from galaxy_explorer.core.export import ExportRow, Provenance
     from galaxy_explorer.core.tables import TableError, format_for, write_table
 

@@ -44,7 +44,7 @@ def send_rows(
     CliError
         No hub, no client accepting tables, or no client of that name (one line).
     """
-    from galaxy_explorer.cli import CliError
+    from galaxy_explorer.cli_common import CliError
     from galaxy_explorer.core.samp import SampError, SampLink
     from galaxy_explorer.core.tables import votable_bytes
 

@@ -158,3 +158,46 @@ def write_gzip_declared_huge(path: Path, n: int = 100_000) -> Path:
         [("SIMPLE", True), ("BITPIX", -64), ("NAXIS", 2), ("NAXIS1", n), ("NAXIS2", n)]
     )
     return write_gzip(path, [(hdr, 1), (bytes(2880), 364)])
+
+
+# --------------------------------------------------------------- measuring in a child process
+_CHILD_HEAD = r"""
+import json, resource, sys, time
+import numpy as np
+import PIL.Image, PIL.PngImagePlugin, PIL.JpegImagePlugin
+import astropy.io.fits, astropy.visualization
+from galaxy_explorer.core import imaging
+"""
+
+_CHILD_CLOCK = r"""
+def usage():
+    # peak RSS of this process image in kB: VmHWM starts afresh at exec, whereas
+    # ru_maxrss carries over the parent's peak through (v)fork + exec
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    peak = r.ru_maxrss
+    try:
+        with open("/proc/self/status") as f:
+            peak = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        pass
+    return peak, r.ru_utime + r.ru_stime
+
+base, cpu0 = usage()
+t0 = time.perf_counter()
+"""
+
+_CHILD_TAIL = r"""peak, cpu1 = usage()
+out.update(peak_mb=(peak - base) / 1024, cpu_s=cpu1 - cpu0, wall_s=time.perf_counter() - t0)
+print(json.dumps(out))
+"""
+
+
+def child_script(setup: str, call: str) -> str:
+    """A script for ``python -c`` that measures one call in a fresh interpreter.
+
+    It imports numpy, Pillow, astropy and :mod:`galaxy_explorer.core.imaging`, runs
+    ``setup`` (more imports), takes the baseline peak RSS and CPU time, runs ``call`` (which
+    sets a dict ``out``), then prints ``out`` as JSON with ``peak_mb`` (``VmHWM`` added by
+    the call), ``cpu_s`` and ``wall_s``.
+    """
+    return _CHILD_HEAD + setup + _CHILD_CLOCK + call + _CHILD_TAIL

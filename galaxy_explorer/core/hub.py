@@ -45,8 +45,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from galaxy_explorer.core import model as _model
-from galaxy_explorer.core.model import DEFAULT_HUB_MODEL
+from galaxy_explorer.core import model_source as _source
+from galaxy_explorer.core.model_source import DEFAULT_HUB_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ __all__ = [
     "LocalModel",
     "RemoteFile",
     "SEED_MODEL",
+    "auto_model_spec",
     "display_name",
     "download",
     "download_job",
@@ -176,6 +177,29 @@ def _hub_repo_of(folder: Path) -> tuple[str, str] | None:
     return None
 
 
+def auto_model_spec() -> str:
+    """What ``--model auto`` stands for now (nothing is downloaded).
+
+    The seed model :data:`SEED_MODEL` if it is in the local Hugging Face cache, else the
+    bundled model's folder.
+
+    Raises
+    ------
+    ModelLoadError
+        Neither is there.
+    """
+    snap = local_snapshot(DEFAULT_HUB_MODEL, None, cache_dir=_source.hub_cache_dir())
+    if snap is not None and (snap / "config.json").exists():
+        return DEFAULT_HUB_MODEL
+    bundled = _source.bundled_model_path()
+    if (bundled / "config.json").exists():
+        return str(bundled)
+    raise _source.ModelLoadError(
+        f"no model available: {DEFAULT_HUB_MODEL} is not in the local Hugging Face cache "
+        f"and the bundled model is missing at {bundled}; pass --model HUB_ID_OR_FOLDER"
+    )
+
+
 def display_name(spec: str | os.PathLike[str] | None) -> str:
     """A name that says what a model is, for the status bar, the CLI and CSV provenance.
 
@@ -187,11 +211,9 @@ def display_name(spec: str | os.PathLike[str] | None) -> str:
     * ``auto``: the name of the model ``auto`` stands for now.
     """
     if spec is None or str(spec) == "auto":
-        from galaxy_explorer.core.model import ModelLoadError, resolve_model_spec
-
         try:
-            spec = resolve_model_spec("auto")
-        except ModelLoadError:
+            spec = auto_model_spec()
+        except _source.ModelLoadError:
             return "no model"
     text = str(spec)
     path = Path(text).expanduser()
@@ -202,7 +224,7 @@ def display_name(spec: str | os.PathLike[str] | None) -> str:
     if exists:
         resolved = path.resolve()
         try:
-            bundled = _model.bundled_model_path().resolve()
+            bundled = _source.bundled_model_path().resolve()
         except OSError:  # pragma: no cover - a name only
             bundled = None
         if resolved == bundled:
@@ -229,7 +251,7 @@ def format_bytes(n: float | None) -> str:
 
 # ------------------------------------------------------------------------- local cache
 def _repo_folder(repo_id: str, cache_dir: Path | None = None) -> Path:
-    return Path(cache_dir or _model.hub_cache_dir()) / ("models--" + repo_id.replace("/", "--"))
+    return Path(cache_dir or _source.hub_cache_dir()) / ("models--" + repo_id.replace("/", "--"))
 
 
 def _ref_path(repo_folder: Path, revision: str) -> Path | None:
@@ -405,9 +427,9 @@ def list_local_models(
         Bundled first, then hub models by id, then the folders. Exactly one has
         ``default=True`` when ``--model auto`` finds a model.
     """
-    cache = Path(cache_dir) if cache_dir is not None else _model.hub_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else _source.hub_cache_dir()
     out: list[LocalModel] = []
-    bundled = _model.bundled_model_path()
+    bundled = _source.bundled_model_path()
     if (bundled / "config.json").is_file():
         out.append(
             LocalModel(
@@ -633,7 +655,7 @@ def plan_download(
         rev,
         commit,
         files,
-        Path(cache_dir) if cache_dir is not None else _model.hub_cache_dir(),
+        Path(cache_dir) if cache_dir is not None else _source.hub_cache_dir(),
         ep,
     )
 

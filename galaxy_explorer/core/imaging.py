@@ -393,6 +393,31 @@ def _image_dims(shape: tuple[int, ...]) -> tuple[int, int]:
     return (sq[0] if sq else 1), 1
 
 
+def _data_error(
+    path: Path,
+    e: Exception,
+    label: str,
+    gz: bool,
+    info_end: int | None,
+    file_size: int,
+    what: str = "image data",
+) -> ImageLoadError:
+    """The one-line error for an exception raised while reading ``label``'s data.
+
+    Out of memory; a gzip stream cut short or corrupt; a file shorter than its headers
+    say (``info_end`` past ``file_size``); else corrupt ``what``.
+    """
+    if isinstance(e, MemoryError):
+        return ImageLoadError(path, f"out of memory reading {label}")
+    if gz or isinstance(e, EOFError) or "end-of-stream" in str(e):
+        return ImageLoadError(
+            path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
+        )
+    if info_end is not None and info_end > file_size:
+        return ImageLoadError(path, f"truncated FITS file ({label} is cut short)")
+    return ImageLoadError(path, f"corrupt {what} in {label} ({_exc_text(e)})")
+
+
 def _read_hdu_data(path: Path, hdu: Any, label: str, file_size: int, gz: bool) -> np.ndarray:
     """Read one image HDU's data as float32, with truncation turned into an error."""
     from astropy.io import fits
@@ -405,17 +430,9 @@ def _read_hdu_data(path: Path, hdu: Any, label: str, file_size: int, gz: bool) -
         raw = hdu.data
     except ImageLoadError:
         raise
-    except MemoryError:
-        raise ImageLoadError(path, f"out of memory reading {label}") from None
     except Exception as e:  # noqa: BLE001 - astropy raises many kinds on bad data
-        if gz or isinstance(e, EOFError) or "end-of-stream" in str(e):
-            raise ImageLoadError(
-                path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
-            ) from None
-        if info_end is not None and info_end > file_size:
-            raise ImageLoadError(path, f"truncated FITS file ({label} is cut short)") from None
         what = "compressed image data" if compressed else "image data"
-        raise ImageLoadError(path, f"corrupt {what} in {label} ({_exc_text(e)})") from None
+        raise _data_error(path, e, label, gz, info_end, file_size, what) from None
     if raw is None:
         raise ImageLoadError(path, f"{label} holds no image data")
     raw = np.asarray(raw)
@@ -606,16 +623,8 @@ def _read_planned(path: Path, h: Any, label: str, size: int, gz: bool, plan: _Pl
         raise
     except _bounded.BoundedError as e:
         raise ImageLoadError(path, f"{label}: {e}") from None
-    except MemoryError:
-        raise ImageLoadError(path, f"out of memory reading {label}") from None
     except Exception as e:  # noqa: BLE001 - astropy raises many kinds on bad data
-        if gz or isinstance(e, EOFError) or "end-of-stream" in str(e):
-            raise ImageLoadError(
-                path, f"truncated or corrupt gzip-compressed FITS file ({_exc_text(e)})"
-            ) from None
-        if info_end is not None and info_end > size:
-            raise ImageLoadError(path, f"truncated FITS file ({label} is cut short)") from None
-        raise ImageLoadError(path, f"corrupt image data in {label} ({_exc_text(e)})") from None
+        raise _data_error(path, e, label, gz, info_end, size) from None
     log.debug("%s: %s %s read reduced by %d to %s", path, label, shape, plan.f, data.shape)
     return data
 

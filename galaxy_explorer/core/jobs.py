@@ -80,6 +80,140 @@ def _load_one(adapter: ClipAdapter, path: Path, render: RenderSettings) -> Any:
         return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
+@dataclass
+class EmbedPlan:
+    """What an embedding run has to do, and its running counts.
+
+    Shared by :func:`embed_job` and the Ray engine, so both deduplicate by content, skip
+    known failures and report progress the same way. Build it with :func:`plan_embedding`;
+    the engine adds to ``embedded`` / ``failed`` as batches finish.
+    """
+
+    by_sha: dict[str, Item]
+    same_content: dict[str, list[Path]]
+    todo: list[str]
+    skipped: list[str]
+    known_failures: dict[str, str]
+    readonly: bool
+    cached: int
+    failed: int
+    embedded: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def total(self) -> int:
+        """Unique images (by content) in the run."""
+        return len(self.by_sha)
+
+    @property
+    def left(self) -> int:
+        """Unique images not yet cached, embedded or failed."""
+        return self.total - (self.cached + self.embedded + self.failed)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """True when every image is cached or failed before, or the cache is read-only."""
+        return not self.todo or self.readonly
+
+    def report(self, sha: str, reason: str) -> list[tuple[Path, str]]:
+        """Name every file with that content, not only the first one."""
+        return [(p, reason) for p in self.same_content[sha]]
+
+    def opening(self) -> Progress:
+        """The first progress: what is cached and what failed before."""
+        if self.readonly and self.todo:
+            log.warning(
+                "the cache is read-only: %d image(s) it lacks are not embedded", len(self.todo)
+            )
+        return Progress(
+            done=self.cached + self.failed,
+            total=self.total,
+            cached=self.cached,
+            failed=self.failed,
+            errors=[e for s in self.skipped for e in self.report(s, self.known_failures[s])],
+            finished=self.nothing_to_do,
+            not_cached=len(self.todo) if self.readonly else 0,
+        )
+
+    def _counts(self) -> dict[str, int]:
+        return dict(
+            done=self.cached + self.embedded + self.failed,
+            total=self.total,
+            embedded=self.embedded,
+            cached=self.cached,
+            failed=self.failed,
+        )
+
+    def cancelled(self) -> Progress:
+        """The last progress of a cancelled run."""
+        return Progress(**self._counts(), finished=True, cancelled=True)
+
+    def finished(self) -> Progress:
+        """A closing progress with the counts so far."""
+        return Progress(**self._counts(), finished=True)
+
+    def after_batch(
+        self,
+        shas: list[str],
+        vectors: np.ndarray | None,
+        errors: list[tuple[Path, str]],
+        *,
+        finished: bool,
+    ) -> Progress:
+        """The progress after a batch: counts, rate and time left since ``start``."""
+        elapsed = time.perf_counter() - self.start
+        rate = (self.embedded + self.failed - len(self.skipped)) / elapsed if elapsed > 0 else 0.0
+        left = self.left
+        return Progress(
+            **self._counts(),
+            rate=float(rate),
+            eta=(left / rate) if rate else None,
+            shas=shas,
+            vectors=vectors,
+            errors=errors,
+            finished=finished,
+        )
+
+
+def plan_embedding(
+    items: Sequence[Item], store: EmbeddingStore, *, retry_failed: bool
+) -> EmbedPlan:
+    """Group ``items`` by content and find what ``store`` lacks.
+
+    Parameters
+    ----------
+    items : sequence of Item
+    store : EmbeddingStore
+    retry_failed : bool
+        Embed again the images that failed before (otherwise they are skipped and
+        reported with their recorded reason).
+
+    Returns
+    -------
+    EmbedPlan
+        Its clock starts now.
+    """
+    by_sha: dict[str, Item] = {}
+    same_content: dict[str, list[Path]] = {}
+    for it in items:
+        by_sha.setdefault(it.sha256, it)
+        same_content.setdefault(it.sha256, []).append(it.path)
+    todo = store.missing(list(by_sha))
+    known_failures = {} if retry_failed else store.failures()
+    skipped = [s for s in todo if s in known_failures]
+    todo = [s for s in todo if s not in known_failures]
+    return EmbedPlan(
+        by_sha=by_sha,
+        same_content=same_content,
+        todo=todo,
+        skipped=skipped,
+        known_failures=known_failures,
+        readonly=bool(getattr(store, "readonly", False)),
+        cached=len(by_sha) - len(todo) - len(skipped),
+        failed=len(skipped),
+    )
+
+
 def embed_job(
     items: Sequence[Item],
     adapter: ClipAdapter,
@@ -113,39 +247,11 @@ def embed_job(
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     render = render or RenderSettings()
-    by_sha: dict[str, Item] = {}
-    same_content: dict[str, list[Path]] = {}
-    for it in items:
-        by_sha.setdefault(it.sha256, it)
-        same_content.setdefault(it.sha256, []).append(it.path)
-
-    def report(sha: str, reason: str) -> list[tuple[Path, str]]:
-        # every file with that content is named, not only the first one
-        return [(p, reason) for p in same_content[sha]]
-
-    total = len(by_sha)
-    todo = store.missing(list(by_sha))
-    known_failures = {} if retry_failed else store.failures()
-    skipped = [s for s in todo if s in known_failures]
-    todo = [s for s in todo if s not in known_failures]
-    cached = total - len(todo) - len(skipped)
-    failed = len(skipped)
-    embedded = 0
-    start = time.perf_counter()
-    readonly = bool(getattr(store, "readonly", False))
-    if readonly and todo:
-        log.warning("the cache is read-only: %d image(s) it lacks are not embedded", len(todo))
-    yield Progress(
-        done=cached + failed,
-        total=total,
-        cached=cached,
-        failed=failed,
-        errors=[e for s in skipped for e in report(s, known_failures[s])],
-        finished=not todo or readonly,
-        not_cached=len(todo) if readonly else 0,
-    )
-    if not todo or readonly:
+    plan = plan_embedding(items, store, retry_failed=retry_failed)
+    yield plan.opening()
+    if plan.nothing_to_do:
         return
+    by_sha, same_content, todo = plan.by_sha, plan.same_content, plan.todo
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ge-decode")
     pending: deque[tuple[str, Future[Any]]] = deque()
@@ -163,15 +269,7 @@ def embed_job(
         fill()
         while pending:
             if cancel is not None and cancel.is_set():
-                yield Progress(
-                    done=cached + embedded + failed,
-                    total=total,
-                    embedded=embedded,
-                    cached=cached,
-                    failed=failed,
-                    finished=True,
-                    cancelled=True,
-                )
+                yield plan.cancelled()
                 return
             batch_shas: list[str] = []
             batch_failed = 0
@@ -181,7 +279,7 @@ def embed_job(
                 sha, fut = pending.popleft()
                 res = fut.result()
                 if isinstance(res, str):
-                    errors.extend(report(sha, res))
+                    errors.extend(plan.report(sha, res))
                     batch_failed += 1
                     for path in same_content[sha]:
                         store.put_failure(sha, res, path)
@@ -195,26 +293,11 @@ def embed_job(
 
                 vecs = adapter.embed_pixels(torch.stack(tensors))
                 store.put(batch_shas, vecs)
-            embedded += len(batch_shas)
-            failed += batch_failed
+            plan.embedded += len(batch_shas)
+            plan.failed += batch_failed
             for path, reason in errors:
                 log.info("%s: %s", path, reason)
-            elapsed = time.perf_counter() - start
-            rate = (embedded + failed - len(skipped)) / elapsed if elapsed > 0 else 0.0
-            left = total - (cached + embedded + failed)
-            yield Progress(
-                done=cached + embedded + failed,
-                total=total,
-                embedded=embedded,
-                cached=cached,
-                failed=failed,
-                rate=float(rate),
-                eta=(left / rate) if rate else None,
-                shas=batch_shas,
-                vectors=vecs,
-                errors=errors,
-                finished=not pending,
-            )
+            yield plan.after_batch(batch_shas, vecs, errors, finished=not pending)
     finally:
         for _, fut in pending:
             fut.cancel()

@@ -27,41 +27,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from galaxy_explorer._resources import resource_path
-
 # device, bf16 and preprocessing settings are shared with the trainer (galaxy_explorer.train);
 # DEVICES, PRECISIONS and pick_device stay importable from here
 from galaxy_explorer.core.device import DEVICES as DEVICES
 from galaxy_explorer.core.device import PRECISIONS as PRECISIONS
 from galaxy_explorer.core.device import cpu_has_fast_bf16 as cpu_has_fast_bf16
 from galaxy_explorer.core.device import pick_device as pick_device
+
+# where models come from (shared with galaxy_explorer.core.hub); importable from here
+from galaxy_explorer.core.model_source import DEFAULT_HUB_MODEL as DEFAULT_HUB_MODEL
+from galaxy_explorer.core.model_source import ModelLoadError as ModelLoadError
+from galaxy_explorer.core.model_source import bundled_model_path as bundled_model_path
+from galaxy_explorer.core.model_source import hub_cache_dir as hub_cache_dir
 from galaxy_explorer.core.preprocess import read_image_config
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 log = logging.getLogger(__name__)
-
-DEFAULT_HUB_MODEL = "juppy44/galaxy-clip-finetuned"
-
-
-class ModelLoadError(Exception):
-    """A model could not be found or loaded; the message says which and why."""
-
-
-def bundled_model_path() -> Path:
-    """Folder of the small Galaxy-CLIP model shipped in ``resources/model``."""
-    return resource_path("model")
-
-
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment at call time."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
-    )
-    return Path(home).expanduser() / "hub"
 
 
 def _hub_snapshot(repo_id: str, *, local_only: bool, revision: str | None = None) -> Path | None:
@@ -93,16 +76,9 @@ def resolve_model_spec(spec: str | os.PathLike[str] | None = "auto") -> str:
     for ``auto``.
     """
     if spec is None or str(spec) == "auto":
-        snap = _hub_snapshot(DEFAULT_HUB_MODEL, local_only=True)
-        if snap is not None and (snap / "config.json").exists():
-            return DEFAULT_HUB_MODEL
-        bundled = bundled_model_path()
-        if (bundled / "config.json").exists():
-            return str(bundled)
-        raise ModelLoadError(
-            f"no model available: {DEFAULT_HUB_MODEL} is not in the local Hugging Face cache "
-            f"and the bundled model is missing at {bundled}; pass --model HUB_ID_OR_FOLDER"
-        )
+        from galaxy_explorer.core.hub import auto_model_spec
+
+        return auto_model_spec()
     return str(spec)
 
 

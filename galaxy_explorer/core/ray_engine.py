@@ -45,7 +45,7 @@ import numpy as np
 
 from galaxy_explorer.core.cache import SHARD_SUFFIX, STORE_DIR, CacheError
 from galaxy_explorer.core.imaging import RenderSettings
-from galaxy_explorer.core.jobs import Progress
+from galaxy_explorer.core.jobs import Progress, plan_embedding
 
 if TYPE_CHECKING:  # pragma: no cover
     from galaxy_explorer.core.cache import EmbeddingStore
@@ -466,35 +466,14 @@ def ray_embed_job(
         raise ValueError("batch size must be at least 1")
     ray = require_ray()
     render = render or RenderSettings()
-    by_sha: dict[str, Item] = {}
-    same_content: dict[str, list[Path]] = {}
-    for it in items:
-        by_sha.setdefault(it.sha256, it)
-        same_content.setdefault(it.sha256, []).append(it.path)
-    total = len(by_sha)
-    readonly = bool(getattr(store, "readonly", False))
     root = Path(staging).expanduser() if staging else default_staging_root(store.root)
-    if not readonly:
-        adopt_leftovers(store, root)
-    todo = store.missing(list(by_sha))
-    known = {} if retry_failed else store.failures()
-    skipped = [s for s in todo if s in known]
-    todo = [s for s in todo if s not in known]
+    if not getattr(store, "readonly", False):
+        adopt_leftovers(store, root)  # before planning: adopted shards count as cached
+    work = plan_embedding(items, store, retry_failed=retry_failed)
+    by_sha, same_content, todo = work.by_sha, work.same_content, work.todo
     retried = set(store.failures()) & set(todo) if retry_failed else set()
-    cached = total - len(todo) - len(skipped)
-    failed = len(skipped)
-    if readonly and todo:
-        log.warning("the cache is read-only: %d image(s) it lacks are not embedded", len(todo))
-    yield Progress(
-        done=cached + failed,
-        total=total,
-        cached=cached,
-        failed=failed,
-        errors=[(p, known[s]) for s in skipped for p in same_content[s]],
-        finished=not todo or readonly,
-        not_cached=len(todo) if readonly else 0,
-    )
-    if not todo or readonly:
+    yield work.opening()
+    if work.nothing_to_do:
         return
 
     started = _connect(ray, address)
@@ -554,21 +533,12 @@ def ray_embed_job(
                 threads=int(plan.num_cpus) if plan.device == "cpu" else 0,
             ),
         )
-        embedded = 0
         last_finished = False
-        start = time.perf_counter()
+        work.start = time.perf_counter()
         it_batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy"))
         while True:
             if cancel is not None and cancel.is_set():
-                yield Progress(
-                    done=cached + embedded + failed,
-                    total=total,
-                    embedded=embedded,
-                    cached=cached,
-                    failed=failed,
-                    finished=True,
-                    cancelled=True,
-                )
+                yield work.cancelled()
                 return
             try:
                 out = next(it_batches)
@@ -594,7 +564,7 @@ def ray_embed_job(
                         log.warning(
                             "shard %s: %d vectors indexed, %d expected", path, got, len(keys)
                         )
-                    embedded += len(keys)
+                    work.embedded += len(keys)
                     shas.extend(keys)
                     if retried:  # a success clears the failure recorded before
                         done_retry = retried.intersection(keys)
@@ -602,38 +572,16 @@ def ray_embed_job(
                             store.clear_failures(done_retry)
                             retried -= done_retry
                 for sha, reason in json.loads(str(fails)):
-                    failed += 1
+                    work.failed += 1
                     for p in same_content.get(sha, []):
                         store.put_failure(sha, reason, p)
                         errors.append((p, reason))
                         log.info("%s: %s", p, reason)
             vecs = store.get(shas)[0] if shas else None
-            elapsed = time.perf_counter() - start
-            rate = (embedded + failed - len(skipped)) / elapsed if elapsed > 0 else 0.0
-            left = total - (cached + embedded + failed)
-            yield Progress(
-                done=cached + embedded + failed,
-                total=total,
-                embedded=embedded,
-                cached=cached,
-                failed=failed,
-                rate=float(rate),
-                eta=(left / rate) if rate else None,
-                shas=shas,
-                vectors=vecs,
-                errors=errors,
-                finished=left <= 0,
-            )
-            last_finished = left <= 0
+            last_finished = work.left <= 0
+            yield work.after_batch(shas, vecs, errors, finished=last_finished)
         if not last_finished:  # every call returned, whatever the counts say
-            yield Progress(
-                done=cached + embedded + failed,
-                total=total,
-                embedded=embedded,
-                cached=cached,
-                failed=failed,
-                finished=True,
-            )
+            yield work.finished()
     finally:
         if it_batches is not None:
             with contextlib.suppress(Exception):

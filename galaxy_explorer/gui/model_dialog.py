@@ -479,7 +479,7 @@ def maybe_hint_larger_model(window: Any) -> bool:
     the bundled model. Shown as a banner under the toolbar and in the status bar, never a
     modal dialog; remembered in the window's settings. Returns whether it was shown now.
     """
-    from galaxy_explorer.core.model import bundled_model_path
+    from galaxy_explorer.core import model_source
     from galaxy_explorer.gui.controller import resources_dir
 
     c = window.c
@@ -488,7 +488,7 @@ def maybe_hint_larger_model(window: Any) -> bool:
         return False
     try:
         spec = Path(str(getattr(adapter, "spec", "")))
-        if not (spec.exists() and spec.resolve() == bundled_model_path().resolve()):
+        if not (spec.exists() and spec.resolve() == model_source.bundled_model_path().resolve()):
             return False
         sample = (resources_dir() / "sample").resolve()
         own = [r for r in c.roots if not Path(r).resolve().is_relative_to(sample)]

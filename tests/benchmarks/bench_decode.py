@@ -34,6 +34,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 
 from huge_images import (  # noqa: E402
+    child_script,
     write_big_png,
     write_gzip_blank_header,
     write_gzip_cube,
@@ -41,36 +42,15 @@ from huge_images import (  # noqa: E402
     write_gzip_zeros_only,
 )
 
-_CHILD = r"""
-import json, resource, sys, time
-import numpy as np
-import PIL.Image, PIL.PngImagePlugin, PIL.JpegImagePlugin
-import astropy.io.fits, astropy.visualization
-from galaxy_explorer.core import imaging
-
-def usage():
-    # peak RSS of this process image in kB: VmHWM starts afresh at exec, whereas
-    # ru_maxrss carries over the parent's peak through (v)fork + exec
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    peak = r.ru_maxrss
-    try:
-        with open("/proc/self/status") as f:
-            peak = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        pass
-    return peak, r.ru_utime + r.ru_stime
-
-base, cpu0 = usage()
-t0 = time.perf_counter()
-try:
+_CHILD = child_script(
+    "",
+    r"""try:
     rgb = imaging.load_rgb(sys.argv[1])
     out = {"result": "x".join(map(str, rgb.shape))}
 except imaging.ImageLoadError as e:
     out = {"result": "refused: " + e.reason[:70]}
-peak, cpu1 = usage()
-out.update(peak_mb=(peak - base) / 1024, cpu_s=cpu1 - cpu0, wall_s=time.perf_counter() - t0)
-print(json.dumps(out))
-"""
+""",
+)
 
 
 def _measure(path: Path, timeout: float = 600) -> dict:

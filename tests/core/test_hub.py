@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hub_server import hub_server  # noqa: F401 - fixture
 
-from galaxy_explorer.core import hub
+from galaxy_explorer.core import hub, model_source
 from galaxy_explorer.core import model as model_mod
 from galaxy_explorer.core.model import ClipAdapter, ModelLoadError, resolve_model_spec
 
@@ -292,7 +292,7 @@ def test_display_names_say_what_a_model_is(tmp_path, tiny_model):
 def test_bundled_display_name_from_card_or_default(tmp_path, tiny_model, monkeypatch):
     fake = tmp_path / "bundled"
     shutil.copytree(tiny_model, fake)
-    monkeypatch.setattr(model_mod, "bundled_model_path", lambda: fake)
+    monkeypatch.setattr(model_source, "bundled_model_path", lambda: fake)
     assert hub.display_name(str(fake)) == hub.BUNDLED_DISPLAY_NAME
     (fake / "README.md").write_text("---\ndisplay_name: bundled galaxy model v2\n---\n")
     assert hub.display_name(str(fake)) == "bundled galaxy model v2"

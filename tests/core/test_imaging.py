@@ -375,6 +375,24 @@ def test_truncated_fits_gz(tmp_path):
     assert "truncated" in load_error(tmp_path / "t.fits.gz").reason
 
 
+def test_a_failed_data_read_gets_one_specific_reason():
+    """The reasons both FITS data readers give (whole and reduced) for what astropy raised."""
+    p = Path("/x/a.fits")
+
+    def reason(e, *, gz=False, info_end=None, what="image data"):
+        return imaging._data_error(p, e, "HDU 1", gz, info_end, 1000, what).reason
+
+    assert reason(MemoryError()) == "out of memory reading HDU 1"
+    gz = "truncated or corrupt gzip-compressed FITS file ("
+    assert reason(ValueError("bad"), gz=True).startswith(gz)
+    assert reason(EOFError("short")).startswith(gz)
+    assert reason(OSError("zlib: end-of-stream marker")).startswith(gz)
+    assert reason(ValueError("bad"), info_end=2000) == "truncated FITS file (HDU 1 is cut short)"
+    assert reason(ValueError("bad"), info_end=1000).startswith("corrupt image data in HDU 1 (")
+    what = "compressed image data"
+    assert reason(ValueError("bad"), what=what).startswith("corrupt compressed image data in HDU 1")
+
+
 def test_corrupt_compressed_hdu(tmp_path):
     fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(galaxy_array(64))]).writeto(
         tmp_path / "c.fits.fz"

@@ -22,6 +22,7 @@ import pytest
 from astropy.io import fits
 from helpers import galaxy_array, write_fits
 from huge_images import (
+    child_script,
     write_big_png,
     write_gzip_blank_header,
     write_gzip_cube,
@@ -36,32 +37,13 @@ from galaxy_explorer.core.imaging import ImageLoadError, RenderSettings, load_rg
 
 REPO = Path(__file__).resolve().parents[2]
 
-_CHILD = r"""
-import json, resource, sys, time
-import numpy as np
-import PIL.Image, PIL.PngImagePlugin, PIL.JpegImagePlugin
-import astropy.io.fits, astropy.visualization
-from galaxy_explorer.core import imaging
-EMBED = sys.argv[3] == "embed"
+_CHILD = child_script(
+    r"""EMBED = sys.argv[3] == "embed"
 if EMBED:
     import torch
     from galaxy_explorer.core.model import resize_and_crop
-
-def usage():
-    # peak RSS of this process image in kB: VmHWM starts afresh at exec, whereas
-    # ru_maxrss carries over the parent's peak through (v)fork + exec
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    peak = r.ru_maxrss
-    try:
-        with open("/proc/self/status") as f:
-            peak = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        pass
-    return peak, r.ru_utime + r.ru_stime
-
-base, cpu0 = usage()
-t0 = time.perf_counter()
-try:
+""",
+    r"""try:
     rgb = imaging.load_rgb(sys.argv[1])
     if EMBED:  # what embedding a folder does with each image
         x = resize_and_crop(rgb, 224, 224)
@@ -69,10 +51,8 @@ try:
     out = {"shape": list(rgb.shape)}
 except imaging.ImageLoadError as e:
     out = {"error": e.reason}
-peak, cpu1 = usage()
-out.update(peak_mb=(peak - base) / 1024, cpu_s=cpu1 - cpu0, wall_s=time.perf_counter() - t0)
-print(json.dumps(out))
-"""
+""",
+)
 
 
 def run_child(path: Path, tmp_path: Path, *, timeout: float = 60, mode: str = "load") -> dict:

@@ -9,6 +9,7 @@ import pytest
 from helpers import make_tiny_clip
 
 from galaxy_explorer.core import model as model_mod
+from galaxy_explorer.core import model_source
 from galaxy_explorer.core.model import ClipAdapter, ModelLoadError, pick_device, resolve_model_spec
 
 
@@ -133,7 +134,7 @@ def _fake_hub_cache(hub: Path, repo: str, src: Path) -> None:
 
 def test_auto_prefers_cached_seed_model_then_bundled(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(model_mod, "bundled_model_path", lambda: tmp_path / "bundled")
+    monkeypatch.setattr(model_source, "bundled_model_path", lambda: tmp_path / "bundled")
     (tmp_path / "hub").mkdir()
     with pytest.raises(ModelLoadError, match="no model available"):
         resolve_model_spec("auto")

@@ -7,7 +7,7 @@ from conftest import wait_embedded
 from helpers import make_tiny_clip
 from hub_server import hub_server  # noqa: F401 - fixture
 
-from galaxy_explorer.core import hub
+from galaxy_explorer.core import hub, model_source
 from galaxy_explorer.core import model as model_mod
 from galaxy_explorer.core.cache import EmbeddingStore
 
@@ -190,7 +190,7 @@ def test_bundled_model_hint_once_for_own_folder(
 ):  # noqa: F811
     from galaxy_explorer.gui.model_dialog import HINT_SETTING, HINT_TEXT
 
-    monkeypatch.setattr(model_mod, "bundled_model_path", lambda: tiny_model)
+    monkeypatch.setattr(model_source, "bundled_model_path", lambda: tiny_model)
     win = make_window([cutouts])
     wait_embedded(qtbot, win)
     assert win.model_hint_bar is not None and win.model_hint_bar.isVisible()

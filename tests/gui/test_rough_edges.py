@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pytest
 from conftest import wait_embedded
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
@@ -20,6 +21,7 @@ def _drop_target(win, widget_pos_in_win: QPoint) -> QWidget | None:
     return w if w is not None and w.acceptDrops() else None
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")
 def test_dragging_across_the_map_prints_no_qt_warning(qtbot, qtlog, make_window, cutouts):
     """Every drag over the map printed 'QGraphicsView::dragLeaveEvent: drag leave received
     before drag enter'; dropped files still reach the main window."""
@@ -33,7 +35,7 @@ def test_dragging_across_the_map_prints_no_qt_warning(qtbot, qtlog, make_window,
     mime.setUrls([QUrl.fromLocalFile(str(cutouts / "gal_000.fits"))])
     local = QPointF(target.mapFrom(win, centre))
     enter = QDragEnterEvent(
-        local.toPoint(),
+        local,  # a QPointF: the QPoint constructor is deprecated
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
