@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from galaxy_explorer.core._arrays import difference_rows, union_rows
 from galaxy_explorer.core.density import (
     PointIndex,
     bin_classes,
@@ -1182,9 +1183,9 @@ class MapView(QWidget):
     def _combine(self, rows: np.ndarray, mode: str) -> None:
         cur = self.c.selection
         if mode == "add":
-            rows = np.union1d(cur, rows)
+            rows = union_rows(cur, rows)
         elif mode == "remove":
-            rows = np.setdiff1d(cur, rows)
+            rows = difference_rows(cur, rows)
         self.c.set_selection(rows, source="map")
 
     @staticmethod
@@ -1216,10 +1217,12 @@ class MapView(QWidget):
             return
         if mode == "toggle":
             sel = self.c.selection
-            rows = np.setdiff1d(sel, [row]) if row in sel else np.union1d(sel, [row])
+            i = int(np.searchsorted(sel, row))
+            picked = i < len(sel) and sel[i] == row
+            rows = np.delete(sel, i) if picked else np.insert(sel, i, row)
             self.c.set_selection(rows, source="map")
         elif mode == "add":
-            self.c.set_selection(np.union1d(self.c.selection, [row]), source="map")
+            self.c.set_selection(union_rows(self.c.selection, [row]), source="map")
         else:
             self.c.set_selection([row], source="map")
         self.c.set_current(row)

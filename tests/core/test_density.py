@@ -163,3 +163,16 @@ def test_tiny_inputs(n):
     assert PointIndex(xy).nearest(0, 0) == (0 if n else -1)
     img = density_image(xy[:, 0], xy[:, 1], np.zeros(n, int), [[1, 2, 3]], (-1, -1, 2, 2), (3, 3))
     assert img.n_points == n
+
+
+def test_row_set_helpers_match_numpy():
+    from galaxy_explorer.core._arrays import difference_rows, union_rows, unique_rows
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        a = rng.integers(-5, 300, int(rng.integers(0, 200)))
+        b = rng.integers(-5, 300, int(rng.integers(0, 200)))
+        assert unique_rows(a).tolist() == np.unique(a).tolist()
+        assert union_rows(a, b).tolist() == np.union1d(a, b).tolist()
+        assert difference_rows(a, b).tolist() == np.setdiff1d(a, b).tolist()
+    assert unique_rows([]).tolist() == [] and unique_rows([3]).tolist() == [3]
