@@ -124,6 +124,16 @@ def measure(n: int) -> dict:
             app.processEvents()
             time.sleep(0.001)
 
+    # 0. the machine's own noise: the probe while the event loop does nothing
+    probe = LatenessProbe()
+    probe.start()
+    end = time.perf_counter() + 2.0
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.002)
+    probe.timer.stop()
+    out["idle_freeze_ms"] = probe.max_late * 1000
+
     # 1. new coordinates -> first density image on screen
     probe = LatenessProbe()
     probe.start()
@@ -218,6 +228,7 @@ def run(n_big: int = 1_000_000, n_small: int = 100_000) -> tuple[dict, dict]:
     small = measure(n_small)
     big = measure(n_big)
     rows = [
+        ("longest freeze, idle event loop (noise)", "idle_freeze_ms", "ms"),
         ("first density image on screen", "first_density_s", "s"),
         ("longest freeze, setting the points", "set_freeze_ms", "ms"),
         ("box select (whole call)", "box_s", "s"),
