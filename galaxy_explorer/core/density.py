@@ -231,6 +231,16 @@ class PointIndex:
         else:
             self.lo = self.hi = (0.0, 0.0)
 
+    def _sorted_positions(self, local: np.ndarray) -> np.ndarray:
+        """Positions ``self.order[local]`` in ascending order: a sort when few, a mask
+        over all points when many (a 500k-row sort costs more than a 1M-bool mask)."""
+        pos = self.order[local]
+        if len(pos) * 16 < self.n:
+            return np.sort(pos)
+        mask = np.zeros(self.n, dtype=bool)
+        mask[pos] = True
+        return np.flatnonzero(mask)
+
     def _yslice(self, y0: float, y1: float) -> tuple[int, int]:
         a = int(np.searchsorted(self.ys, y0, side="left"))
         b = int(np.searchsorted(self.ys, y1, side="right"))
@@ -246,7 +256,7 @@ class PointIndex:
     def in_rect(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
         """Sorted positions of the points with ``x0 <= x <= x1`` and ``y0 <= y <= y1``."""
         a, local = self._rect_local(x0, x1, y0, y1)
-        return np.sort(self.order[a + local])
+        return self._sorted_positions(a + local)
 
     def count_in_rect(self, x0: float, x1: float, y0: float, y1: float) -> int:
         """Number of points in the rectangle (no positions built)."""
@@ -267,7 +277,7 @@ class PointIndex:
             return np.zeros(0, dtype=np.int64)
         idx = a + local  # still sorted by y
         inside = _crossings(self.xs[idx], self.ys[idx], poly)
-        return np.sort(self.order[idx[inside]])
+        return self._sorted_positions(idx[inside])
 
     def nearest(
         self, x: float, y: float, sx: float = 1.0, sy: float = 1.0, max_dist: float = np.inf

@@ -34,7 +34,33 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "gui"))
+
+def _probe_class():
+    """``tests/gui/test_responsiveness.py``'s 10 ms lateness probe (the same measurement;
+    defined here because that module imports the GUI tests' conftest)."""
+    from PySide6.QtCore import QObject, QTimer, Slot
+
+    class LatenessProbe(QObject):
+        def __init__(self, interval_ms: int = 10) -> None:
+            super().__init__()
+            self.interval = interval_ms / 1000
+            self.max_late = 0.0
+            self._last = time.perf_counter()
+            self.timer = QTimer(self)
+            self.timer.setInterval(interval_ms)
+            self.timer.timeout.connect(self._tick)
+
+        def start(self) -> None:
+            self._last = time.perf_counter()
+            self.timer.start()
+
+        @Slot()
+        def _tick(self) -> None:
+            now = time.perf_counter()
+            self.max_late = max(self.max_late, now - self._last - self.interval)
+            self._last = now
+
+    return LatenessProbe
 
 
 @dataclass(frozen=True)
@@ -103,11 +129,11 @@ def _median_time(fn, repeat: int = 5) -> tuple[float, object]:
 def measure(n: int) -> dict:
     from PySide6.QtCore import QRectF
     from PySide6.QtWidgets import QApplication
-    from test_responsiveness import LatenessProbe
 
     from galaxy_explorer.gui.scatter import MapView
 
     app = QApplication.instance() or QApplication([])
+    LatenessProbe = _probe_class()  # noqa: N806 - a class
     out: dict = {"n": n}
     c, xy = make_controller(n)
     m = MapView(c)
