@@ -14,9 +14,10 @@ __all__ = ["difference_rows", "union_rows", "unique_rows"]
 
 def unique_rows(a: np.ndarray) -> np.ndarray:
     """Sorted unique values of an integer array (sort, then drop repeats)."""
-    a = np.sort(np.asarray(a, dtype=np.int64).ravel())
-    if len(a) < 2:
-        return a
+    a = np.asarray(a, dtype=np.int64).ravel()
+    if len(a) < 2 or bool((a[1:] > a[:-1]).all()):  # already sorted and unique: 1 ms at 1M
+        return a.copy()
+    a = np.sort(a)
     keep = np.empty(len(a), dtype=bool)
     keep[0] = True
     np.not_equal(a[1:], a[:-1], out=keep[1:])

@@ -272,12 +272,15 @@ class PointIndex:
         if len(poly) < 3 or not self.n:
             return np.zeros(0, dtype=np.int64)
         (x0, y0), (x1, y1) = poly.min(axis=0), poly.max(axis=0)
-        a, local = self._rect_local(x0, x1, y0, y1)
-        if not len(local):
+        x0, x1 = sorted((float(x0), float(x1)))
+        a, b = self._yslice(float(y0), float(y1))
+        xs = self.xs[a:b]
+        m = (xs >= x0) & (xs <= x1)
+        cx, cy = xs[m], self.ys[a:b][m]  # candidates, still sorted by y
+        if not len(cx):
             return np.zeros(0, dtype=np.int64)
-        idx = a + local  # still sorted by y
-        inside = _crossings(self.xs[idx], self.ys[idx], poly)
-        return self._sorted_positions(idx[inside])
+        inside = _crossings(cx, cy, poly)
+        return self._sorted_positions(a + np.flatnonzero(m)[inside])
 
     def nearest(
         self, x: float, y: float, sx: float = 1.0, sy: float = 1.0, max_dist: float = np.inf
