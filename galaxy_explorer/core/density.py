@@ -105,8 +105,8 @@ def mix_colors(
     counts: np.ndarray,
     colors: np.ndarray,
     *,
-    min_alpha: float = 0.35,
-    min_brightness: float = 0.55,
+    min_alpha: float = 0.45,
+    min_brightness: float = 0.7,
 ) -> np.ndarray:
     """Colour each bin by its class mix; brightness and opacity follow its log count.
 

@@ -58,7 +58,7 @@ DENSITY_THRESHOLD = 50_000
 INLINE_POINTS = 50_000
 #: Screen pixels per density bin, and the margin binned around the view (a fraction of its
 #: size each side) so that a small pan shows density before the re-bin arrives.
-DENSITY_BIN_PX = 2
+DENSITY_BIN_PX = 3
 DENSITY_MARGIN = 0.25
 #: Rows per step when manual labels (Python strings) are turned into colour classes.
 _LABEL_CHUNK = 32_768
@@ -996,7 +996,7 @@ class MapView(QWidget):
         col = QColor(_style.SELECTION_COLOR)
         rgba = np.zeros((*counts.shape, 4), dtype=np.uint8)
         has = counts > 0
-        rgba[has] = (col.red(), col.green(), col.blue(), 170)
+        rgba[has] = (col.red(), col.green(), col.blue(), 110)  # classes show through
         self.sel_density_item.setImage(rgba, autoLevels=False)
         self.sel_density_item.setRect(QRectF(*rect))
         self.sel_density_item.show()

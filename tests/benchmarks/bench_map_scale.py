@@ -86,8 +86,11 @@ def synthetic_map(n: int, n_classes: int, seed: int = 0) -> tuple[np.ndarray, np
     arm = rng.random(n) < 0.15
     t = rng.uniform(-1, 1, int(arm.sum()))
     xy[arm] += np.c_[4 * t, 2 * t**2] + rng.normal(scale=0.2, size=(int(arm.sum()), 2))
-    # each cluster has its own dominant class and a mix of 1-2 others
-    mix = rng.dirichlet(np.full(n_classes, 0.25), size=k)
+    # each cluster has its own dominant class (60-95 %) and a mix of a few others
+    dominant = rng.integers(0, n_classes, k)
+    share = rng.uniform(0.6, 0.95, k)
+    mix = rng.dirichlet(np.full(n_classes, 0.3), size=k) * (1 - share)[:, None]
+    mix[np.arange(k), dominant] += share
     u = rng.random(n)
     cls = (u[:, None] > np.cumsum(mix[cluster], axis=1)).sum(axis=1)
     return xy.astype(np.float32), np.minimum(cls, n_classes - 1).astype(np.int32)
