@@ -340,6 +340,8 @@ class MapView(QWidget):
         self._density_grid: tuple[tuple[float, float, float, float], tuple[int, int]] | None = None
         self._visible = np.zeros(0, dtype=np.int64)  # drawn positions in view (point mode)
         self._fit_on_data = False
+        self._view_task: Any = None  # the re-bin / re-select in flight
+        self._view_dirty = False  # the view changed while it ran
         # the map's own worker: data builds, re-binning and re-selection on view changes
         self._runner = Runner(1, "map", self)
         self._class_items: list[pg.ScatterPlotItem] = []
@@ -874,8 +876,9 @@ class MapView(QWidget):
     # ------------------------------------------------------------------ the map at scale
     @Slot()
     def _on_view_changed(self, *args: Any) -> None:
-        if self._large():
-            self._view_timer.start()  # debounced: re-bin / re-select once the view rests
+        # throttled, not restarted: a continuous drag or wheel still re-bins as it goes
+        if self._large() and not self._view_timer.isActive():
+            self._view_timer.start()
 
     def _view_grid(self) -> tuple[tuple[float, float, float, float], tuple[int, int]]:
         """The binned region (the view plus a margin) and its (ny, nx) bins."""
@@ -901,8 +904,22 @@ class MapView(QWidget):
         data = self._data
         if data is None or not self._large():
             return
+        if self._view_task is not None and not self._view_task.is_finished():
+            # one re-bin in flight at a time; the newest view follows when it is done (a
+            # new task per view change would supersede each other and none would land
+            # while a drag goes on)
+            self._view_dirty = True
+            return
+        self._view_dirty = False
         r = self.vb.viewRect()
         view = (r.left(), r.right(), r.top(), r.bottom())
+        m = DENSITY_MARGIN
+        wide = (
+            r.left() - m * r.width(),
+            r.right() + m * r.width(),
+            r.top() - m * r.height(),
+            r.bottom() + m * r.height(),
+        )
         grid = self._view_grid()
         sel = self.c.selection
         threshold = self.density_threshold
@@ -915,9 +932,20 @@ class MapView(QWidget):
                     selection=sel,
                     sel_counts=self._bin_selection(data, sel, grid),
                 )
+            # points in view plus a margin (a small pan shows points at once), unless
+            # the margin holds too many to paint quickly
+            if data.index.count_in_rect(*wide) <= 2 * threshold:
+                return _ViewResult(data, positions=data.index.in_rect(*wide), selection=sel)
             return _ViewResult(data, positions=data.index.in_rect(*view), selection=sel)
 
-        self._runner.start("map-view", run, on_result=self._on_view_result)
+        self._view_task = self._runner.start(
+            "map-view", run, on_result=self._on_view_result, on_done=self._on_view_done
+        )
+
+    def _on_view_done(self, cancelled: bool) -> None:
+        self._view_task = None  # its thread may not have marked itself finished yet
+        if self._view_dirty:
+            self._start_view_update()
 
     @staticmethod
     def _bin_view(data: _MapData, grid: Any) -> Any:
