@@ -723,6 +723,7 @@ class MainWindow(QMainWindow):
         self.thumbs.shutdown()
         self.catalogue.shutdown()
         self.samp.shutdown()
+        self.map.shutdown()
         self.c.shutdown()
         super().closeEvent(ev)
 
