@@ -13,6 +13,10 @@ No labelled set of real galaxies is available here. What is:
   domain classifier's cross-validated accuracy (0.5 = the model cannot tell real from
   synthetic) and the class purity of each real cutout's nearest synthetic neighbours.
 
+* 109 nearby galaxies photographed by amateurs and surveys, shipped as sky textures by
+  Debian's ``stellarium-data`` and labelled from Stellarium's own catalogue
+  (:mod:`galaxy_explorer.train.stellarium_proxy`): the closest proxy to the hidden set.
+
 The hidden evaluation of issue 9 uses four plain prompts (:data:`REAL_PROMPTS`) and
 everyday-language queries for the rare kinds; :data:`EVERYDAY_QUERIES` are such queries,
 written for this module.
@@ -192,22 +196,31 @@ def domain_overlap(
 
 
 def real_proxies(adapter: Any, synth_emb: np.ndarray, synth_labels: list[str]) -> dict[str, Any]:
-    """Every real-image proxy for one model (through its adapter); {} without scikit-image."""
+    """Every real-image proxy for one model (through its adapter).
+
+    ``hdf_labelled`` / ``hdf_all`` need scikit-image; ``stellarium`` (109 nearby galaxies
+    labelled from Stellarium's catalogue, :mod:`galaxy_explorer.train.stellarium_proxy`)
+    needs Debian's stellarium-data. Each is left out when its package is missing.
+    """
+    from galaxy_explorer.train.stellarium_proxy import stellarium_proxy
+
+    out: dict[str, Any] = {}
     cut = hdf_cutouts()
-    rgbs, labels = hdf_labelled()
-    if not cut:
-        return {}
-    all_emb = adapter.embed_images([c[3] for c in cut])
-    lab_emb = adapter.embed_images(rgbs)
-    t = adapter.embed_texts(list(REAL_PROMPTS.values()))
-    q = adapter.embed_texts([s for s, _ in EVERYDAY_QUERIES])
-    return {
-        "hdf_labelled": {
+    if cut:
+        rgbs, labels = hdf_labelled()
+        all_emb = adapter.embed_images([c[3] for c in cut])
+        lab_emb = adapter.embed_images(rgbs)
+        t = adapter.embed_texts(list(REAL_PROMPTS.values()))
+        q = adapter.embed_texts([s for s, _ in EVERYDAY_QUERIES])
+        out["hdf_labelled"] = {
             **four_way(lab_emb, labels, t),
             "everyday_precision_at_5": query_precision(lab_emb, labels, q, 5),
-        },
-        "hdf_all": {
+        }
+        out["hdf_all"] = {
             **four_way(all_emb, None, t),
             **domain_overlap(all_emb, synth_emb, synth_labels),
-        },
-    }
+        }
+    st = stellarium_proxy(adapter)
+    if st:
+        out["stellarium"] = st
+    return out
