@@ -159,6 +159,51 @@ def query_precision(
     return out
 
 
+def rare_kind_precision(
+    img_emb: np.ndarray, labels: list[str], q_emb: np.ndarray, k: int = 10
+) -> dict[str, Any]:
+    """Precision@k of :data:`EVERYDAY_QUERIES`, each query and averaged per rare kind.
+
+    Returns ``{"per_query": {query: p}, "per_kind": {kind: mean p}}``; ``k`` is capped at
+    the number of images.
+    """
+    k = min(k, len(labels))
+    per_q: dict[str, float] = {}
+    per_kind: dict[str, list[float]] = {}
+    for (q, kind), v in zip(EVERYDAY_QUERIES, q_emb, strict=True):
+        top = np.argsort(-(img_emb @ v), kind="stable")[:k]
+        p = float(np.mean([labels[i] == kind for i in top]))
+        per_q[q] = round(p, 2)
+        per_kind.setdefault(kind, []).append(p)
+    return {
+        "per_query": per_q,
+        "per_kind": {kk: round(float(np.mean(v)), 2) for kk, v in per_kind.items()},
+    }
+
+
+def stellarium_measures(adapter: Any, images: list[Any] | None = None) -> dict[str, Any]:
+    """The hidden evaluation's measures on the Stellarium proxy
+    (:func:`galaxy_explorer.train.stellarium_proxy.stellarium_galaxies`).
+
+    Balanced accuracy of zero-shot with the plain prompts, per-class recall and confusion,
+    the share predicted edge-on, the true counts, precision@10 of the everyday queries per
+    rare kind. ``{}`` when stellarium-data is not installed (and ``images`` not given).
+    """
+    from galaxy_explorer.train.stellarium_proxy import stellarium_galaxies
+
+    images = stellarium_galaxies() if images is None else images
+    if not images:
+        return {}
+    labels = [p.label for p in images]
+    emb = np.asarray(adapter.embed_images([p.rgb for p in images]), np.float32)
+    t = np.asarray(adapter.embed_texts(list(REAL_PROMPTS.values())), np.float32)
+    q = np.asarray(adapter.embed_texts([s for s, _ in EVERYDAY_QUERIES]), np.float32)
+    out = four_way(emb, labels, t)
+    out["true_count"] = {k: labels.count(k) for k in REAL_PROMPTS}
+    out["everyday_precision_at_10"] = rare_kind_precision(emb, labels, q, 10)
+    return out
+
+
 def domain_overlap(
     real: np.ndarray, synth: np.ndarray, synth_labels: list[str], k: int = 10, seed: int = 0
 ) -> dict[str, Any]:
@@ -202,8 +247,6 @@ def real_proxies(adapter: Any, synth_emb: np.ndarray, synth_labels: list[str]) -
     labelled from Stellarium's catalogue, :mod:`galaxy_explorer.train.stellarium_proxy`)
     needs Debian's stellarium-data. Each is left out when its package is missing.
     """
-    from galaxy_explorer.train.stellarium_proxy import stellarium_proxy
-
     out: dict[str, Any] = {}
     cut = hdf_cutouts()
     if cut:
@@ -220,7 +263,61 @@ def real_proxies(adapter: Any, synth_emb: np.ndarray, synth_labels: list[str]) -
             **four_way(all_emb, None, t),
             **domain_overlap(all_emb, synth_emb, synth_labels),
         }
-    st = stellarium_proxy(adapter)
+    st = stellarium_measures(adapter)
     if st:
         out["stellarium"] = st
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m galaxy_explorer.train.real_proxies [--model DIR] [--list]``.
+
+    Prints the labelled real proxies' measures for one model as JSON (the Stellarium proxy
+    and the labelled HDF cutouts); a proxy whose package is missing is skipped with one line
+    on stderr. ``--list`` prints the Stellarium proxy's images and labels instead.
+    """
+    import argparse
+    import json
+    import sys
+
+    from galaxy_explorer.train import stellarium_proxy as sp
+
+    ap = argparse.ArgumentParser(description="Real-image proxies of issue 9 for one model.")
+    ap.add_argument("--model", default="auto", help="model folder, hub id or 'auto'")
+    ap.add_argument("--list", action="store_true", help="list the Stellarium proxy's images")
+    a = ap.parse_args(argv)
+    have_st = sp.stellarium_dir() is not None
+    if not have_st:
+        print(
+            f"stellarium proxy skipped: no {sp.DEFAULT_DIR}/catalog.dat "
+            f"(apt-get install --no-install-recommends stellarium-data, or set {sp.ENV_DIR})",
+            file=sys.stderr,
+        )
+    if a.list:
+        for row in sp.catalogue_labels() if have_st else []:
+            print(row["name"], row["label"], row["morph"], row["axis_ratio"], sep="\t")
+        return 0
+    rgbs, labels = hdf_labelled()
+    if not rgbs:
+        print("HDF proxy skipped: scikit-image is not installed", file=sys.stderr)
+    if not have_st and not rgbs:
+        return 0
+    from galaxy_explorer.core.model import ClipAdapter, resolve_model_spec
+
+    ad = ClipAdapter.load(resolve_model_spec(a.model), device="cpu")
+    out: dict[str, Any] = {}
+    if have_st:
+        out["stellarium"] = stellarium_measures(ad)
+    if rgbs:
+        emb = ad.embed_images(rgbs)
+        q = ad.embed_texts([s for s, _ in EVERYDAY_QUERIES])
+        out["hdf_labelled"] = {
+            **four_way(emb, labels, ad.embed_texts(list(REAL_PROMPTS.values()))),
+            "everyday_precision_at_10": rare_kind_precision(emb, labels, q, 10),
+        }
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

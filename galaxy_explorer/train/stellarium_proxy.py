@@ -29,6 +29,10 @@ with an uncertain (``...``) type, axis ratios 0.25–0.30, objects the catalogue
 interacting, and :data:`EXCLUDE` (19 images judged by eye: groups, pairs, mergers, a
 polar ring, the Sombrero, tiny objects, each with its reason).
 The catalogue axis ratio is an isophotal one; a few highly inclined spirals sit near 0.25.
+
+The measures (zero-shot, confusion, everyday queries) are in
+:func:`galaxy_explorer.train.real_proxies.stellarium_measures`; run them on a model with
+``python -m galaxy_explorer.train.real_proxies --model DIR``.
 """
 
 from __future__ import annotations
@@ -328,80 +332,3 @@ def stellarium_galaxies(folder: Path | None = None, margin: float = 1.5) -> list
             continue
         out.append(ProxyImage(row["name"], row["label"], row["morph"], row["axis_ratio"], rgb))
     return out
-
-
-def rare_kind_precision(
-    img_emb: np.ndarray, labels: list[str], q_emb: np.ndarray, k: int = 10
-) -> dict[str, Any]:
-    """Precision@k of :data:`real_proxies.EVERYDAY_QUERIES`, each query and per rare kind.
-
-    Returns ``{"per_query": {query: p}, "per_kind": {kind: mean p}}``; ``k`` is capped at
-    the number of images.
-    """
-    from galaxy_explorer.train.real_proxies import EVERYDAY_QUERIES
-
-    k = min(k, len(labels))
-    per_q: dict[str, float] = {}
-    per_kind: dict[str, list[float]] = {}
-    for (q, kind), v in zip(EVERYDAY_QUERIES, q_emb, strict=True):
-        top = np.argsort(-(img_emb @ v), kind="stable")[:k]
-        p = float(np.mean([labels[i] == kind for i in top]))
-        per_q[q] = round(p, 2)
-        per_kind.setdefault(kind, []).append(p)
-    return {
-        "per_query": per_q,
-        "per_kind": {kk: round(float(np.mean(v)), 2) for kk, v in per_kind.items()},
-    }
-
-
-def stellarium_proxy(adapter: Any, images: list[ProxyImage] | None = None) -> dict[str, Any]:
-    """Every measure of the hidden real-image evaluation on the Stellarium proxy.
-
-    Balanced accuracy of zero-shot with the plain prompts, per-class recall and confusion,
-    the share predicted edge-on, precision@10 of the everyday queries per rare kind.
-    ``{}`` when stellarium-data is not installed.
-    """
-    from galaxy_explorer.train.real_proxies import EVERYDAY_QUERIES, REAL_PROMPTS, four_way
-
-    images = stellarium_galaxies() if images is None else images
-    if not images:
-        return {}
-    labels = [p.label for p in images]
-    emb = np.asarray(adapter.embed_images([p.rgb for p in images]), np.float32)
-    t = np.asarray(adapter.embed_texts(list(REAL_PROMPTS.values())), np.float32)
-    q = np.asarray(adapter.embed_texts([s for s, _ in EVERYDAY_QUERIES]), np.float32)
-    out = four_way(emb, labels, t)
-    out["true_count"] = {k: labels.count(k) for k in REAL_PROMPTS}
-    out["everyday_precision_at_10"] = rare_kind_precision(emb, labels, q, 10)
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m galaxy_explorer.train.stellarium_proxy [--model DIR]``: print the proxy."""
-    import argparse
-    import json
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="auto", help="model folder or 'auto' (the bundled one)")
-    ap.add_argument("--list", action="store_true", help="only list the labelled images")
-    a = ap.parse_args(argv)
-    if stellarium_dir() is None:
-        print(
-            f"stellarium proxy skipped: no {DEFAULT_DIR}/catalog.dat "
-            f"(apt-get install stellarium-data, or set {ENV_DIR})",
-            file=__import__("sys").stderr,
-        )
-        return 0
-    if a.list:
-        for row in catalogue_labels():
-            print(row["name"], row["label"], row["morph"], row["axis_ratio"], sep="\t")
-        return 0
-    from galaxy_explorer.core.model import ClipAdapter, resolve_model_spec
-
-    ad = ClipAdapter.load(resolve_model_spec(a.model), device="cpu")
-    print(json.dumps(stellarium_proxy(ad), indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""The Stellarium real-galaxy proxy (train/stellarium_proxy.py).
+"""The Stellarium real-galaxy proxy (train/stellarium_proxy.py, measured by train/real_proxies.py).
 
 CI has no stellarium-data (a 246 MB package), so most tests build a tiny folder in its
 format: a gzip'd catalogue in Stellarium's 3.16 ``QDataStream`` layout, a loose-JSON
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from galaxy_explorer.train import real_proxies as rp
 from galaxy_explorer.train import stellarium_proxy as sp
 
 
@@ -195,7 +196,7 @@ def test_measures_of_the_hidden_evaluation():
         for i, (t, p) in enumerate(zip(truth, pred, strict=True))
     ]
     ad = _ColourAdapter({colours[k]: i for i, k in enumerate(kinds)})
-    out = sp.stellarium_proxy(ad, images)
+    out = rp.stellarium_measures(ad, images)
     assert out["recall"] == {"spiral": 0.667, "elliptical": 1.0, "irregular": 0.5, "edge_on": 1.0}
     assert out["balanced_accuracy"] == pytest.approx((4 / 6 + 1 + 0.5 + 1) / 4, abs=1e-3)
     assert out["predicted_share"]["edge_on"] == pytest.approx(4 / 12, abs=1e-3)
@@ -210,7 +211,7 @@ def test_measures_of_the_hidden_evaluation():
 def test_cli_skips_in_one_line_without_the_package(tmp_path):
     env = {"GALAXY_EXPLORER_STELLARIUM_DIR": str(tmp_path / "absent"), "PATH": "/usr/bin:/bin"}
     r = subprocess.run(
-        [sys.executable, "-m", "galaxy_explorer.train.stellarium_proxy"],
+        [sys.executable, "-m", "galaxy_explorer.train.real_proxies", "--list"],
         capture_output=True,
         text=True,
         env=env,
@@ -219,7 +220,6 @@ def test_cli_skips_in_one_line_without_the_package(tmp_path):
     )
     assert r.returncode == 0 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "skipped" in r.stderr
-    assert sp.stellarium_proxy(object()) == {} if sp.stellarium_dir() is None else True
 
 
 def test_installed_package_gives_a_hundred_labelled_galaxies():
@@ -243,7 +243,7 @@ def test_bundled_model_on_the_installed_proxy():
 
     if not (bundled_model_path() / "model.safetensors").exists():
         pytest.skip("no bundled model")
-    out = sp.stellarium_proxy(ClipAdapter.load(str(bundled_model_path()), device="cpu"))
+    out = rp.stellarium_measures(ClipAdapter.load(str(bundled_model_path()), device="cpu"))
     assert out["n"] == 109
     assert out["balanced_accuracy"] >= 0.70, out
     assert out["predicted_share"]["edge_on"] <= 0.25, out
