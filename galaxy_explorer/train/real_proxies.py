@@ -13,6 +13,10 @@ No labelled set of real galaxies is available here. What is:
   domain classifier's cross-validated accuracy (0.5 = the model cannot tell real from
   synthetic) and the class purity of each real cutout's nearest synthetic neighbours.
 
+* 109 nearby galaxies photographed by amateurs and surveys, shipped as sky textures by
+  Debian's ``stellarium-data`` and labelled from Stellarium's own catalogue
+  (:mod:`galaxy_explorer.train.stellarium_proxy`): the closest proxy to the hidden set.
+
 The hidden evaluation of issue 9 uses four plain prompts (:data:`REAL_PROMPTS`) and
 everyday-language queries for the rare kinds; :data:`EVERYDAY_QUERIES` are such queries,
 written for this module.
@@ -155,6 +159,51 @@ def query_precision(
     return out
 
 
+def rare_kind_precision(
+    img_emb: np.ndarray, labels: list[str], q_emb: np.ndarray, k: int = 10
+) -> dict[str, Any]:
+    """Precision@k of :data:`EVERYDAY_QUERIES`, each query and averaged per rare kind.
+
+    Returns ``{"per_query": {query: p}, "per_kind": {kind: mean p}}``; ``k`` is capped at
+    the number of images.
+    """
+    k = min(k, len(labels))
+    per_q: dict[str, float] = {}
+    per_kind: dict[str, list[float]] = {}
+    for (q, kind), v in zip(EVERYDAY_QUERIES, q_emb, strict=True):
+        top = np.argsort(-(img_emb @ v), kind="stable")[:k]
+        p = float(np.mean([labels[i] == kind for i in top]))
+        per_q[q] = round(p, 2)
+        per_kind.setdefault(kind, []).append(p)
+    return {
+        "per_query": per_q,
+        "per_kind": {kk: round(float(np.mean(v)), 2) for kk, v in per_kind.items()},
+    }
+
+
+def stellarium_measures(adapter: Any, images: list[Any] | None = None) -> dict[str, Any]:
+    """The hidden evaluation's measures on the Stellarium proxy
+    (:func:`galaxy_explorer.train.stellarium_proxy.stellarium_galaxies`).
+
+    Balanced accuracy of zero-shot with the plain prompts, per-class recall and confusion,
+    the share predicted edge-on, the true counts, precision@10 of the everyday queries per
+    rare kind. ``{}`` when stellarium-data is not installed (and ``images`` not given).
+    """
+    from galaxy_explorer.train.stellarium_proxy import stellarium_galaxies
+
+    images = stellarium_galaxies() if images is None else images
+    if not images:
+        return {}
+    labels = [p.label for p in images]
+    emb = np.asarray(adapter.embed_images([p.rgb for p in images]), np.float32)
+    t = np.asarray(adapter.embed_texts(list(REAL_PROMPTS.values())), np.float32)
+    q = np.asarray(adapter.embed_texts([s for s, _ in EVERYDAY_QUERIES]), np.float32)
+    out = four_way(emb, labels, t)
+    out["true_count"] = {k: labels.count(k) for k in REAL_PROMPTS}
+    out["everyday_precision_at_10"] = rare_kind_precision(emb, labels, q, 10)
+    return out
+
+
 def domain_overlap(
     real: np.ndarray, synth: np.ndarray, synth_labels: list[str], k: int = 10, seed: int = 0
 ) -> dict[str, Any]:
@@ -192,22 +241,83 @@ def domain_overlap(
 
 
 def real_proxies(adapter: Any, synth_emb: np.ndarray, synth_labels: list[str]) -> dict[str, Any]:
-    """Every real-image proxy for one model (through its adapter); {} without scikit-image."""
+    """Every real-image proxy for one model (through its adapter).
+
+    ``hdf_labelled`` / ``hdf_all`` need scikit-image; ``stellarium`` (109 nearby galaxies
+    labelled from Stellarium's catalogue, :mod:`galaxy_explorer.train.stellarium_proxy`)
+    needs Debian's stellarium-data. Each is left out when its package is missing.
+    """
+    out: dict[str, Any] = {}
     cut = hdf_cutouts()
-    rgbs, labels = hdf_labelled()
-    if not cut:
-        return {}
-    all_emb = adapter.embed_images([c[3] for c in cut])
-    lab_emb = adapter.embed_images(rgbs)
-    t = adapter.embed_texts(list(REAL_PROMPTS.values()))
-    q = adapter.embed_texts([s for s, _ in EVERYDAY_QUERIES])
-    return {
-        "hdf_labelled": {
+    if cut:
+        rgbs, labels = hdf_labelled()
+        all_emb = adapter.embed_images([c[3] for c in cut])
+        lab_emb = adapter.embed_images(rgbs)
+        t = adapter.embed_texts(list(REAL_PROMPTS.values()))
+        q = adapter.embed_texts([s for s, _ in EVERYDAY_QUERIES])
+        out["hdf_labelled"] = {
             **four_way(lab_emb, labels, t),
             "everyday_precision_at_5": query_precision(lab_emb, labels, q, 5),
-        },
-        "hdf_all": {
+        }
+        out["hdf_all"] = {
             **four_way(all_emb, None, t),
             **domain_overlap(all_emb, synth_emb, synth_labels),
-        },
-    }
+        }
+    st = stellarium_measures(adapter)
+    if st:
+        out["stellarium"] = st
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m galaxy_explorer.train.real_proxies [--model DIR] [--list]``.
+
+    Prints the labelled real proxies' measures for one model as JSON (the Stellarium proxy
+    and the labelled HDF cutouts); a proxy whose package is missing is skipped with one line
+    on stderr. ``--list`` prints the Stellarium proxy's images and labels instead.
+    """
+    import argparse
+    import json
+    import sys
+
+    from galaxy_explorer.train import stellarium_proxy as sp
+
+    ap = argparse.ArgumentParser(description="Real-image proxies of issue 9 for one model.")
+    ap.add_argument("--model", default="auto", help="model folder, hub id or 'auto'")
+    ap.add_argument("--list", action="store_true", help="list the Stellarium proxy's images")
+    a = ap.parse_args(argv)
+    have_st = sp.stellarium_dir() is not None
+    if not have_st:
+        print(
+            f"stellarium proxy skipped: no {sp.DEFAULT_DIR}/catalog.dat "
+            f"(apt-get install --no-install-recommends stellarium-data, or set {sp.ENV_DIR})",
+            file=sys.stderr,
+        )
+    if a.list:
+        for row in sp.catalogue_labels() if have_st else []:
+            print(row["name"], row["label"], row["morph"], row["axis_ratio"], sep="\t")
+        return 0
+    rgbs, labels = hdf_labelled()
+    if not rgbs:
+        print("HDF proxy skipped: scikit-image is not installed", file=sys.stderr)
+    if not have_st and not rgbs:
+        return 0
+    from galaxy_explorer.core.model import ClipAdapter, resolve_model_spec
+
+    ad = ClipAdapter.load(resolve_model_spec(a.model), device="cpu")
+    out: dict[str, Any] = {}
+    if have_st:
+        out["stellarium"] = stellarium_measures(ad)
+    if rgbs:
+        emb = ad.embed_images(rgbs)
+        q = ad.embed_texts([s for s, _ in EVERYDAY_QUERIES])
+        out["hdf_labelled"] = {
+            **four_way(emb, labels, ad.embed_texts(list(REAL_PROMPTS.values()))),
+            "everyday_precision_at_10": rare_kind_precision(emb, labels, q, 10),
+        }
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
