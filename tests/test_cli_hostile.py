@@ -1,0 +1,92 @@
+"""Hostile command lines: what a careless or malicious user types loses nothing.
+
+Each test fails on the code before its fix: an output that overwrote an input, a
+traceback, a hang.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from galaxy_explorer.cli import main
+
+
+@pytest.fixture
+def run(tiny_model, tmp_path, capsys):
+    cache = tmp_path / "cache"
+
+    def _run(*args, model=True):
+        extra = ["--model", str(tiny_model)] if model else []
+        code = main([*args[:2], *extra, "--cache", str(cache), *args[2:]])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return _run
+
+
+def _one_error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip() and ln.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_output_over_an_input_image_is_refused(run, cutouts):
+    image = sorted(p for p in cutouts.iterdir() if p.suffix == ".jpg")[0]
+    before = image.read_bytes()
+    for cmd in (
+        ["export", str(cutouts), "--out", str(image)],
+        ["query", str(cutouts), "spiral", "--csv", str(image)],
+        ["classify", str(cutouts), "--labels", "a,b", "--csv", str(image)],
+    ):
+        code, _, err = run(*cmd)
+        assert code == 2, err
+        assert "one of the input images" in _one_error_line(err)
+        assert image.read_bytes() == before
+
+
+def test_output_over_the_catalogue_or_paths_list_is_refused(run, cutouts, tmp_path):
+    cat = tmp_path / "cat.csv"
+    cat.write_text("path,z\n" + "".join(f"{p.name},0.1\n" for p in sorted(cutouts.iterdir())))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(str(p) for p in sorted(cutouts.iterdir())) + "\n")
+    before = cat.read_bytes(), listing.read_bytes()
+    code, _, err = run("export", str(cutouts), "--out", str(cat), "--catalogue", str(cat))
+    assert code == 2 and "is the catalogue" in _one_error_line(err)
+    code, _, err = run("export", str(cutouts), "--out", str(listing), "--paths-from", str(listing))
+    assert code == 2 and "--paths-from" in _one_error_line(err)
+    assert (cat.read_bytes(), listing.read_bytes()) == before
+
+
+def test_output_inside_the_cache_is_refused(run, cutouts, tmp_path):
+    assert run("embed", str(cutouts))[0] == 0
+    victim = next(p for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    before = victim.read_bytes()
+    code, _, err = run("export", str(cutouts), "--out", str(victim), "--format", "csv")
+    assert code == 2 and "inside the embedding cache" in _one_error_line(err)
+    assert victim.read_bytes() == before
+
+
+def test_label_export_over_the_labels_file_or_an_image_is_refused(run, cutouts, tmp_path):
+    labels = tmp_path / "labels.sqlite"
+    cat = tmp_path / "cat.csv"
+    cat.write_text("path,label\n" + "".join(f"{p.name},spiral\n" for p in cutouts.iterdir()))
+    code, _, err = run(
+        "label", str(cutouts), "--import", str(cat), "--labels-file", str(labels), model=False
+    )
+    assert code == 0, err
+    image = sorted(cutouts.iterdir())[0]
+    before = image.read_bytes()
+    code, _, err = run(
+        "label", str(cutouts), "--export", str(image), "--labels-file", str(labels), model=False
+    )
+    assert code == 2 and "one of the input images" in _one_error_line(err)
+    assert image.read_bytes() == before
+    code, _, err = run(
+        "label", str(cutouts), "--export", str(labels), "--labels-file", str(labels), model=False
+    )
+    assert code == 2 and "the labels file" in _one_error_line(err)
+    code, out, err = run(
+        "label", str(cutouts), "--export", "-", "--labels-file", str(labels), model=False
+    )
+    assert code == 0 and out.count("spiral") == 8, err
