@@ -90,3 +90,31 @@ def test_label_export_over_the_labels_file_or_an_image_is_refused(run, cutouts, 
         "label", str(cutouts), "--export", "-", "--labels-file", str(labels), model=False
     )
     assert code == 0 and out.count("spiral") == 8, err
+
+
+def test_a_catalogue_with_too_many_columns_is_refused_before_reading(run, cutouts, tmp_path):
+    """10⁶ columns (10 MB) kept astropy's reader busy for minutes; now one line at once."""
+    n = 30_000
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" * n) + "\n")
+    labels = tmp_path / "labels.sqlite"
+    for path in (wide, tmp_path / "wide.csv.gz"):
+        if path.suffix == ".gz":
+            import gzip
+
+            path.write_bytes(gzip.compress(wide.read_bytes()))
+        code, _, err = run(
+            "label", str(cutouts), "--import", str(path), "--labels-file", str(labels), model=False
+        )
+        assert code == 2
+        assert "30000 columns" in _one_error_line(err)
+    # an ordinary table with a comment block still reads
+    ok = tmp_path / "ok.csv"
+    ok.write_text(
+        "# a comment, with commas, , , ,\n"
+        "path,label\n" + "".join(f"{p.name},spiral\n" for p in cutouts.iterdir())
+    )
+    code, _, err = run(
+        "label", str(cutouts), "--import", str(ok), "--labels-file", str(labels), model=False
+    )
+    assert code == 0, err

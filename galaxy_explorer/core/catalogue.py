@@ -219,6 +219,12 @@ def read_table(path: str | os.PathLike[str], format: str | None = None) -> Table
     kwargs: dict[str, Any] = {}
     if fmt.startswith("ascii"):
         kwargs["comment"] = "#"  # our own exports carry provenance as # lines
+        n_cols = _text_header_columns(p)
+        if n_cols > MAX_TEXT_COLUMNS:
+            raise CatalogueError(
+                f"{utf8_text(p)}: about {n_cols} columns; a text catalogue may have at most "
+                f"{MAX_TEXT_COLUMNS} (keep the columns you need, or write it as FITS or Parquet)"
+            )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -242,6 +248,35 @@ def read_table(path: str | os.PathLike[str], format: str | None = None) -> Table
         except Exception:  # noqa: BLE001 - undecodable bytes stay bytes
             log.debug("could not decode byte columns of %s", p, exc_info=True)
     return table
+
+
+#: Widest text table read: astropy's text reader takes about 0.3 ms a column, so a
+#: header of 10⁶ columns (a 10 MB file) would run for minutes with nothing to show.
+MAX_TEXT_COLUMNS = 20_000
+
+
+def _text_header_columns(path: Path, limit: int = 8 << 20) -> int:
+    """An upper bound on the columns of a text table: its first line that is not a comment.
+
+    Reads at most ``limit`` bytes of that line (gzip-compressed files are read through
+    gzip); 0 when it cannot tell (astropy then reports what is wrong).
+    """
+    import gzip
+
+    try:
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:  # noqa: SIM115
+            for _ in range(10_000):  # comment lines: ECSV's header is a few hundred
+                line = f.readline(limit)
+                if not line:
+                    return 0
+                text = line.strip()
+                if text and not text.startswith(b"#"):
+                    return max(text.count(b","), text.count(b"\t"), len(text.split())) + 1
+    except (OSError, EOFError, ValueError):
+        return 0
+    return 0
 
 
 def _first_table_hdu(path: Path) -> int:
