@@ -118,3 +118,23 @@ def test_a_catalogue_with_too_many_columns_is_refused_before_reading(run, cutout
         "label", str(cutouts), "--import", str(ok), "--labels-file", str(labels), model=False
     )
     assert code == 0, err
+
+
+def test_a_csv_with_a_byte_order_mark_matches_by_its_first_column(run, cutouts, tmp_path):
+    """Excel's "CSV UTF-8" starts with U+FEFF: the 'path' column was not found."""
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(
+        b"\xef\xbb\xbfpath,label\n"
+        + b"".join(p.name.encode() + b",spiral\n" for p in cutouts.iterdir())
+    )
+    code, _, err = run(
+        "label",
+        str(cutouts),
+        "--import",
+        str(bom),
+        "--labels-file",
+        str(tmp_path / "labels.sqlite"),
+        model=False,
+    )
+    assert code == 0, err
+    assert "8 of 8 catalogue rows matched" in err and "imported 8 labels" in err

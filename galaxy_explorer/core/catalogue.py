@@ -242,6 +242,9 @@ def read_table(path: str | os.PathLike[str], format: str | None = None) -> Table
         ) from None
     if len(table) == 0:
         raise CatalogueError(f"{utf8_text(p)}: the table has no rows")
+    first = table.colnames[0] if table.colnames else ""
+    if first.startswith("\ufeff") and first[1:] and first[1:] not in table.colnames:
+        table.rename_column(first, first[1:])  # a byte-order mark (Excel's "CSV UTF-8")
     if hasattr(table, "convert_bytestring_to_unicode"):
         try:
             table.convert_bytestring_to_unicode()
