@@ -138,3 +138,25 @@ def test_a_csv_with_a_byte_order_mark_matches_by_its_first_column(run, cutouts, 
     )
     assert code == 0, err
     assert "8 of 8 catalogue rows matched" in err and "imported 8 labels" in err
+
+
+def test_a_gzip_bomb_catalogue_is_refused_before_astropy_reads_it(run, cutouts, tmp_path):
+    """2 MB of gzip that held 1 GB of CSV took 4 GB of memory; now refused by streaming."""
+    import gzip
+
+    name = sorted(cutouts.iterdir())[0].name
+    row = f"{name},{'a' * 200}\n".encode()
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"path,label\n" + row * (80_000_000 // len(row)), 1))
+    assert bomb.stat().st_size < 2_000_000
+    code, _, err = run(
+        "label",
+        str(cutouts),
+        "--import",
+        str(bomb),
+        "--labels-file",
+        str(tmp_path / "labels.sqlite"),
+        model=False,
+    )
+    assert code == 2
+    assert "decompression bomb" in _one_error_line(err)

@@ -216,6 +216,7 @@ def read_table(path: str | os.PathLike[str], format: str | None = None) -> Table
             f"{utf8_text(p)}: unknown table format {p.suffix or '(no ending)'!r}; "
             "use .fits, .csv, .ecsv, .vot/.xml (VOTable) or .parquet, or name the format"
         )
+    _check_gzip_size(p)
     kwargs: dict[str, Any] = {}
     if fmt.startswith("ascii"):
         kwargs["comment"] = "#"  # our own exports carry provenance as # lines
@@ -251,6 +252,43 @@ def read_table(path: str | os.PathLike[str], format: str | None = None) -> Table
         except Exception:  # noqa: BLE001 - undecodable bytes stay bytes
             log.debug("could not decode byte columns of %s", p, exc_info=True)
     return table
+
+
+#: gzip-compressed tables: astropy holds a table in memory several times over, so a small
+#: "decompression bomb" (2 MB of gzip, 1 GB of CSV) took over 4 GB of memory. Refused:
+#: more than ``MAX_GZIP_TABLE_BYTES`` uncompressed, or more than ``GZIP_BOMB_BYTES`` at a
+#: ratio above ``GZIP_BOMB_RATIO`` (real catalogues compress about 2-10 times).
+MAX_GZIP_TABLE_BYTES = 4 << 30
+GZIP_BOMB_BYTES = 64 << 20
+GZIP_BOMB_RATIO = 50
+
+
+def _check_gzip_size(path: Path) -> None:
+    """Refuse a gzip-compressed table that looks like a decompression bomb.
+
+    Counts by streaming (nothing kept); a file that is not gzip is left to the reader.
+    """
+    import gzip
+    import zlib
+
+    try:
+        with open(path, "rb") as raw:
+            if raw.read(2) != b"\x1f\x8b":
+                return
+        packed = max(1, path.stat().st_size)
+        limit = min(MAX_GZIP_TABLE_BYTES, max(GZIP_BOMB_BYTES, GZIP_BOMB_RATIO * packed))
+        total = 0
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                total += len(chunk)
+                if total > limit:
+                    raise CatalogueError(
+                        f"{utf8_text(path)}: {packed} bytes that uncompress to more than "
+                        f"{limit >> 20} MB; refusing a possible decompression bomb "
+                        "(uncompress it yourself if it really is such a table)"
+                    )
+    except (OSError, EOFError, zlib.error):
+        return  # a damaged stream: the reader says what is wrong
 
 
 #: Widest text table read: astropy's text reader takes about 0.3 ms a column, so a
