@@ -160,3 +160,26 @@ def test_a_gzip_bomb_catalogue_is_refused_before_astropy_reads_it(run, cutouts, 
     )
     assert code == 2
     assert "decompression bomb" in _one_error_line(err)
+
+
+def test_votable_with_control_characters_is_well_formed(tmp_path):
+    """A name, label or query with ESC (any C0 control) made a VOTable no reader opens."""
+    from astropy.table import Table
+
+    from galaxy_explorer.core.export import ExportRow, Provenance
+    from galaxy_explorer.core.tables import votable_bytes, write_table
+
+    rows = [
+        ExportRow(path="/d/a\x1b[31m.png", name="a\x1b[31m.png", sha256="0" * 64, label="x\x07y"),
+        ExportRow(path="/d/b.png", name="b.png", sha256="1" * 64, label="line\nbreak"),
+    ]
+    prov = Provenance(model="m", query="ring\x0bgalaxy")
+    out = tmp_path / "t.vot"
+    write_table(out, rows, prov, ["sp\x1bral", "ell"], fmt="votable")
+    t = Table.read(out)
+    assert list(t["label"]) == ["x\\x07y", "line\nbreak"]
+    assert list(t["name"]) == ["a\\x1b[31m.png", "b.png"]
+    assert "\\x1b" in t["p_sp_ral"].description
+    sent = tmp_path / "sent.vot"  # what SAMP sends (BINARY) parses too
+    sent.write_bytes(votable_bytes(rows, prov, ["sp\x1bral", "ell"]))
+    assert list(Table.read(sent)["label"]) == ["x\\x07y", "line\nbreak"]

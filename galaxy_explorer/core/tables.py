@@ -293,14 +293,48 @@ def build_table(
 
 
 # --------------------------------------------------------------------------- writers
+#: Characters XML 1.0 cannot carry at all (not even as &#...;): a VOTable with one is not
+#: well-formed, and no reader (astropy, TOPCAT) opens it.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_safe(text: str) -> str:
+    """``text`` with the characters XML cannot hold written as ``\\xNN`` (as in the CSV)."""
+    return _XML_ILLEGAL.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
+
+
+def _xml_safe_columns(t: Any) -> None:
+    """Escape XML-illegal characters (e.g. ESC in a name or label) in text cells and notes."""
+    import numpy as np
+
+    for name in t.colnames:
+        col = t[name]
+        if col.description:
+            col.description = _xml_safe(str(col.description))
+        if col.dtype.kind not in "UO" or col.ndim != 1:
+            continue
+        values = [str(v) if v is not None else "" for v in col.tolist()]
+        if any(_XML_ILLEGAL.search(v) for v in values):
+            t[name] = np.array([_xml_safe(v) for v in values], dtype=str)
+            t[name].description = col.description
+            t[name].unit = col.unit
+            t[name].meta.update(col.meta)
+
+
 def _votable_tree(table: Any) -> Any:
     from astropy.io.votable import from_table
     from astropy.io.votable.tree import Info
 
     t = table.copy(copy_data=False)
     prov = t.meta.pop(META_KEY, {})
-    t.meta["description"] = "galaxy-explorer export" + (
-        f": {prov['query']}" if prov.get("query") else ""
+    _xml_safe_columns(t)
+    t.meta["description"] = _xml_safe(
+        "galaxy-explorer export" + (f": {prov['query']}" if prov.get("query") else "")
     )
     vot = from_table(t)
     vt = vot.get_first_table()
@@ -309,7 +343,7 @@ def _votable_tree(table: Any) -> Any:
         if key == "p_columns":
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        vt.infos.append(Info(name=key, value=text))
+        vt.infos.append(Info(name=key, value=_xml_safe(text)))
     return vot
 
 
