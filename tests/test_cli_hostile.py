@@ -183,3 +183,31 @@ def test_votable_with_control_characters_is_well_formed(tmp_path):
     sent = tmp_path / "sent.vot"  # what SAMP sends (BINARY) parses too
     sent.write_bytes(votable_bytes(rows, prov, ["sp\x1bral", "ell"]))
     assert list(Table.read(sent)["label"]) == ["x\\x07y", "line\nbreak"]
+
+
+def test_fits_export_with_long_column_and_label_names(tmp_path):
+    """A catalogue column or label of 100 characters crashed the FITS writer (traceback)."""
+    from astropy.table import Table
+
+    from galaxy_explorer.core.export import ExportRow, Provenance
+    from galaxy_explorer.core.tables import write_table
+
+    long_col, long_label = "x" * 100, "y" * 100
+    rows = [
+        ExportRow(
+            path="/d/a.png",
+            name="a.png",
+            sha256="0" * 64,
+            probs={long_label: 0.7, "Y" * 100: 0.3},
+            extra={long_col: 1.5, "X" * 100: "t", "z": 2.0, "Z": 3.0},
+        )
+    ]
+    for fmt in ("fits", "votable"):
+        out = tmp_path / f"t.{fmt}"
+        write_table(out, rows, Provenance(model="m"), [long_label, "Y" * 100], fmt=fmt)
+        t = Table.read(out)
+        names = [c.lower() for c in t.colnames]
+        assert len(set(names)) == len(names) and max(map(len, names)) <= 68
+        assert list(t[t.colnames[-4]]) == [1.5]  # the long catalogue column, cut, kept
+        p = [c for c in t.colnames if c.startswith("p_")]
+        assert sorted(float(t[c][0]) for c in p) == [0.3, 0.7]

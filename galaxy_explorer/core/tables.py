@@ -166,18 +166,31 @@ def provenance_dict(provenance: Provenance) -> dict[str, Any]:
     return out
 
 
+#: Longest plain column name: a FITS TTYPE card holds at most 68 characters (a longer
+#: catalogue column or label name made the FITS writer fail), leaving room for ``_NN``.
+_SAFE_NAME_LEN = 60
+
+
+def _unique_safe(base: str, used: set[str]) -> str:
+    """``base`` cut to :data:`_SAFE_NAME_LEN`, with ``_2``, ``_3``… until not in ``used``.
+
+    ``used`` holds lower-case names (FITS names are case-blind); the result is added.
+    """
+    base = base[:_SAFE_NAME_LEN]
+    name, k = base, 2
+    while name.lower() in used:
+        name, k = f"{base}_{k}", k + 1
+    used.add(name.lower())
+    return name
+
+
 def _safe_names(label_names: Sequence[str]) -> list[str]:
     """``p_<label>`` made of ``[A-Za-z0-9_]``, unique, for VOTable and FITS."""
-    used = set(BASE_COLUMNS) | {"label"}
-    out = []
-    for lab in label_names:
-        base = "p_" + (re.sub(r"[^A-Za-z0-9_]", "_", lab) or "label")
-        name, k = base, 2
-        while name.lower() in {u.lower() for u in used}:  # FITS names are case-blind
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
-        out.append(name)
-    return out
+    used = {u.lower() for u in (*BASE_COLUMNS, "label")}
+    return [
+        _unique_safe("p_" + (re.sub(r"[^A-Za-z0-9_]", "_", lab) or "label"), used)
+        for lab in label_names
+    ]
 
 
 def _num(x: float | None) -> float:
@@ -269,10 +282,7 @@ def build_table(
         values = [(r.extra or {}).get(key) for r in rows]
         cname = key
         if safe_names:
-            base = re.sub(r"[^A-Za-z0-9_]", "_", key) or "extra"
-            cname, k = base, 2
-            while cname.lower() in used:
-                cname, k = f"{base}_{k}", k + 1
+            cname = _unique_safe(re.sub(r"[^A-Za-z0-9_]", "_", key) or "extra", used)
         used.add(cname.lower())
         numeric = all(
             v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
@@ -479,7 +489,13 @@ def write_table(
     # then go to the real name atomically, so any name a file system allows works.
     with tempfile.TemporaryDirectory(prefix="galaxy-explorer-table-") as tmpdir:
         tmp = Path(tmpdir) / f"table{FORMATS[kind][0]}"
-        _write_to(tmp, kind, table)
+        try:
+            _write_to(tmp, kind, table)
+        except (OSError, TableError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - astropy / pyarrow refuse data many ways
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise TableError(f"cannot write {kind}: {reason}") from None
         with open(tmp, "rb") as src, atomic_open(path, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     log.info("wrote %d rows to %s (%s)", len(table), path, kind)
