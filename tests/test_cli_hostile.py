@@ -211,3 +211,24 @@ def test_fits_export_with_long_column_and_label_names(tmp_path):
         assert list(t[t.colnames[-4]]) == [1.5]  # the long catalogue column, cut, kept
         p = [c for c in t.colnames if c.startswith("p_")]
         assert sorted(float(t[c][0]) for c in p) == [0.3, 0.7]
+
+
+def test_a_fifo_as_catalogue_is_refused_not_waited_on(tmp_path, cutouts):
+    """``label DIR --import fifo.csv`` (no writer) blocked for ever; run as a real process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fifo = tmp_path / "cat.csv"
+    os.mkfifo(fifo)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "galaxy_explorer", "label", str(cutouts), "--import", str(fifo)]
+    cmd += ["--labels-file", str(tmp_path / "labels.sqlite"), "--cache", str(tmp_path / "c")]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("label --import on a FIFO hung")
+    assert proc.returncode == 2, proc.stderr
+    assert "not a regular file" in _one_error_line(proc.stderr)

@@ -210,6 +210,11 @@ def read_table(path: str | os.PathLike[str], format: str | None = None) -> Table
         raise CatalogueError(f"{utf8_text(p)}: no such file")
     if p.is_dir():
         raise CatalogueError(f"{utf8_text(p)}: is a folder, not a catalogue table")
+    if not p.is_file():  # a FIFO without a writer would block the reader for ever
+        raise CatalogueError(
+            f"{utf8_text(p)}: not a regular file (a pipe, socket or device); "
+            "a catalogue must be a table file"
+        )
     fmt = format or TABLE_FORMATS.get(_suffix(p))
     if fmt is None:
         raise CatalogueError(
