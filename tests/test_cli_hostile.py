@@ -232,3 +232,21 @@ def test_a_fifo_as_catalogue_is_refused_not_waited_on(tmp_path, cutouts):
         pytest.fail("label --import on a FIFO hung")
     assert proc.returncode == 2, proc.stderr
     assert "not a regular file" in _one_error_line(proc.stderr)
+
+
+def test_cache_info_on_a_damaged_index_says_how_to_repair(run, cutouts, tmp_path, capsys):
+    """It said "the folder is read-only" of a writable folder; now it names cache verify."""
+    assert run("embed", str(cutouts))[0] == 0
+    cache = tmp_path / "cache"
+    index = next(cache.rglob("index.sqlite"))
+    index.write_bytes(b"\x00garbage" * 500)
+    code = main(["cache", "info", str(cache)])
+    err = capsys.readouterr().err
+    assert code == 1
+    line = _one_error_line(err)
+    assert "damaged cache index" in line and "cache verify" in line and "read-only" not in line
+    assert index.read_bytes() == b"\x00garbage" * 500  # info only looks
+    assert main(["cache", "verify", str(cache)]) == 0
+    capsys.readouterr()
+    assert main(["cache", "info", str(cache)]) == 0
+    assert "8 embeddings" in capsys.readouterr().out
