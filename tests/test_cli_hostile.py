@@ -250,3 +250,15 @@ def test_cache_info_on_a_damaged_index_says_how_to_repair(run, cutouts, tmp_path
     capsys.readouterr()
     assert main(["cache", "info", str(cache)]) == 0
     assert "8 embeddings" in capsys.readouterr().out
+
+
+def test_stretch_of_data_near_the_float32_limit(recwarn):
+    """±3e38 pixels: data - lo overflowed (a RuntimeWarning on the terminal, 1e38 white)."""
+    import numpy as np
+
+    from galaxy_explorer.core.imaging import stretch
+
+    data = np.array([[1e38, -1e38], [3e38, -3e38]], np.float32)
+    out = stretch(data, "linear", "minmax")
+    assert np.allclose(out, [[2 / 3, 1 / 3], [1.0, 0.0]], atol=1e-6)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
