@@ -738,6 +738,16 @@ def check_out_not_input(out: Path | None, session: Session, inputs: Sequence[Any
         st = out.stat()
     except (OSError, ValueError):
         return  # not there yet (or unreachable: the writer reports that)
+    import stat
+
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        # the writer renames a finished file into place: a device node (as root, e.g.
+        # /dev/full) or a FIFO would be replaced by a plain file
+        raise CliError(
+            f"{_term(out)}: not a regular file (a device, pipe or socket); give a file "
+            "name, or '-' for standard output",
+            EXIT_USAGE,
+        )
     for what, path in inputs:
         if path is not None and _same_file(out, Path(path)):
             raise CliError(

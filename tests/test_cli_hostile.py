@@ -262,3 +262,25 @@ def test_stretch_of_data_near_the_float32_limit(recwarn):
     out = stretch(data, "linear", "minmax")
     assert np.allclose(out, [[2 / 3, 1 / 3], [1.0, 0.0]], atol=1e-6)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_output_to_a_device_or_fifo_is_refused_and_left_alone(run, cutouts, tmp_path):
+    """As root, ``label --export /dev/full`` replaced the device node with a plain file."""
+    import os
+    import stat
+
+    labels = tmp_path / "labels.sqlite"
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    link = tmp_path / "null.csv"
+    link.symlink_to(os.devnull)
+    for out in (fifo, link):
+        code, _, err = run(
+            "label", str(cutouts), "--export", str(out), "--labels-file", str(labels), model=False
+        )
+        assert code == 2
+        assert "not a regular file" in _one_error_line(err)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    code, _, err = run("export", str(cutouts), "--out", str(link))
+    assert code == 2 and "not a regular file" in _one_error_line(err)
+    assert link.is_symlink() and stat.S_ISCHR(os.stat(os.devnull).st_mode)
