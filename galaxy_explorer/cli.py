@@ -518,6 +518,17 @@ def _open_session(args: argparse.Namespace) -> Session:
         raise CliError(
             f"{args.dir}: no image files found (looked for {' '.join(IMAGE_EXTENSIONS)})"
         )
+    check_out_not_input(  # before any work: --csv / --out must not overwrite an input
+        getattr(args, "csv", None),
+        session,
+        [
+            ("the catalogue", getattr(args, "catalogue", None)),
+            ("the --paths-from file", getattr(args, "paths_from", None)),
+            ("the labels file", args.labels_file),
+            *(("an example image", p) for p in getattr(args, "examples", None) or []),
+            *(("an example image", p) for p in getattr(args, "negatives", None) or []),
+        ],
+    )
     from galaxy_explorer.cli_catalogue import load_for_session
 
     load_for_session(session, args)  # --catalogue: read and matched before the model loads
@@ -686,6 +697,70 @@ def _check_table_out(out: Path | None, fmt: str | None) -> None:
         raise CliError(f"--format {kind} is binary: give a file name, not '-'", EXIT_USAGE)
     if kind == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise CliError("Parquet needs pyarrow: pip install pyarrow", EXIT_USAGE)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except (OSError, ValueError):
+        return False
+
+
+def check_out_not_input(out: Path | None, session: Session, inputs: Sequence[Any] = ()) -> None:
+    """Refuse an output file that is one of the command's inputs: writing would destroy it.
+
+    Parameters
+    ----------
+    out : Path, optional
+        The output file (``None`` or ``-``: nothing to check).
+    session : Session
+        Its scanned images and cache folder are inputs.
+    inputs : sequence of (str, Path or None)
+        Other inputs, e.g. ``("the catalogue", path)``.
+
+    Raises
+    ------
+    CliError
+        With exit status 2, before anything is written.
+    """
+    if out is None or str(out) == "-":
+        return
+    try:
+        st = out.stat()
+    except (OSError, ValueError):
+        return  # not there yet (or unreachable: the writer reports that)
+    import stat
+
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        # the writer renames a finished file into place: a device node (as root, e.g.
+        # /dev/full) or a FIFO would be replaced by a plain file
+        raise CliError(
+            f"{_term(out)}: not a regular file (a device, pipe or socket); give a file "
+            "name, or '-' for standard output",
+            EXIT_USAGE,
+        )
+    for what, path in inputs:
+        if path is not None and _same_file(out, Path(path)):
+            raise CliError(
+                f"{_term(out)}: is {what}; writing the output there would destroy it "
+                "(choose another file)",
+                EXIT_USAGE,
+            )
+    for it in session.items:
+        if it.size == st.st_size and _same_file(out, it.path):
+            raise CliError(
+                f"{_term(out)}: is one of the input images; writing the output there would "
+                "destroy it (choose another file)",
+                EXIT_USAGE,
+            )
+    try:
+        in_cache = out.resolve().is_relative_to(session.cache_dir.resolve())
+    except (OSError, ValueError):
+        in_cache = False
+    if in_cache:
+        raise CliError(
+            f"{_term(out)}: is inside the embedding cache; choose another file", EXIT_USAGE
+        )
 
 
 def _write_csv(

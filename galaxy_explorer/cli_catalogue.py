@@ -332,6 +332,13 @@ def _export_labels(session: Session, store: Any, args: argparse.Namespace) -> in
         kind = format_for(None if str(out) == "-" else out, None)
     except TableError as exc:
         raise CliError(f"{_term(out)}: {exc}", EXIT_USAGE) from None
+    from galaxy_explorer.cli import check_out_not_input
+
+    check_out_not_input(
+        None if str(out) == "-" else out,
+        session,
+        [("the labels file", args.labels_file), ("the labels file", getattr(store, "path", None))],
+    )
     labels = store.all()
     scanned = [it for it in session.items if it.sha256 in labels]
     positions = session.sky_positions(scanned)

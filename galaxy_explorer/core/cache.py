@@ -255,10 +255,12 @@ class _Index:
                     f"{self.root}: disk full, cannot open the cache index"
                 ) from None
             if self.readonly:
-                raise CacheError(
-                    f"{self.path}: damaged cache index ({exc}); the folder is "
-                    "read-only, so it cannot be rebuilt here"
-                ) from None
+                why = (
+                    "run 'galaxy-explorer cache verify' on it to rebuild it from the shards"
+                    if os.access(self.base, os.W_OK)
+                    else "the folder is read-only, so it cannot be rebuilt here"
+                )
+                raise CacheError(f"{self.path}: damaged cache index ({exc}); {why}") from None
             return self._recover(str(exc))
 
     def _recover(self, reason: str) -> sqlite3.Connection:

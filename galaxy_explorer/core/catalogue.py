@@ -210,15 +210,27 @@ def read_table(path: str | os.PathLike[str], format: str | None = None) -> Table
         raise CatalogueError(f"{utf8_text(p)}: no such file")
     if p.is_dir():
         raise CatalogueError(f"{utf8_text(p)}: is a folder, not a catalogue table")
+    if not p.is_file():  # a FIFO without a writer would block the reader for ever
+        raise CatalogueError(
+            f"{utf8_text(p)}: not a regular file (a pipe, socket or device); "
+            "a catalogue must be a table file"
+        )
     fmt = format or TABLE_FORMATS.get(_suffix(p))
     if fmt is None:
         raise CatalogueError(
             f"{utf8_text(p)}: unknown table format {p.suffix or '(no ending)'!r}; "
             "use .fits, .csv, .ecsv, .vot/.xml (VOTable) or .parquet, or name the format"
         )
+    _check_gzip_size(p)
     kwargs: dict[str, Any] = {}
     if fmt.startswith("ascii"):
         kwargs["comment"] = "#"  # our own exports carry provenance as # lines
+        n_cols = _text_header_columns(p)
+        if n_cols > MAX_TEXT_COLUMNS:
+            raise CatalogueError(
+                f"{utf8_text(p)}: about {n_cols} columns; a text catalogue may have at most "
+                f"{MAX_TEXT_COLUMNS} (keep the columns you need, or write it as FITS or Parquet)"
+            )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -236,12 +248,81 @@ def read_table(path: str | os.PathLike[str], format: str | None = None) -> Table
         ) from None
     if len(table) == 0:
         raise CatalogueError(f"{utf8_text(p)}: the table has no rows")
+    first = table.colnames[0] if table.colnames else ""
+    if first.startswith("\ufeff") and first[1:] and first[1:] not in table.colnames:
+        table.rename_column(first, first[1:])  # a byte-order mark (Excel's "CSV UTF-8")
     if hasattr(table, "convert_bytestring_to_unicode"):
         try:
             table.convert_bytestring_to_unicode()
         except Exception:  # noqa: BLE001 - undecodable bytes stay bytes
             log.debug("could not decode byte columns of %s", p, exc_info=True)
     return table
+
+
+#: gzip-compressed tables: astropy holds a table in memory several times over, so a small
+#: "decompression bomb" (2 MB of gzip, 1 GB of CSV) took over 4 GB of memory. Refused:
+#: more than ``MAX_GZIP_TABLE_BYTES`` uncompressed, or more than ``GZIP_BOMB_BYTES`` at a
+#: ratio above ``GZIP_BOMB_RATIO`` (real catalogues compress about 2-10 times).
+MAX_GZIP_TABLE_BYTES = 4 << 30
+GZIP_BOMB_BYTES = 64 << 20
+GZIP_BOMB_RATIO = 50
+
+
+def _check_gzip_size(path: Path) -> None:
+    """Refuse a gzip-compressed table that looks like a decompression bomb.
+
+    Counts by streaming (nothing kept); a file that is not gzip is left to the reader.
+    """
+    import gzip
+    import zlib
+
+    try:
+        with open(path, "rb") as raw:
+            if raw.read(2) != b"\x1f\x8b":
+                return
+        packed = max(1, path.stat().st_size)
+        limit = min(MAX_GZIP_TABLE_BYTES, max(GZIP_BOMB_BYTES, GZIP_BOMB_RATIO * packed))
+        total = 0
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                total += len(chunk)
+                if total > limit:
+                    raise CatalogueError(
+                        f"{utf8_text(path)}: {packed} bytes that uncompress to more than "
+                        f"{limit >> 20} MB; refusing a possible decompression bomb "
+                        "(uncompress it yourself if it really is such a table)"
+                    )
+    except (OSError, EOFError, zlib.error):
+        return  # a damaged stream: the reader says what is wrong
+
+
+#: Widest text table read: astropy's text reader takes about 0.3 ms a column, so a
+#: header of 10⁶ columns (a 10 MB file) would run for minutes with nothing to show.
+MAX_TEXT_COLUMNS = 20_000
+
+
+def _text_header_columns(path: Path, limit: int = 8 << 20) -> int:
+    """An upper bound on the columns of a text table: its first line that is not a comment.
+
+    Reads at most ``limit`` bytes of that line (gzip-compressed files are read through
+    gzip); 0 when it cannot tell (astropy then reports what is wrong).
+    """
+    import gzip
+
+    try:
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:  # noqa: SIM115
+            for _ in range(10_000):  # comment lines: ECSV's header is a few hundred
+                line = f.readline(limit)
+                if not line:
+                    return 0
+                text = line.strip()
+                if text and not text.startswith(b"#"):
+                    return max(text.count(b","), text.count(b"\t"), len(text.split())) + 1
+    except (OSError, EOFError, ValueError):
+        return 0
+    return 0
 
 
 def _first_table_hdu(path: Path) -> int:

@@ -830,8 +830,11 @@ def _stretch_between(data: np.ndarray, lo: float, hi: float, name: str) -> np.nd
         out = np.zeros(data.shape, np.float32)
         out[np.isposinf(data)] = 1.0
         return out
-    x = np.subtract(data, np.float32(lo), dtype=np.float32)
-    x *= np.float32(1.0 / span)
+    if span < 1e38:
+        x = np.subtract(data, np.float32(lo), dtype=np.float32)
+        x *= np.float32(1.0 / span)
+    else:  # data near float32's limit: data - lo would overflow to Inf (a wrong white)
+        x = (np.subtract(data, lo, dtype=np.float64) * (1.0 / span)).astype(np.float32)
     np.clip(x, 0.0, 1.0, out=x)  # +Inf -> 1, -Inf -> 0, NaN stays NaN
     nan = np.isnan(x)
     if nan.any():

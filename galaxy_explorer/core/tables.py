@@ -166,18 +166,31 @@ def provenance_dict(provenance: Provenance) -> dict[str, Any]:
     return out
 
 
+#: Longest plain column name: a FITS TTYPE card holds at most 68 characters (a longer
+#: catalogue column or label name made the FITS writer fail), leaving room for ``_NN``.
+_SAFE_NAME_LEN = 60
+
+
+def _unique_safe(base: str, used: set[str]) -> str:
+    """``base`` cut to :data:`_SAFE_NAME_LEN`, with ``_2``, ``_3``… until not in ``used``.
+
+    ``used`` holds lower-case names (FITS names are case-blind); the result is added.
+    """
+    base = base[:_SAFE_NAME_LEN]
+    name, k = base, 2
+    while name.lower() in used:
+        name, k = f"{base}_{k}", k + 1
+    used.add(name.lower())
+    return name
+
+
 def _safe_names(label_names: Sequence[str]) -> list[str]:
     """``p_<label>`` made of ``[A-Za-z0-9_]``, unique, for VOTable and FITS."""
-    used = set(BASE_COLUMNS) | {"label"}
-    out = []
-    for lab in label_names:
-        base = "p_" + (re.sub(r"[^A-Za-z0-9_]", "_", lab) or "label")
-        name, k = base, 2
-        while name.lower() in {u.lower() for u in used}:  # FITS names are case-blind
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
-        out.append(name)
-    return out
+    used = {u.lower() for u in (*BASE_COLUMNS, "label")}
+    return [
+        _unique_safe("p_" + (re.sub(r"[^A-Za-z0-9_]", "_", lab) or "label"), used)
+        for lab in label_names
+    ]
 
 
 def _num(x: float | None) -> float:
@@ -269,10 +282,7 @@ def build_table(
         values = [(r.extra or {}).get(key) for r in rows]
         cname = key
         if safe_names:
-            base = re.sub(r"[^A-Za-z0-9_]", "_", key) or "extra"
-            cname, k = base, 2
-            while cname.lower() in used:
-                cname, k = f"{base}_{k}", k + 1
+            cname = _unique_safe(re.sub(r"[^A-Za-z0-9_]", "_", key) or "extra", used)
         used.add(cname.lower())
         numeric = all(
             v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
@@ -293,14 +303,48 @@ def build_table(
 
 
 # --------------------------------------------------------------------------- writers
+#: Characters XML 1.0 cannot carry at all (not even as &#...;): a VOTable with one is not
+#: well-formed, and no reader (astropy, TOPCAT) opens it.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_safe(text: str) -> str:
+    """``text`` with the characters XML cannot hold written as ``\\xNN`` (as in the CSV)."""
+    return _XML_ILLEGAL.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
+
+
+def _xml_safe_columns(t: Any) -> None:
+    """Escape XML-illegal characters (e.g. ESC in a name or label) in text cells and notes."""
+    import numpy as np
+
+    for name in t.colnames:
+        col = t[name]
+        if col.description:
+            col.description = _xml_safe(str(col.description))
+        if col.dtype.kind not in "UO" or col.ndim != 1:
+            continue
+        values = [str(v) if v is not None else "" for v in col.tolist()]
+        if any(_XML_ILLEGAL.search(v) for v in values):
+            t[name] = np.array([_xml_safe(v) for v in values], dtype=str)
+            t[name].description = col.description
+            t[name].unit = col.unit
+            t[name].meta.update(col.meta)
+
+
 def _votable_tree(table: Any) -> Any:
     from astropy.io.votable import from_table
     from astropy.io.votable.tree import Info
 
     t = table.copy(copy_data=False)
     prov = t.meta.pop(META_KEY, {})
-    t.meta["description"] = "galaxy-explorer export" + (
-        f": {prov['query']}" if prov.get("query") else ""
+    _xml_safe_columns(t)
+    t.meta["description"] = _xml_safe(
+        "galaxy-explorer export" + (f": {prov['query']}" if prov.get("query") else "")
     )
     vot = from_table(t)
     vt = vot.get_first_table()
@@ -309,7 +353,7 @@ def _votable_tree(table: Any) -> Any:
         if key == "p_columns":
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        vt.infos.append(Info(name=key, value=text))
+        vt.infos.append(Info(name=key, value=_xml_safe(text)))
     return vot
 
 
@@ -445,7 +489,13 @@ def write_table(
     # then go to the real name atomically, so any name a file system allows works.
     with tempfile.TemporaryDirectory(prefix="galaxy-explorer-table-") as tmpdir:
         tmp = Path(tmpdir) / f"table{FORMATS[kind][0]}"
-        _write_to(tmp, kind, table)
+        try:
+            _write_to(tmp, kind, table)
+        except (OSError, TableError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - astropy / pyarrow refuse data many ways
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise TableError(f"cannot write {kind}: {reason}") from None
         with open(tmp, "rb") as src, atomic_open(path, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     log.info("wrote %d rows to %s (%s)", len(table), path, kind)

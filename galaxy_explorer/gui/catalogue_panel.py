@@ -37,10 +37,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from galaxy_explorer.core.catalogue import CatalogueError, FilterError
 from galaxy_explorer.gui import _style
 from galaxy_explorer.gui.workers import Runner
 
 log = logging.getLogger(__name__)
+
+#: A user's table or filter at fault: reported in the app, logged without a traceback.
+_USER_ERRORS: tuple[type[BaseException], ...] = (CatalogueError, FilterError)
 
 __all__ = [
     "CatalogueLink",
@@ -187,7 +191,13 @@ class CatalogueLink(QObject):
 
         label = name or (Path(source).name if isinstance(source, (str, os.PathLike)) else "table")
         self.message.emit(f"Reading catalogue {label}…")
-        self.tasks.start("open", run, on_result=self._on_opened, on_error=self._on_failed)
+        self.tasks.start(
+            "open",
+            run,
+            on_result=self._on_opened,
+            on_error=self._on_failed,
+            quiet_errors=_USER_ERRORS,  # a bad table: one line in the app, no traceback
+        )
 
     def close_catalogue(self) -> None:
         self.tasks.bump("open")
@@ -238,7 +248,13 @@ class CatalogueLink(QObject):
             sky = _sky_arrays(cat, match, positions_read)
             return cat, len(items), match, lines, sky
 
-        self.tasks.start("match", run, on_result=self._on_matched, on_error=self._on_failed)
+        self.tasks.start(
+            "match",
+            run,
+            on_result=self._on_matched,
+            on_error=self._on_failed,
+            quiet_errors=_USER_ERRORS,
+        )
 
     # ---------------------------------------------------------------- filter / colour
     def set_filter(self, text: str) -> None:
@@ -272,7 +288,11 @@ class CatalogueLink(QObject):
             return text, mask, int(keep.sum())
 
         self.tasks.start(
-            "filter", run, on_result=self._on_filtered, on_error=self._on_filter_failed
+            "filter",
+            run,
+            on_result=self._on_filtered,
+            on_error=self._on_filter_failed,
+            quiet_errors=_USER_ERRORS,
         )
 
     def set_colour(self, column: str | None) -> None:

@@ -153,7 +153,7 @@ def test_catalogue_opens_its_images_and_links_every_view(qtbot, make_window, cat
 
 
 def test_bad_catalogue_is_reported_and_the_window_keeps_working(
-    qtbot, make_window, cutouts, tmp_path
+    qtbot, make_window, cutouts, tmp_path, caplog
 ):
     bad = tmp_path / "bad.vot"
     bad.write_bytes(b"<VOTABLE>not really")
@@ -162,6 +162,8 @@ def test_bad_catalogue_is_reported_and_the_window_keeps_working(
     with qtbot.waitSignal(win.catalogue.error, timeout=10000) as blocker:
         win.catalogue.open(bad)
     assert "bad.vot" in blocker.args[0] and "\n" not in blocker.args[0]
+    # a user's damaged file: no ERROR with a traceback on stderr (galaxy-explorer gui bad.vot)
+    assert not [r for r in caplog.records if "Traceback" in r.getMessage()]
     assert win.last_error[0] == "Catalogue"
     assert win.catalogue.cat is None and win.c.n == 8
     nomatch = tmp_path / "nomatch.csv"
