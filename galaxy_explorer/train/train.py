@@ -1190,11 +1190,16 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _check_source(args: argparse.Namespace) -> None:
+    """ValueError unless exactly one model source (--model, --init, --config) is given."""
+    if sum(x is not None and x is not False for x in (args.model, args.init, args.config)) != 1:
+        raise ValueError("give exactly one of --model, --init, --config")
+
+
 def _prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     from galaxy_explorer.train.data import ImageConfig, load_folder_pairs, synthetic_pairs
 
-    if sum(x is not None and x is not False for x in (args.model, args.init, args.config)) != 1:
-        raise ValueError("give exactly one of --model, --init, --config")
+    _check_source(args)
     if args.model:
         model, processor = load_pretrained(args.model)
     elif args.config:
@@ -1302,6 +1307,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run_train(args: argparse.Namespace) -> int:
     """Entry point of ``galaxy-explorer train``; returns the exit status."""
+    try:
+        _check_source(args)  # a usage error: exit 2 before anything is loaded
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.device != "auto":
         from galaxy_explorer.core.device import pick_device
 

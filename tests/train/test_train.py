@@ -191,6 +191,17 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     assert run_train(_args(tmp_path / "o", missing)) == 1
 
 
+def test_two_model_sources_is_a_usage_error(tmp_path, capsys):
+    from galaxy_explorer.train.train import run_train
+
+    data = _pairs_folder(tmp_path / "d", 4)
+    args = _args(tmp_path / "o", data, "--config", str(tmp_path / "cfg.json"))
+    assert run_train(args) == 2  # a usage error, like every other command's
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: give exactly one of --model, --init, --config"]
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_registers_train(capsys):
     from galaxy_explorer.train.train import add_train_command
 
