@@ -322,6 +322,10 @@ def test_colour_mode_switch_recolours_density(qtbot, mode):
         assert m._data.names[-1] == "unlabelled"
     else:
         qtbot.waitUntil(lambda: m._data.names[-1] != "unlabelled", timeout=10000)
-        qtbot.wait(200)
-        assert np.array_equal(m.density_item.image[..., 3] > 0, before[..., 3] > 0)
+        # the re-binned image arrives from the map's worker (later under load): wait for
+        # it, then the same bins are occupied as before the round trip
+        qtbot.waitUntil(
+            lambda: np.array_equal(m.density_item.image[..., 3] > 0, before[..., 3] > 0),
+            timeout=10000,
+        )
     c.shutdown()
