@@ -104,7 +104,7 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
 
 
 def run(n_big: int = 100_000, n_small: int = 1000, profile: bool = False) -> dict[str, float]:
-    from bench_query_scale import build_catalogue
+    from _bench_catalogue import build_catalogue
     from helpers import make_tiny_clip
 
     from galaxy_explorer.core.model import ClipAdapter
