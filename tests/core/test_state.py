@@ -236,3 +236,93 @@ def test_name_order_is_built_off_the_gui_thread_and_handed_over():
     assert s.name_order is not order and s.name_order.tolist() == order.tolist()
     s.open(items[:3], name_order=order)  # a stale order of another length is not used
     assert s.name_order.tolist() == [1, 0, 2]
+
+
+# ---------------------------------------------------------------------- display order
+def _inputs(n: int, seed: int = 0):
+    from galaxy_explorer.core.state import OrderInputs
+
+    rng = np.random.default_rng(seed)
+    have = rng.random(n) < 0.9
+    scores = np.where(have, rng.random(n), np.nan).astype(np.float32)
+    predicted = np.where(have, rng.integers(0, 3, n), NO_PREDICTION).astype(np.int32)
+    confidence = np.where(have, rng.random(n), 0).astype(np.float32)
+    uncertain = have & (confidence < 0.3)
+    name_order = rng.permutation(n).astype(np.int64)
+    return OrderInputs(n, name_order, have, scores, confidence, predicted, uncertain)
+
+
+def test_display_order_sorts_by_score_confidence_class_and_name():
+    from galaxy_explorer.core.state import display_order
+
+    inp = _inputs(500)
+    rank_in_names = np.empty(500, dtype=np.int64)
+    rank_in_names[inp.name_order] = np.arange(500)
+    by_name = display_order(inp, "name")
+    assert by_name.tolist() == inp.name_order.tolist()
+    by_score = display_order(inp, "score")
+    s = inp.scores[by_score]
+    known = np.isfinite(s)
+    assert known[: known.sum()].all() and not known[known.sum() :].any()  # unscored last
+    assert (np.diff(s[known]) <= 0).all()
+    # rows without a score keep name order
+    tail = by_score[~known]
+    assert (np.diff(rank_in_names[tail]) > 0).all()
+    by_conf = display_order(inp, "confidence")
+    c = np.where(inp.have, inp.confidence, -1)[by_conf]
+    assert (np.diff(c) <= 0).all()
+    by_class = display_order(inp, "class")
+    group = np.where(inp.have, inp.predicted, 4)
+    group = np.where(inp.have & inp.uncertain, 3, group)[by_class]
+    assert (np.diff(group) >= 0).all()  # classes in order, uncertain, then no prediction
+    for g in range(4):
+        cg = inp.confidence[by_class][group == g]
+        assert (np.diff(cg) <= 0).all()  # most confident first within a class
+    assert sorted(by_class.tolist()) == list(range(500))
+    with pytest.raises(ValueError, match="sort must be one of"):
+        display_order(inp, "colour")
+
+
+def test_display_order_filters_by_rows_and_mask():
+    from galaxy_explorer.core.state import display_order
+
+    inp = _inputs(100)
+    rows = np.array([5, 7, 99, 150, -1, 7])
+    out = display_order(inp, "name", rows=rows)
+    assert sorted(out.tolist()) == [5, 7, 99]
+    mask = np.zeros(100, dtype=bool)
+    mask[[7, 42]] = True
+    assert display_order(inp, "name", rows=rows, mask=mask).tolist() == [7]
+    assert len(display_order(inp, "name", mask=np.ones(3, dtype=bool))) == 100  # mis-sized
+
+
+def test_display_order_of_a_million_rows_runs_no_per_row_python():
+    import sys
+
+    from galaxy_explorer.core.state import display_order
+
+    inp = _inputs(1_000_000)
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    for sort in ("score", "confidence", "class", "name"):
+        calls = 0
+        sys.setprofile(count)
+        try:
+            out = display_order(inp, sort, rows=np.arange(0, 1_000_000, 2))
+        finally:
+            sys.setprofile(None)
+        assert len(out) == 500_000
+        assert calls < 200, (sort, calls)  # a handful of numpy wrappers, never one per row
+
+
+def test_order_inputs_are_copies_of_arrays_changed_in_place():
+    st = _state(4)
+    inp = st.order_inputs()
+    st.have[:] = True
+    assert not inp.have.any()  # the worker's copy does not change under it
+    assert inp.n == 4 and len(inp.name_order) == 4
