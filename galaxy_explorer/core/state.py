@@ -423,7 +423,12 @@ class AppState:
                 self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
                 self.have[:] = False
             self.vectors[rows] = vectors
-        new = np.unique(rows[~self.have[rows]])
+        # rows that had no vector, in order, once each: a mask, not a sort (np.unique sorted
+        # a million rows on the GUI thread when a cached catalogue opened)
+        fresh = np.zeros(self.n, dtype=bool)
+        fresh[rows] = True
+        fresh &= ~self.have
+        new = np.flatnonzero(fresh)
         if not len(new):
             return new
         self.have[new] = True

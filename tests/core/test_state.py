@@ -326,3 +326,17 @@ def test_order_inputs_are_copies_of_arrays_changed_in_place():
     st.have[:] = True
     assert not inp.have.any()  # the worker's copy does not change under it
     assert inp.n == 4 and len(inp.name_order) == 4
+
+
+def test_adding_rows_marks_new_ones_without_sorting(monkeypatch):
+    """The rows that got a vector are found with a mask: no O(N log N) sort on the GUI
+    thread when a whole cached catalogue arrives at once."""
+    st = _state(1000)
+    sorts = []
+    real = np.unique
+    monkeypatch.setattr(np, "unique", lambda *a, **k: sorts.append(1) or real(*a, **k))
+    rows = np.array([5, 3, 3, 999, 0], dtype=np.int64)
+    new = st.add_rows(rows, _unit(5))
+    assert new.tolist() == [0, 3, 5, 999]
+    assert st.add_rows(np.array([3, 4]), _unit(2)).tolist() == [4]
+    assert not sorts
