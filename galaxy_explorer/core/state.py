@@ -293,6 +293,7 @@ class AppState:
         manual: Sequence[str | None] | None = None,
         sha_rows: dict[str, list[int]] | None = None,
         name_order: np.ndarray | None = None,
+        manual_counts: Mapping[str, int] | None = None,
         keep_examples: bool = True,
     ) -> None:
         """Start over with new rows; the query text is kept, example images only if asked.
@@ -307,6 +308,9 @@ class AppState:
             ``workflows.rows_by_sha(items)``, if already built off the GUI thread.
         name_order : ndarray, optional
             ``workflows.name_order(items)``, if already built off the GUI thread.
+        manual_counts : mapping, optional
+            ``workflows.manual_counts(manual)``, if already counted off the GUI thread
+            (counting here walks every row in Python).
         keep_examples : bool
             False when another catalogue was opened: its example images (and their names
             in an export's provenance) belong to the old one.
@@ -316,7 +320,10 @@ class AppState:
             if len(manual) != len(self.items):
                 raise ValueError(f"{len(manual)} manual labels for {len(self.items)} rows")
             self.manual = list(manual)
-            self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
+            if manual_counts is not None:
+                self.manual_counts = dict(manual_counts)
+            else:
+                self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
         if not keep_examples and self.query.has_examples:
             self.query = QueryState(text=self.query.text)
             self.query_changed.emit()

@@ -53,6 +53,7 @@ __all__ = [
     "example_vector",
     "export_rows",
     "label_vectors",
+    "manual_counts",
     "name_order",
     "open_and_embed",
     "project",
@@ -76,7 +77,8 @@ class Opened:
     """The catalogue was scanned: its session, items (row order) and manual-labels store.
 
     ``manual`` is the label of each item (row order, None = unlabelled), read from the
-    store as of ``label_token`` (``LabelStore.changes_since`` continues from there).
+    store as of ``label_token`` (``LabelStore.changes_since`` continues from there);
+    ``manual_counts`` the rows per label, counted here on the worker.
     """
 
     session: Session
@@ -86,12 +88,20 @@ class Opened:
     label_token: int = 0
     sha_rows: dict[str, list[int]] | None = None
     name_order: np.ndarray | None = None
+    manual_counts: dict[str, int] | None = None
 
 
 def name_order(items: Sequence[Item]) -> np.ndarray:
     """Rows in case-insensitive name order (stable: equal names keep their row order)."""
     names = [it.name.lower() for it in items]
     return np.array(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
+
+
+def manual_counts(manual: Sequence[str | None]) -> dict[str, int]:
+    """Rows per manual label (unlabelled rows not counted)."""
+    from collections import Counter
+
+    return dict(Counter(m for m in manual if m is not None))
 
 
 def rows_by_sha(items: Sequence[Item]) -> dict[str, list[int]]:
@@ -194,7 +204,16 @@ def open_and_embed(
     labels = session.labels  # built here: the GUI never waits on the session's lock
     token, manual = _read_manual(labels, items)
     log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-    yield Opened(session, items, labels, manual, token, rows_by_sha(items), name_order(items))
+    yield Opened(
+        session,
+        items,
+        labels,
+        manual,
+        token,
+        rows_by_sha(items),
+        name_order(items),
+        manual_counts(manual),
+    )
     if cancelled():
         return
     uniq = list(dict.fromkeys(it.sha256 for it in items))

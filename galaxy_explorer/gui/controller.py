@@ -405,6 +405,7 @@ class Controller(QObject):
             manual=ev.manual,
             sha_rows=ev.sha_rows,
             name_order=ev.name_order,
+            manual_counts=ev.manual_counts,
             keep_examples=self._keep_examples,
         )
         for msg in getattr(ev.labels, "warnings", None) or []:

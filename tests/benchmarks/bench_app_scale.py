@@ -177,6 +177,7 @@ def _synthetic_open(n: int, dim: int) -> Any:
             token,
             workflows.rows_by_sha(items),
             workflows.name_order(items),
+            workflows.manual_counts(manual),
         )
         rng = np.random.default_rng(n)
         vecs = np.empty((n, dim), np.float32)

@@ -340,3 +340,37 @@ def test_adding_rows_marks_new_ones_without_sorting(monkeypatch):
     assert new.tolist() == [0, 3, 5, 999]
     assert st.add_rows(np.array([3, 4]), _unit(2)).tolist() == [4]
     assert not sorts
+
+
+def test_opening_with_counts_from_the_worker_walks_no_row_in_python():
+    """Manual labels counted on the open worker are taken over: opening a big catalogue
+    runs no Python per row on the GUI thread."""
+    import sys
+
+    n = 200_000
+    items = [_Item(0)] * n
+    manual = [None] * n
+    manual[7] = manual[9] = "a"
+    counts = workflows.manual_counts(manual)
+    assert counts == {"a": 2}
+    st = AppState([LabelDef("a")], ["{}"])
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        st.open(
+            items,
+            manual=manual,
+            sha_rows={},
+            name_order=np.arange(n, dtype=np.int64),
+            manual_counts=counts,
+        )
+    finally:
+        sys.setprofile(None)
+    assert st.manual_counts == {"a": 2} and st.manual_label(9) == "a"
+    assert calls < 1000, calls  # signals and a few helpers, not one call per row
