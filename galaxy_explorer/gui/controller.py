@@ -420,16 +420,30 @@ class Controller(QObject):
     def _on_progress(self, p: Any) -> None:
         errors = getattr(p, "errors", None) or []
         if errors:
-            if self._path_rows is None:
-                self._path_rows = {it.path: row for row, it in enumerate(self.state.items)}
             reasons = {}
             for path, reason in errors:
-                row = self._path_rows.get(Path(path))
+                row = self._row_of_path(Path(path))
                 if row is not None:
                     reasons[row] = reason
             self.state.set_failed(reasons)
         self.job_progress.emit(p)
         self.state.add_vectors(list(getattr(p, "shas", []) or []), getattr(p, "vectors", None))
+
+    def _row_of_path(self, path: Path) -> int | None:
+        """The row of a file: O(log N) (the scan sorts items by path), no map of every row.
+
+        A dict of every path was built on the GUI thread at the first failed image (about a
+        second at 1M rows); falls back to a search if the items are not in path order.
+        """
+        import bisect
+
+        items = self.state.items
+        i = bisect.bisect_left(items, path, key=lambda it: it.path)
+        if i < len(items) and items[i].path == path:
+            return i
+        if self._path_rows is None:  # not sorted (never from a scan): build the map once
+            self._path_rows = {it.path: row for row, it in enumerate(items)}
+        return self._path_rows.get(path)
 
     def _mark(self, what: str) -> None:
         """Coalesce view updates while batches stream in (views repaint at most ~5x/s)."""
@@ -768,17 +782,20 @@ class Controller(QObject):
         if self.vectors is None or self.session is None:
             self.error.emit("Propagate", "No embeddings yet.")
             return
-        manual = self.state.manual
-        have = self.embedded_rows()
-        rows = [int(r) for r in have if manual[r] is not None]
-        names = [manual[r] for r in rows]
-        if len(rows) < 2:
+        if sum(self.state.manual_counts.values()) < 2:
             self.error.emit("Propagate", "Label at least two images by hand first.")
             return
+        # the labelled rows are found on the worker: walking every row here froze the
+        # window at 1M rows (the copies are C-level)
+        manual = list(self.state.manual)
+        have = self.embedded_rows()
         vectors = self.vectors
 
         def run() -> workflows.Propagation:
-            return workflows.propagate(vectors, rows, names, have)
+            rows = [int(r) for r in have if manual[r] is not None]
+            if len(rows) < 2:
+                raise workflows.PropagateError("Label at least two embedded images by hand first.")
+            return workflows.propagate(vectors, rows, [manual[r] for r in rows], have)
 
         self.status.emit("Propagating labels…")
         self.heavy.start(

@@ -785,7 +785,7 @@ class GalleryView(QWidget):
             w.setVisible(many)
         if many:
             last = min(len(m.order), m.page_start + m.page_size)
-            self.page_label.setText(f"{m.page_start + 1:,}–{last:,}")
+            self.page_label.setText(f"{m.page_start + 1:,}–{last:,} of {len(m.order):,}")
             self.prev_page.setEnabled(m.page > 0)
             self.next_page.setEnabled(m.page < m.pages - 1)
 
