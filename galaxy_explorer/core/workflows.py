@@ -146,8 +146,20 @@ class EmbedProgress:
 OpenEvent = Opened | RowsFound | VectorsDiscarded | ModelLoaded | EmbedProgress
 
 
-def rows_for(items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray) -> RowsFound:
-    """Rows (and their vectors) of every item whose content hash is in ``shas``."""
+_CHUNK = 65536
+
+
+def rows_for(
+    items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray, *, rounded: bool = False
+) -> RowsFound:
+    """Rows (and their vectors) of every item whose content hash is in ``shas``.
+
+    ``rounded``: ``vecs`` is float32 holding float16 values already (what
+    :meth:`EmbeddingStore.get` returns). When it then maps onto the rows one to one, in
+    order (a fully cached catalogue without duplicate files), it is handed over as it is:
+    no copy of a million vectors. Otherwise the rows' vectors are gathered and rounded in
+    chunks (no full-size temporaries).
+    """
     index = {s: i for i, s in enumerate(shas)}
     rows, idx = [], []
     for row, it in enumerate(items):
@@ -155,9 +167,27 @@ def rows_for(items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray) -> Ro
         if i is not None:
             rows.append(row)
             idx.append(i)
+    rows_a = np.asarray(rows, dtype=np.int64)
+    idx_a = np.asarray(idx, dtype=np.int64)
+    vecs = np.asarray(vecs)
+    if (
+        rounded
+        and vecs.dtype == np.float32
+        and vecs.ndim == 2
+        and vecs.flags.c_contiguous
+        and vecs.flags.writeable
+        and len(idx_a) == len(vecs)
+        and np.array_equal(idx_a, np.arange(len(vecs)))
+    ):
+        return RowsFound(rows_a, vecs)
     # rounded here, on the worker: the GUI thread then takes the array over without a copy
-    vectors = np.asarray(vecs)[idx].astype(np.float16).astype(np.float32)
-    return RowsFound(np.asarray(rows, dtype=np.int64), vectors)
+    out = np.empty((len(idx_a), vecs.shape[1] if vecs.ndim == 2 else 0), np.float32)
+    for start in range(0, len(idx_a), _CHUNK):
+        chunk = vecs[idx_a[start : start + _CHUNK]]
+        if not (rounded and chunk.dtype == np.float32):
+            chunk = chunk.astype(np.float16)
+        out[start : start + len(chunk)] = chunk
+    return RowsFound(rows_a, out)
 
 
 def open_and_embed(
@@ -223,7 +253,7 @@ def open_and_embed(
     if guess is not None and uniq and adapter is None:
         shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
         if shas:
-            yield rows_for(items, shas, vecs)
+            yield rows_for(items, shas, vecs, rounded=True)
     if cancelled():
         return
     loaded = load_adapter(session)
@@ -234,8 +264,12 @@ def open_and_embed(
     if cancelled() or not items:
         return
     vecs, found = session.store.get(uniq)
-    if found.any():
-        yield rows_for(items, [s for s, f in zip(uniq, found, strict=True) if f], vecs[found])
+    if found.all():  # a fully cached catalogue: the store's array itself, not a copy
+        yield rows_for(items, uniq, vecs, rounded=True)
+    elif found.any():
+        shas = [s for s, f in zip(uniq, found, strict=True) if f]
+        yield rows_for(items, shas, vecs[found], rounded=True)
+    del vecs
     for p in session.embed(batch_size=batch_size, workers=workers, cancel=cancel):
         yield EmbedProgress(p)
 
@@ -318,6 +352,8 @@ def _peek_cache(
             vecs, found = store.get(shas)
         finally:
             store.close()
+        if found.all():
+            return list(shas), vecs
         return [s for s, f in zip(shas, found, strict=True) if f], vecs[found]
     except Exception as exc:  # a guess only: any problem means "no early vectors"
         log.debug("early cache read failed: %s", exc)
