@@ -447,9 +447,25 @@ class AppState:
             self._ensure_probs()
             assert self.probs is not None
             self.probs[new] = zero_shot(self.vectors[new], self.label_vecs, self.logit_scale)
-            self.predictions = classify(self.probs, self.threshold)
+            self.predictions = self._predictions_with(new)
         self.rows_added.emit(new)
         return new
+
+    def _predictions_with(self, rows: np.ndarray) -> Predictions:
+        """The predictions with ``rows`` classified again: O(batch), not O(N x classes).
+
+        New arrays (C-level copies), never written into: a gallery sort may be reading the
+        old ones on a worker.
+        """
+        old = self.predictions
+        if self.probs is None or len(old.predicted) != self.n:
+            return classify(self.probs, self.threshold, self.n)
+        part = classify(self.probs[rows], self.threshold)
+        pred, conf, unc = old.predicted.copy(), old.confidence.copy(), old.uncertain.copy()
+        pred[rows] = part.predicted
+        conf[rows] = part.confidence
+        unc[rows] = part.uncertain
+        return Predictions(pred, conf, unc)
 
     def discard_vectors(self) -> None:
         """Forget every vector (they were a stale guess of the model's cache space)."""

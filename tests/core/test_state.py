@@ -374,3 +374,28 @@ def test_opening_with_counts_from_the_worker_walks_no_row_in_python():
         sys.setprofile(None)
     assert st.manual_counts == {"a": 2} and st.manual_label(9) == "a"
     assert calls < 1000, calls  # signals and a few helpers, not one call per row
+
+
+def test_a_batch_is_classified_without_reclassifying_every_row(monkeypatch):
+    """Rows streaming in are classified alone (O(batch) per batch on the GUI thread), with
+    the same predictions a full classification gives."""
+    import galaxy_explorer.core.state as state_mod
+
+    s = _state(2000, labels=("a", "b", "c"))
+    vecs = _unit(2000, seed=3)
+    s.add_rows(np.arange(100), vecs[:100])
+    s.set_label_vectors(_unit(3, seed=5), 100.0, np.arange(100), None)
+    s.set_threshold(0.6)
+    sizes = []
+    real = state_mod.classify
+    monkeypatch.setattr(
+        state_mod, "classify", lambda p, *a, **k: sizes.append(len(p)) or real(p, *a, **k)
+    )
+    before = s.predictions
+    s.add_rows(np.arange(100, 116), vecs[100:116])
+    assert sizes and max(sizes) == 16
+    assert s.predictions is not before and before.predicted[100] == NO_PREDICTION  # new arrays
+    full = workflows.classify(np.where(s.have[:, None], s.probs, np.nan), 0.6)
+    np.testing.assert_array_equal(s.predicted, full.predicted)
+    np.testing.assert_array_equal(s.confidence, full.confidence)
+    np.testing.assert_array_equal(s.uncertain, full.uncertain)
