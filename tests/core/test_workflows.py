@@ -286,3 +286,16 @@ def test_rows_for_hands_a_fully_cached_matrix_over_without_a_copy():
     expected = raw[[0, 1, 2, 3, 4, 1]].astype(np.float16).astype(np.float32)
     assert got.vectors.dtype == np.float32 and np.array_equal(got.vectors, expected)
     assert got.vectors is not raw
+
+
+def test_name_order_sorts_like_python_case_insensitively_and_stably(monkeypatch):
+    from types import SimpleNamespace
+
+    names = ["b.png", "A.png", "a.png", "é.fits", "Z.jpg", "a.png", "ab.png", "", "\udcff.png"]
+    items = [SimpleNamespace(name=n) for n in names]
+    expected = sorted(range(len(names)), key=lambda i: names[i].lower())
+    assert workflows.name_order(items).tolist() == expected
+    # very long names: the Python path gives the same order
+    monkeypatch.setattr(workflows, "_NAME_SORT_BYTES", 1)
+    assert workflows.name_order(items).tolist() == expected
+    assert workflows.name_order([]).tolist() == []
