@@ -62,6 +62,7 @@ __all__ = [
     "rank",
     "rows_for",
     "snapshot_rows",
+    "store_get",
     "zero_shot_probs",
 ]
 
@@ -279,7 +280,7 @@ def open_and_embed(
     yield ModelLoaded(loaded)
     if cancelled() or not items:
         return
-    vecs, found = session.store.get(uniq)
+    vecs, found = store_get(session.store, uniq)
     if found.all():  # a fully cached catalogue: the store's array itself, not a copy
         yield rows_for(items, uniq, vecs, rounded=True)
     elif found.any():
@@ -288,6 +289,23 @@ def open_and_embed(
     del vecs
     for p in session.embed(batch_size=batch_size, workers=workers, cancel=cancel):
         yield EmbedProgress(p)
+
+
+def store_get(store: Any, shas: Sequence[str], chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """``store.get(shas)`` read in chunks into one float32 array.
+
+    One call gathered a million vectors in a single numpy copy that held the GIL for
+    seconds (the GUI thread waited); between chunks other threads run.
+    """
+    if len(shas) <= chunk:
+        return store.get(shas)
+    out = np.empty((len(shas), int(store.dim)), np.float32)
+    found = np.zeros(len(shas), dtype=bool)
+    for start in range(0, len(shas), chunk):
+        v, f = store.get(shas[start : start + chunk])
+        out[start : start + len(f)] = v
+        found[start : start + len(f)] = f
+    return out, found
 
 
 def _read_manual(store: Any, items: Sequence[Item]) -> tuple[int, list[str | None]]:
@@ -365,7 +383,7 @@ def _peek_cache(
 
         store = EmbeddingStore(Path(cache_dir), guess[0], render_key, guess[1])
         try:
-            vecs, found = store.get(shas)
+            vecs, found = store_get(store, shas)
         finally:
             store.close()
         if found.all():

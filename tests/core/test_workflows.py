@@ -299,3 +299,20 @@ def test_name_order_sorts_like_python_case_insensitively_and_stably(monkeypatch)
     monkeypatch.setattr(workflows, "_NAME_SORT_BYTES", 1)
     assert workflows.name_order(items).tolist() == expected
     assert workflows.name_order([]).tolist() == []
+
+
+def test_store_reads_in_chunks_give_what_one_read_gives(tmp_path):
+    from galaxy_explorer.core.cache import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path, "model", "render", 4)
+    try:
+        rng = np.random.default_rng(0)
+        shas = [f"{i:064x}" for i in range(10)]
+        store.put(shas[::2], rng.standard_normal((5, 4)).astype(np.float32))
+        whole, found = store.get(shas)
+        parts, found2 = workflows.store_get(store, shas, chunk=3)
+        np.testing.assert_array_equal(found, found2)
+        np.testing.assert_array_equal(whole, parts)
+        assert found.tolist() == [True, False] * 5
+    finally:
+        store.close()
