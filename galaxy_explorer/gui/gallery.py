@@ -525,6 +525,27 @@ class _ListView(QListView):
     def contextMenuEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         self._owner.show_context_menu(ev.globalPos())
 
+    def keyPressEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        """Page Down on a page's last cell turns to the next page (Page Up: the previous)."""
+        m = self._owner.model
+        cur = self.currentIndex()
+        key = ev.key()
+        last = m.rowCount() - 1
+        if (
+            key == Qt.Key.Key_PageDown
+            and cur.isValid()
+            and cur.row() == last
+            and m.page < m.pages - 1
+        ):
+            self._owner.turn_page(1)
+            self.setCurrentIndex(m.index(0))
+            return
+        if key == Qt.Key.Key_PageUp and cur.isValid() and cur.row() == 0 and m.page > 0:
+            self._owner.turn_page(-1)
+            self.setCurrentIndex(m.index(m.rowCount() - 1))
+            return
+        super().keyPressEvent(ev)
+
 
 class GalleryView(QWidget):
     """Thumbnail grid with sort / show controls and a context menu (actions go straight to

@@ -155,6 +155,16 @@ def test_pages_of_a_small_gallery_turn_and_follow_the_map(qtbot, make_window, cu
     assert m.page == m.pages - 1 and g.selected_rows() == [last]
     g.scroll_to_row(int(m.order[0]))
     assert m.page == 0
+    # Page Down on the page's last cell turns the page; Page Up on the first turns back
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    g.view.setFocus()
+    g.view.setCurrentIndex(m.index(2))
+    QTest.keyClick(g.view, Qt.Key.Key_PageDown)
+    assert m.page == 1 and g.view.currentIndex().data(RowRole) == int(m.order[3])
+    QTest.keyClick(g.view, Qt.Key.Key_PageUp)
+    assert m.page == 0 and g.view.currentIndex().data(RowRole) == int(m.order[2])
     # selecting in the grid selects the page's rows
     g.view.selectionModel().select(m.index(1), g.view.selectionModel().SelectionFlag.ClearAndSelect)
     assert list(win.c.selection) == [int(m.order[1])]
