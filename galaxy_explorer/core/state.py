@@ -39,18 +39,108 @@ from galaxy_explorer.core.workflows import name_order as workflow_name_order
 
 __all__ = [
     "COLOR_MODES",
+    "DISPLAY_SORTS",
     "NO_PREDICTION",
     "NO_SUGGESTION",
     "UNCERTAIN",
     "AppState",
     "QueryState",
     "Snapshot",
+    "OrderInputs",
+    "display_order",
 ]
 
 #: ``AppState.suggested`` of a row without a few-shot suggestion.
 NO_SUGGESTION = -1
 #: What the map colours points by.
 COLOR_MODES = ("predicted", "manual")
+
+
+#: The orders a gallery can show rows in (:func:`display_order`).
+DISPLAY_SORTS = ("score", "confidence", "class", "name")
+
+
+@dataclass
+class OrderInputs:
+    """What :func:`display_order` needs, taken from an :class:`AppState` as private copies.
+
+    Built on the GUI thread by :meth:`AppState.order_inputs` (C-level copies of a few
+    arrays, no per-row Python), then used on a worker while the state keeps changing.
+    """
+
+    n: int
+    name_order: np.ndarray
+    have: np.ndarray
+    scores: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    predicted: np.ndarray | None = None
+    uncertain: np.ndarray | None = None
+
+
+def display_order(
+    inputs: OrderInputs,
+    sort: str,
+    *,
+    rows: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows in display order: vectorised sorts, no per-row Python (run it on a worker at 1M).
+
+    Ties (and rows without a key) keep case-insensitive name order.
+
+    Parameters
+    ----------
+    inputs : OrderInputs
+        The state's arrays (:meth:`AppState.order_inputs`).
+    sort : str
+        ``"score"``: best query score first (name order without a query); ``"confidence"``:
+        most confident zero-shot prediction first; ``"class"``: grouped by predicted class
+        in class order, the uncertain ones after them and rows without a prediction last,
+        each group most confident first; ``"name"``.
+    rows : ndarray, optional
+        Show only these rows (e.g. the map selection); out-of-range rows are ignored.
+    mask : ndarray, optional
+        Bool per row: show only where True (an outside filter); ignored if mis-sized.
+
+    Returns
+    -------
+    ndarray
+        int64 row numbers.
+    """
+    if sort not in DISPLAY_SORTS:
+        raise ValueError(f"sort must be one of {DISPLAY_SORTS}, got {sort!r}")
+    n = inputs.n
+    base = inputs.name_order if len(inputs.name_order) == n else np.arange(n, dtype=np.int64)
+    base = np.asarray(base, dtype=np.int64)
+    conf_ok = inputs.confidence is not None and len(inputs.confidence) == n
+    if sort == "score" and inputs.scores is not None and len(inputs.scores) == n:
+        s = inputs.scores[base]
+        key = np.where(np.isfinite(s), -s, np.inf)
+        order = base[np.argsort(key, kind="stable")]
+    elif sort == "confidence" and conf_ok:
+        assert inputs.confidence is not None
+        key = np.where(inputs.have[base], -inputs.confidence[base], np.inf)
+        order = base[np.argsort(key, kind="stable")]
+    elif sort == "class" and conf_ok and inputs.predicted is not None:
+        assert inputs.confidence is not None
+        pred = np.asarray(inputs.predicted[base], dtype=np.int64)
+        known = (pred != NO_PREDICTION) & inputs.have[base]
+        top = int(pred.max()) + 1 if len(pred) else 0
+        group = np.where(known, pred, top + 1)
+        if inputs.uncertain is not None and len(inputs.uncertain) == n:
+            group = np.where(known & inputs.uncertain[base], top, group)
+        conf = np.where(known, -inputs.confidence[base], np.inf)
+        order = base[np.lexsort((conf, group))]  # lexsort is stable: ties keep name order
+    else:
+        order = base
+    if rows is not None:
+        keep = np.zeros(n, dtype=bool)
+        r = np.asarray(rows, dtype=np.int64)
+        keep[r[(r >= 0) & (r < n)]] = True
+        order = order[keep[order]]
+    if mask is not None and len(mask) == n:
+        order = order[np.asarray(mask, dtype=bool)[order]]
+    return order
 
 
 @dataclass
@@ -204,6 +294,7 @@ class AppState:
         manual: Sequence[str | None] | None = None,
         sha_rows: dict[str, list[int]] | None = None,
         name_order: np.ndarray | None = None,
+        manual_counts: Mapping[str, int] | None = None,
         keep_examples: bool = True,
     ) -> None:
         """Start over with new rows; the query text is kept, example images only if asked.
@@ -218,6 +309,9 @@ class AppState:
             ``workflows.rows_by_sha(items)``, if already built off the GUI thread.
         name_order : ndarray, optional
             ``workflows.name_order(items)``, if already built off the GUI thread.
+        manual_counts : mapping, optional
+            ``workflows.manual_counts(manual)``, if already counted off the GUI thread
+            (counting here walks every row in Python).
         keep_examples : bool
             False when another catalogue was opened: its example images (and their names
             in an export's provenance) belong to the old one.
@@ -227,7 +321,10 @@ class AppState:
             if len(manual) != len(self.items):
                 raise ValueError(f"{len(manual)} manual labels for {len(self.items)} rows")
             self.manual = list(manual)
-            self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
+            if manual_counts is not None:
+                self.manual_counts = dict(manual_counts)
+            else:
+                self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
         if not keep_examples and self.query.has_examples:
             self.query = QueryState(text=self.query.text)
             self.query_changed.emit()
@@ -253,6 +350,23 @@ class AppState:
         if self._name_order is None:
             self._name_order = workflow_name_order(self.items)
         return self._name_order
+
+    def order_inputs(self) -> OrderInputs:
+        """Copies of what :func:`display_order` reads (safe to use on a worker).
+
+        Arrays changed in place as batches stream in (``have``, ``scores``) are copied
+        (C-level, a few MB at 1M rows); the others are replaced, never written into.
+        """
+        p = self.predictions
+        return OrderInputs(
+            n=self.n,
+            name_order=self.name_order,
+            have=self.have.copy(),
+            scores=None if self.scores is None else self.scores.copy(),
+            confidence=p.confidence,
+            predicted=p.predicted,
+            uncertain=p.uncertain,
+        )
 
     def rows_of(self, sha256: str) -> list[int]:
         """Rows with this content hash (the same file may appear more than once)."""
@@ -317,7 +431,12 @@ class AppState:
                 self.vectors = np.zeros((self.n, vectors.shape[1]), dtype=np.float32)
                 self.have[:] = False
             self.vectors[rows] = vectors
-        new = np.unique(rows[~self.have[rows]])
+        # rows that had no vector, in order, once each: a mask, not a sort (np.unique sorted
+        # a million rows on the GUI thread when a cached catalogue opened)
+        fresh = np.zeros(self.n, dtype=bool)
+        fresh[rows] = True
+        fresh &= ~self.have
+        new = np.flatnonzero(fresh)
         if not len(new):
             return new
         self.have[new] = True
@@ -329,9 +448,25 @@ class AppState:
             self._ensure_probs()
             assert self.probs is not None
             self.probs[new] = zero_shot(self.vectors[new], self.label_vecs, self.logit_scale)
-            self.predictions = classify(self.probs, self.threshold)
+            self.predictions = self._predictions_with(new)
         self.rows_added.emit(new)
         return new
+
+    def _predictions_with(self, rows: np.ndarray) -> Predictions:
+        """The predictions with ``rows`` classified again: O(batch), not O(N x classes).
+
+        New arrays (C-level copies), never written into: a gallery sort may be reading the
+        old ones on a worker.
+        """
+        old = self.predictions
+        if self.probs is None or len(old.predicted) != self.n:
+            return classify(self.probs, self.threshold, self.n)
+        part = classify(self.probs[rows], self.threshold)
+        pred, conf, unc = old.predicted.copy(), old.confidence.copy(), old.uncertain.copy()
+        pred[rows] = part.predicted
+        conf[rows] = part.confidence
+        unc[rows] = part.uncertain
+        return Predictions(pred, conf, unc)
 
     def discard_vectors(self) -> None:
         """Forget every vector (they were a stale guess of the model's cache space)."""

@@ -53,6 +53,7 @@ __all__ = [
     "example_vector",
     "export_rows",
     "label_vectors",
+    "manual_counts",
     "name_order",
     "open_and_embed",
     "project",
@@ -61,6 +62,7 @@ __all__ = [
     "rank",
     "rows_for",
     "snapshot_rows",
+    "store_get",
     "zero_shot_probs",
 ]
 
@@ -76,7 +78,8 @@ class Opened:
     """The catalogue was scanned: its session, items (row order) and manual-labels store.
 
     ``manual`` is the label of each item (row order, None = unlabelled), read from the
-    store as of ``label_token`` (``LabelStore.changes_since`` continues from there).
+    store as of ``label_token`` (``LabelStore.changes_since`` continues from there);
+    ``manual_counts`` the rows per label, counted here on the worker.
     """
 
     session: Session
@@ -86,12 +89,36 @@ class Opened:
     label_token: int = 0
     sha_rows: dict[str, list[int]] | None = None
     name_order: np.ndarray | None = None
+    manual_counts: dict[str, int] | None = None
+
+
+#: Above this many bytes of names, :func:`name_order` sorts in Python (numpy's fixed-width
+#: string array would be as wide as the longest name for every row).
+_NAME_SORT_BYTES = 256 * 2**20
 
 
 def name_order(items: Sequence[Item]) -> np.ndarray:
-    """Rows in case-insensitive name order (stable: equal names keep their row order)."""
+    """Rows in case-insensitive name order (stable: equal names keep their row order).
+
+    Sorted by numpy, which lets go of the GIL while it sorts: ``sorted`` with a C-level key
+    holds it for the whole sort (seconds at 1M rows, on the open worker), and the GUI
+    thread, waiting for the GIL, froze meanwhile.
+    """
     names = [it.name.lower() for it in items]
-    return np.array(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
+    width = max(max((len(x) for x in names), default=0), 1)
+    if names and len(names) * width * 4 <= _NAME_SORT_BYTES:
+        arr = np.empty(len(names), dtype=f"<U{width}")
+        for start in range(0, len(names), 65536):  # converted in chunks: GIL let go between
+            arr[start : start + 65536] = names[start : start + 65536]
+        return np.argsort(arr, kind="stable").astype(np.int64)
+    return np.array(sorted(range(len(names)), key=lambda i: names[i]), dtype=np.int64)
+
+
+def manual_counts(manual: Sequence[str | None]) -> dict[str, int]:
+    """Rows per manual label (unlabelled rows not counted)."""
+    from collections import Counter
+
+    return dict(Counter(m for m in manual if m is not None))
 
 
 def rows_by_sha(items: Sequence[Item]) -> dict[str, list[int]]:
@@ -136,8 +163,20 @@ class EmbedProgress:
 OpenEvent = Opened | RowsFound | VectorsDiscarded | ModelLoaded | EmbedProgress
 
 
-def rows_for(items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray) -> RowsFound:
-    """Rows (and their vectors) of every item whose content hash is in ``shas``."""
+_CHUNK = 65536
+
+
+def rows_for(
+    items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray, *, rounded: bool = False
+) -> RowsFound:
+    """Rows (and their vectors) of every item whose content hash is in ``shas``.
+
+    ``rounded``: ``vecs`` is float32 holding float16 values already (what
+    :meth:`EmbeddingStore.get` returns). When it then maps onto the rows one to one, in
+    order (a fully cached catalogue without duplicate files), it is handed over as it is:
+    no copy of a million vectors. Otherwise the rows' vectors are gathered and rounded in
+    chunks (no full-size temporaries).
+    """
     index = {s: i for i, s in enumerate(shas)}
     rows, idx = [], []
     for row, it in enumerate(items):
@@ -145,9 +184,27 @@ def rows_for(items: Sequence[Item], shas: Sequence[str], vecs: np.ndarray) -> Ro
         if i is not None:
             rows.append(row)
             idx.append(i)
+    rows_a = np.asarray(rows, dtype=np.int64)
+    idx_a = np.asarray(idx, dtype=np.int64)
+    vecs = np.asarray(vecs)
+    if (
+        rounded
+        and vecs.dtype == np.float32
+        and vecs.ndim == 2
+        and vecs.flags.c_contiguous
+        and vecs.flags.writeable
+        and len(idx_a) == len(vecs)
+        and np.array_equal(idx_a, np.arange(len(vecs)))
+    ):
+        return RowsFound(rows_a, vecs)
     # rounded here, on the worker: the GUI thread then takes the array over without a copy
-    vectors = np.asarray(vecs)[idx].astype(np.float16).astype(np.float32)
-    return RowsFound(np.asarray(rows, dtype=np.int64), vectors)
+    out = np.empty((len(idx_a), vecs.shape[1] if vecs.ndim == 2 else 0), np.float32)
+    for start in range(0, len(idx_a), _CHUNK):
+        chunk = vecs[idx_a[start : start + _CHUNK]]
+        if not (rounded and chunk.dtype == np.float32):
+            chunk = chunk.astype(np.float16)
+        out[start : start + len(chunk)] = chunk
+    return RowsFound(rows_a, out)
 
 
 def open_and_embed(
@@ -194,7 +251,16 @@ def open_and_embed(
     labels = session.labels  # built here: the GUI never waits on the session's lock
     token, manual = _read_manual(labels, items)
     log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-    yield Opened(session, items, labels, manual, token, rows_by_sha(items), name_order(items))
+    yield Opened(
+        session,
+        items,
+        labels,
+        manual,
+        token,
+        rows_by_sha(items),
+        name_order(items),
+        manual_counts(manual),
+    )
     if cancelled():
         return
     uniq = list(dict.fromkeys(it.sha256 for it in items))
@@ -204,7 +270,7 @@ def open_and_embed(
     if guess is not None and uniq and adapter is None:
         shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
         if shas:
-            yield rows_for(items, shas, vecs)
+            yield rows_for(items, shas, vecs, rounded=True)
     if cancelled():
         return
     loaded = load_adapter(session)
@@ -214,11 +280,32 @@ def open_and_embed(
     yield ModelLoaded(loaded)
     if cancelled() or not items:
         return
-    vecs, found = session.store.get(uniq)
-    if found.any():
-        yield rows_for(items, [s for s, f in zip(uniq, found, strict=True) if f], vecs[found])
+    vecs, found = store_get(session.store, uniq)
+    if found.all():  # a fully cached catalogue: the store's array itself, not a copy
+        yield rows_for(items, uniq, vecs, rounded=True)
+    elif found.any():
+        shas = [s for s, f in zip(uniq, found, strict=True) if f]
+        yield rows_for(items, shas, vecs[found], rounded=True)
+    del vecs
     for p in session.embed(batch_size=batch_size, workers=workers, cancel=cancel):
         yield EmbedProgress(p)
+
+
+def store_get(store: Any, shas: Sequence[str], chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """``store.get(shas)`` read in chunks into one float32 array.
+
+    One call gathered a million vectors in a single numpy copy that held the GIL for
+    seconds (the GUI thread waited); between chunks other threads run.
+    """
+    if len(shas) <= chunk:
+        return store.get(shas)
+    out = np.empty((len(shas), int(store.dim)), np.float32)
+    found = np.zeros(len(shas), dtype=bool)
+    for start in range(0, len(shas), chunk):
+        v, f = store.get(shas[start : start + chunk])
+        out[start : start + len(f)] = v
+        found[start : start + len(f)] = f
+    return out, found
 
 
 def _read_manual(store: Any, items: Sequence[Item]) -> tuple[int, list[str | None]]:
@@ -296,9 +383,11 @@ def _peek_cache(
 
         store = EmbeddingStore(Path(cache_dir), guess[0], render_key, guess[1])
         try:
-            vecs, found = store.get(shas)
+            vecs, found = store_get(store, shas)
         finally:
             store.close()
+        if found.all():
+            return list(shas), vecs
         return [s for s, f in zip(shas, found, strict=True) if f], vecs[found]
     except Exception as exc:  # a guess only: any problem means "no early vectors"
         log.debug("early cache read failed: %s", exc)

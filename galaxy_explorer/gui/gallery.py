@@ -42,13 +42,15 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from galaxy_explorer.core.state import NO_PREDICTION
+from galaxy_explorer.core.state import DISPLAY_SORTS, NO_PREDICTION, OrderInputs, display_order
 from galaxy_explorer.gui import _style
 from galaxy_explorer.gui.controller import Controller, open_in_file_manager
+from galaxy_explorer.gui.workers import Runner
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,18 @@ def rows_from_mime(mime: QMimeData) -> list[int]:
 
 
 class GalleryModel(QAbstractListModel):
-    """Rows of the catalogue in display order.
+    """Rows of the catalogue in display order, one page at a time.
+
+    ``order`` is the whole display order (every shown row, a numpy array); the Qt model
+    shows one *page* of it, at most :attr:`page_size` cells starting at :attr:`page_start`.
+    Qt's list view lays out every cell it is given and asks the (Python) model its row
+    count several times per cell, which took ~7 s for a million cells; a page keeps that
+    bounded whatever N is. Positions (:meth:`position_of`, :meth:`row_at`) are positions
+    in the whole order; :meth:`view_index` turns one into a cell of the page.
+
+    Orders are computed by :func:`galaxy_explorer.core.state.display_order` (vectorised,
+    no per-row Python); above :attr:`sync_limit` shown rows on a worker thread, and the
+    result is applied when it arrives (a newer request supersedes an older one).
 
     Signals
     -------
@@ -80,13 +93,23 @@ class GalleryModel(QAbstractListModel):
         keeps its layout and scroll position; positions now show other rows).
     repaint()
         Badges or scores changed, same order: views repaint the cells they show.
+    page_changed()
+        Another page of the order is shown (a model reset).
+    sorting(bool)
+        A sort started (True) or was applied (False) on the worker.
     """
 
     order_changed = Signal()
     reranked = Signal()
     repaint = Signal()
+    page_changed = Signal()
+    sorting = Signal(bool)
 
-    SORTS = ("score", "confidence", "name")
+    SORTS = DISPLAY_SORTS
+    #: Cells the view is given at once (one page of the order).
+    page_size = 20_000
+    #: Up to this many rows, orders are computed on the GUI thread (a few ms).
+    sync_limit = 50_000
 
     def __init__(self, controller: Controller, thumbs: Any, parent: Any = None) -> None:
         super().__init__(parent)
@@ -98,13 +121,17 @@ class GalleryModel(QAbstractListModel):
         self._mask: np.ndarray | None = None  # an outside filter (catalogue expression)
         self.order = np.zeros(0, dtype=np.int64)
         self._pos = np.zeros(0, dtype=np.int64)
-        self._name_order = np.zeros(0, dtype=np.int64)
+        self.page_start = 0
+        self._runner: Runner | None = None
+        self.pending_sort = False
         if thumbs is not None:
             thumbs.ready.connect(self._on_thumb_ready)
 
     # --------------------------------------------------------------- Qt model API
     def rowCount(self, parent: Any = None) -> int:  # noqa: N802
-        return 0 if parent is not None and parent.isValid() else int(len(self.order))
+        if parent is not None and parent.isValid():
+            return 0
+        return max(0, min(self.page_size, len(self.order) - self.page_start))
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
@@ -116,9 +143,12 @@ class GalleryModel(QAbstractListModel):
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if not index.isValid() or index.row() >= len(self.order):
+        if not index.isValid():
             return None
-        row = int(self.order[index.row()])
+        pos = self.page_start + index.row()
+        if pos >= len(self.order):
+            return None
+        row = int(self.order[pos])
         item = self.c.items[row]
         if role == Qt.ItemDataRole.DisplayRole:
             return item.name
@@ -160,7 +190,7 @@ class GalleryModel(QAbstractListModel):
         return [ROWS_MIME, "text/uri-list"]
 
     def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:  # noqa: N802
-        rows = sorted({int(self.order[i.row()]) for i in indexes if i.isValid()})
+        rows = sorted({int(self.order[self.page_start + i.row()]) for i in indexes if i.isValid()})
         mime = QMimeData()
         mime.setData(ROWS_MIME, json.dumps({"rows": rows}).encode())
         mime.setUrls([QUrl.fromLocalFile(str(self.c.items[r].path)) for r in rows[:500]])
@@ -169,19 +199,56 @@ class GalleryModel(QAbstractListModel):
     def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802
         return Qt.DropAction.CopyAction
 
+    # --------------------------------------------------------------- pages
+    @property
+    def pages(self) -> int:
+        """How many pages the order has (at least 1)."""
+        return max(1, -(-len(self.order) // self.page_size))
+
+    @property
+    def page(self) -> int:
+        return self.page_start // self.page_size
+
+    def page_rows(self) -> np.ndarray:
+        """Catalogue rows of the cells on the current page, in display order."""
+        return self.order[self.page_start : self.page_start + self.page_size]
+
+    def set_page(self, page: int) -> bool:
+        """Show page ``page`` (clamped); returns True if another page is now shown."""
+        start = max(0, min(int(page), self.pages - 1)) * self.page_size
+        if start == self.page_start:
+            return False
+        self.beginResetModel()
+        self.page_start = start
+        self.endResetModel()
+        self.page_changed.emit()
+        return True
+
+    def view_index(self, pos: int) -> QModelIndex:
+        """The cell of display position ``pos`` (invalid if it is on another page)."""
+        i = int(pos) - self.page_start
+        if pos < 0 or not 0 <= i < self.rowCount():
+            return QModelIndex()
+        return self.index(i)
+
+    def show_position(self, pos: int) -> QModelIndex:
+        """The cell of display position ``pos``, turning to its page first if need be."""
+        if 0 <= pos < len(self.order):
+            self.set_page(pos // self.page_size)
+        return self.view_index(pos)
+
     # --------------------------------------------------------------- ordering
     def row_at(self, position: int) -> int:
         return int(self.order[position])
 
     def position_of(self, row: int) -> int:
-        """Display position of a catalogue row (-1 if not shown)."""
+        """Display position of a catalogue row in the whole order (-1 if not shown)."""
         if 0 <= row < len(self._pos):
             return int(self._pos[row])
         return -1
 
     def reset_catalogue(self) -> None:
         # name order and content-hash rows come from the state (built on the open worker)
-        self._name_order = self.c.state.name_order
         self._filter = None
         self.resort()
 
@@ -202,53 +269,94 @@ class GalleryModel(QAbstractListModel):
         self.resort()
 
     def compute_order(self) -> np.ndarray:
-        c = self.c
-        n = c.n
-        base = self._name_order if len(self._name_order) == n else np.arange(n)
-        if self.sort == "score" and c.scores is not None:
-            key = np.where(np.isfinite(c.scores), -c.scores, np.inf)
-            order = base[np.argsort(key[base], kind="stable")]
-        elif self.sort == "confidence" and len(c.confidence) == n:
-            key = np.where(c.have, -c.confidence, np.inf)
-            order = base[np.argsort(key[base], kind="stable")]
-        else:
-            order = base
-        if self._filter is not None:
-            keep = np.zeros(n, dtype=bool)
-            keep[self._filter[(self._filter >= 0) & (self._filter < n)]] = True
-            order = order[keep[order]]
-        if self._mask is not None and len(self._mask) == n:
-            order = order[self._mask[order]]
-        return order
+        """The display order now, computed here (the worker runs the same function)."""
+        return _order_and_positions(*self._order_request())[0]
+
+    def _order_request(self) -> tuple[OrderInputs, str, np.ndarray | None, np.ndarray | None]:
+        return self.c.state.order_inputs(), self.sort, self._filter, self._mask
+
+    def _runs_async(self) -> bool:
+        return self.c.n > self.sync_limit
+
+    def _request(self, apply: Any) -> None:
+        """Compute the order (here, or on the worker at scale) and ``apply(order, pos)``."""
+        req = self._order_request()
+        if not self._runs_async():
+            if self._runner is not None:
+                self._runner.bump("order")  # an older big sort must not land after this
+            apply(*_order_and_positions(*req))
+            return
+        if self._runner is None:
+            self._runner = Runner(1, "gallery", self)
+        self.pending_sort = True
+        self.sorting.emit(True)
+        n = self.c.n
+
+        def done(result: tuple[np.ndarray, np.ndarray]) -> None:
+            self.pending_sort = False
+            self.sorting.emit(False)
+            if self.c.n == n:  # not for a catalogue opened since
+                apply(*result)
+
+        self._runner.start(
+            "order",
+            lambda: _order_and_positions(*req),
+            on_result=done,
+            on_error=lambda m, d: log.warning("sorting the gallery failed: %s", m),
+        )
 
     def resort(self) -> None:
-        order = self.compute_order()
+        """A new order or filter: the view is reset (page 1 unless the order is the same)."""
+        self._request(self._apply_reset)
+
+    def _apply_reset(self, order: np.ndarray, pos: np.ndarray) -> None:
         if np.array_equal(order, self.order):
+            self._pos = pos
             return
         self.beginResetModel()
         self.order = order
-        self._pos = np.full(self.c.n, -1, dtype=np.int64)
-        self._pos[order] = np.arange(len(order))
+        self._pos = pos
+        self.page_start = 0
         self.endResetModel()
         self.order_changed.emit()
 
-    def rerank(self) -> bool:
+    def rerank(self, install: Any = None) -> bool:
         """Re-rank without a model reset (rows stream in while a query is active).
 
         The number of cells is unchanged, so only the position → row mapping changes and the
         view repaints what is visible: no relayout, no blank frame, O(visible) painting.
-        Falls back to :meth:`resort` when the number of shown rows changed. Returns True if
-        the order changed.
+        Falls back to a reset when the number of shown rows changed.
+
+        ``install(apply)``, if given, is called when the new order is ready (at once, or
+        when the worker delivers it) with a function that installs it and returns True if
+        the order changed: the view keeps its anchor and current item around that call.
+        Returns True if the order changed here and now (False when it was handed to the
+        worker).
         """
-        order = self.compute_order()
+        changed: list[bool] = []
+
+        def ready(order: np.ndarray, pos: np.ndarray) -> None:
+            def apply() -> bool:
+                ok = self._apply_rerank(order, pos)
+                changed.append(ok)
+                return ok
+
+            if install is None:
+                apply()
+            else:
+                install(apply)
+
+        self._request(ready)
+        return bool(changed and changed[0])
+
+    def _apply_rerank(self, order: np.ndarray, pos: np.ndarray) -> bool:
         if np.array_equal(order, self.order):
             return False
         if len(order) != len(self.order):
-            self.resort()
+            self._apply_reset(order, pos)
             return True
         self.order = order
-        self._pos = np.full(self.c.n, -1, dtype=np.int64)
-        self._pos[order] = np.arange(len(order))
+        self._pos = pos
         self.repaint.emit()  # cells read their data when painted: O(visible), not O(N)
         self.reranked.emit()
         return True
@@ -265,10 +373,19 @@ class GalleryModel(QAbstractListModel):
     @Slot(str)
     def _on_thumb_ready(self, key: str) -> None:
         for row in self.c.state.rows_of(key):
-            pos = self.position_of(row)
-            if pos >= 0:
-                idx = self.index(pos)
+            idx = self.view_index(self.position_of(row))
+            if idx.isValid():
                 self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+def _order_and_positions(
+    inputs: OrderInputs, sort: str, rows: np.ndarray | None, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(display order, position of every catalogue row or -1): vectorised, worker-safe."""
+    order = display_order(inputs, sort, rows=rows, mask=mask)
+    pos = np.full(inputs.n, -1, dtype=np.int64)
+    pos[order] = np.arange(len(order), dtype=np.int64)
+    return order, pos
 
 
 class _Delegate(QStyledItemDelegate):
@@ -408,6 +525,27 @@ class _ListView(QListView):
     def contextMenuEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         self._owner.show_context_menu(ev.globalPos())
 
+    def keyPressEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+        """Page Down on a page's last cell turns to the next page (Page Up: the previous)."""
+        m = self._owner.model
+        cur = self.currentIndex()
+        key = ev.key()
+        last = m.rowCount() - 1
+        if (
+            key == Qt.Key.Key_PageDown
+            and cur.isValid()
+            and cur.row() == last
+            and m.page < m.pages - 1
+        ):
+            self._owner.turn_page(1)
+            self.setCurrentIndex(m.index(0))
+            return
+        if key == Qt.Key.Key_PageUp and cur.isValid() and cur.row() == 0 and m.page > 0:
+            self._owner.turn_page(-1)
+            self.setCurrentIndex(m.index(m.rowCount() - 1))
+            return
+        super().keyPressEvent(ev)
+
 
 class GalleryView(QWidget):
     """Thumbnail grid with sort / show controls and a context menu (actions go straight to
@@ -437,15 +575,29 @@ class GalleryView(QWidget):
         for key, text in (
             ("score", "By score"),
             ("confidence", "By confidence"),
+            ("class", "By class"),
             ("name", "By name"),
         ):
             self.sort_combo.addItem(text, key)
         self.sort_combo.setToolTip(
-            "Order of the thumbnails (query score falls back to name without a query)"
+            "Order of the thumbnails (query score falls back to name without a query; "
+            "class: grouped by predicted class, most confident first)"
         )
         self.sort_combo.currentIndexChanged.connect(self._on_sort_combo)
         bar.addWidget(self.sort_combo)
         bar.addStretch(1)
+        # pages of the order (a page is what the view lays out); hidden with one page
+        self.prev_page = QToolButton()
+        self.prev_page.setArrowType(Qt.ArrowType.LeftArrow)
+        self.prev_page.setToolTip("Previous page of thumbnails")
+        self.prev_page.clicked.connect(lambda: self.turn_page(-1))
+        self.page_label = QLabel("")
+        self.next_page = QToolButton()
+        self.next_page.setArrowType(Qt.ArrowType.RightArrow)
+        self.next_page.setToolTip("Next page of thumbnails")
+        self.next_page.clicked.connect(lambda: self.turn_page(1))
+        for w in (self.prev_page, self.page_label, self.next_page):
+            bar.addWidget(w)
         self.count_label = QLabel("")
         self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -475,7 +627,10 @@ class GalleryView(QWidget):
         v.selectionModel().currentChanged.connect(self._on_view_current)
         v.doubleClicked.connect(self._on_double_clicked)
         self.model.order_changed.connect(self._on_order_changed)
+        self.model.page_changed.connect(self._on_page_changed)
+        self.model.sorting.connect(self._on_sorting)
         self.model.repaint.connect(v.viewport().update)
+        self._update_pages()
 
         # While rows stream in, re-rank at most twice a second, in place (see _rerank_now)
         self._resort_timer = QTimer(self, singleShot=True, interval=500)
@@ -492,12 +647,12 @@ class GalleryView(QWidget):
 
     # --------------------------------------------------------------- API
     def displayed_rows(self) -> list[int]:
-        """Catalogue rows in display order."""
+        """Catalogue rows in display order (every page)."""
         return [int(r) for r in self.model.order]
 
     def selected_rows(self) -> list[int]:
         """Catalogue rows selected in the grid (sorted); read from ranges, fast at 100k."""
-        order = self.model.order
+        order = self.model.page_rows()
         parts = [order[r.top() : r.bottom() + 1] for r in self.view.selectionModel().selection()]
         if not parts:
             return []
@@ -510,9 +665,15 @@ class GalleryView(QWidget):
         self.show_combo.setCurrentIndex(self.show_combo.findData(mode))
 
     def scroll_to_row(self, row: int) -> None:
-        pos = self.model.position_of(row)
-        if pos >= 0:
-            self.view.scrollTo(self.model.index(pos), QAbstractItemView.ScrollHint.EnsureVisible)
+        """Bring a row's cell into view (turning to its page if need be)."""
+        idx = self.model.show_position(self.model.position_of(row))
+        if idx.isValid():
+            self.view.scrollTo(idx, QAbstractItemView.ScrollHint.EnsureVisible)
+
+    def turn_page(self, step: int) -> None:
+        """Show the next (``step=1``) or previous (``-1``) page of the order."""
+        if self.model.set_page(self.model.page + step):
+            self.view.scrollToTop()
 
     # --------------------------------------------------------------- controller slots
     @Slot()
@@ -564,6 +725,10 @@ class GalleryView(QWidget):
         self._rerank(keep_anchor=True)
 
     def _rerank(self, keep_anchor: bool) -> None:
+        # the order may come from the worker: anchor and current are read when it lands
+        self.model.rerank(lambda apply: self._install_rerank(apply, keep_anchor))
+
+    def _install_rerank(self, apply: Any, keep_anchor: bool) -> None:
         v = self.view
         sb = v.verticalScrollBar()
         anchor_row, anchor_top = -1, 0
@@ -574,26 +739,30 @@ class GalleryView(QWidget):
                 anchor_top = v.visualRect(probe).top()
         cur = v.currentIndex()
         cur_row = int(cur.data(RowRole)) if cur.isValid() else -1
-        if not self.model.rerank():
+        if not apply():
+            return
+        self._set_current_cell(cur_row)
+        self._sync_selection_from_controller(scroll=False)
+        idx = self.model.view_index(self.model.position_of(anchor_row))
+        if idx.isValid():
+            rect = v.visualRect(idx)
+            if rect.isValid():
+                sb.setValue(sb.value() + rect.top() - anchor_top)
+
+    def _set_current_cell(self, row: int) -> None:
+        """Make ``row``'s cell (if on this page) the view's current one, without scrolling."""
+        v = self.view
+        idx = self.model.view_index(self.model.position_of(row))
+        if not idx.isValid():
             return
         self._syncing = True
         auto = v.hasAutoScroll()
         v.setAutoScroll(False)  # moving the current index must not scroll the view
         try:
-            pos = self.model.position_of(cur_row)
-            if pos >= 0:
-                v.selectionModel().setCurrentIndex(
-                    self.model.index(pos), QItemSelectionModel.SelectionFlag.NoUpdate
-                )
+            v.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.NoUpdate)
         finally:
             v.setAutoScroll(auto)
             self._syncing = False
-        self._sync_selection_from_controller(scroll=False)
-        pos = self.model.position_of(anchor_row)
-        if pos >= 0:
-            rect = v.visualRect(self.model.index(pos))
-            if rect.isValid():
-                sb.setValue(sb.value() + rect.top() - anchor_top)
 
     @Slot(str)
     def _on_selection(self, source: str) -> None:
@@ -605,14 +774,41 @@ class GalleryView(QWidget):
 
     @Slot()
     def _on_order_changed(self) -> None:
+        # a new order starts at its first page: the current item stays current (and in
+        # view if it is on that page), the selection stays selected
         self._sync_selection_from_controller()
+        self._set_current_cell(self.c.current)
         self._update_count()
+
+    @Slot()
+    def _on_page_changed(self) -> None:
+        self._sync_selection_from_controller(scroll=False)
+        self._set_current_cell(self.c.current)
+        self._update_pages()
+
+    @Slot(bool)
+    def _on_sorting(self, busy: bool) -> None:
+        self.count_label.setText("sorting…" if busy else "")
+        if not busy:
+            self._update_count()
 
     def _update_count(self) -> None:
         shown = len(self.model.order)
         self.count_label.setText(
-            f"{shown} shown" if shown == self.c.n else f"{shown} of {self.c.n} shown"
+            f"{shown:,} shown" if shown == self.c.n else f"{shown:,} of {self.c.n:,} shown"
         )
+        self._update_pages()
+
+    def _update_pages(self) -> None:
+        m = self.model
+        many = m.pages > 1
+        for w in (self.prev_page, self.page_label, self.next_page):
+            w.setVisible(many)
+        if many:
+            last = min(len(m.order), m.page_start + m.page_size)
+            self.page_label.setText(f"{m.page_start + 1:,}–{last:,} of {len(m.order):,}")
+            self.prev_page.setEnabled(m.page > 0)
+            self.next_page.setEnabled(m.page < m.pages - 1)
 
     def _sync_selection_from_controller(self, scroll: bool = True) -> None:
         sel = np.asarray(self.c.selection, dtype=np.int64)
@@ -620,6 +816,13 @@ class GalleryView(QWidget):
         sel = sel[(sel >= 0) & (sel < len(known))]
         pos = np.sort(known[sel]) if len(sel) else np.zeros(0, dtype=np.int64)
         pos = pos[pos >= 0]
+        m = self.model
+        if scroll and len(pos):
+            on_page = pos[(pos >= m.page_start) & (pos < m.page_start + m.page_size)]
+            if not len(on_page):  # nothing selected on this page: turn to the first one
+                m.set_page(int(pos[0]) // m.page_size)
+        first = int(pos[0]) if len(pos) else -1
+        pos = pos[(pos >= m.page_start) & (pos < m.page_start + m.page_size)] - m.page_start
         qsel = QItemSelection()
         if len(pos):
             breaks = np.flatnonzero(np.diff(pos) != 1)
@@ -631,10 +834,9 @@ class GalleryView(QWidget):
         try:
             sm = self.view.selectionModel()
             sm.select(qsel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            if len(pos) and scroll:
-                self.view.scrollTo(
-                    self.model.index(int(pos[0])), QAbstractItemView.ScrollHint.EnsureVisible
-                )
+            idx = m.view_index(first)
+            if idx.isValid() and scroll:
+                self.view.scrollTo(idx, QAbstractItemView.ScrollHint.EnsureVisible)
         finally:
             self._syncing = False
 

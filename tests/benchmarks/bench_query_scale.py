@@ -25,40 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 QUERY = "spiral galaxy"
 REPEATS = 3
-
-
-def build_catalogue(folder: Path, cache: Path, n: int, adapter_key: str, dim: int) -> None:
-    """``n`` files under ``folder`` (1000 per subfolder), memo + vectors in ``cache``."""
-    from galaxy_explorer.core.cache import EmbeddingStore, FileMemo
-    from galaxy_explorer.core.catalog import scan
-    from galaxy_explorer.core.imaging import RenderSettings
-
-    for i in range(n):
-        sub = folder / f"part{i // 1000:04d}"
-        if i % 1000 == 0:
-            sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"g{i:07d}.png").write_bytes(b"synthetic cutout %d" % i)
-    memo = FileMemo(cache)
-    try:
-        items = scan([folder], memo=memo).items
-    finally:
-        memo.close()
-    assert len(items) == n, (len(items), n)
-    rng = np.random.default_rng(n)
-    store = EmbeddingStore(cache, adapter_key, RenderSettings().key(), dim)
-    try:
-        for start in range(0, n, 8192):
-            chunk = items[start : start + 8192]
-            v = rng.standard_normal((len(chunk), dim)).astype(np.float32)
-            v /= np.linalg.norm(v, axis=1, keepdims=True)
-            store.put([it.sha256 for it in chunk], v)
-    finally:
-        store.close()
 
 
 def _query(folder: Path, cache: Path, env: dict[str, str], profile: Path | None = None) -> float:
@@ -78,6 +50,8 @@ def _query(folder: Path, cache: Path, env: dict[str, str], profile: Path | None 
 
 
 def run(n_big: int = 100_000, n_small: int = 1000, profile: bool = False) -> dict[str, float]:
+    from _bench_catalogue import build_catalogue
+
     from galaxy_explorer.core.model import ClipAdapter
 
     tmp = Path(tempfile.mkdtemp(prefix="ge-bench-query-"))

@@ -236,3 +236,166 @@ def test_name_order_is_built_off_the_gui_thread_and_handed_over():
     assert s.name_order is not order and s.name_order.tolist() == order.tolist()
     s.open(items[:3], name_order=order)  # a stale order of another length is not used
     assert s.name_order.tolist() == [1, 0, 2]
+
+
+# ---------------------------------------------------------------------- display order
+def _inputs(n: int, seed: int = 0):
+    from galaxy_explorer.core.state import OrderInputs
+
+    rng = np.random.default_rng(seed)
+    have = rng.random(n) < 0.9
+    scores = np.where(have, rng.random(n), np.nan).astype(np.float32)
+    predicted = np.where(have, rng.integers(0, 3, n), NO_PREDICTION).astype(np.int32)
+    confidence = np.where(have, rng.random(n), 0).astype(np.float32)
+    uncertain = have & (confidence < 0.3)
+    name_order = rng.permutation(n).astype(np.int64)
+    return OrderInputs(n, name_order, have, scores, confidence, predicted, uncertain)
+
+
+def test_display_order_sorts_by_score_confidence_class_and_name():
+    from galaxy_explorer.core.state import display_order
+
+    inp = _inputs(500)
+    rank_in_names = np.empty(500, dtype=np.int64)
+    rank_in_names[inp.name_order] = np.arange(500)
+    by_name = display_order(inp, "name")
+    assert by_name.tolist() == inp.name_order.tolist()
+    by_score = display_order(inp, "score")
+    s = inp.scores[by_score]
+    known = np.isfinite(s)
+    assert known[: known.sum()].all() and not known[known.sum() :].any()  # unscored last
+    assert (np.diff(s[known]) <= 0).all()
+    # rows without a score keep name order
+    tail = by_score[~known]
+    assert (np.diff(rank_in_names[tail]) > 0).all()
+    by_conf = display_order(inp, "confidence")
+    c = np.where(inp.have, inp.confidence, -1)[by_conf]
+    assert (np.diff(c) <= 0).all()
+    by_class = display_order(inp, "class")
+    group = np.where(inp.have, inp.predicted, 4)
+    group = np.where(inp.have & inp.uncertain, 3, group)[by_class]
+    assert (np.diff(group) >= 0).all()  # classes in order, uncertain, then no prediction
+    for g in range(4):
+        cg = inp.confidence[by_class][group == g]
+        assert (np.diff(cg) <= 0).all()  # most confident first within a class
+    assert sorted(by_class.tolist()) == list(range(500))
+    with pytest.raises(ValueError, match="sort must be one of"):
+        display_order(inp, "colour")
+
+
+def test_display_order_filters_by_rows_and_mask():
+    from galaxy_explorer.core.state import display_order
+
+    inp = _inputs(100)
+    rows = np.array([5, 7, 99, 150, -1, 7])
+    out = display_order(inp, "name", rows=rows)
+    assert sorted(out.tolist()) == [5, 7, 99]
+    mask = np.zeros(100, dtype=bool)
+    mask[[7, 42]] = True
+    assert display_order(inp, "name", rows=rows, mask=mask).tolist() == [7]
+    assert len(display_order(inp, "name", mask=np.ones(3, dtype=bool))) == 100  # mis-sized
+
+
+def test_display_order_of_a_million_rows_runs_no_per_row_python():
+    import sys
+
+    from galaxy_explorer.core.state import display_order
+
+    inp = _inputs(1_000_000)
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    for sort in ("score", "confidence", "class", "name"):
+        calls = 0
+        sys.setprofile(count)
+        try:
+            out = display_order(inp, sort, rows=np.arange(0, 1_000_000, 2))
+        finally:
+            sys.setprofile(None)
+        assert len(out) == 500_000
+        assert calls < 200, (sort, calls)  # a handful of numpy wrappers, never one per row
+
+
+def test_order_inputs_are_copies_of_arrays_changed_in_place():
+    st = _state(4)
+    inp = st.order_inputs()
+    st.have[:] = True
+    assert not inp.have.any()  # the worker's copy does not change under it
+    assert inp.n == 4 and len(inp.name_order) == 4
+
+
+def test_adding_rows_marks_new_ones_without_sorting(monkeypatch):
+    """The rows that got a vector are found with a mask: no O(N log N) sort on the GUI
+    thread when a whole cached catalogue arrives at once."""
+    st = _state(1000)
+    sorts = []
+    real = np.unique
+    monkeypatch.setattr(np, "unique", lambda *a, **k: sorts.append(1) or real(*a, **k))
+    rows = np.array([5, 3, 3, 999, 0], dtype=np.int64)
+    new = st.add_rows(rows, _unit(5))
+    assert new.tolist() == [0, 3, 5, 999]
+    assert st.add_rows(np.array([3, 4]), _unit(2)).tolist() == [4]
+    assert not sorts
+
+
+def test_opening_with_counts_from_the_worker_walks_no_row_in_python():
+    """Manual labels counted on the open worker are taken over: opening a big catalogue
+    runs no Python per row on the GUI thread."""
+    import sys
+
+    n = 200_000
+    items = [_Item(0)] * n
+    manual = [None] * n
+    manual[7] = manual[9] = "a"
+    counts = workflows.manual_counts(manual)
+    assert counts == {"a": 2}
+    st = AppState([LabelDef("a")], ["{}"])
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        st.open(
+            items,
+            manual=manual,
+            sha_rows={},
+            name_order=np.arange(n, dtype=np.int64),
+            manual_counts=counts,
+        )
+    finally:
+        sys.setprofile(None)
+    assert st.manual_counts == {"a": 2} and st.manual_label(9) == "a"
+    assert calls < 1000, calls  # signals and a few helpers, not one call per row
+
+
+def test_a_batch_is_classified_without_reclassifying_every_row(monkeypatch):
+    """Rows streaming in are classified alone (O(batch) per batch on the GUI thread), with
+    the same predictions a full classification gives."""
+    import galaxy_explorer.core.state as state_mod
+
+    s = _state(2000, labels=("a", "b", "c"))
+    vecs = _unit(2000, seed=3)
+    s.add_rows(np.arange(100), vecs[:100])
+    s.set_label_vectors(_unit(3, seed=5), 100.0, np.arange(100), None)
+    s.set_threshold(0.6)
+    sizes = []
+    real = state_mod.classify
+    monkeypatch.setattr(
+        state_mod, "classify", lambda p, *a, **k: sizes.append(len(p)) or real(p, *a, **k)
+    )
+    before = s.predictions
+    s.add_rows(np.arange(100, 116), vecs[100:116])
+    assert sizes and max(sizes) == 16
+    assert s.predictions is not before and before.predicted[100] == NO_PREDICTION  # new arrays
+    full = workflows.classify(np.where(s.have[:, None], s.probs, np.nan), 0.6)
+    np.testing.assert_array_equal(s.predicted, full.predicted)
+    np.testing.assert_array_equal(s.confidence, full.confidence)
+    np.testing.assert_array_equal(s.uncertain, full.uncertain)

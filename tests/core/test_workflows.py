@@ -263,3 +263,56 @@ def test_cli_classify_equals_the_apps_state_and_workflows(tiny_model, cutouts, t
     # the threshold splits the catalogue, so both sides were compared
     n_uncertain = sum(r["predicted_label"] == UNCERTAIN for r in cli)
     assert 0 < n_uncertain < 8 and n_uncertain == int(state.uncertain.sum())
+
+
+def test_rows_for_hands_a_fully_cached_matrix_over_without_a_copy():
+    """The store's array (float16 values in float32) becomes the rows' vectors as it is
+    when every row has one, in order; with duplicate files it is gathered and rounded."""
+    from types import SimpleNamespace
+
+    from galaxy_explorer.core.workflows import rows_for
+
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((5, 4)).astype(np.float16).astype(np.float32)
+    items = [SimpleNamespace(sha256=f"s{i}") for i in range(5)]
+    shas = [f"s{i}" for i in range(5)]
+    found = rows_for(items, shas, vecs, rounded=True)
+    assert found.vectors is vecs and found.rows.tolist() == [0, 1, 2, 3, 4]
+    # a duplicate file (row 5 has s1's content) and an unrounded source
+    items.append(SimpleNamespace(sha256="s1"))
+    raw = rng.standard_normal((5, 4)).astype(np.float32)
+    got = rows_for(items, shas, raw)
+    assert got.rows.tolist() == [0, 1, 2, 3, 4, 5]
+    expected = raw[[0, 1, 2, 3, 4, 1]].astype(np.float16).astype(np.float32)
+    assert got.vectors.dtype == np.float32 and np.array_equal(got.vectors, expected)
+    assert got.vectors is not raw
+
+
+def test_name_order_sorts_like_python_case_insensitively_and_stably(monkeypatch):
+    from types import SimpleNamespace
+
+    names = ["b.png", "A.png", "a.png", "é.fits", "Z.jpg", "a.png", "ab.png", "", "\udcff.png"]
+    items = [SimpleNamespace(name=n) for n in names]
+    expected = sorted(range(len(names)), key=lambda i: names[i].lower())
+    assert workflows.name_order(items).tolist() == expected
+    # very long names: the Python path gives the same order
+    monkeypatch.setattr(workflows, "_NAME_SORT_BYTES", 1)
+    assert workflows.name_order(items).tolist() == expected
+    assert workflows.name_order([]).tolist() == []
+
+
+def test_store_reads_in_chunks_give_what_one_read_gives(tmp_path):
+    from galaxy_explorer.core.cache import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path, "model", "render", 4)
+    try:
+        rng = np.random.default_rng(0)
+        shas = [f"{i:064x}" for i in range(10)]
+        store.put(shas[::2], rng.standard_normal((5, 4)).astype(np.float32))
+        whole, found = store.get(shas)
+        parts, found2 = workflows.store_get(store, shas, chunk=3)
+        np.testing.assert_array_equal(found, found2)
+        np.testing.assert_array_equal(whole, parts)
+        assert found.tolist() == [True, False] * 5
+    finally:
+        store.close()
