@@ -472,8 +472,8 @@ class AppState:
         """Forget every vector (they were a stale guess of the model's cache space)."""
         self.vectors = None
         self.have[:] = False
-        self.coords[:] = np.nan
-        self.coords_kind = ""
+        self.coords = np.full((self.n, 2), np.nan, dtype=np.float32)  # a new array, never
+        self.coords_kind = ""  # changed in place: views key their caches on it
         self.probs = None
         self.predictions = Predictions.empty(self.n)
         self.embeddings_changed.emit()
