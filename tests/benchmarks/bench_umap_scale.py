@@ -1,7 +1,9 @@
 """UMAP at scale through ``projection_job`` (run on demand).
 
     pytest tests/benchmarks/bench_umap_scale.py -m benchmark -s
-    python tests/benchmarks/bench_umap_scale.py [N_BIG] [FIT_ROWS]
+    python tests/benchmarks/bench_umap_scale.py [N_BIG] [FIT_ROWS] [AGAIN]
+
+(``AGAIN=0`` skips step 4, e.g. for one map of 1M.)
 
 Synthetic clustered unit vectors (D=384, the bundled model's dimension). In one process:
 
@@ -66,7 +68,8 @@ def _map(emb: np.ndarray, config, tmp: Path) -> tuple[float, float]:
     return time.perf_counter() - t0, fitted
 
 
-def run(n_big: int = 100_000, fit_rows: int | None = None) -> dict[str, float]:
+def run(n_big: int = 100_000, fit_rows: int | None = None, again: int = 1) -> dict[str, float]:
+    """Run the steps above; ``again=0`` skips step 4 (for a single 1M map)."""
     from galaxy_explorer.core._umap_child import worker
     from galaxy_explorer.core.projection import UMAPConfig
 
@@ -79,7 +82,10 @@ def run(n_big: int = 100_000, fit_rows: int | None = None) -> dict[str, float]:
     print(f"1k second: {res['second_1k_s']:.1f} s", flush=True)
     res["big_s"], res["big_fit_s"] = _map(_data(n_big, 3), cfg, tmp)
     print(f"big first: {res['big_s']:.1f} s", flush=True)
-    res["big_again_s"], res["big_again_fit_s"] = _map(_data(n_big, 4), cfg, tmp)
+    nan = float("nan")
+    res["big_again_s"], res["big_again_fit_s"] = (
+        _map(_data(n_big, 4), cfg, tmp) if again else (nan, nan)
+    )
     res["worker_peak_rss_mb"] = _peak_rss_mb(worker().pid)
     res["workers_started"] = worker().started
     base = res["first_1k_s"]
