@@ -151,7 +151,7 @@ class AnnIndex:
     digest: str
     nprobe: int = NPROBE
 
-    def candidates(self, query: np.ndarray, k: int) -> np.ndarray:
+    def candidates(self, query: np.ndarray, k: int, nprobe: int | None = None) -> np.ndarray:
         """Up to ``k`` row indices likely to score highest for ``query`` (not re-ranked).
 
         Parameters
@@ -160,6 +160,8 @@ class AnnIndex:
             ``(D,)`` query vector.
         k : int
             Candidates wanted.
+        nprobe : int, optional
+            Inverted lists to search (default: :attr:`nprobe`).
 
         Returns
         -------
@@ -170,7 +172,7 @@ class AnnIndex:
         if q.shape[1] != self.dim:
             raise ValueError(f"query has dimension {q.shape[1]}, the index has {self.dim}")
         k = max(1, min(int(k), self.n))
-        self.index.nprobe = self.nprobe
+        self.index.nprobe = int(nprobe or self.nprobe)
         _, ids = self.index.search(q, k)
         ids = ids[0]
         return ids[ids >= 0].astype(np.int64, copy=False)
@@ -194,7 +196,8 @@ class AnnIndex:
         (rows, scores) or None
             int64 row indices best first (ties by lower row) and their exact float32
             scores ``vectors[rows] @ query``; None when ``k`` is above :data:`MAX_TOP`
-            or the index proposed too few candidates (use brute force then).
+            or the index has too few candidates even with more lists probed (use brute
+            force then).
         """
         if len(vectors) != self.n:
             raise ValueError(f"{len(vectors)} vectors, the index covers {self.n}")
@@ -202,9 +205,14 @@ class AnnIndex:
         if k <= 0 or k > MAX_TOP or OVERFETCH * k > self.n:
             return None
         q = np.asarray(query, dtype=np.float32)
-        cand = np.sort(self.candidates(q, OVERFETCH * k))
-        if len(cand) < OVERFETCH * k:
+        want, nprobe, nlist = OVERFETCH * k, self.nprobe, int(getattr(self.index, "nlist", 1))
+        cand = self.candidates(q, want, nprobe)
+        while len(cand) < want and nprobe < nlist:  # the probed lists held too few rows
+            nprobe = min(nlist, nprobe * 4)
+            cand = self.candidates(q, want, nprobe)
+        if len(cand) < want:
             return None
+        cand = np.sort(cand)
         exact = np.asarray(vectors[cand], dtype=np.float32) @ q
         order = np.lexsort((cand, -exact))[:k]
         return cand[order], exact[order].astype(np.float32, copy=False)
