@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 
 #: seconds the parent waits for a cancel to be acknowledged before killing the worker
 CANCEL_GRACE = 3.0
+#: Environment variable: "0" turns the worker's warm-up off.
+ENV_WARM = "GALAXY_EXPLORER_UMAP_WARM"
+#: Points of the warm-up's second fit: above umap's 4096-point limit for exact
+#: neighbours, so pynndescent's index and search are compiled (or loaded from numba's disk
+#: cache) as for a large map, whose fit and transform then start at once.
+WARM_POINTS = 4200
 
 
 # --------------------------------------------------------------------------- child side
@@ -58,6 +64,12 @@ class _Lines:
             self.eof = True
         self.buf += chunk
 
+    def pending(self) -> bool:
+        """Whether a whole line (a request) is waiting, without blocking."""
+        if b"\n" not in self.buf and not self.eof:
+            self._fill(block=False)
+        return b"\n" in self.buf or self.eof
+
     def next(self, block: bool) -> str | None:
         while b"\n" not in self.buf:
             if self.eof:
@@ -70,8 +82,65 @@ class _Lines:
         return line.decode()
 
 
+def warm_up(pending: Callable[[], bool] = lambda: False) -> list[tuple[str, float]]:
+    """Compile (or load from disk) what a map needs, in stages, while nothing waits.
+
+    Stages: ``import umap`` (+ :func:`enable_disk_cache`); a fit of 300 points (exact
+    neighbours: what every map uses); a fit of :data:`WARM_POINTS` points and a transform
+    of 50 (pynndescent's index and search: what a large, subsampled map uses).
+    ``pending()`` is asked before each stage; when a request waits, the warm-up stops
+    there, so a request waits at most for the stage under way.
+
+    Returns
+    -------
+    list of (str, float)
+        The stages done and their seconds.
+    """
+    import warnings
+
+    done: list[tuple[str, float]] = []
+
+    def stage(name: str, fn: Callable[[], object]) -> bool:
+        if pending():
+            return False
+        t0 = time.perf_counter()
+        fn()
+        done.append((name, time.perf_counter() - t0))
+        return True
+
+    def imports() -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Tensorflow.*")
+            import umap  # noqa: F401 - slow: numba
+        from galaxy_explorer.core.projection import enable_disk_cache
+
+        enable_disk_cache()
+
+    def fit(n: int, transform: int = 0) -> None:
+        import umap
+
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, 16)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = umap.UMAP(
+                n_components=2, metric="cosine", random_state=0, n_jobs=1, low_memory=True
+            )
+            r.fit_transform(x)
+            if transform:
+                r.transform(x[:transform] + 0.01)
+
+    if stage("import", imports) and stage("small fit", lambda: fit(300)):
+        stage("large fit + transform", lambda: fit(WARM_POINTS, 50))
+    return done
+
+
 def serve() -> None:
-    """The worker's main loop: answer requests from stdin until it closes."""
+    """The worker's main loop: answer requests from stdin until it closes.
+
+    While no request waits after the start, :func:`warm_up` compiles what maps need.
+    """
     from galaxy_explorer.core.projection import UMAPCancelled, UMAPConfig, cached_umap
 
     try:  # be the background work that it is
@@ -84,6 +153,13 @@ def serve() -> None:
 
     def send(msg: dict[str, Any]) -> None:
         out.write(json.dumps(msg) + "\n")
+
+    if os.environ.get(ENV_WARM, "1") != "0":
+        try:
+            stages = warm_up(lines.pending)
+            send({"warm": [[name, round(sec, 2)] for name, sec in stages]})
+        except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs time later
+            log.warning("UMAP warm-up failed: %s", exc)
 
     while True:
         line = lines.next(block=True)
@@ -158,6 +234,8 @@ class UMAPWorker:
         self._lock = threading.Lock()
         self._next_id = 0
         self.started = 0  # how many processes this worker has started (reuse shows as 1)
+        #: the warm-up stages the running process reported, [(name, seconds)], or None
+        self.warm: list[tuple[str, float]] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -165,9 +243,19 @@ class UMAPWorker:
         proc = self._proc
         return proc.pid if proc is not None and proc.poll() is None else None
 
+    def prestart(self) -> None:
+        """Start the process now, so it warms up (compiles) before the first request.
+
+        Call it when a map is likely soon (e.g. when a catalogue opens). Cheap when the
+        process already runs; the warm-up runs at low priority and gives way to requests.
+        """
+        with self._lock:
+            self._start()
+
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
+        self.warm = None
         self._stderr = tempfile.TemporaryFile()
         lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
         # a fresh interpreter (not multiprocessing): it must not re-import the caller's script
@@ -184,20 +272,29 @@ class UMAPWorker:
             start_new_session=os.name == "posix",  # Ctrl+C is the caller's
         )
         threading.Thread(
-            target=self._read, args=(proc, lines), name="ge-umap-reader", daemon=True
+            target=self._read, args=(proc, lines, self), name="ge-umap-reader", daemon=True
         ).start()
         self._proc, self._lines = proc, lines
         self.started += 1
         return proc
 
     @staticmethod
-    def _read(proc: subprocess.Popen[bytes], lines: queue.Queue[dict[str, Any] | None]) -> None:
+    def _read(
+        proc: subprocess.Popen[bytes],
+        lines: queue.Queue[dict[str, Any] | None],
+        owner: UMAPWorker,
+    ) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
             try:
-                lines.put(json.loads(raw))
+                msg = json.loads(raw)
             except ValueError:
                 continue
+            if isinstance(msg, dict) and "warm" in msg:
+                if owner._proc is proc:
+                    owner.warm = [(str(n), float(t)) for n, t in msg["warm"]]
+                continue
+            lines.put(msg)
         lines.put(None)  # the process ended
 
     def _stderr_tail(self) -> str:
@@ -321,6 +418,13 @@ def worker() -> UMAPWorker:
             _WORKER = UMAPWorker()
             atexit.register(_WORKER.stop)
         return _WORKER
+
+
+def prestart() -> None:
+    """Start this process's UMAP worker now, so it warms up before the first map."""
+    if getattr(sys, "frozen", False):
+        return
+    worker().prestart()
 
 
 def umap_steps(
