@@ -249,8 +249,12 @@ class UMAPWorker:
         Call it when a map is likely soon (e.g. when a catalogue opens). Cheap when the
         process already runs; the warm-up runs at low priority and gives way to requests.
         """
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return  # a request is running: the process is up
+        try:
             self._start()
+        finally:
+            self._lock.release()
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
