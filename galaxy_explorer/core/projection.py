@@ -169,10 +169,10 @@ def enable_disk_cache() -> int:
     that are not compiled yet, before their first use; numba keys the cache by source file
     and signature, in ``__pycache__`` next to the source or, where that cannot be
     written, in the user's cache folder (``NUMBA_CACHE_DIR`` overrides). Returns how many
-    functions were switched on.
+    functions were switched on. ``GALAXY_EXPLORER_UMAP_DISK_CACHE=0`` turns it off.
     """
     global _DISK_CACHE_ON
-    if _DISK_CACHE_ON:
+    if _DISK_CACHE_ON or os.environ.get("GALAXY_EXPLORER_UMAP_DISK_CACHE", "1") == "0":
         return 0
     _DISK_CACHE_ON = True
     import importlib
