@@ -514,7 +514,13 @@ class Controller(QObject):
         if umap:
             self._busy("Computing UMAP map…")
 
+        warm = not umap and self.umap_enabled
+
         def run(cancel: threading.Event) -> Any:
+            if warm:  # the UMAP worker compiles while the map is still PCA (issue #12)
+                from galaxy_explorer.core._umap_child import prestart
+
+                prestart()
             emb = vectors if len(rows) == len(vectors) else vectors[rows]
             return _tagged(rows, workflows.project(emb, cache_dir, umap=umap, cancel=cancel))
 
