@@ -883,6 +883,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ann_index(session: Session, items: list[Item], vecs: np.ndarray) -> Any:
+    """The approximate index for ``query`` / ``similar`` at a million rows and more, or None."""
+    from galaxy_explorer.core import workflows
+
+    return workflows.ann_index(
+        vecs, [it.sha256 for it in items], workflows.session_space(session), session.cache_dir
+    )
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     if not args.text.strip():
         raise CliError("the query text is empty", EXIT_USAGE)
@@ -890,7 +899,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     session = _open_session(args)
     items, vecs = _run_embedding(session, args)
-    scores = workflows.rank(vecs, session.adapter, text=args.text).scores
+    index = _ann_index(session, items, vecs)
+    scores = workflows.rank(vecs, session.adapter, text=args.text, top=args.top, index=index).scores
     return _ranked_output(
         session,
         args,
@@ -915,8 +925,16 @@ def cmd_similar(args: argparse.Namespace) -> int:
         neg = [workflows.example_vector(session, p) for p in args.negatives]
     except ImageLoadError as exc:
         raise CliError(f"example image: {exc}") from None
+    index = _ann_index(session, items, vecs)
+    top = args.top + len(pos) + len(neg)  # the examples themselves may be left out below
     scores = workflows.rank(
-        vecs, session.adapter, text=args.text or "", positive=pos, negative=neg
+        vecs,
+        session.adapter,
+        text=args.text or "",
+        positive=pos,
+        negative=neg,
+        top=top,
+        index=index,
     ).scores
     if not args.include_self:
         own = {it.sha256 for it in scan([*args.examples, *args.negatives]).items}

@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 
 #: seconds the parent waits for a cancel to be acknowledged before killing the worker
 CANCEL_GRACE = 3.0
+#: Environment variable: "0" turns the worker's warm-up off.
+ENV_WARM = "GALAXY_EXPLORER_UMAP_WARM"
+#: Points of the warm-up's second fit: above umap's 4096-point limit for exact
+#: neighbours, so pynndescent's index and search are compiled (or loaded from numba's disk
+#: cache) as for a large map, whose fit and transform then start at once.
+WARM_POINTS = 4200
 
 
 # --------------------------------------------------------------------------- child side
@@ -58,6 +64,12 @@ class _Lines:
             self.eof = True
         self.buf += chunk
 
+    def pending(self) -> bool:
+        """Whether a whole line (a request) is waiting, without blocking."""
+        if b"\n" not in self.buf and not self.eof:
+            self._fill(block=False)
+        return b"\n" in self.buf or self.eof
+
     def next(self, block: bool) -> str | None:
         while b"\n" not in self.buf:
             if self.eof:
@@ -70,8 +82,69 @@ class _Lines:
         return line.decode()
 
 
+def warm_up(
+    pending: Callable[[], bool] = lambda: False, large: bool = True
+) -> list[tuple[str, float]]:
+    """Compile (or load from disk) what a map needs, in stages, while nothing waits.
+
+    Stages: ``import umap`` (+ :func:`enable_disk_cache`); a fit of 300 points (exact
+    neighbours: what every map uses); a fit of :data:`WARM_POINTS` points and a transform
+    of 50 (pynndescent's index and search: what a large, subsampled map uses).
+    ``pending()`` is asked before each stage; when a request waits, the warm-up stops
+    there, so a request waits at most for the stage under way. ``large=False`` (a
+    catalogue too small for pynndescent) stops after the small fit, so a small map never
+    waits for the long last stage.
+
+    Returns
+    -------
+    list of (str, float)
+        The stages done and their seconds.
+    """
+    import warnings
+
+    done: list[tuple[str, float]] = []
+
+    def stage(name: str, fn: Callable[[], object]) -> bool:
+        if pending():
+            return False
+        t0 = time.perf_counter()
+        fn()
+        done.append((name, time.perf_counter() - t0))
+        return True
+
+    def imports() -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Tensorflow.*")
+            import umap  # noqa: F401 - slow: numba
+        from galaxy_explorer.core.projection import enable_disk_cache
+
+        enable_disk_cache()
+
+    def fit(n: int, transform: int = 0) -> None:
+        import umap
+
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, 16)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = umap.UMAP(
+                n_components=2, metric="cosine", random_state=0, n_jobs=1, low_memory=True
+            )
+            r.fit_transform(x)
+            if transform:
+                r.transform(x[:transform] + 0.01)
+
+    if stage("import", imports) and stage("small fit", lambda: fit(300)) and large:
+        stage("large fit + transform", lambda: fit(WARM_POINTS, 50))
+    return done
+
+
 def serve() -> None:
-    """The worker's main loop: answer requests from stdin until it closes."""
+    """The worker's main loop: answer requests from stdin until it closes.
+
+    While no request waits after the start, :func:`warm_up` compiles what maps need.
+    """
     from galaxy_explorer.core.projection import UMAPCancelled, UMAPConfig, cached_umap
 
     try:  # be the background work that it is
@@ -84,6 +157,14 @@ def serve() -> None:
 
     def send(msg: dict[str, Any]) -> None:
         out.write(json.dumps(msg) + "\n")
+
+    warm = os.environ.get(ENV_WARM, "1")
+    if warm != "0":
+        try:
+            stages = warm_up(lines.pending, large=warm != "small")
+            send({"warm": [[name, round(sec, 2)] for name, sec in stages]})
+        except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs time later
+            log.warning("UMAP warm-up failed: %s", exc)
 
     while True:
         line = lines.next(block=True)
@@ -136,9 +217,14 @@ def _child(emb_path: str, cache_dir: str, config_json: str) -> None:
     cached_umap(emb, UMAPConfig(**json.loads(config_json)), cache_dir)
 
 
-def _child_env() -> dict[str, str]:
-    """The environment with this package importable (also when run from a source tree)."""
+def _child_env(large: bool = True) -> dict[str, str]:
+    """The environment with this package importable (also when run from a source tree).
+
+    ``large=False`` limits the warm-up to what small maps need (unless it is switched off).
+    """
     env = dict(os.environ)
+    if not large and env.get(ENV_WARM, "1") != "0":
+        env[ENV_WARM] = "small"
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     return env
@@ -158,6 +244,8 @@ class UMAPWorker:
         self._lock = threading.Lock()
         self._next_id = 0
         self.started = 0  # how many processes this worker has started (reuse shows as 1)
+        #: the warm-up stages the running process reported, [(name, seconds)], or None
+        self.warm: list[tuple[str, float]] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -165,9 +253,23 @@ class UMAPWorker:
         proc = self._proc
         return proc.pid if proc is not None and proc.poll() is None else None
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def prestart(self, large: bool = True) -> None:
+        """Start the process now, so it warms up (compiles) before the first request.
+
+        Call it when a map is likely soon (e.g. when a catalogue opens). Cheap when the
+        process already runs; the warm-up runs at low priority and gives way to requests.
+        """
+        if not self._lock.acquire(blocking=False):
+            return  # a request is running: the process is up
+        try:
+            self._start(large=large)
+        finally:
+            self._lock.release()
+
+    def _start(self, large: bool = True) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
+        self.warm = None
         self._stderr = tempfile.TemporaryFile()
         lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
         # a fresh interpreter (not multiprocessing): it must not re-import the caller's script
@@ -180,24 +282,33 @@ class UMAPWorker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env=_child_env(),
+            env=_child_env(large),
             start_new_session=os.name == "posix",  # Ctrl+C is the caller's
         )
         threading.Thread(
-            target=self._read, args=(proc, lines), name="ge-umap-reader", daemon=True
+            target=self._read, args=(proc, lines, self), name="ge-umap-reader", daemon=True
         ).start()
         self._proc, self._lines = proc, lines
         self.started += 1
         return proc
 
     @staticmethod
-    def _read(proc: subprocess.Popen[bytes], lines: queue.Queue[dict[str, Any] | None]) -> None:
+    def _read(
+        proc: subprocess.Popen[bytes],
+        lines: queue.Queue[dict[str, Any] | None],
+        owner: UMAPWorker,
+    ) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
             try:
-                lines.put(json.loads(raw))
+                msg = json.loads(raw)
             except ValueError:
                 continue
+            if isinstance(msg, dict) and "warm" in msg:
+                if owner._proc is proc:
+                    owner.warm = [(str(n), float(t)) for n, t in msg["warm"]]
+                continue
+            lines.put(msg)
         lines.put(None)  # the process ended
 
     def _stderr_tail(self) -> str:
@@ -321,6 +432,17 @@ def worker() -> UMAPWorker:
             _WORKER = UMAPWorker()
             atexit.register(_WORKER.stop)
         return _WORKER
+
+
+def prestart(large: bool = True) -> None:
+    """Start this process's UMAP worker now, so it warms up before the first map.
+
+    ``large=False``: the maps to come are small (exact neighbours), so the warm-up skips
+    pynndescent's long compile.
+    """
+    if getattr(sys, "frozen", False):
+        return
+    worker().prestart(large=large)
 
 
 def umap_steps(

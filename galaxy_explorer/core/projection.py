@@ -25,6 +25,7 @@ __all__ = [
     "UMAPCancelled",
     "UMAPConfig",
     "cached_umap",
+    "enable_disk_cache",
     "load_cached_umap",
     "pca_2d",
     "umap_2d",
@@ -157,6 +158,47 @@ def pca_2d(embeddings: np.ndarray) -> np.ndarray:
     return out
 
 
+_DISK_CACHE_ON = False
+
+
+def enable_disk_cache() -> int:
+    """Let numba cache umap's compiled functions on disk, as pynndescent's already are.
+
+    umap-learn declares almost none of its jitted functions with ``cache=True``, so every
+    fresh process recompiles them (~10 s on 2 cores). Caching is switched on for those
+    that are not compiled yet, before their first use; numba keys the cache by source file
+    and signature, in ``__pycache__`` next to the source or, where that cannot be
+    written, in the user's cache folder (``NUMBA_CACHE_DIR`` overrides). Returns how many
+    functions were switched on. ``GALAXY_EXPLORER_UMAP_DISK_CACHE=0`` turns it off.
+    """
+    global _DISK_CACHE_ON
+    if _DISK_CACHE_ON or os.environ.get("GALAXY_EXPLORER_UMAP_DISK_CACHE", "1") == "0":
+        return 0
+    _DISK_CACHE_ON = True
+    import importlib
+
+    from numba.core.dispatcher import Dispatcher
+
+    count = 0
+    for name in ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances"):
+        try:
+            mod = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - another umap version: nothing to switch on
+            continue
+        for obj in list(vars(mod).values()):
+            if (
+                isinstance(obj, Dispatcher)
+                and type(obj._cache).__name__ == "NullCache"
+                and not obj.signatures
+            ):
+                try:
+                    obj.enable_caching()
+                    count += 1
+                except Exception as exc:  # noqa: BLE001 - e.g. a closure: stays uncached
+                    log.debug("numba cache not enabled for %s.%s: %s", name, obj, exc)
+    return count
+
+
 def _init_graph_transform(graph, embedding: np.ndarray) -> np.ndarray:  # noqa: ANN001
     """Vectorised ``umap.umap_.init_graph_transform`` (same rule, no per-row Python loop).
 
@@ -246,6 +288,7 @@ def umap_2d(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Tensorflow.*")
         import umap  # slow: numba
+    enable_disk_cache()
 
     reducer = umap.UMAP(
         n_components=2,
@@ -262,6 +305,7 @@ def umap_2d(
         warnings.filterwarnings("ignore", category=UserWarning, module=r"umap(\.|$)")
         warnings.filterwarnings("ignore", message=".*n_jobs.*random_state.*")
         warnings.filterwarnings("ignore", message=".*disconnected.*")
+        warnings.filterwarnings("ignore", message=".*[Cc]annot cache.*")
         fitted = np.asarray(reducer.fit_transform(fit), dtype=np.float32)
         if not subsample:
             coords = fitted

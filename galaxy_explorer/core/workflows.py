@@ -28,6 +28,7 @@ import numpy as np
 from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, default_templates
 
 if TYPE_CHECKING:  # pragma: no cover
+    from galaxy_explorer.core.ann import AnnIndex
     from galaxy_explorer.core.catalog import Item
     from galaxy_explorer.core.export import ExportRow, Provenance
     from galaxy_explorer.core.jobs import Progress, ProjectionProgress
@@ -49,6 +50,7 @@ __all__ = [
     "Ranking",
     "RowsFound",
     "VectorsDiscarded",
+    "ann_index",
     "classify",
     "example_vector",
     "export_rows",
@@ -61,6 +63,7 @@ __all__ = [
     "provenance",
     "rank",
     "rows_for",
+    "session_space",
     "snapshot_rows",
     "store_get",
     "zero_shot_probs",
@@ -424,8 +427,15 @@ def rank(
     text: str = "",
     positive: np.ndarray | Sequence[np.ndarray] | None = None,
     negative: np.ndarray | Sequence[np.ndarray] | None = None,
+    top: int | None = None,
+    index: AnnIndex | None = None,
 ) -> Ranking:
     """Score ``vectors`` by a text and/or positive / negative example vectors.
+
+    With ``top`` and an ``index`` (see :func:`ann_index`) built on these same rows, only
+    the index's candidates for the best ``top`` rows are scored (exactly); every other
+    row gets NaN, which :func:`~galaxy_explorer.core.search.top_k` ranks last. Without
+    them every row is scored by brute force.
 
     Parameters
     ----------
@@ -437,11 +447,16 @@ def rank(
         Free-text description ("" for none).
     positive, negative : ndarray or sequence of ndarray, optional
         Example vectors (``(K, D)``); images like the negatives rank lower.
+    top : int, optional
+        Only the best ``top`` rows are wanted (lets ``index`` be used).
+    index : AnnIndex, optional
+        Approximate index of exactly these rows, or None for brute force.
 
     Returns
     -------
     Ranking
-        The query vector and ``(N,)`` float32 scores (higher is better).
+        The query vector and ``(N,)`` float32 scores (higher is better; NaN for rows the
+        index did not propose).
 
     Raises
     ------
@@ -461,12 +476,55 @@ def rank(
     qv = query_vector(
         dim, text_vecs=text_vecs, positive=_stack(positive), negative=_stack(negative)
     )
-    scores = (
-        np.asarray(vectors, dtype=np.float32) @ qv
-        if len(vectors)
-        else np.zeros(0, dtype=np.float32)
-    )
+    n = len(vectors)
+    found = None
+    if index is not None and top is not None and index.n == n:
+        found = index.top(vectors, qv, int(top))
+    if found is not None:
+        scores = np.full(n, np.nan, dtype=np.float32)
+        scores[found[0]] = found[1]
+        return Ranking(qv, scores)
+    scores = np.asarray(vectors, dtype=np.float32) @ qv if n else np.zeros(0, dtype=np.float32)
     return Ranking(qv, scores.astype(np.float32, copy=False))
+
+
+def ann_index(
+    vectors: np.ndarray,
+    keys: Sequence[str],
+    space: str,
+    cache_dir: Path | str | None,
+    *,
+    min_rows: int | None = None,
+) -> AnnIndex | None:
+    """The approximate index for :func:`rank` when the rows are many, else None.
+
+    None below :func:`galaxy_explorer.core.ann.ann_min_rows` rows (brute force meets
+    150 ms there) or without faiss (said once in the log). Loads the index cached in
+    ``cache_dir`` for exactly these rows, or builds and caches it: seconds to a minute at
+    1M rows, so call it off the GUI thread.
+
+    Parameters
+    ----------
+    vectors : ndarray
+        ``(N, D)`` vectors, in the order of ``keys``.
+    keys : sequence of str
+        Content key of each row.
+    space : str
+        The model space (e.g. :func:`session_space`).
+    cache_dir : path or None
+        Cache root (None: in memory only).
+    min_rows : int, optional
+        Threshold override.
+    """
+    from galaxy_explorer.core.ann import index_for
+
+    return index_for(vectors, keys, space, cache_dir, min_rows=min_rows)
+
+
+def session_space(session: Session) -> str:
+    """The model space of a session's vectors: model key, render key and dimension."""
+    adapter = session.adapter
+    return f"{adapter.model_key}|{session.render.key()}|{adapter.dim}"
 
 
 def _stack(vecs: np.ndarray | Sequence[np.ndarray] | None) -> np.ndarray | None:

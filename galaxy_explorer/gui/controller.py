@@ -65,6 +65,10 @@ def _prediction_attr(name: str) -> property:
     return property(get, set_, doc=f"``state.predictions.{name}``")
 
 
+# UMAP finds neighbours exactly below this many points (no pynndescent to warm up)
+_UMAP_EXACT_ROWS = 4096
+
+
 class Controller(QObject):
     """One window's bridge between the state, the workflows and the views.
 
@@ -529,7 +533,15 @@ class Controller(QObject):
         if umap:
             self._busy("Computing UMAP map…")
 
+        warm = not umap and self.umap_enabled
+        # pynndescent (worth ~1 min of compiling) is only used by maps above ~4k points
+        large = self.n > _UMAP_EXACT_ROWS
+
         def run(cancel: threading.Event) -> Any:
+            if warm:  # the UMAP worker compiles while the map is still PCA (issue #12)
+                from galaxy_explorer.core._umap_child import prestart
+
+                prestart(large=large)
             emb = _rows_of(vectors, rows)
             return _tagged(rows, workflows.project(emb, cache_dir, umap=umap, cancel=cancel))
 
