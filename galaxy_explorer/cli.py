@@ -26,6 +26,7 @@ from galaxy_explorer.cli_common import EXIT_OK as EXIT_OK
 from galaxy_explorer.cli_common import EXIT_USAGE as EXIT_USAGE
 from galaxy_explorer.cli_common import CliError as CliError
 from galaxy_explorer.cli_common import check_cache_arg as _check_cache_arg
+from galaxy_explorer.cli_common import check_out_not_input as check_out_not_input
 from galaxy_explorer.cli_common import check_session_args
 from galaxy_explorer.core._text import terminal_text as _term
 
@@ -493,6 +494,21 @@ def _render(args: argparse.Namespace) -> Any:
     )
 
 
+# sessions a command opened: main() closes them (the cache index and labels store) before it
+# returns, so a command run in-process (tests, scripts) leaves no database connection behind
+# for the garbage collector to close at some later moment
+_OPEN_SESSIONS: list[Session] = []
+
+
+def _close_sessions() -> None:
+    while _OPEN_SESSIONS:
+        session = _OPEN_SESSIONS.pop()
+        try:
+            session.close()
+        except Exception:  # noqa: BLE001 - closing must not hide the command's result
+            log.debug("closing a session failed", exc_info=True)
+
+
 def _open_session(args: argparse.Namespace) -> Session:
     from galaxy_explorer.core.model import ModelLoadError
     from galaxy_explorer.core.session import Session
@@ -509,6 +525,7 @@ def _open_session(args: argparse.Namespace) -> Session:
         labels_path=args.labels_file,
         text_first=True,  # the image tower is read only if an image must be embedded
     )
+    _OPEN_SESSIONS.append(session)
     result = session.scan()
     for path, reason in result.errors:
         print(f"warning: {_term(path)}: {_term(reason)}", file=sys.stderr)
@@ -697,70 +714,6 @@ def _check_table_out(out: Path | None, fmt: str | None) -> None:
         raise CliError(f"--format {kind} is binary: give a file name, not '-'", EXIT_USAGE)
     if kind == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise CliError("Parquet needs pyarrow: pip install pyarrow", EXIT_USAGE)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.samefile(b)
-    except (OSError, ValueError):
-        return False
-
-
-def check_out_not_input(out: Path | None, session: Session, inputs: Sequence[Any] = ()) -> None:
-    """Refuse an output file that is one of the command's inputs: writing would destroy it.
-
-    Parameters
-    ----------
-    out : Path, optional
-        The output file (``None`` or ``-``: nothing to check).
-    session : Session
-        Its scanned images and cache folder are inputs.
-    inputs : sequence of (str, Path or None)
-        Other inputs, e.g. ``("the catalogue", path)``.
-
-    Raises
-    ------
-    CliError
-        With exit status 2, before anything is written.
-    """
-    if out is None or str(out) == "-":
-        return
-    try:
-        st = out.stat()
-    except (OSError, ValueError):
-        return  # not there yet (or unreachable: the writer reports that)
-    import stat
-
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-        # the writer renames a finished file into place: a device node (as root, e.g.
-        # /dev/full) or a FIFO would be replaced by a plain file
-        raise CliError(
-            f"{_term(out)}: not a regular file (a device, pipe or socket); give a file "
-            "name, or '-' for standard output",
-            EXIT_USAGE,
-        )
-    for what, path in inputs:
-        if path is not None and _same_file(out, Path(path)):
-            raise CliError(
-                f"{_term(out)}: is {what}; writing the output there would destroy it "
-                "(choose another file)",
-                EXIT_USAGE,
-            )
-    for it in session.items:
-        if it.size == st.st_size and _same_file(out, it.path):
-            raise CliError(
-                f"{_term(out)}: is one of the input images; writing the output there would "
-                "destroy it (choose another file)",
-                EXIT_USAGE,
-            )
-    try:
-        in_cache = out.resolve().is_relative_to(session.cache_dir.resolve())
-    except (OSError, ValueError):
-        in_cache = False
-    if in_cache:
-        raise CliError(
-            f"{_term(out)}: is inside the embedding cache; choose another file", EXIT_USAGE
-        )
 
 
 def _write_csv(
@@ -1278,6 +1231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        _close_sessions()
 
 
 def _desktop_command(*, install: bool) -> int:

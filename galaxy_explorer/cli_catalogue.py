@@ -332,7 +332,7 @@ def _export_labels(session: Session, store: Any, args: argparse.Namespace) -> in
         kind = format_for(None if str(out) == "-" else out, None)
     except TableError as exc:
         raise CliError(f"{_term(out)}: {exc}", EXIT_USAGE) from None
-    from galaxy_explorer.cli import check_out_not_input
+    from galaxy_explorer.cli_common import check_out_not_input
 
     check_out_not_input(
         None if str(out) == "-" else out,

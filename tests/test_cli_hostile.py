@@ -284,3 +284,12 @@ def test_output_to_a_device_or_fifo_is_refused_and_left_alone(run, cutouts, tmp_
     code, _, err = run("export", str(cutouts), "--out", str(link))
     assert code == 2 and "not a regular file" in _one_error_line(err)
     assert link.is_symlink() and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_command_run_in_process_closes_its_databases(run, cutouts, tmp_path):
+    """main() left the cache index open until the garbage collector got to it: a later
+    write to the cache folder then raced with SQLite's final checkpoint (order-dependent
+    failures of the two tests above). Closed connections leave no write-ahead log."""
+    assert run("embed", str(cutouts))[0] == 0
+    assert run("export", str(cutouts), "--out", str(tmp_path / "all.csv"))[0] == 0
+    assert sorted(p.name for p in (tmp_path / "cache").rglob("*-wal")) == []
