@@ -240,7 +240,9 @@ def test_full_disk_gives_one_line_and_keeps_what_was_written(run, tiny_model, tm
         with contextlib.suppress(OSError):
             while True:
                 size += os.write(fd, b"\1" * 4096)
-        os.ftruncate(fd, max(0, size - 20 * 1024))  # ...then leave ~20 KB free
+        # ...then leave ~96 KB free: enough to open the index (its WAL index alone takes
+        # 32 KB), not enough for 380 more images
+        os.ftruncate(fd, max(0, size - 96 * 1024))
         os.close(fd)
         r = run("embed", str(folder), *model_args(tiny_model, cache), "--batch-size", "8")
         no_traceback(r)
@@ -322,3 +324,31 @@ def test_cache_that_is_a_file_is_one_line(run, tiny_model, tmp_path):
     assert r.returncode in (1, 2)
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and str(f) in errors[0] and "is a file" in errors[0]
+
+
+def test_full_disk_at_open_is_not_taken_for_a_damaged_index(run, tiny_model, tmp_path):
+    """With no room for the WAL's shared-memory file SQLite says "disk I/O error": the
+    index was then moved aside as damaged, and its rebuild died with a traceback."""
+    folder = make_cutout_folder(tmp_path / "cut", n_fits=0, n_jpeg=0)
+    for i in range(12):
+        write_jpeg(folder / f"g{i:03d}.jpg", seed=i)
+    with tmpfs("2m") as mnt:
+        cache = mnt / "cache"
+        assert run("embed", str(folder), *model_args(tiny_model, cache)).returncode == 0
+        index = next(cache.rglob("index.sqlite"))
+        before = index.read_bytes()
+        write_jpeg(folder / "g999.jpg", seed=999)
+        fd = os.open(mnt / "ballast", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\1" * 4096)
+        os.close(fd)
+        r = run("embed", str(folder), *model_args(tiny_model, cache))
+        no_traceback(r)
+        assert r.returncode == 1
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "disk full" in errors[0], r.stderr
+        assert index.read_bytes() == before and not list(cache.rglob("damaged"))
+        (mnt / "ballast").unlink()
+        r = run("embed", str(folder), *model_args(tiny_model, cache))
+        assert r.returncode == 0 and summary(r.stderr).startswith("1 embedded, 12 cached")

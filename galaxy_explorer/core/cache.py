@@ -161,6 +161,15 @@ def _is_no_space(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
+def _low_space(folder: Path, need: int = 1 << 20) -> bool:
+    """Whether the file system of ``folder`` has less than ``need`` bytes free."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
+    return st.f_bavail * st.f_frsize < need
+
+
 def _path_bytes(path: str | os.PathLike[str] | bytes) -> bytes:
     return path if isinstance(path, bytes) else os.fsencode(path)
 
@@ -250,7 +259,11 @@ class _Index:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            if _is_no_space(exc):
+            # SQLite reports a full disk while creating the WAL's shared-memory file as a
+            # "disk I/O error": that is no damage, and the index must not be moved aside
+            if _is_no_space(exc) or (
+                isinstance(exc, sqlite3.OperationalError) and _low_space(self.base)
+            ):
                 raise CacheFullError(
                     f"{self.root}: disk full, cannot open the cache index"
                 ) from None
