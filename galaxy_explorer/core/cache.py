@@ -1043,6 +1043,21 @@ class FileMemo:
                 "cache: could not remember file hashes (%s); the next scan reads them again", exc
             )
 
+    def forget(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        """Forget the remembered hashes of ``paths`` (files a scan no longer finds)."""
+        rows = [(_path_bytes(p),) for p in paths]
+        if self.readonly or not rows:
+            return
+
+        def rec(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("DELETE FROM files WHERE path=?", rows)
+
+        try:
+            self._index.guarded(rec)
+        except (CacheFullError, sqlite3.OperationalError) as exc:
+            log.warning("cache: could not forget removed files (%s)", exc)
+
     def sky_positions(
         self, items: Sequence[tuple[str, Path]], compute: Any
     ) -> list[tuple[float | None, float | None]]:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from galaxy_explorer.core.imaging import is_image_path
 
-__all__ = ["Item", "ScanResult", "hash_file", "scan"]
+__all__ = ["Item", "ScanResult", "hash_file", "remembered_items", "scan"]
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,51 @@ def _item(
     except OSError as e:
         return Path(path), _reason(e)
     return Item(path=Path(path), sha256=digest, size=st.st_size, mtime=st.st_mtime)
+
+
+def _mtime(ns: int) -> float:
+    """``st_mtime`` as ``os.stat`` computes it from ``st_mtime_ns`` (seconds + ns * 1e-9)."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    return float(sec) + frac * 1e-9
+
+
+def _remembered_under(
+    root: str, remembered: Mapping[bytes, tuple[int, int, int, int, str]]
+) -> Iterator[tuple[str, tuple[int, int, int, int, str]]]:
+    """Remembered image files a scan of the folder ``root`` would visit (no hidden parts)."""
+    skip = len(root.rstrip(os.sep)) + 1
+    for key, entry in remembered.items():
+        path = os.fsdecode(key)
+        rel = path[skip:]
+        if not is_image_path(rel) or any(_is_hidden(part) for part in rel.split(os.sep)):
+            continue
+        yield path, entry
+
+
+def remembered_items(paths: Sequence[str | os.PathLike[str]], memo: HashMemo) -> list[Item] | None:
+    """The items a :func:`scan` of ``paths`` found last time, from ``memo`` alone (no stat).
+
+    A provisional catalogue to show at once while the real scan checks the folder: a file
+    removed, added or changed since is only known once :func:`scan` has run. Same order as
+    :func:`scan` (by path, each path once). None if a root is missing or nothing under the
+    roots is remembered.
+    """
+    found: dict[str, Item] = {}
+    for p in paths:
+        root = os.path.abspath(os.fspath(p))
+        if os.path.isdir(root):
+            entries = _remembered_under(root, memo.lookup(root))
+        elif os.path.exists(root):
+            one = memo.lookup_one(root)
+            entries = iter([(root, one)] if one is not None and is_image_path(root) else [])
+        else:
+            return None
+        for path, (size, mtime_ns, _ctime, _ino, sha) in entries:
+            if path not in found:
+                found[path] = Item(Path(path), sha, size, _mtime(mtime_ns))
+    if not found:
+        return None
+    return [found[f] for f in sorted(found, key=lambda f: f.split(os.sep))]
 
 
 def scan(

@@ -43,6 +43,26 @@ def default_data_dir() -> Path:
     return Path(user_data_dir("galaxy-explorer", appauthor=False))
 
 
+class _KeptLookups:
+    """A :class:`FileMemo` whose folder lookups are kept (and reused when given)."""
+
+    def __init__(self, memo: Any, kept: dict[str, dict[bytes, tuple[int, int, int, int, str]]]):
+        self.memo = memo
+        self.kept = kept
+
+    def lookup(self, prefix: Any) -> dict[bytes, tuple[int, int, int, int, str]]:
+        key = os.fspath(prefix)
+        if key not in self.kept:
+            self.kept[key] = self.memo.lookup(prefix)
+        return self.kept[key]
+
+    def lookup_one(self, path: Any) -> tuple[int, int, int, int, str] | None:
+        return self.memo.lookup_one(path)
+
+    def record(self, entries: Any) -> None:
+        self.memo.record(entries)
+
+
 class Session:
     """A catalogue (one or more folders or files) explored with one model.
 
@@ -96,6 +116,7 @@ class Session:
         self._lock = threading.RLock()
         self.items: list[Item] = []
         self.scan_errors: list[tuple[Path, str]] = []
+        self._lookups: dict[str, dict[bytes, tuple[int, int, int, int, str]]] = {}
         #: (Catalogue, Match) of a user's catalogue table matched to ``items``, if any
         self.catalogue: tuple[Any, Any] | None = None
 
@@ -106,12 +127,39 @@ class Session:
 
         memo = FileMemo(self.cache_dir)
         try:
-            result = scan(self.roots, memo=memo)
+            kept, self._lookups = self._lookups, {}
+            result = scan(self.roots, memo=_KeptLookups(memo, kept) if kept else memo)
         finally:
             memo.close()
         self.items = result.items
         self.scan_errors = result.errors
         return result
+
+    def remembered(self) -> list[Item] | None:
+        """The items the last scan of these roots found, from the cache alone (no ``stat``).
+
+        A provisional catalogue, shown while :meth:`scan` checks the folders (which costs a
+        ``stat`` per file: seconds at 10^5 files). None when nothing is remembered or the
+        memo cannot be read (then only the scan can tell).
+        """
+        from galaxy_explorer.core.cache import FileMemo
+        from galaxy_explorer.core.catalog import remembered_items
+
+        try:
+            memo = FileMemo(self.cache_dir)
+        except Exception as exc:  # a damaged or unusable cache: the scan reports it
+            log.debug("no remembered listing: %s", exc)
+            return None
+        try:
+            kept = _KeptLookups(memo, {})
+            items = remembered_items(self.roots, kept)
+            self._lookups = kept.kept  # the scan that follows reuses them
+            return items
+        except Exception as exc:
+            log.debug("no remembered listing: %s", exc)
+            return None
+        finally:
+            memo.close()
 
     @property
     def adapter(self) -> ClipAdapter:

@@ -48,6 +48,7 @@ __all__ = [
     "Propagation",
     "PropagateError",
     "Ranking",
+    "Reconciled",
     "RowsFound",
     "VectorsDiscarded",
     "ann_index",
@@ -82,7 +83,9 @@ class Opened:
 
     ``manual`` is the label of each item (row order, None = unlabelled), read from the
     store as of ``label_token`` (``LabelStore.changes_since`` continues from there);
-    ``manual_counts`` the rows per label, counted here on the worker.
+    ``manual_counts`` the rows per label, counted here on the worker. ``provisional``:
+    the items are what the cache remembers of the folders; the scan checking them follows
+    (:class:`Reconciled`, after a corrected :class:`Opened` if anything changed).
     """
 
     session: Session
@@ -93,6 +96,7 @@ class Opened:
     sha_rows: dict[str, list[int]] | None = None
     name_order: np.ndarray | None = None
     manual_counts: dict[str, int] | None = None
+    provisional: bool = False
 
 
 #: Above this many bytes of names, :func:`name_order` sorts in Python (numpy's fixed-width
@@ -145,6 +149,20 @@ class RowsFound:
 
 
 @dataclass
+class Reconciled:
+    """The scan checked a provisional :class:`Opened`: files added, removed, changed.
+
+    When any count is non-zero, a corrected :class:`Opened` came just before. ``errors``:
+    files and folders the scan could not read, with the reason.
+    """
+
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    errors: list[tuple[Path, str]] = field(default_factory=list)
+
+
+@dataclass
 class VectorsDiscarded:
     """Vectors delivered earlier came from a stale guess of the model's cache: forget them."""
 
@@ -163,7 +181,7 @@ class EmbedProgress:
     progress: Progress
 
 
-OpenEvent = Opened | RowsFound | VectorsDiscarded | ModelLoaded | EmbedProgress
+OpenEvent = Opened | RowsFound | Reconciled | VectorsDiscarded | ModelLoaded | EmbedProgress
 
 
 _CHUNK = 65536
@@ -221,12 +239,23 @@ def open_and_embed(
     adapter: ClipAdapter | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[OpenEvent]:
-    """Scan ``roots``, show cached vectors early, load the model and embed what is missing.
+    """Open ``roots`` from what the cache knows, check them, load the model, embed the rest.
 
-    Yields, in order: :class:`Opened`; possibly :class:`RowsFound` with the vectors the
-    cache holds for the model this spec had last time (before the model has loaded);
-    :class:`VectorsDiscarded` if that guess was wrong; :class:`ModelLoaded`; the cached
-    vectors as :class:`RowsFound`; then one :class:`EmbedProgress` per batch.
+    Cache first: the files the last scan of these roots found (the cache's file memo) are
+    yielded at once as a provisional :class:`Opened`, with the vectors the cache holds for
+    them as :class:`RowsFound`, before the folders are scanned (a ``stat`` per file:
+    seconds at 10^5 files) and before the model loads. The scan then checks them: if it
+    finds files added, removed or changed, a new :class:`Opened` (the scanned catalogue) and
+    its cached vectors follow; either way :class:`Reconciled` says what changed. A folder
+    the memo knows nothing about is scanned first, as before.
+
+    Yields, in order: :class:`Opened` (``provisional`` when from the memo); possibly
+    :class:`RowsFound` with cached vectors (read with the model key this spec had last
+    time, before the model has loaded); after a provisional open, possibly a corrected
+    :class:`Opened` and its :class:`RowsFound`, then :class:`Reconciled`;
+    :class:`VectorsDiscarded` if the model key guessed was wrong; :class:`ModelLoaded`; the
+    cached vectors as :class:`RowsFound` unless all were delivered already; then one
+    :class:`EmbedProgress` per batch.
 
     Parameters
     ----------
@@ -249,49 +278,130 @@ def open_and_embed(
 
     t0 = time.perf_counter()
     session = Session(roots, model=model, cache_dir=cache_dir, device=device, adapter=adapter)
-    session.scan()
-    items = list(session.items)
     labels = session.labels  # built here: the GUI never waits on the session's lock
-    token, manual = _read_manual(labels, items)
-    log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
-    yield Opened(
-        session,
-        items,
-        labels,
-        manual,
-        token,
-        rows_by_sha(items),
-        name_order(items),
-        manual_counts(manual),
-    )
-    if cancelled():
-        return
-    uniq = list(dict.fromkeys(it.sha256 for it in items))
-    # Cached vectors at once: loading the model takes seconds, so read the cache with the
+    # Cached vectors before the model: loading it takes seconds, so read the cache with the
     # model key this model had last time, and check it once it has loaded.
-    guess = _remembered_model_key(session.cache_dir, model)
-    if guess is not None and uniq and adapter is None:
-        shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
+    guess = None if adapter is not None else _remembered_model_key(session.cache_dir, model)
+    complete = False  # every row's vector was delivered from the right space
+
+    def opened(items: list[Item], provisional: bool) -> Iterator[OpenEvent]:
+        nonlocal complete
+        token, manual = _read_manual(labels, items)
+        yield Opened(
+            session,
+            items,
+            labels,
+            manual,
+            token,
+            rows_by_sha(items),
+            name_order(items),
+            manual_counts(manual),
+            provisional,
+        )
+        complete = False
+        if cancelled() or not items:
+            return
+        uniq = list(dict.fromkeys(it.sha256 for it in items))
+        if adapter is not None:  # the model is known: read its own space
+            vecs, found = store_get(session.store, uniq)
+            shas = uniq if found.all() else [s for s, f in zip(uniq, found, strict=True) if f]
+            vecs = vecs if found.all() else vecs[found]
+        elif guess is not None:
+            shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
+        else:
+            return
+        complete = len(shas) == len(uniq)
         if shas:
             yield rows_for(items, shas, vecs, rounded=True)
+
+    early = session.remembered()
+    if early:
+        log.info("%d items remembered in %.2fs", len(early), time.perf_counter() - t0)
+        yield from opened(early, provisional=True)
+        if cancelled():
+            return
+        session.scan()
+        items = list(session.items)
+        diff = _diff(early, items)
+        log.info("scan checked %d items in %.2fs: %s", len(items), time.perf_counter() - t0, diff)
+        if diff.any:
+            _forget(session, diff.removed_paths, session.scan_errors)
+            yield from opened(items, provisional=False)
+        yield Reconciled(diff.added, diff.removed, diff.changed, list(session.scan_errors))
+    else:
+        session.scan()
+        items = list(session.items)
+        log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
+        yield from opened(items, provisional=False)
     if cancelled():
         return
     loaded = load_adapter(session)
     _remember_model_key(session.cache_dir, model, loaded.model_key, loaded.dim)
-    if guess is not None and guess[0] != loaded.model_key and adapter is None:
+    if guess is not None and guess[0] != loaded.model_key:
+        complete = False
         yield VectorsDiscarded()  # the model changed since: those were not its vectors
     yield ModelLoaded(loaded)
     if cancelled() or not items:
         return
-    vecs, found = store_get(session.store, uniq)
-    if found.all():  # a fully cached catalogue: the store's array itself, not a copy
-        yield rows_for(items, uniq, vecs, rounded=True)
-    elif found.any():
-        shas = [s for s, f in zip(uniq, found, strict=True) if f]
-        yield rows_for(items, shas, vecs[found], rounded=True)
-    del vecs
+    if not complete:
+        uniq = list(dict.fromkeys(it.sha256 for it in items))
+        vecs, found = store_get(session.store, uniq)
+        if found.all():  # a fully cached catalogue: the store's array itself, not a copy
+            yield rows_for(items, uniq, vecs, rounded=True)
+        elif found.any():
+            shas = [s for s, f in zip(uniq, found, strict=True) if f]
+            yield rows_for(items, shas, vecs[found], rounded=True)
+        del vecs
     for p in session.embed(batch_size=batch_size, workers=workers, cancel=cancel):
         yield EmbedProgress(p)
+
+
+@dataclass
+class _Diff:
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    removed_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def __str__(self) -> str:
+        return f"{self.added} added, {self.removed} removed, {self.changed} changed"
+
+
+def _diff(before: Sequence[Item], after: Sequence[Item]) -> _Diff:
+    """Files added, removed and changed (other content) between two listings."""
+    old = {it.path: it.sha256 for it in before}
+    d = _Diff()
+    for it in after:
+        sha = old.pop(it.path, None)
+        if sha is None:
+            d.added += 1
+        elif sha != it.sha256:
+            d.changed += 1
+    d.removed = len(old)
+    d.removed_paths = list(old)
+    return d
+
+
+def _forget(session: Session, paths: Sequence[Path], errors: Sequence[tuple[Path, str]]) -> None:
+    """Drop files the scan no longer finds from the memo (no ghost rows next time)."""
+    unreadable = {p for p, _ in errors}
+    gone = [p for p in paths if p not in unreadable]
+    if not gone:
+        return
+    from galaxy_explorer.core.cache import FileMemo
+
+    try:
+        memo = FileMemo(session.cache_dir)
+        try:
+            memo.forget(gone)
+        finally:
+            memo.close()
+    except Exception as exc:  # only costs ghost rows (corrected again) on the next open
+        log.debug("could not forget removed files: %s", exc)
 
 
 def store_get(store: Any, shas: Sequence[str], chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:

@@ -208,6 +208,8 @@ class Controller(QObject):
         self.export_extras: Any = None
         self._stale_sessions: list[Any] = []
         self.job_running = False
+        #: the rows shown are the cache's memory of the folder; the scan is checking them
+        self.scanning = False
         self._job_failed = False
         self._closed = False
         self._dirty: set[str] = set()
@@ -384,6 +386,8 @@ class Controller(QObject):
                 self._submit_query()
         elif isinstance(ev, workflows.RowsFound):
             self.state.add_rows(ev.rows, ev.vectors, rounded=True)
+        elif isinstance(ev, workflows.Reconciled):
+            self._on_reconciled(ev)
         elif isinstance(ev, workflows.VectorsDiscarded):
             self.tasks.bump("query")
             self.heavy.bump("projection")
@@ -415,10 +419,32 @@ class Controller(QObject):
         for msg in getattr(ev.labels, "warnings", None) or []:
             self.error.emit("Labels", msg)  # e.g. a damaged labels file was moved aside
         self._labels_timer.start()
+        # a provisional catalogue (from the cache's memory of the folder) is corrected by
+        # a second Opened if the scan finds changes: that one keeps the query's examples
+        self.scanning = bool(getattr(ev, "provisional", False))
+        self._keep_examples = True
+        if self.scanning:
+            self.status.emit(f"{self.n} images (checking the folder…)")
+            return
         errors = getattr(ev.session, "scan_errors", None) or []
         msg = f"{self.n} images"
         if errors:
             msg += f", {len(errors)} unreadable"
+        self.status.emit(msg)
+
+    def _on_reconciled(self, ev: workflows.Reconciled) -> None:
+        """The scan checked the provisional catalogue (and corrected it if it changed)."""
+        self.scanning = False
+        msg = f"{self.n} images"
+        if ev.errors:
+            msg += f", {len(ev.errors)} unreadable"
+        changes = [
+            f"{k} {what}"
+            for k, what in ((ev.added, "new"), (ev.removed, "removed"), (ev.changed, "changed"))
+            if k
+        ]
+        if changes:
+            msg += " (" + ", ".join(changes) + " since last time)"
         self.status.emit(msg)
 
     def _on_progress(self, p: Any) -> None:
@@ -483,7 +509,8 @@ class Controller(QObject):
 
     def _on_job_failed(self, message: str, details: str) -> None:
         self._job_failed = True
-        if self.session is None:
+        if self.session is None or self.scanning:
+            self.scanning = False
             self.error.emit("Cannot open", message)
         elif self.adapter is None:
             self.error.emit(
