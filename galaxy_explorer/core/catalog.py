@@ -29,6 +29,44 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 
 
+def _fast_path_maker() -> Any:
+    """``Path(s)`` for the normalised absolute POSIX strings a scan produces, made cheaply.
+
+    On CPython 3.10-3.11 ``Path(s)`` re-parses the string (splitting, interning every part):
+    at 10^5 files that was a third of a re-scan. Where the private constructor of those
+    versions exists and gives an equal Path, it is used with the parts split here; anywhere
+    else (Windows, other versions) this is plain ``Path``.
+    """
+    if os.sep != "/":
+        return Path
+    try:
+        cls = type(Path("/"))
+        make = cls._from_parsed_parts  # type: ignore[attr-defined]
+
+        def fast(s: str) -> Path:
+            if "//" in s or "/./" in s or s.endswith(("/", "/.")) or not s.startswith("/"):
+                return cls(s)
+            return make("", "/", ["/", *s[1:].split("/")])  # type: ignore[no-any-return]
+
+        for probe in ("/a/b c/d.png", "/x.fits", "/a/\udcff/..\u00e9.jpg"):
+            p = fast(probe)
+            if not (
+                type(p) is cls
+                and p == cls(probe)
+                and str(p) == probe
+                and hash(p) == hash(cls(probe))
+                and p.name == cls(probe).name
+                and p.parent == cls(probe).parent
+            ):
+                return Path
+        return fast
+    except Exception:
+        return Path
+
+
+_path = _fast_path_maker()
+
+
 class HashMemo(Protocol):
     """Remembered content hashes (see :class:`galaxy_explorer.core.cache.FileMemo`)."""
 
@@ -156,6 +194,7 @@ def _item(
     previous: Mapping[str, Item],
     remembered: Mapping[bytes, tuple[int, int, int, int, str]] | None,
     fresh: list[tuple[bytes, int, int, int, int, str]],
+    reuse: Mapping[str, Item],
 ) -> Item | tuple[Path, str]:
     try:
         st = os.stat(path)
@@ -168,6 +207,14 @@ def _item(
         memo = remembered.get(key) if remembered is not None else None
         if memo is not None and memo[:4] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
             digest = memo[4]  # same size, times and inode as when it was hashed
+            same = reuse.get(path)
+            if (
+                same is not None
+                and same.sha256 == digest
+                and same.size == st.st_size
+                and same.mtime == st.st_mtime
+            ):
+                return same  # the very item shown before the scan: nothing to correct
         else:
             digest = hash_file(path)
             fresh.append((key, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest))
@@ -177,7 +224,7 @@ def _item(
         return Path(path), "vanished during the scan"
     except OSError as e:
         return Path(path), _reason(e)
-    return Item(path=Path(path), sha256=digest, size=st.st_size, mtime=st.st_mtime)
+    return Item(path=_path(path), sha256=digest, size=st.st_size, mtime=st.st_mtime)
 
 
 def _mtime(ns: int) -> float:
@@ -190,24 +237,30 @@ def _remembered_under(
     root: str, remembered: Mapping[bytes, tuple[int, int, int, int, str]]
 ) -> Iterator[tuple[str, tuple[int, int, int, int, str]]]:
     """Remembered image files a scan of the folder ``root`` would visit (no hidden parts)."""
-    skip = len(root.rstrip(os.sep)) + 1
+    skip = len(root.rstrip(os.sep))
+    hidden = os.sep + "."
     for key, entry in remembered.items():
         path = os.fsdecode(key)
-        rel = path[skip:]
-        if not is_image_path(rel) or any(_is_hidden(part) for part in rel.split(os.sep)):
+        rel = path[skip:]  # starts with the separator
+        if hidden in rel or not is_image_path(rel):
             continue
         yield path, entry
 
 
-def remembered_items(paths: Sequence[str | os.PathLike[str]], memo: HashMemo) -> list[Item] | None:
+def remembered_items(
+    paths: Sequence[str | os.PathLike[str]],
+    memo: HashMemo,
+    index: dict[str, Item] | None = None,
+) -> list[Item] | None:
     """The items a :func:`scan` of ``paths`` found last time, from ``memo`` alone (no stat).
 
     A provisional catalogue to show at once while the real scan checks the folder: a file
     removed, added or changed since is only known once :func:`scan` has run. Same order as
     :func:`scan` (by path, each path once). None if a root is missing or nothing under the
-    roots is remembered.
+    roots is remembered. ``index``, if given, is filled with the items by path string (for
+    :func:`scan`'s ``reuse``).
     """
-    found: dict[str, Item] = {}
+    found: dict[str, tuple[int, int, int, int, str]] = {}
     for p in paths:
         root = os.path.abspath(os.fspath(p))
         if os.path.isdir(root):
@@ -217,12 +270,19 @@ def remembered_items(paths: Sequence[str | os.PathLike[str]], memo: HashMemo) ->
             entries = iter([(root, one)] if one is not None and is_image_path(root) else [])
         else:
             return None
-        for path, (size, mtime_ns, _ctime, _ino, sha) in entries:
-            if path not in found:
-                found[path] = Item(Path(path), sha, size, _mtime(mtime_ns))
+        for path, entry in entries:
+            found.setdefault(path, entry)
     if not found:
         return None
-    return [found[f] for f in sorted(found, key=lambda f: f.split(os.sep))]
+    # "/" -> NUL orders strings as their lists of parts compare (as scan sorts)
+    order = sorted(found, key=lambda f: f.replace(os.sep, "\0"))
+    items = []
+    for f in order:
+        size, mtime_ns, _ctime, _ino, sha = found[f]
+        items.append(Item(_path(f), sha, size, _mtime(mtime_ns)))
+    if index is not None:
+        index.update(zip(order, items, strict=True))
+    return items
 
 
 def scan(
@@ -231,6 +291,7 @@ def scan(
     recursive: bool = True,
     previous: Iterable[Item] | None = None,
     memo: HashMemo | None = None,
+    reuse: Mapping[str, Item] | None = None,
 ) -> ScanResult:
     """Find the image files under one or more roots and hash their content.
 
@@ -249,6 +310,9 @@ def scan(
         Content hashes remembered across processes, by (path, size, mtime_ns, ctime_ns,
         inode) (:class:`galaxy_explorer.core.cache.FileMemo`): unchanged files are only
         ``stat``-ed, never read; newly hashed files are remembered.
+    reuse : mapping of str to Item, optional
+        Items by path string (from :func:`remembered_items`): a file the memo vouches for
+        that matches one of them (hash, size, mtime) is that same object in the result.
 
     Returns
     -------
@@ -280,7 +344,8 @@ def scan(
         else:
             result.errors.append((root, "not an image file (unsupported extension)"))
 
-    files = sorted(found, key=lambda f: f.split(os.sep))  # the order of Path comparison
+    # the order of Path comparison: "/" -> NUL makes strings compare as lists of parts do
+    files = sorted(found, key=lambda f: f.replace(os.sep, "\0"))
     known = {os.fspath(it.path): it for it in previous} if previous is not None else {}
     remembered: dict[bytes, tuple[int, int, int, int, str]] | None = None
     if memo is not None:
@@ -296,7 +361,7 @@ def scan(
     # one plain loop: a thread per file cost more than it saved (stat dominates a re-scan)
     outcomes = []
     for p in files:
-        outcomes.append(_item(p, known, remembered, fresh))
+        outcomes.append(_item(p, known, remembered, fresh, reuse or {}))
         if memo is not None and len(fresh) >= 2000:  # a long first scan keeps its work
             memo.record(fresh)
             fresh.clear()

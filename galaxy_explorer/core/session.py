@@ -117,6 +117,7 @@ class Session:
         self.items: list[Item] = []
         self.scan_errors: list[tuple[Path, str]] = []
         self._lookups: dict[str, dict[bytes, tuple[int, int, int, int, str]]] = {}
+        self._shown: dict[str, Item] = {}
         #: (Catalogue, Match) of a user's catalogue table matched to ``items``, if any
         self.catalogue: tuple[Any, Any] | None = None
 
@@ -128,7 +129,8 @@ class Session:
         memo = FileMemo(self.cache_dir)
         try:
             kept, self._lookups = self._lookups, {}
-            result = scan(self.roots, memo=_KeptLookups(memo, kept) if kept else memo)
+            reuse, self._shown = self._shown, {}
+            result = scan(self.roots, memo=_KeptLookups(memo, kept) if kept else memo, reuse=reuse)
         finally:
             memo.close()
         self.items = result.items
@@ -152,8 +154,10 @@ class Session:
             return None
         try:
             kept = _KeptLookups(memo, {})
-            items = remembered_items(self.roots, kept)
-            self._lookups = kept.kept  # the scan that follows reuses them
+            shown: dict[str, Item] = {}
+            items = remembered_items(self.roots, kept, shown)
+            # the scan that follows reuses the lookups, and these items where unchanged
+            self._lookups, self._shown = kept.kept, shown
             return items
         except Exception as exc:
             log.debug("no remembered listing: %s", exc)

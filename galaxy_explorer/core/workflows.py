@@ -13,6 +13,7 @@ generators or plain functions meant to run on a worker thread; none touches a GU
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -286,18 +287,20 @@ def open_and_embed(
 
     def opened(items: list[Item], provisional: bool) -> Iterator[OpenEvent]:
         nonlocal complete
-        token, manual = _read_manual(labels, items)
-        yield Opened(
-            session,
-            items,
-            labels,
-            manual,
-            token,
-            rows_by_sha(items),
-            name_order(items),
-            manual_counts(manual),
-            provisional,
-        )
+        with _gc_paused():
+            token, manual = _read_manual(labels, items)
+            ev = Opened(
+                session,
+                items,
+                labels,
+                manual,
+                token,
+                rows_by_sha(items),
+                name_order(items),
+                manual_counts(manual),
+                provisional,
+            )
+        yield ev
         complete = False
         if cancelled() or not items:
             return
@@ -314,13 +317,15 @@ def open_and_embed(
         if shas:
             yield rows_for(items, shas, vecs, rounded=True)
 
-    early = session.remembered()
+    with _gc_paused():
+        early = session.remembered()
     if early:
         log.info("%d items remembered in %.2fs", len(early), time.perf_counter() - t0)
         yield from opened(early, provisional=True)
         if cancelled():
             return
-        session.scan()
+        with _gc_paused():
+            session.scan()
         items = list(session.items)
         diff = _diff(early, items)
         log.info("scan checked %d items in %.2fs: %s", len(items), time.perf_counter() - t0, diff)
@@ -329,7 +334,8 @@ def open_and_embed(
             yield from opened(items, provisional=False)
         yield Reconciled(diff.added, diff.removed, diff.changed, list(session.scan_errors))
     else:
-        session.scan()
+        with _gc_paused():
+            session.scan()
         items = list(session.items)
         log.info("scanned %d items in %.2fs", len(items), time.perf_counter() - t0)
         yield from opened(items, provisional=False)
@@ -373,6 +379,8 @@ class _Diff:
 
 def _diff(before: Sequence[Item], after: Sequence[Item]) -> _Diff:
     """Files added, removed and changed (other content) between two listings."""
+    if len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True)):
+        return _Diff()  # the scan reused every item shown (nothing to hash or compare)
     old = {it.path: it.sha256 for it in before}
     d = _Diff()
     for it in after:
@@ -444,16 +452,32 @@ def load_adapter(session: Session) -> ClipAdapter:
     collector is paused while the model loads, and everything loaded is then frozen
     (``gc.freeze``) so later collections skip it.
     """
+    with _gc_paused():
+        return session.adapter
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile; what was built is then frozen (skipped by
+    later collections).
+
+    Building 10^5 items (or loading a model) allocates so many objects that the collector
+    ran full passes over the growing heap again and again, each holding the GIL: about half
+    the time of listing a 100k folder, and the GUI thread stalled meanwhile. These objects
+    live as long as the catalogue (or the model), so they are frozen rather than scanned by
+    every later collection; they hold no reference cycles, so reference counting still
+    frees them.
+    """
     with _GC_LOCK:
         was_enabled = gc.isenabled()
         gc.disable()
-        try:
-            adapter = session.adapter
-        finally:
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
             gc.freeze()
             if was_enabled:
                 gc.enable()
-    return adapter
 
 
 _MODEL_KEYS_FILE = "gui-model-keys.json"

@@ -408,6 +408,8 @@ class Controller(QObject):
         self.heavy.bump("propagate")
         self._dirty.clear()
         self._label_token = ev.label_token
+        # provisional: the rows are the cache's memory of the folder; the scan checks them
+        self.scanning = bool(getattr(ev, "provisional", False))
         self.state.open(
             ev.items,
             manual=ev.manual,
@@ -419,9 +421,8 @@ class Controller(QObject):
         for msg in getattr(ev.labels, "warnings", None) or []:
             self.error.emit("Labels", msg)  # e.g. a damaged labels file was moved aside
         self._labels_timer.start()
-        # a provisional catalogue (from the cache's memory of the folder) is corrected by
-        # a second Opened if the scan finds changes: that one keeps the query's examples
-        self.scanning = bool(getattr(ev, "provisional", False))
+        # a provisional catalogue is corrected by a second Opened if the scan finds
+        # changes: that one keeps the query's examples
         self._keep_examples = True
         if self.scanning:
             self.status.emit(f"{self.n} images (checking the folder…)")

@@ -1,0 +1,66 @@
+"""The window shows a cached folder as the cache remembers it, then as the scan finds it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+from conftest import wait_embedded
+
+from galaxy_explorer.core import workflows
+
+
+def test_window_shows_remembered_rows_then_the_scanned_folder(qtbot, make_window, cutouts):
+    first = make_window([cutouts])
+    wait_embedded(qtbot, first)
+    assert first.c.n == 8
+    first.close()
+    gone = sorted(cutouts.iterdir())[0]
+    gone.unlink()  # removed while the app was closed: the cache still remembers it
+
+    win = make_window([cutouts])
+    seen: list[tuple[int, bool]] = []
+    win.c.catalogue_opened.connect(lambda: seen.append((win.c.n, win.c.scanning)))
+    messages: list[str] = []
+    win.c.status.connect(messages.append)
+    wait_embedded(qtbot, win)
+    c = win.c
+    # first the 8 remembered rows (provisional), then the 7 the scan found
+    assert seen == [(8, True), (7, False)]
+    assert not c.scanning and c.n == 7 and bool(c.have.all())
+    assert gone not in {it.path for it in c.items}
+    assert win.map.point_count == 7
+    assert any("1 removed since last time" in m for m in messages)
+
+
+def test_unchanged_folder_is_opened_once_and_keeps_its_vectors(qtbot, make_window, cutouts):
+    first = make_window([cutouts])
+    wait_embedded(qtbot, first)
+    before = first.c.vectors[first.c.have].copy()
+    first.close()
+
+    win = make_window([cutouts])
+    seen: list[int] = []
+    win.c.catalogue_opened.connect(lambda: seen.append(win.c.n))
+    wait_embedded(qtbot, win)
+    assert seen == [8] and not win.c.scanning
+    np.testing.assert_array_equal(win.c.vectors[win.c.have], before)
+
+
+def test_a_folder_gone_before_the_scan_is_a_cannot_open_error(qtbot):
+    """The scan failing after provisional rows is "Cannot open", not a model error."""
+    from galaxy_explorer.gui.controller import Controller
+
+    c = Controller(umap=False)
+    errors: list[tuple[str, str]] = []
+    c.error.connect(lambda t, m: errors.append((t, m)))
+    item = SimpleNamespace(path=__import__("pathlib").Path("/x/a.png"), sha256="0" * 64, name="a")
+    c._on_open_event(
+        workflows.Opened(
+            SimpleNamespace(scan_errors=[]), [item], None, [None], 0, None, None, {}, True
+        )
+    )
+    assert c.scanning and c.n == 1
+    c._on_job_failed("/x: no such file or directory", "")
+    assert errors == [("Cannot open", "/x: no such file or directory")]
+    c.shutdown()
