@@ -304,18 +304,22 @@ def open_and_embed(
         complete = False
         if cancelled() or not items:
             return
-        uniq = list(dict.fromkeys(it.sha256 for it in items))
-        if adapter is not None:  # the model is known: read its own space
-            vecs, found = store_get(session.store, uniq)
-            shas = uniq if found.all() else [s for s, f in zip(uniq, found, strict=True) if f]
-            vecs = vecs if found.all() else vecs[found]
-        elif guess is not None:
-            shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
-        else:
-            return
-        complete = len(shas) == len(uniq)
-        if shas:
-            yield rows_for(items, shas, vecs, rounded=True)
+        t = time.perf_counter()
+        with _gc_paused():  # a dict of every cached key is built: no collections meanwhile
+            uniq = list(dict.fromkeys(it.sha256 for it in items))
+            if adapter is not None:  # the model is known: read its own space
+                vecs, found = store_get(session.store, uniq)
+                shas = uniq if found.all() else [s for s, f in zip(uniq, found, strict=True) if f]
+                vecs = vecs if found.all() else vecs[found]
+            elif guess is not None:
+                shas, vecs = _peek_cache(session.cache_dir, guess, session.render.key(), uniq)
+            else:
+                return
+            complete = len(shas) == len(uniq)
+            found_rows = rows_for(items, shas, vecs, rounded=True) if shas else None
+        log.info("%d cached vectors read in %.2fs", len(shas), time.perf_counter() - t)
+        if found_rows is not None:
+            yield found_rows
 
     with _gc_paused():
         early = session.remembered()
@@ -350,14 +354,19 @@ def open_and_embed(
     if cancelled() or not items:
         return
     if not complete:
-        uniq = list(dict.fromkeys(it.sha256 for it in items))
-        vecs, found = store_get(session.store, uniq)
-        if found.all():  # a fully cached catalogue: the store's array itself, not a copy
-            yield rows_for(items, uniq, vecs, rounded=True)
-        elif found.any():
-            shas = [s for s, f in zip(uniq, found, strict=True) if f]
-            yield rows_for(items, shas, vecs[found], rounded=True)
-        del vecs
+        with _gc_paused():
+            uniq = list(dict.fromkeys(it.sha256 for it in items))
+            vecs, found = store_get(session.store, uniq)
+            if found.all():  # a fully cached catalogue: the store's array itself, not a copy
+                found_rows = rows_for(items, uniq, vecs, rounded=True)
+            elif found.any():
+                shas = [s for s, f in zip(uniq, found, strict=True) if f]
+                found_rows = rows_for(items, shas, vecs[found], rounded=True)
+            else:
+                found_rows = None
+            del vecs
+        if found_rows is not None:
+            yield found_rows
     for p in session.embed(batch_size=batch_size, workers=workers, cancel=cancel):
         yield EmbedProgress(p)
 

@@ -64,3 +64,19 @@ def test_a_folder_gone_before_the_scan_is_a_cannot_open_error(qtbot):
     c._on_job_failed("/x: no such file or directory", "")
     assert errors == [("Cannot open", "/x: no such file or directory")]
     c.shutdown()
+
+
+def test_blas_leaves_a_core_to_the_gui_thread(qtbot):
+    """Spinning BLAS threads took the GUI thread's core (a 1k PCA: 2-7 s with 2 threads on
+    2 cores under load, 0.4 s with 1): the app's BLAS uses one thread less than the CPUs."""
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    from galaxy_explorer.gui.controller import Controller
+
+    c = Controller(umap=False)
+    want = max(1, (os.cpu_count() or 2) - 1)
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    assert blas and all(i["num_threads"] <= want for i in blas)
+    c.shutdown()
