@@ -11,7 +11,8 @@ does: files scanned into the :class:`FileMemo`, one unit vector per file written
 - the time from ``create_window`` until the map shows its first points, every point,
   and until the open job (model load, check for missing vectors) has finished, and
 - the longest event-loop freeze meanwhile (plus a one-second settle), measured with a
-  10 ms ``QTimer`` as ``tests/gui/test_responsiveness.py`` does,
+  10 ms ``QTimer`` as ``tests/gui/test_responsiveness.py`` does, from the moment the window
+  is shown (building it, the same at any N, is reported apart),
 
 for both sizes, and their ratios. Issue 12's targets at 100k: map on screen <= 5 s, longest
 freeze <= 100 ms. ``--profile`` writes a cProfile of the GUI thread while opening the big
@@ -84,6 +85,9 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
     win.quiet_errors = True
     win.resize(1280, 800)
     win.show()
+    # building and showing the window is a fixed cost (the same at any N): reported apart
+    app.processEvents()
+    window_freeze, probe.max_late = probe.max_late, 0.0
     n_expected = None
     t_first = t_map = t_done = None
     settle_end = float("inf")
@@ -116,6 +120,7 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
         "map_s": t_map if t_map is not None else float("nan"),
         "done_s": t_done if t_done is not None else float("nan"),
         "max_freeze_s": probe.max_late,
+        "window_freeze_s": window_freeze,
         "ticks": probe.ticks,
     }
     win.close()
@@ -240,7 +245,8 @@ def run(
             print(
                 f"  {r['n']:>9,} images: first points {r['first_s']:6.2f} s, all points "
                 f"{r['map_s']:6.2f} s, job done {r['done_s']:6.2f} s, longest freeze "
-                f"{r['max_freeze_s'] * 1000:7.1f} ms ({r['ticks']} ticks)"
+                f"{r['max_freeze_s'] * 1000:7.1f} ms ({r['ticks']} ticks; building the window "
+                f"{r['window_freeze_s'] * 1000:.0f} ms)"
             )
         map_ratio = big["map_s"] / small["map_s"]
         freeze_ratio = big["max_freeze_s"] / max(small["max_freeze_s"], 1e-3)
