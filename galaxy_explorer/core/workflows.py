@@ -199,15 +199,21 @@ def rows_for(
     no copy of a million vectors. Otherwise the rows' vectors are gathered and rounded in
     chunks (no full-size temporaries).
     """
-    index = {s: i for i, s in enumerate(shas)}
-    rows, idx = [], []
-    for row, it in enumerate(items):
-        i = index.get(it.sha256)
-        if i is not None:
-            rows.append(row)
-            idx.append(i)
-    rows_a = np.asarray(rows, dtype=np.int64)
-    idx_a = np.asarray(idx, dtype=np.int64)
+    if len(shas) == len(items) and all(
+        a is b or a == b for a, b in zip(shas, (it.sha256 for it in items), strict=True)
+    ):  # every row, in order (a fully cached catalogue): no dict of every hash
+        rows_a = np.arange(len(items), dtype=np.int64)
+        idx_a = rows_a
+    else:
+        index = {s: i for i, s in enumerate(shas)}
+        rows, idx = [], []
+        for row, it in enumerate(items):
+            i = index.get(it.sha256)
+            if i is not None:
+                rows.append(row)
+                idx.append(i)
+        rows_a = np.asarray(rows, dtype=np.int64)
+        idx_a = np.asarray(idx, dtype=np.int64)
     vecs = np.asarray(vecs)
     if (
         rounded
