@@ -174,6 +174,8 @@ def halo_image(
     spread: int = 1,
     alpha: int = 150,
     rim_alpha: int = 230,
+    totals: np.ndarray | None = None,
+    min_alpha: int = 50,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A halo over a density image around the bins that hold marked points.
 
@@ -194,6 +196,13 @@ def halo_image(
         Bins the halo reaches beyond its points' bins.
     alpha, rim_alpha : int
         Opacity (0-255) over the marked bins and over the rim around them.
+    totals : numpy.ndarray, optional
+        ``(ny, nx)`` all points per bin (the density image's counts): a marked bin's
+        opacity then follows the share of its points that are marked, from ``min_alpha``
+        (a few) to ``alpha`` (all), so that a bin with one suggestion among hundreds of
+        points is tinted, not painted over.
+    min_alpha : int
+        Opacity of a marked bin whose share of marked points is ~0 (with ``totals``).
 
     Returns
     -------
@@ -216,7 +225,11 @@ def halo_image(
         grown = sum(pad[k : k + ny] for k in range(2 * s + 1))
     rgba = mix_colors(grown, colors, min_alpha=1.0, min_brightness=1.0)
     has = grown.sum(axis=2) > 0
-    rgba[..., 3] = np.where(has, np.where(core > 0, alpha, rim_alpha), 0).astype(np.uint8)
+    inner = np.full(core.shape, float(alpha))
+    if totals is not None and np.shape(totals) == core.shape:
+        share = np.clip(core / np.maximum(np.asarray(totals, dtype=np.float64), 1.0), 0.0, 1.0)
+        inner = min_alpha + (alpha - min_alpha) * np.sqrt(share)
+    rgba[..., 3] = np.where(has, np.where(core > 0, inner, rim_alpha), 0).astype(np.uint8)
     return rgba, core
 
 

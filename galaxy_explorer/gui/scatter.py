@@ -947,12 +947,13 @@ class MapView(QWidget):
 
         def run() -> _ViewResult:
             if data.index.count_in_rect(*view) > threshold:
+                density = self._bin_view(data, grid)
                 return _ViewResult(
                     data,
-                    density=self._bin_view(data, grid),
+                    density=density,
                     selection=sel,
                     sel_counts=self._bin_selection(data, sel, grid),
-                    halo=self._bin_halo(data, grid),
+                    halo=self._bin_halo(data, grid, density.counts),
                 )
             # points in view plus a margin (a small pan shows points at once), unless
             # the margin holds too many to paint quickly
@@ -983,8 +984,9 @@ class MapView(QWidget):
         )
 
     @staticmethod
-    def _bin_halo(data: _MapData, grid: Any) -> np.ndarray | None:
-        """The suggestions' halo over the density image (None without suggestions)."""
+    def _bin_halo(data: _MapData, grid: Any, totals: np.ndarray) -> np.ndarray | None:
+        """The suggestions' halo over the density image (None without suggestions): a
+        tint by the share of suggested points in a bin, a rim around them."""
         sug, rgb = data.sug_sorted, data.sug_rgb
         if sug is None or rgb is None or not len(rgb):
             return None
@@ -995,7 +997,13 @@ class MapView(QWidget):
         if not m.any():
             return None
         rgba, core = halo_image(
-            data.index.xs[a:b][m], data.index.ys[a:b][m], part[m], rgb, (x0, y0, w, h), shape
+            data.index.xs[a:b][m],
+            data.index.ys[a:b][m],
+            part[m],
+            rgb,
+            (x0, y0, w, h),
+            shape,
+            totals=totals,
         )
         return rgba if core.any() else None
 
