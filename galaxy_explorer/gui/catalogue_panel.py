@@ -349,6 +349,7 @@ class CatalogueLink(QObject):
                 log.warning("cannot sort by catalogue column %r: %s", column, exc)
                 return None
 
+        build.rows = cat.n  # type: ignore[attr-defined] # the gallery sorts a big one off-thread
         return build
 
     # ---------------------------------------------------------------- results

@@ -329,7 +329,9 @@ class GalleryModel(QAbstractListModel):
     def _request(self, apply: Any) -> None:
         """Compute the order (here, or on the worker at scale) and ``apply(order, pos)``."""
         req = self._order_request()
-        if not self._runs_async():
+        key = req[0].column_key
+        big_key = getattr(key, "rows", 0) > self.sync_limit  # a big catalogue, few cutouts
+        if not self._runs_async() and not big_key:
             if self._runner is not None:
                 self._runner.bump("order")  # an older big sort must not land after this
             apply(*_order_and_positions(*req))

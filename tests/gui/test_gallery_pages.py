@@ -281,3 +281,42 @@ def test_catalogue_column_sort_in_the_app(qtbot, make_window, cutouts, tmp_path)
     got = [vals[win.c.items[r].name] for r in g.displayed_rows()[: k - 1]]
     pc = [float(s.split()[0]) * (1000 if s.endswith("kpc") else 1) for s in got]
     assert pc == sorted(pc)  # "100 pc" < "2 kpc" < "300 pc" would be text order
+
+
+def test_a_big_catalogue_is_ranked_off_the_gui_thread_even_for_few_cutouts(qtbot, monkeypatch):
+    """A 60k-row catalogue matched to 300 cutouts: the column's key (ranking every catalogue
+    row) is built on the gallery's worker, not on the GUI thread as a small sort is."""
+    from astropy.table import Table
+
+    import galaxy_explorer.core.sort_keys as sort_keys
+    from galaxy_explorer.core.catalogue import Catalogue
+    from galaxy_explorer.gui.catalogue_panel import CatalogueLink
+
+    n, rows = 300, 60_000
+    c, g = _million_row_gallery(qtbot, n)
+    _settled(qtbot, g, n)
+    rng = np.random.default_rng(4)
+    link = CatalogueLink(c)
+    link.cat = Catalogue(Table({"id": [f"G{i}" for i in rng.permutation(rows)]}), "big.csv")
+    link.row_of_item = rng.choice(rows, n, replace=False).astype(np.int64)
+    link.match = object()  # matched (sort_columns asks)
+    threads: list[str] = []
+    real = sort_keys.item_sort_key
+
+    def spy(*a, **k):
+        threads.append(threading.current_thread().name)
+        return real(*a, **k)
+
+    monkeypatch.setattr(sort_keys, "item_sort_key", spy)
+    assert link.sort_key_fn("id").rows == rows
+    g.set_sort_columns(link.sort_columns(), link.sort_key_fn)
+    g.set_sort_column("id")
+    ids = np.array(link.cat.table["id"])[link.row_of_item]
+    qtbot.waitUntil(lambda: not g.model.pending_sort and len(threads) > 0, timeout=30000)
+    qtbot.waitUntil(
+        lambda: [ids[r] for r in g.model.order] == sorted(ids.tolist(), key=str.casefold),
+        timeout=30000,
+    )
+    assert threading.main_thread().name not in threads
+    link.tasks.shutdown()
+    c.shutdown()
