@@ -184,7 +184,8 @@ def catalogue_sort_key(cat: Any, column: str) -> np.ndarray:
         out[missing] = np.nan
     else:
         text = cat.values(column)  # str objects, '' where missing
-        strs = [str(v) for v in text.tolist()]
+        # in chunks: one tolist() of a million objects held the GIL ~0.1 s
+        strs = [str(v) for s in range(0, len(text), CHUNK) for v in text[s : s + CHUNK].tolist()]
         out = _number_unit(strs)
         if out is None:
             out = text_ranks([s.strip() for s in strs])
