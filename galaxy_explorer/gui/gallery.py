@@ -632,11 +632,13 @@ class _ListView(QListView):
         self._handle(self._key_press, ev)
 
     def _key_press(self, ev: Any) -> None:
-        """Page Down on a page's last cell turns to the next page (Page Up: the previous)."""
+        """Page Down on a page's last cell turns to the next page (Page Up: the previous);
+        with Shift the selection runs on from the anchor into that page."""
         m = self._owner.model
         cur = self.currentIndex()
         key = ev.key()
         last = m.rowCount() - 1
+        shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         if (
             key == Qt.Key.Key_PageDown
             and cur.isValid()
@@ -644,11 +646,14 @@ class _ListView(QListView):
             and m.page < m.pages - 1
         ):
             self._owner.turn_page(1)
-            self.setCurrentIndex(m.index(0))
+            if not (shift and self._owner.select_range_to(m.page_start)):
+                self.setCurrentIndex(m.index(0))
             return
         if key == Qt.Key.Key_PageUp and cur.isValid() and cur.row() == 0 and m.page > 0:
             self._owner.turn_page(-1)
-            self.setCurrentIndex(m.index(m.rowCount() - 1))
+            end = m.rowCount() - 1
+            if not (shift and self._owner.select_range_to(m.page_start + end)):
+                self.setCurrentIndex(m.index(end))
             return
         super().keyPressEvent(ev)
 

@@ -231,6 +231,19 @@ def test_labels_and_exports_act_on_every_selected_row_on_every_page(
     next(a for a in lab.actions() if a.text() == name).trigger()
     assert [c.manual_label(r) for r in rows] == [name] * 3
     assert sum(1 for r in range(c.n) if c.manual_label(r) == name) == 3
+    # Shift+Page Down on a page's last cell: the range runs on into the next page
+    v = g.view
+    v.setFocus()
+    m.set_page(0)
+    v.setCurrentIndex(m.index(1))  # the anchor: the page's second cell
+    QTest.keyClick(v, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)  # to the last
+    assert sorted(c.selection) == sorted(m.order[1:3].tolist())
+    QTest.keyClick(v, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ShiftModifier)  # next page
+    assert m.page == 1 and sorted(c.selection) == sorted(m.order[1:4].tolist())
+    assert c.current == int(m.order[3])
+    QTest.keyClick(v, Qt.Key.Key_PageUp, Qt.KeyboardModifier.ShiftModifier)  # back again
+    assert m.page == 0 and sorted(c.selection) == sorted(m.order[1:3].tolist())
+    c.set_selection(rows, "map")
     # sorted by label, the three come first (a re-sort on the label change)
     g.set_sort("label")
     qtbot.waitUntil(lambda: sorted(m.order[:3].tolist()) == sorted(rows), timeout=5000)
