@@ -6,6 +6,8 @@ Two pieces, both plain numpy and safe to run on a worker thread:
   image whose bins are coloured by the mix of the classes in them (each class colour
   weighted by its count) and made brighter / more opaque by the log of the count. One
   ``np.bincount`` over a combined ``(bin, class)`` index does the counting.
+- :func:`halo_image` draws marks over such an image (the few-shot suggestions' halos): the
+  bins holding marked points, grown by a bin or two, in the mix of their marks' colours.
 - :class:`PointIndex` keeps the points sorted by y once, so that the points in a rectangle
   (a view, a box) are one ``searchsorted`` slice plus an x mask, and the points in a polygon
   (a lasso) are found edge by edge on the slice of points whose y the edge spans: the work
@@ -24,6 +26,7 @@ __all__ = [
     "PointIndex",
     "bin_classes",
     "density_image",
+    "halo_image",
     "mix_colors",
     "points_in_polygon",
 ]
@@ -158,6 +161,76 @@ def density_image(
         rect=tuple(float(v) for v in rect),  # type: ignore[arg-type]
         n_points=int(total.sum()),
     )
+
+
+def halo_image(
+    x: np.ndarray,
+    y: np.ndarray,
+    cat: np.ndarray,
+    colors: np.ndarray,
+    rect: tuple[float, float, float, float],
+    shape: tuple[int, int],
+    *,
+    spread: int = 1,
+    alpha: int = 150,
+    rim_alpha: int = 230,
+    totals: np.ndarray | None = None,
+    min_alpha: int = 50,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A halo over a density image around the bins that hold marked points.
+
+    The bins holding points of a class are grown by ``spread`` bins each way (a box sum of
+    the per-class counts, so overlapping halos mix their colours by count); the grown part
+    (the rim) is more opaque than the bins themselves, so the halo reads as a ring over the
+    class colours below, as the halo around a point does in point mode.
+
+    Parameters
+    ----------
+    x, y, cat : numpy.ndarray
+        The marked points and the class of their mark (outside ``[0, C)``: not drawn).
+    colors : numpy.ndarray
+        ``(C, 3)`` RGB colours, 0-255.
+    rect, shape
+        The density image's region and ``(ny, nx)`` bins (:func:`density_image`).
+    spread : int
+        Bins the halo reaches beyond its points' bins.
+    alpha, rim_alpha : int
+        Opacity (0-255) over the marked bins and over the rim around them.
+    totals : numpy.ndarray, optional
+        ``(ny, nx)`` all points per bin (the density image's counts): a marked bin's
+        opacity then follows the share of its points that are marked, from ``min_alpha``
+        (a few) to ``alpha`` (all), so that a bin with one suggestion among hundreds of
+        points is tinted, not painted over.
+    min_alpha : int
+        Opacity of a marked bin whose share of marked points is ~0 (with ``totals``).
+
+    Returns
+    -------
+    rgba : numpy.ndarray
+        ``(ny, nx, 4)`` uint8, transparent where there is no halo.
+    counts : numpy.ndarray
+        ``(ny, nx)`` marked points per bin (before growing).
+    """
+    ny, nx = int(shape[0]), int(shape[1])
+    c = max(len(colors), 1)
+    counts = bin_classes(x, y, cat, c, rect, (ny, nx))
+    core = counts.sum(axis=2)
+    grown = counts.astype(np.float32)
+    s = max(int(spread), 0)
+    if s and core.any():
+        # separable box sum over (2s + 1) bins along x, then y: a few array adds
+        pad = np.pad(grown, ((0, 0), (s, s), (0, 0)))
+        grown = sum(pad[:, k : k + nx] for k in range(2 * s + 1))
+        pad = np.pad(grown, ((s, s), (0, 0), (0, 0)))
+        grown = sum(pad[k : k + ny] for k in range(2 * s + 1))
+    rgba = mix_colors(grown, colors, min_alpha=1.0, min_brightness=1.0)
+    has = grown.sum(axis=2) > 0
+    inner = np.full(core.shape, float(alpha))
+    if totals is not None and np.shape(totals) == core.shape:
+        share = np.clip(core / np.maximum(np.asarray(totals, dtype=np.float64), 1.0), 0.0, 1.0)
+        inner = min_alpha + (alpha - min_alpha) * np.sqrt(share)
+    rgba[..., 3] = np.where(has, np.where(core > 0, inner, rim_alpha), 0).astype(np.uint8)
+    return rgba, core
 
 
 def _crossings(cx: np.ndarray, cy: np.ndarray, poly: np.ndarray) -> np.ndarray:

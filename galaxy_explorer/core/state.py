@@ -19,7 +19,7 @@ embedding yet.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,7 @@ COLOR_MODES = ("predicted", "manual")
 
 
 #: The orders a gallery can show rows in (:func:`display_order`).
-DISPLAY_SORTS = ("score", "confidence", "class", "name")
+DISPLAY_SORTS = ("score", "confidence", "class", "name", "label", "column")
 
 
 @dataclass
@@ -75,6 +75,12 @@ class OrderInputs:
     confidence: np.ndarray | None = None
     predicted: np.ndarray | None = None
     uncertain: np.ndarray | None = None
+    #: each row's manual label (a list copy) and the label order, for ``"label"``
+    manual: list[str | None] | None = None
+    label_order: list[str] | None = None
+    #: a float64 key per row for ``"column"`` (NaN: no value), or a function that builds
+    #: it (called where the order is computed: on the worker at scale)
+    column_key: np.ndarray | Callable[[], np.ndarray | None] | None = None
 
 
 def display_order(
@@ -96,7 +102,10 @@ def display_order(
         ``"score"``: best query score first (name order without a query); ``"confidence"``:
         most confident zero-shot prediction first; ``"class"``: grouped by predicted class
         in class order, the uncertain ones after them and rows without a prediction last,
-        each group most confident first; ``"name"``.
+        each group most confident first; ``"name"``; ``"label"``: grouped by manual label
+        in ``inputs.label_order``, unlabelled rows last; ``"column"``: by
+        ``inputs.column_key`` ascending, rows without a value last (name order without a
+        key).
     rows : ndarray, optional
         Show only these rows (e.g. the map selection); out-of-range rows are ignored.
     mask : ndarray, optional
@@ -131,6 +140,15 @@ def display_order(
             group = np.where(known & inputs.uncertain[base], top, group)
         conf = np.where(known, -inputs.confidence[base], np.inf)
         order = base[np.lexsort((conf, group))]  # lexsort is stable: ties keep name order
+    elif sort == "label" and inputs.manual is not None and len(inputs.manual) == n:
+        from galaxy_explorer.core.sort_keys import manual_codes
+
+        names = inputs.label_order or []
+        codes = manual_codes(inputs.manual, names)
+        group = np.where(codes >= 0, codes, len(names))[base]  # unlabelled last
+        order = base[np.argsort(group, kind="stable")]
+    elif sort == "column" and (key := _column_key(inputs)) is not None:
+        order = base[np.argsort(key[base], kind="stable")]  # numpy sorts NaN (missing) last
     else:
         order = base
     if rows is not None:
@@ -141,6 +159,17 @@ def display_order(
     if mask is not None and len(mask) == n:
         order = order[np.asarray(mask, dtype=bool)[order]]
     return order
+
+
+def _column_key(inputs: OrderInputs) -> np.ndarray | None:
+    """``inputs.column_key`` as a float64 array of length n (built if it is a function)."""
+    key = inputs.column_key
+    if callable(key):
+        key = key()
+    if key is None:
+        return None
+    key = np.asarray(key, dtype=np.float64)
+    return key if key.shape == (inputs.n,) else None
 
 
 @dataclass
@@ -351,13 +380,22 @@ class AppState:
             self._name_order = workflow_name_order(self.items)
         return self._name_order
 
-    def order_inputs(self) -> OrderInputs:
+    def order_inputs(self, labels: bool = False) -> OrderInputs:
         """Copies of what :func:`display_order` reads (safe to use on a worker).
 
         Arrays changed in place as batches stream in (``have``, ``scores``) are copied
         (C-level, a few MB at 1M rows); the others are replaced, never written into.
+        ``labels``: also a copy of the manual labels (a C-level list copy) and their order
+        (the classes, then other labels alphabetically: the map legend's order), for the
+        ``"label"`` sort.
         """
         p = self.predictions
+        manual = label_order = None
+        if labels:
+            manual = list(self.manual)
+            names = self.label_names()
+            extra = sorted((m for m in self.manual_counts if m not in names), key=str.casefold)
+            label_order = names + extra
         return OrderInputs(
             n=self.n,
             name_order=self.name_order,
@@ -366,6 +404,8 @@ class AppState:
             confidence=p.confidence,
             predicted=p.predicted,
             uncertain=p.uncertain,
+            manual=manual,
+            label_order=label_order,
         )
 
     def rows_of(self, sha256: str) -> list[int]:

@@ -322,6 +322,36 @@ class CatalogueLink(QObject):
         names, values = export_values(cat, match, np.asarray(rows, dtype=np.int64))
         return names, values
 
+    # ---------------------------------------------------------------- gallery sort
+    def sort_columns(self) -> list[str]:
+        """Columns the gallery can sort by (none until a catalogue is matched)."""
+        if self.cat is None or self.match is None or len(self.row_of_item) != self.c.n:
+            return []
+        return list(self.cat.columns)
+
+    def sort_key_fn(self, column: str, descending: bool = False) -> Any:
+        """A function that builds ``column``'s sort key per cutout (the gallery calls it
+        where it sorts: on its worker above 50k rows); None without a matched catalogue.
+
+        Only references are taken here: the key (a rank of text, numbers, in the
+        catalogue's cache after the first time) is built by the function.
+        """
+        cat, row_of_item = self.cat, self.row_of_item
+        if cat is None or len(row_of_item) != self.c.n:
+            return None
+
+        def build() -> np.ndarray | None:
+            from galaxy_explorer.core.sort_keys import item_sort_key
+
+            try:
+                return item_sort_key(cat, column, row_of_item, descending=descending)
+            except Exception as exc:  # noqa: BLE001 - a damaged column: name order, one line
+                log.warning("cannot sort by catalogue column %r: %s", column, exc)
+                return None
+
+        build.rows = cat.n  # type: ignore[attr-defined] # the gallery sorts a big one off-thread
+        return build
+
     # ---------------------------------------------------------------- results
     def catalogue_row(self, row: int) -> int:
         """The catalogue row of controller row ``row`` (-1 if none)."""
@@ -700,6 +730,10 @@ def install_catalogue(window: Any) -> CatalogueLink:
     window.map.hovered.connect(sky.set_hover)
     sky.hovered.connect(window.map.mark_row)
     link.filter_changed.connect(lambda: window.gallery.model.set_mask(link.filter_mask))
+    # the gallery sorts by a catalogue column once the catalogue is matched
+    link.changed.connect(
+        lambda: window.gallery.set_sort_columns(link.sort_columns(), link.sort_key_fn)
+    )
     link.message.connect(window._on_status)
     link.error.connect(lambda msg: window._on_error("Catalogue", msg))
 

@@ -37,6 +37,7 @@ from galaxy_explorer.core.density import (
     PointIndex,
     bin_classes,
     density_image,
+    halo_image,
     points_in_polygon,
 )
 from galaxy_explorer.core.state import NO_PREDICTION, UNCERTAIN
@@ -82,6 +83,8 @@ class _MapData:
     rgb: np.ndarray  # (C, 3) class colours for the density image
     counts: np.ndarray  # legend counts per class
     sug: np.ndarray | None  # suggested class per drawn point (manual colour mode)
+    sug_sorted: np.ndarray | None = None  # the same in the index's y order
+    sug_rgb: np.ndarray | None = None  # (S, 3) halo colour per suggestion class
 
 
 @dataclass(eq=False)
@@ -91,6 +94,7 @@ class _ViewResult:
     positions: np.ndarray | None = None  # drawn positions in view (point mode)
     selection: Any = None  # the controller's selection array this was computed with
     sel_counts: np.ndarray | None = None  # selected points per density bin
+    halo: np.ndarray | None = None  # few-shot suggestions' halo over the density (RGBA)
 
 
 class PointCloud(pg.GraphicsObject):
@@ -438,6 +442,11 @@ class MapView(QWidget):
         self.sel_density_item.setZValue(29)
         self.sel_density_item.hide()
         self.vb.addItem(self.sel_density_item, ignoreBounds=True)
+        # few-shot suggestions' halos over the density image (sugg_cloud in point mode)
+        self.halo_density_item = pg.ImageItem(axisOrder="row-major")
+        self.halo_density_item.setZValue(9)
+        self.halo_density_item.hide()
+        self.vb.addItem(self.halo_density_item, ignoreBounds=True)
         self.sugg_cloud = PointCloud()
         self.sugg_cloud.setZValue(5)
         self.vb.addItem(self.sugg_cloud)
@@ -797,9 +806,10 @@ class MapView(QWidget):
             if len(cat_all)
             else np.zeros(len(names), int)
         )
-        sug = None
+        sug = sug_rgb = None
         if c.color_mode == "manual" and len(c.suggested) == c.n and len(rows):
             sug = c.suggested[rows]
+            sug_rgb = self._halo_rgb(names, colors)
         rgb = np.array([[q.red(), q.green(), q.blue()] for q in colors], dtype=np.float32)
         return _MapData(
             coords=coords,
@@ -814,7 +824,18 @@ class MapView(QWidget):
             rgb=rgb.reshape(-1, 3),
             counts=counts,
             sug=sug,
+            sug_sorted=None if sug is None else sug[index.order],
+            sug_rgb=sug_rgb,
         )
+
+    def _halo_rgb(self, names: list[str], colors: list[QColor]) -> np.ndarray:
+        """(S, 3) colour of each suggestion class: its label's colour (O(classes))."""
+        index = {n: i for i, n in enumerate(names)}
+        out = []
+        for n in self.c.suggestion_classes:
+            q = QColor(colors[index[n]]) if n in index else QColor(_style.UNCERTAIN_COLOR)
+            out.append([q.red(), q.green(), q.blue()])
+        return np.array(out, dtype=np.float32).reshape(-1, 3)
 
     @Slot()
     def refresh(self) -> None:
@@ -926,11 +947,13 @@ class MapView(QWidget):
 
         def run() -> _ViewResult:
             if data.index.count_in_rect(*view) > threshold:
+                density = self._bin_view(data, grid)
                 return _ViewResult(
                     data,
-                    density=self._bin_view(data, grid),
+                    density=density,
                     selection=sel,
                     sel_counts=self._bin_selection(data, sel, grid),
+                    halo=self._bin_halo(data, grid, density.counts),
                 )
             # points in view plus a margin (a small pan shows points at once), unless
             # the margin holds too many to paint quickly
@@ -961,6 +984,30 @@ class MapView(QWidget):
         )
 
     @staticmethod
+    def _bin_halo(data: _MapData, grid: Any, totals: np.ndarray) -> np.ndarray | None:
+        """The suggestions' halo over the density image (None without suggestions): a
+        tint by the share of suggested points in a bin, a rim around them."""
+        sug, rgb = data.sug_sorted, data.sug_rgb
+        if sug is None or rgb is None or not len(rgb):
+            return None
+        (x0, y0, w, h), shape = grid
+        a, b = data.index._yslice(y0, y0 + h)  # only the points in the y-band
+        part = sug[a:b]
+        m = part >= 0
+        if not m.any():
+            return None
+        rgba, core = halo_image(
+            data.index.xs[a:b][m],
+            data.index.ys[a:b][m],
+            part[m],
+            rgb,
+            (x0, y0, w, h),
+            shape,
+            totals=totals,
+        )
+        return rgba if core.any() else None
+
+    @staticmethod
     def _bin_selection(data: _MapData, sel: np.ndarray, grid: Any) -> np.ndarray | None:
         if not len(sel) or not len(data.rows):
             return None
@@ -984,6 +1031,7 @@ class MapView(QWidget):
             self._visible = np.zeros(0, dtype=np.int64)
             self.cloud.set_points(np.zeros((0, 2)), np.zeros(0, int), [], self._point_size(0))
             self._draw_suggestions()
+            self._show_halo(res.halo, res.density.rect)
             self._show_sel_density(res.sel_counts, res.density.rect)
             if res.selection is not self.c.selection:
                 self._start_sel_overlay()
@@ -1010,12 +1058,21 @@ class MapView(QWidget):
             self._density_grid = None
             self.density_item.hide()
             self.sel_density_item.hide()
+            self.halo_density_item.hide()
             return
         self._density_shown = True
         self._density_grid = (img.rect, img.counts.shape)
         self.density_item.setImage(img.rgba, autoLevels=False)
         self.density_item.setRect(QRectF(*img.rect))
         self.density_item.show()
+
+    def _show_halo(self, rgba: np.ndarray | None, rect: Any) -> None:
+        if rgba is None:
+            self.halo_density_item.hide()
+            return
+        self.halo_density_item.setImage(rgba, autoLevels=False)
+        self.halo_density_item.setRect(QRectF(*rect))
+        self.halo_density_item.show()
 
     def _show_sel_density(self, counts: np.ndarray | None, rect: Any) -> None:
         if counts is None or not counts.any():
@@ -1078,7 +1135,8 @@ class MapView(QWidget):
     def _draw_suggestions(self) -> None:
         """Few-shot suggestions as a translucent halo in the suggested colour around the
         (unlabelled, grey) point: distinct from manual labels (solid colour). Only for the
-        points drawn (none over the density image)."""
+        points drawn; over the density image the halo is an image of its own, binned with
+        it on the worker (``_bin_halo``)."""
         c, data = self.c, self._data
         size = self._point_size(len(self._visible) if self._large() else None)
         if data is None or data.sug is None or self._density_shown or not len(self._visible):
@@ -1100,6 +1158,7 @@ class MapView(QWidget):
         self.cloud.setOpacity(op)
         self.sugg_cloud.setOpacity(op)
         self.density_item.setOpacity(op)
+        self.halo_density_item.setOpacity(op)
 
     def _draw_top(self) -> None:
         c = self.c

@@ -176,3 +176,29 @@ def test_row_set_helpers_match_numpy():
         assert union_rows(a, b).tolist() == np.union1d(a, b).tolist()
         assert difference_rows(a, b).tolist() == np.setdiff1d(a, b).tolist()
     assert unique_rows([]).tolist() == [] and unique_rows([3]).tolist() == [3]
+
+
+def test_halo_marks_the_bins_of_marked_points_and_a_rim_around_them():
+    from galaxy_explorer.core.density import halo_image
+
+    colors = np.array([[255, 0, 0], [0, 0, 255]], float)
+    # two marked points: class 0 in bin (y=2, x=2), class 1 in bin (y=2, x=7); one point
+    # with no mark (-1) in bin (7, 7); a 10 x 10 grid over [0, 10)^2
+    x = np.array([2.5, 7.5, 7.5])
+    y = np.array([2.5, 2.5, 7.5])
+    cat = np.array([0, 1, -1])
+    rgba, core = halo_image(x, y, cat, colors, (0, 0, 10, 10), (10, 10), alpha=100, rim_alpha=200)
+    assert core.sum() == 2 and core[2, 2] == 1 and core[2, 7] == 1
+    a = rgba[..., 3]
+    assert a[2, 2] == 100 and a[2, 7] == 100  # the marked bins
+    ring = np.zeros((10, 10), bool)
+    ring[1:4, 1:4] = ring[1:4, 6:9] = True
+    ring[2, 2] = ring[2, 7] = False
+    assert (a[ring] == 200).all()  # a one-bin rim all round
+    assert (a[~ring & (core == 0)] == 0).all()  # nothing elsewhere, nothing for no mark
+    assert tuple(rgba[2, 2, :3]) == (255, 0, 0) and tuple(rgba[1, 8, :3]) == (0, 0, 255)
+    # spread 0: only the marked bins; nothing marked: fully transparent
+    rgba0, _ = halo_image(x, y, cat, colors, (0, 0, 10, 10), (10, 10), spread=0)
+    assert int((rgba0[..., 3] > 0).sum()) == 2
+    empty, core0 = halo_image(x, y, np.full(3, -1), colors, (0, 0, 10, 10), (10, 10))
+    assert not core0.any() and not empty[..., 3].any()
