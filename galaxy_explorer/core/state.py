@@ -18,7 +18,6 @@ embedding yet.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +43,7 @@ __all__ = [
     "NO_SUGGESTION",
     "UNCERTAIN",
     "AppState",
+    "ManualLabels",
     "QueryState",
     "Snapshot",
     "OrderInputs",
@@ -143,6 +143,98 @@ def display_order(
     return order
 
 
+class ManualLabels(Sequence):
+    """Each row's manual label as an integer code: ``codes`` (int32, -1 = unlabelled) into
+    ``names``.
+
+    A million rows' labels as Python strings made the map's manual colouring compare
+    strings row by row (1.4-2.1 s at 1M, #12) and every copy of them an O(N) list; codes
+    make both C-level numpy. Reads like a sequence of ``str | None`` (``labels[row]``,
+    ``len``, iteration, ``==`` with a list). Codes are never reused while a catalogue is
+    open: a label that no row has any more keeps its code.
+
+    Parameters
+    ----------
+    codes : ndarray
+        int32 code per row (-1 = unlabelled).
+    names : list of str
+        Label name of each code.
+    """
+
+    def __init__(self, codes: np.ndarray | None = None, names: Sequence[str] = ()) -> None:
+        self.codes = np.zeros(0, np.int32) if codes is None else np.asarray(codes, np.int32)
+        self.names: list[str] = list(names)
+        self._code = {name: i for i, name in enumerate(self.names)}
+
+    @classmethod
+    def encode(cls, labels: Sequence[str | None], chunk: int = 65536) -> ManualLabels:
+        """Codes of a per-row sequence of labels (O(N) Python: run it on a worker at 1M;
+        done in chunks, so the GIL is let go between them)."""
+        index: dict[str, int] = {}
+        codes = np.full(len(labels), -1, dtype=np.int32)
+        for start in range(0, len(labels), chunk):
+            part = labels[start : start + chunk]
+            codes[start : start + len(part)] = [
+                -1 if m is None else index.setdefault(m, len(index)) for m in part
+            ]
+        return cls(codes, list(index))
+
+    @classmethod
+    def empty(cls, n: int) -> ManualLabels:
+        return cls(np.full(n, -1, dtype=np.int32), [])
+
+    def code(self, name: str | None, add: bool = False) -> int:
+        """The code of a label (-1 for None or, unless ``add``, an unknown label)."""
+        if name is None:
+            return -1
+        c = self._code.get(name)
+        if c is None:
+            if not add:
+                return -1
+            c = self._code[name] = len(self.names)
+            self.names.append(name)
+        return c
+
+    def rows_with(self, name: str) -> np.ndarray:
+        """Rows labelled ``name`` (vectorised)."""
+        c = self.code(name)
+        return np.flatnonzero(self.codes == c) if c >= 0 else np.zeros(0, np.int64)
+
+    def labelled(self) -> np.ndarray:
+        """Bool per row: has a manual label."""
+        return self.codes >= 0
+
+    def copy(self) -> ManualLabels:
+        """An independent copy (C-level: the codes array and the list of names)."""
+        return ManualLabels(self.codes.copy(), self.names)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        c = int(self.codes[row])
+        return self.names[c] if c >= 0 else None
+
+    def __iter__(self) -> Any:
+        names = self.names
+        for c in self.codes.tolist():
+            yield names[c] if c >= 0 else None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ManualLabels):
+            return list(self) == list(other)
+        if isinstance(other, (list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ManualLabels({len(self)} rows, {len(self.names)} labels)"
+
+
 @dataclass
 class QueryState:
     """The query: free text and positive / negative example images ``(name, vector)``."""
@@ -178,7 +270,7 @@ class Snapshot:
     """
 
     items: list[Any]
-    manual: list[str | None]
+    manual: Sequence[str | None]
     have: np.ndarray
     scores: np.ndarray | None
     probs: np.ndarray | None
@@ -281,7 +373,7 @@ class AppState:
         self.selection = np.zeros(0, dtype=np.int64)
         self.current = -1
         self.failed: dict[int, str] = {}
-        self.manual: list[str | None] = [None] * n
+        self._manual = ManualLabels.empty(n)
         self.manual_counts: dict[str, int] = {}
         self._sha_rows = sha_rows if sha_rows is not None else rows_by_sha(self.items)
         ok = name_order is not None and len(name_order) == n
@@ -303,8 +395,9 @@ class AppState:
         ----------
         items : sequence of Item
             The catalogue, in row order.
-        manual : sequence of str or None, optional
-            Each row's manual label.
+        manual : ManualLabels or sequence of str or None, optional
+            Each row's manual label (a :class:`ManualLabels` is taken over as it is; a
+            sequence is encoded here, O(N) in Python).
         sha_rows : dict, optional
             ``workflows.rows_by_sha(items)``, if already built off the GUI thread.
         name_order : ndarray, optional
@@ -320,11 +413,15 @@ class AppState:
         if manual is not None:
             if len(manual) != len(self.items):
                 raise ValueError(f"{len(manual)} manual labels for {len(self.items)} rows")
-            self.manual = list(manual)
+            # encoded on the worker (ManualLabels.encode) when a catalogue is opened by one
+            if isinstance(manual, ManualLabels):
+                self._manual = manual
+            else:
+                self._manual = ManualLabels.encode(manual)
             if manual_counts is not None:
                 self.manual_counts = dict(manual_counts)
             else:
-                self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
+                self.manual_counts = self._count_manual()
         if not keep_examples and self.query.has_examples:
             self.query = QueryState(text=self.query.text)
             self.query_changed.emit()
@@ -677,10 +774,24 @@ class AppState:
         return {d.name: float(p) for d, p in zip(self.label_defs, self.probs[row], strict=False)}
 
     # ------------------------------------------------------------------ manual labels
+    @property
+    def manual(self) -> ManualLabels:
+        """Each row's manual label (a sequence of ``str | None`` kept as integer codes)."""
+        return self._manual
+
+    @manual.setter
+    def manual(self, labels: Sequence[str | None]) -> None:
+        self._manual = labels if isinstance(labels, ManualLabels) else ManualLabels.encode(labels)
+
+    def _count_manual(self) -> dict[str, int]:
+        m = self._manual
+        counts = np.bincount(m.codes[m.codes >= 0], minlength=len(m.names))
+        return {name: int(k) for name, k in zip(m.names, counts, strict=True) if k}
+
     def set_manual_labels(self, by_sha: Mapping[str, str]) -> None:
         """Every row's manual label from a ``content hash → label`` mapping."""
-        self.manual = [by_sha.get(it.sha256) for it in self.items]
-        self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
+        self._manual = ManualLabels.encode([by_sha.get(it.sha256) for it in self.items])
+        self.manual_counts = self._count_manual()
         self.labels_changed.emit()
 
     def apply_label_changes(self, changes: Mapping[str, str | None]) -> bool:
@@ -689,10 +800,11 @@ class AppState:
         Returns True (and emits ``labels_changed``) if any row's label changed.
         """
         counts = self.manual_counts
+        manual = self._manual
         changed = False
         for sha, lab in changes.items():
             for r in self._sha_rows.get(sha, ()):
-                old = self.manual[r]
+                old = manual[r]
                 if old == lab:
                     continue
                 if old is not None:
@@ -701,7 +813,7 @@ class AppState:
                         del counts[old]
                 if lab is not None:
                     counts[lab] = counts.get(lab, 0) + 1
-                self.manual[r] = lab
+                manual.codes[r] = manual.code(lab, add=True)
                 changed = True
         if changed:
             self.labels_changed.emit()
@@ -720,8 +832,8 @@ class AppState:
             self.suggestion_classes = list(result.classes)
             self.suggested[result.rows] = result.suggested
             self.suggested_prob[result.rows] = result.confidence
-            labelled = np.array([m is not None for m in self.manual], dtype=bool)
-            self.suggested[labelled] = NO_SUGGESTION
+            if len(self._manual) == self.n:
+                self.suggested[self._manual.labelled()] = NO_SUGGESTION
         self.suggestions_changed.emit()
 
     def suggestion(self, row: int) -> tuple[str, float] | None:
@@ -744,7 +856,7 @@ class AppState:
         probs = self.probs if self.probs is not None and len(self.probs) == self.n else None
         return Snapshot(
             items=self.items,  # replaced on open, never changed in place
-            manual=list(self.manual),
+            manual=self._manual.copy(),
             have=self.have.copy(),
             scores=None if self.scores is None else self.scores.copy(),
             probs=None if probs is None else probs.copy(),

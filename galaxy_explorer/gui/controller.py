@@ -27,8 +27,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from galaxy_explorer.core import workflows
+from galaxy_explorer.core._arrays import paused_gc
 from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, load_default_labels
-from galaxy_explorer.core.state import AppState, QueryState
+from galaxy_explorer.core.state import AppState, ManualLabels, QueryState
 from galaxy_explorer.gui.workers import Runner, Task
 
 log = logging.getLogger(__name__)
@@ -328,7 +329,7 @@ class Controller(QObject):
         self.job_running = True
         self._job = self.jobs.start(
             "open",
-            lambda cancel: workflows.open_and_embed(roots, cancel=cancel, **opts),
+            lambda cancel: _scan_without_gc(workflows.open_and_embed(roots, cancel=cancel, **opts)),
             on_yield=self._on_open_event,
             on_error=self._on_job_failed,
             on_done=self._on_job_done,
@@ -769,8 +770,10 @@ class Controller(QObject):
 
     def rename_manual_label(self, old: str, new: str) -> int:
         """Images labelled ``old`` by hand become ``new`` (one undo step); returns how many."""
-        rows = [r for r, lab in enumerate(self.manual_labels()) if lab == old]
-        if rows and new and new != old:
+        if self.session is None:
+            return 0
+        rows = self.state.manual.rows_with(old)  # vectorised: no walk over every row
+        if len(rows) and new and new != old:
             self.set_manual_label(rows, new)
         return len(rows)
 
@@ -799,15 +802,16 @@ class Controller(QObject):
             return
         # the labelled rows are found on the worker: walking every row here froze the
         # window at 1M rows (the copies are C-level)
-        manual = list(self.state.manual)
+        manual = self.state.manual.copy()
         have = self.embedded_rows()
         vectors = self.vectors
 
         def run() -> workflows.Propagation:
-            rows = [int(r) for r in have if manual[r] is not None]
+            rows = have[manual.codes[have] >= 0]
             if len(rows) < 2:
                 raise workflows.PropagateError("Label at least two embedded images by hand first.")
-            return workflows.propagate(vectors, rows, [manual[r] for r in rows], have)
+            names = [manual.names[c] for c in manual.codes[rows].tolist()]
+            return workflows.propagate(vectors, rows.tolist(), names, have)
 
         self.status.emit("Propagating labels…")
         self.heavy.start(
@@ -946,6 +950,24 @@ def _rows_of(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     means every row in order: no copy (1.5 GB and a second of holding the GIL at 1M x 384).
     """
     return vectors if len(rows) == len(vectors) else vectors[rows]
+
+
+def _scan_without_gc(steps: Any) -> Any:
+    """The open job, its first step (the scan and the per-row tables of ``Opened``) run with
+    the garbage collector paused and frozen after (:func:`core._arrays.paused_gc`): its
+    full passes over a million rows' objects held the GIL for up to 1.9 s each (#12).
+    The manual labels are encoded as integer codes here, on the worker, too."""
+    try:
+        with paused_gc():
+            first = next(steps, None)
+            if isinstance(first, workflows.Opened) and not isinstance(first.manual, ManualLabels):
+                first.manual = ManualLabels.encode(first.manual)  # here, not on the GUI thread
+        if first is None:
+            return
+        yield first
+        yield from steps
+    finally:
+        steps.close()
 
 
 def _tagged(rows: np.ndarray, steps: Any) -> Any:

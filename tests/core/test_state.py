@@ -399,3 +399,38 @@ def test_a_batch_is_classified_without_reclassifying_every_row(monkeypatch):
     np.testing.assert_array_equal(s.predicted, full.predicted)
     np.testing.assert_array_equal(s.confidence, full.confidence)
     np.testing.assert_array_equal(s.uncertain, full.uncertain)
+
+
+def test_manual_labels_are_integer_codes_that_read_like_strings():
+    from galaxy_explorer.core.state import ManualLabels
+
+    m = ManualLabels.encode(["ring", None, "bar", "ring", None], chunk=2)
+    assert m.codes.dtype == np.int32 and m.codes.tolist() == [0, -1, 1, 0, -1]
+    assert m.names == ["ring", "bar"]
+    assert m == ["ring", None, "bar", "ring", None] and len(m) == 5
+    assert m[2] == "bar" and m[1] is None and m[-1] is None and m[:2] == ["ring", None]
+    assert m.rows_with("ring").tolist() == [0, 3] and m.rows_with("nope").tolist() == []
+    assert m.labelled().tolist() == [True, False, True, True, False]
+    assert m.code("bar") == 1 and m.code("new") == -1 and m.code(None) == -1
+    assert m.code("new", add=True) == 2 and m.names[-1] == "new"
+    c = m.copy()
+    c.codes[0] = 2
+    assert m[0] == "ring" and c[0] == "new"  # the copy is independent
+
+
+def test_open_takes_encoded_labels_over_and_changes_keep_codes_and_counts():
+    from galaxy_explorer.core.state import ManualLabels
+
+    s = AppState([LabelDef("a")], ["{}"])
+    items = [_Item(i) for i in range(4)]
+    enc = ManualLabels.encode(["x", None, "y", "x"])
+    s.open(items, manual=enc)
+    assert s.manual is enc  # taken over: no per-row work on the GUI thread
+    assert s.manual_counts == {"x": 2, "y": 1}
+    assert s.apply_label_changes({items[1].sha256: "z", items[2].sha256: None})
+    assert s.manual == ["x", "z", None, "x"] and s.manual_counts == {"x": 2, "z": 1}
+    snap = s.snapshot()
+    s.apply_label_changes({items[0].sha256: "z"})
+    assert snap.manual[0] == "x" and s.manual[0] == "z"  # the snapshot is a copy
+    s.set_manual_labels({items[3].sha256: "q"})
+    assert s.manual == [None, None, None, "q"] and s.manual_counts == {"q": 1}
