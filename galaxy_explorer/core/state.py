@@ -703,37 +703,105 @@ class AppState:
         logit_scale: float = 100.0,
         rows: np.ndarray | None = None,
         probs: np.ndarray | None = None,
+        classified: Predictions | None = None,
     ) -> None:
         """Class vectors and the probabilities of ``rows`` (computed off-thread).
 
         Rows that got a vector since ``probs`` were computed are classified here.
+
+        Parameters
+        ----------
+        label_vecs : ndarray or None
+            ``(L, D)`` class vectors (None: no zero-shot classes).
+        logit_scale : float
+            The model's temperature.
+        rows, probs : ndarray, optional
+            Rows (ascending, unique) and their ``(len(rows), L)`` probabilities.
+        classified : Predictions, optional
+            ``classify(probs)`` made with ``probs`` on the worker (any threshold: the
+            uncertain mask is made again here). Without it all N rows are classified
+            here, O(N x L) on the calling thread (0.5-0.7 s at 1M, #12). With it and
+            ``rows`` every row, the arrays are taken over without a copy.
         """
         if label_vecs is None:
             self.label_vecs = None
             self.probs = None
-        else:
-            from galaxy_explorer.core.search import zero_shot
+            self._classify()
+            return
+        from galaxy_explorer.core.search import zero_shot
 
-            self.label_vecs = np.asarray(label_vecs, dtype=np.float32)
-            self.logit_scale = float(logit_scale)
-            self.probs = np.full((self.n, len(label_vecs)), np.nan, dtype=np.float32)
-            late = self.have.copy()
-            if rows is not None and probs is not None:
+        self.label_vecs = np.asarray(label_vecs, dtype=np.float32)
+        self.logit_scale = float(logit_scale)
+        n, n_cls = self.n, len(label_vecs)
+        given = rows is not None and probs is not None and len(rows) == len(probs)
+        every = (
+            given
+            and len(rows) == n
+            and (n == 0 or (int(rows[0]) == 0 and int(rows[-1]) == n - 1))
+            and np.shape(probs) == (n, n_cls)
+        )
+        if every:
+            self.probs = np.asarray(probs, dtype=np.float32)  # handed over by the worker
+        else:
+            self.probs = np.full((n, n_cls), np.nan, dtype=np.float32)
+            if given:
                 self.probs[rows] = probs
+        ok_part = (
+            given
+            and classified is not None
+            and len(classified.predicted) == len(rows)
+            and len(classified.confidence) == len(rows)
+        )
+        if not ok_part:
+            late = self.have.copy()
+            if given:
                 late[rows] = False
             if late.any() and self.vectors is not None:
                 idx = np.flatnonzero(late)
                 self.probs[idx] = zero_shot(self.vectors[idx], self.label_vecs, self.logit_scale)
-        self._classify()
+            self._classify()
+            return
+        assert classified is not None and rows is not None
+        if every:
+            pred = np.asarray(classified.predicted, dtype=np.int32)
+            conf = np.asarray(classified.confidence, dtype=np.float32)
+        else:
+            pred = np.full(n, NO_PREDICTION, dtype=np.int32)
+            conf = np.zeros(n, dtype=np.float32)
+            pred[rows] = classified.predicted
+            conf[rows] = classified.confidence
+        if not self.have.all():  # rows without a vector (any more) have no prediction
+            pred = np.where(self.have, pred, NO_PREDICTION).astype(np.int32)
+            conf = np.where(self.have, conf, np.float32(0)).astype(np.float32)
+        unc = (pred != NO_PREDICTION) & (conf < np.float32(self.threshold))
+        self.predictions = Predictions(pred, conf, unc)
+        late = self.have.copy()
+        late[rows] = False
+        if late.any() and self.vectors is not None:  # got a vector meanwhile: O(late)
+            idx = np.flatnonzero(late)
+            self.probs[idx] = zero_shot(self.vectors[idx], self.label_vecs, self.logit_scale)
+            self.predictions = self._predictions_with(idx)
+        self.predictions_changed.emit()
 
     def _ensure_probs(self) -> None:
         if self.label_vecs is not None and (self.probs is None or len(self.probs) != self.n):
             self.probs = np.full((self.n, len(self.label_vecs)), np.nan, dtype=np.float32)
 
     def set_threshold(self, value: float) -> None:
-        """Below this best probability a prediction is uncertain."""
+        """Below this best probability a prediction is uncertain.
+
+        Only the uncertain mask changes (one vectorised compare): the best class and its
+        probability do not depend on the threshold, and classifying all N rows again took
+        0.5 s at 1M on the GUI thread (#12).
+        """
         self.threshold = float(value)
-        self._classify()
+        p = self.predictions
+        if self.probs is not None and len(p.predicted) == self.n == len(self.probs):
+            unc = (p.predicted != NO_PREDICTION) & (p.confidence < np.float32(self.threshold))
+            self.predictions = Predictions(p.predicted, p.confidence, unc)  # new arrays only
+            self.predictions_changed.emit()
+        else:
+            self._classify()
 
     def _classify(self) -> None:
         if self.probs is not None and len(self.probs) == self.n:

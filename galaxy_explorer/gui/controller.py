@@ -685,12 +685,13 @@ class Controller(QObject):
         defs, templates = list(self.label_defs), list(self.templates)
         vectors, rows = self.vectors, self.embedded_rows()
 
-        def run() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        def run() -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Any]:
             lv = workflows.label_vectors(adapter, defs, templates)
-            probs = None
+            probs = part = None
             if vectors is not None and len(rows):
                 probs = workflows.zero_shot_probs(adapter, _rows_of(vectors, rows), lv)
-            return lv, rows, probs
+                part = workflows.classify(probs)  # here: O(N x classes) (#12)
+            return lv, rows, probs, part
 
         self.tasks.start(
             "labels",
@@ -699,9 +700,9 @@ class Controller(QObject):
             on_error=lambda m, d: self.error.emit("Zero-shot labels failed", m),
         )
 
-    def _on_label_vectors(self, result: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> None:
-        lv, rows, probs = result
-        self.state.set_label_vectors(lv, self.adapter.logit_scale, rows, probs)
+    def _on_label_vectors(self, result: tuple[Any, ...]) -> None:
+        lv, rows, probs, part = result
+        self.state.set_label_vectors(lv, self.adapter.logit_scale, rows, probs, part)
 
     def predicted_label(self, row: int) -> str | None:
         """Zero-shot label of a row, ``"uncertain"`` below the threshold, None if unknown."""

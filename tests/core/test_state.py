@@ -434,3 +434,42 @@ def test_open_takes_encoded_labels_over_and_changes_keep_codes_and_counts():
     assert snap.manual[0] == "x" and s.manual[0] == "z"  # the snapshot is a copy
     s.set_manual_labels({items[3].sha256: "q"})
     assert s.manual == [None, None, None, "q"] and s.manual_counts == {"q": 1}
+
+
+@pytest.mark.parametrize("case", ["every row", "late rows", "lost vectors"])
+def test_worker_predictions_and_thresholds_never_classify_every_row_here(monkeypatch, case):
+    """Classifying all N rows on the GUI thread took 0.5-0.7 s at 1M (#12): the worker's
+    classification is taken over, a threshold only redoes the uncertain mask, and the
+    result equals classifying everything here."""
+    from galaxy_explorer.core import state as state_mod
+    from galaxy_explorer.core.search import zero_shot
+
+    n = 40
+    s = _state(n, labels=("a", "b", "c"))
+    vecs = _unit(n, seed=3)
+    lv = _unit(3, seed=4)
+    s.set_threshold(0.5)
+    s.add_rows(np.arange(n), vecs)
+    rows = np.arange(n) if case != "late rows" else np.arange(0, n, 2)  # others came later
+    probs = zero_shot(s.vectors[rows], lv, 100.0)
+    part = workflows.classify(probs)  # as the worker makes it
+    if case == "lost vectors":
+        s.have[5:9] = False  # e.g. rows whose vectors were discarded meanwhile
+    real = state_mod.classify
+
+    def boom(probs, *a, **k):
+        if probs is None or len(probs) >= n:  # a few late rows may be classified here
+            raise AssertionError("classified every row on the calling thread")
+        return real(probs, *a, **k)
+
+    monkeypatch.setattr(state_mod, "classify", boom)
+    s.set_label_vectors(lv, 100.0, rows, probs, part)
+    s.set_threshold(0.7)
+    monkeypatch.setattr(state_mod, "classify", real)
+    ref = real(np.where(s.have[:, None], zero_shot(s.vectors, lv, 100.0), np.nan), 0.7)
+    assert np.array_equal(s.predicted, ref.predicted)
+    assert np.allclose(s.confidence, ref.confidence, atol=1e-6)
+    assert np.array_equal(s.uncertain, ref.uncertain)
+    assert s.uncertain.any() and (~s.uncertain & (s.predicted >= 0)).any()
+    if case == "every row":
+        assert s.probs is probs  # handed over, not copied
