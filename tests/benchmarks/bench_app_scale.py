@@ -78,6 +78,55 @@ def _gc_watch(phase: str, info: dict) -> None:
         _GC_LOG.append((t - _gc_t0[0], now - t, threading.current_thread().name))
 
 
+class _Watchdog:
+    """With ``GE_BENCH_WATCH=1``: while the GUI thread has not ticked for 150 ms, sample
+    every thread's Python stack every 50 ms (what the GUI thread is doing, or waiting in,
+    during a freeze, and which worker runs meanwhile)."""
+
+    def __init__(self, probe: Any) -> None:
+        self.probe = probe
+        self.samples: list[tuple[float, str, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import traceback
+
+        main = threading.main_thread().ident
+        names = {}
+        while not self._stop.wait(0.05):
+            now = time.perf_counter()
+            if now - self.probe._last < 0.15:
+                continue
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == threading.get_ident():
+                    continue
+                stack = traceback.extract_stack(frame)
+                here = [
+                    f"{Path(f.filename).name}:{f.lineno}({f.name})"
+                    for f in stack
+                    if "site-packages" not in f.filename or f is stack[-1]
+                ][-4:]
+                who = "GUI" if ident == main else names.get(ident, str(ident))
+                self.samples.append((now - self.probe.t0, who, " < ".join(reversed(here))))
+
+    def report(self) -> None:
+        from collections import Counter
+
+        counts = Counter((who, st) for _, who, st in self.samples)
+        print(f"      watchdog: {len(self.samples)} thread samples during freezes; most frequent:")
+        for (who, st), k in counts.most_common(14):
+            print(f"        {k:4d} [{who}] {st}")
+
+
 def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path | None) -> dict:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -112,6 +161,9 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
         prof = cProfile.Profile()
         prof.enable()
     t0 = probe.t0 = _gc_t0[0] = time.perf_counter()
+    watch = _Watchdog(probe) if os.environ.get("GE_BENCH_WATCH") else None
+    if watch is not None:
+        watch.start()
     _GC_LOG.clear()
     if os.environ.get("GE_BENCH_MARK"):  # a marker for an external sampler's timeline
         print(f"open starts at {time.time():.3f}", flush=True)
@@ -160,6 +212,10 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
         prof.disable()
         prof.dump_stats(str(profile))
     probe.timer.stop()
+    if watch is not None:
+        watch.stop()
+        if (c.n or 0) > 10_000:
+            watch.report()
     res = {
         "n": n_expected or 0,
         "first_s": t_first if t_first is not None else float("nan"),

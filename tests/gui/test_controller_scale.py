@@ -157,3 +157,40 @@ def test_renaming_a_manual_label_finds_its_rows_without_walking_them(monkeypatch
     assert list(got["rows"]) == [5, 150_000]
     assert calls.n < 5000, calls.n
     c.shutdown()
+
+
+def test_the_map_projection_finds_its_rows_on_the_worker_and_runs_once_per_rows(qtbot, monkeypatch):
+    """The embedded rows of a 1M catalogue were found on the GUI thread before every PCA
+    (0.1-0.2 s under load), and a cached open projected the same rows twice (#12)."""
+    import threading
+
+    from galaxy_explorer.core import workflows
+    from galaxy_explorer.core.state import AppState
+
+    n = 3000
+    c = _controller(n)
+    c.umap_enabled = False
+    c.state.add_rows(np.arange(n), np.eye(n, 8, dtype=np.float32) + 0.1)
+    main = threading.main_thread()
+    real_rows = AppState.embedded_rows
+    real_project = workflows.project
+    projected = []
+
+    def rows_off_gui(self):
+        assert threading.current_thread() is not main, "embedded rows found on the GUI thread"
+        return real_rows(self)
+
+    def project(emb, *a, **k):
+        projected.append(len(emb))
+        return real_project(emb, *a, **k)
+
+    monkeypatch.setattr(AppState, "embedded_rows", rows_off_gui)
+    monkeypatch.setattr(workflows, "project", project)
+    with qtbot.waitSignal(c.projection_changed, timeout=30000):
+        c._run_pca()  # the first points, as cached vectors arrive
+    c._run_pca(final=True)  # the job is done: the same rows, no second PCA
+    qtbot.wait(300)
+    c.heavy.wait(30000)
+    assert projected == [n]
+    assert c.coords_kind == "pca" and np.isfinite(c.coords).all()
+    c.shutdown()
