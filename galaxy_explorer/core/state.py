@@ -595,8 +595,21 @@ class AppState:
                 return False
         if kind == "umap" and not np.array_equal(rows, self.embedded_rows()):
             return False
-        self.coords = np.full((self.n, 2), np.nan, dtype=np.float32)
-        self.coords[rows] = xy
+        xy = np.asarray(xy, dtype=np.float32)
+        n = self.n
+        every = (
+            len(rows) == n > 0
+            and int(rows[0]) == 0
+            and int(rows[-1]) == n - 1
+            and xy.shape == (n, 2)
+            and xy is not self.coords
+            and bool((rows[1:] > rows[:-1]).all())
+        )
+        if every:  # every row, in order (rows are unique and ascending): taken over, as is
+            self.coords = xy  # (a 1M scatter into a fresh array showed in GUI profiles, #12)
+        else:
+            self.coords = np.full((n, 2), np.nan, dtype=np.float32)
+            self.coords[rows] = xy
         self.coords_kind = kind
         self.projection_changed.emit(kind)
         return True

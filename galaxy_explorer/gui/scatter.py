@@ -108,6 +108,8 @@ class PointCloud(pg.GraphicsObject):
         self._bounds = QRectF()
         self._sprites: dict[tuple[int, float, float], QPixmap] = {}
         self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
+        #: points stamped by the last paint (those on the paint device)
+        self.painted = 0
 
     def set_points(
         self,
@@ -190,15 +192,29 @@ class PointCloud(pg.GraphicsObject):
         return pix
 
     def paint(self, p: Any, option: Any = None, widget: Any = None) -> None:
+        self.painted = 0
         if not self._groups:
             return
         dpr = float(widget.devicePixelRatioF()) if widget is not None else 1.0
         tr = p.transform()
         p.resetTransform()
+        # only the points on the paint device: the map at scale hands over the points in a
+        # margin around the view too (up to twice the density threshold), and Qt stamped
+        # every one of them each frame before clipping (#12: pan / zoom over points froze)
+        dev = p.device()
+        w = float(dev.width()) if dev is not None else float("inf")
+        h = float(dev.height()) if dev is not None else float("inf")
+        pad = (self._size + 2) * dpr
         for color, pts in self._groups:
             xy = fn.clip_array(fn.transformCoordinates(tr, pts), -(2**30), 2**30)
+            on = (xy[0] >= -pad) & (xy[0] <= w + pad) & (xy[1] >= -pad) & (xy[1] <= h + pad)
+            if not on.all():
+                xy = xy[:, on]
             pix = self._sprite(color, dpr)
             k = xy.shape[1]
+            self.painted += k
+            if not k:
+                continue
             self._frags.resize(k)
             frags = self._frags.ndarray()
             frags[:, 0] = xy[0]

@@ -473,3 +473,18 @@ def test_worker_predictions_and_thresholds_never_classify_every_row_here(monkeyp
     assert s.uncertain.any() and (~s.uncertain & (s.predicted >= 0)).any()
     if case == "every row":
         assert s.probs is probs  # handed over, not copied
+
+
+def test_projection_of_every_row_is_taken_over_and_a_subset_is_placed():
+    s = _state(5)
+    s.add_rows(np.arange(5), _unit(5))
+    xy = np.arange(10, dtype=np.float32).reshape(5, 2)
+    assert s.set_projection("pca", np.arange(5), xy)
+    assert s.coords is xy and s.coords_kind == "pca"  # no 1M scatter on the GUI thread
+    part = np.ones((2, 2), np.float32)
+    assert s.set_projection("pca", np.array([1, 3]), part)
+    assert s.coords is not part and np.isnan(s.coords[[0, 2, 4]]).all()
+    assert (s.coords[[1, 3]] == 1).all()
+    shuffled = np.array([0, 2, 1, 3, 4])  # not in order: placed row by row
+    assert s.set_projection("pca", shuffled, xy)
+    assert s.coords is not xy and s.coords[2].tolist() == xy[1].tolist()
