@@ -13,7 +13,13 @@ does: files scanned into the :class:`FileMemo`, one unit vector per file written
 - the longest event-loop freeze meanwhile (plus a one-second settle), measured with a
   10 ms ``QTimer`` as ``tests/gui/test_responsiveness.py`` does,
 
-for both sizes, and their ratios. Issue 12's targets at 100k: map on screen <= 5 s, longest
+for both sizes, and their ratios. Also, per open: when each phase was reached (rows,
+vectors, model, map, predictions), the eight longest freezes and when they ended, and the
+garbage collector's full passes (their length and thread); and the noise floor (the
+probe's longest lateness while the event loop idles for 3 s: on a loaded shared machine
+the OS alone stalls the GUI thread for that long). ``GE_BENCH_WATCH=1`` samples every
+thread's Python stack while the GUI thread is late by more than 150 ms and prints the most
+frequent ones: what the GUI thread is busy with, or waiting in, and which workers run. Issue 12's targets at 100k: map on screen <= 5 s, longest
 freeze <= 100 ms. ``--profile`` writes a cProfile of the GUI thread while opening the big
 catalogue (``ge-app-big.prof`` in the temp folder; worker threads are not profiled).
 
@@ -234,6 +240,24 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
     return res
 
 
+def _idle_lateness(seconds: float = 3.0) -> float:
+    """The machine's own noise: the probe's longest lateness while the loop does nothing."""
+    from PySide6.QtWidgets import QApplication
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "gui"))
+    from test_responsiveness import LatenessProbe
+
+    app = QApplication.instance() or QApplication([])
+    probe = LatenessProbe()
+    probe.start()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.001)
+    probe.timer.stop()
+    return probe.max_late
+
+
 _BUILD = """
 import sys
 from pathlib import Path
@@ -343,6 +367,7 @@ def run(
         # a warm-up open (imports, first window, model load, OS file cache)
         _open(tmp / f"cat{n_small}", model, cache, tmp, None)
         small = _open(tmp / f"cat{n_small}", model, cache, tmp, None)
+        idle_ms = _idle_lateness() * 1000
         rss_small = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         kept = Path(tempfile.gettempdir()) / "ge-app-big.prof" if profile else None
         if synthetic:
@@ -380,6 +405,7 @@ def run(
                 f"      full gc passes: {len(r['gc'])}, {sum(g[1] for g in r['gc']):.2f} s in all; "
                 + ", ".join(f"{d * 1000:.0f} ms at {t:.1f} ({th})" for t, d, th in gcs[:12])
             )
+        print(f"  noise floor: longest freeze of an idle event loop for 3 s {idle_ms:.0f} ms")
         map_ratio = big["map_s"] / small["map_s"]
         freeze_ratio = big["max_freeze_s"] / max(small["max_freeze_s"], 1e-3)
         print(f"  ratio {n_big:,} / {n_small:,}: map {map_ratio:.2f}x, freeze {freeze_ratio:.2f}x")
