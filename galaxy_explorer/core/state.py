@@ -18,7 +18,6 @@ embedding yet.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +43,7 @@ __all__ = [
     "NO_SUGGESTION",
     "UNCERTAIN",
     "AppState",
+    "ManualLabels",
     "QueryState",
     "Snapshot",
     "OrderInputs",
@@ -76,7 +76,7 @@ class OrderInputs:
     predicted: np.ndarray | None = None
     uncertain: np.ndarray | None = None
     #: each row's manual label (a list copy) and the label order, for ``"label"``
-    manual: list[str | None] | None = None
+    manual: Sequence[str | None] | None = None
     label_order: list[str] | None = None
     #: a float64 key per row for ``"column"`` (NaN: no value), or a function that builds
     #: it (called where the order is computed: on the worker at scale)
@@ -144,7 +144,15 @@ def display_order(
         from galaxy_explorer.core.sort_keys import manual_codes
 
         names = inputs.label_order or []
-        codes = manual_codes(inputs.manual, names)
+        if isinstance(inputs.manual, ManualLabels):  # its codes, re-numbered in one lookup
+            lut = np.array([inputs.manual.code(str(x)) for x in names], dtype=np.int64)
+            rank = np.full(len(inputs.manual.names) + 1, -1, dtype=np.int64)
+            for i, c in enumerate(lut):
+                if c >= 0 and rank[c] < 0:
+                    rank[c] = i
+            codes = rank[inputs.manual.codes]  # code -1 reads the last entry: -1
+        else:
+            codes = manual_codes(inputs.manual, names)
         group = np.where(codes >= 0, codes, len(names))[base]  # unlabelled last
         order = base[np.argsort(group, kind="stable")]
     elif sort == "column" and (key := _column_key(inputs)) is not None:
@@ -170,6 +178,101 @@ def _column_key(inputs: OrderInputs) -> np.ndarray | None:
         return None
     key = np.asarray(key, dtype=np.float64)
     return key if key.shape == (inputs.n,) else None
+
+
+class ManualLabels(Sequence):
+    """Each row's manual label as an integer code: ``codes`` (int32, -1 = unlabelled) into
+    ``names``.
+
+    A million rows' labels as Python strings made the map's manual colouring compare
+    strings row by row (1.4-2.1 s at 1M, #12) and every copy of them an O(N) list; codes
+    make both C-level numpy. Reads like a sequence of ``str | None`` (``labels[row]``,
+    ``len``, iteration, ``==`` with a list). Codes are never reused while a catalogue is
+    open: a label that no row has any more keeps its code.
+
+    Parameters
+    ----------
+    codes : ndarray
+        int32 code per row (-1 = unlabelled).
+    names : list of str
+        Label name of each code.
+    """
+
+    def __init__(self, codes: np.ndarray | None = None, names: Sequence[str] = ()) -> None:
+        self.codes = np.zeros(0, np.int32) if codes is None else np.asarray(codes, np.int32)
+        self.names: list[str] = list(names)
+        self._code = {name: i for i, name in enumerate(self.names)}
+
+    @classmethod
+    def encode(cls, labels: Sequence[str | None], chunk: int = 65536) -> ManualLabels:
+        """Codes of a per-row sequence of labels (O(N) Python: run it on a worker at 1M;
+        done in chunks, so the GIL is let go between them)."""
+        index: dict[str, int] = {}
+        codes = np.full(len(labels), -1, dtype=np.int32)
+        for start in range(0, len(labels), chunk):
+            part = labels[start : start + chunk]
+            codes[start : start + len(part)] = [
+                -1 if m is None else index.setdefault(m, len(index)) for m in part
+            ]
+        return cls(codes, list(index))
+
+    @classmethod
+    def empty(cls, n: int) -> ManualLabels:
+        return cls(np.full(n, -1, dtype=np.int32), [])
+
+    def code(self, name: str | None, add: bool = False) -> int:
+        """The code of a label (-1 for None or, unless ``add``, an unknown label)."""
+        if name is None:
+            return -1
+        c = self._code.get(name)
+        if c is None:
+            if not add:
+                return -1
+            c = self._code[name] = len(self.names)
+            self.names.append(name)
+        return c
+
+    def rows_with(self, name: str) -> np.ndarray:
+        """Rows labelled ``name`` (vectorised)."""
+        c = self.code(name)
+        return np.flatnonzero(self.codes == c) if c >= 0 else np.zeros(0, np.int64)
+
+    def labelled(self) -> np.ndarray:
+        """Bool per row: has a manual label."""
+        return self.codes >= 0
+
+    def copy(self) -> ManualLabels:
+        """An independent copy (C-level: the codes array and the list of names)."""
+        return ManualLabels(self.codes.copy(), self.names)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        c = int(self.codes[row])
+        return self.names[c] if c >= 0 else None
+
+    def __setitem__(self, row: int, label: str | None) -> None:
+        self.codes[row] = self.code(label, add=True)
+
+    def __iter__(self) -> Any:
+        names = self.names
+        for c in self.codes.tolist():
+            yield names[c] if c >= 0 else None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ManualLabels):
+            return list(self) == list(other)
+        if isinstance(other, (list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ManualLabels({len(self)} rows, {len(self.names)} labels)"
 
 
 @dataclass
@@ -207,7 +310,7 @@ class Snapshot:
     """
 
     items: list[Any]
-    manual: list[str | None]
+    manual: Sequence[str | None]
     have: np.ndarray
     scores: np.ndarray | None
     probs: np.ndarray | None
@@ -294,7 +397,9 @@ class AppState:
         name_order: np.ndarray | None = None,
     ) -> None:
         n = len(items)
-        self.items: list[Any] = list(items)
+        # a list is taken over (never changed in place: a new catalogue replaces it); a copy
+        # of 1M references showed in GUI-thread profiles of a 1M open (#12)
+        self.items: list[Any] = items if isinstance(items, list) else list(items)
         self.vectors: np.ndarray | None = None
         self.have = np.zeros(n, dtype=bool)
         self.coords = np.full((n, 2), np.nan, dtype=np.float32)
@@ -310,7 +415,7 @@ class AppState:
         self.selection = np.zeros(0, dtype=np.int64)
         self.current = -1
         self.failed: dict[int, str] = {}
-        self.manual: list[str | None] = [None] * n
+        self._manual = ManualLabels.empty(n)
         self.manual_counts: dict[str, int] = {}
         self._sha_rows = sha_rows if sha_rows is not None else rows_by_sha(self.items)
         ok = name_order is not None and len(name_order) == n
@@ -332,8 +437,9 @@ class AppState:
         ----------
         items : sequence of Item
             The catalogue, in row order.
-        manual : sequence of str or None, optional
-            Each row's manual label.
+        manual : ManualLabels or sequence of str or None, optional
+            Each row's manual label (a :class:`ManualLabels` is taken over as it is; a
+            sequence is encoded here, O(N) in Python).
         sha_rows : dict, optional
             ``workflows.rows_by_sha(items)``, if already built off the GUI thread.
         name_order : ndarray, optional
@@ -349,11 +455,15 @@ class AppState:
         if manual is not None:
             if len(manual) != len(self.items):
                 raise ValueError(f"{len(manual)} manual labels for {len(self.items)} rows")
-            self.manual = list(manual)
+            # encoded on the worker (ManualLabels.encode) when a catalogue is opened by one
+            if isinstance(manual, ManualLabels):
+                self._manual = manual
+            else:
+                self._manual = ManualLabels.encode(manual)
             if manual_counts is not None:
                 self.manual_counts = dict(manual_counts)
             else:
-                self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
+                self.manual_counts = self._count_manual()
         if not keep_examples and self.query.has_examples:
             self.query = QueryState(text=self.query.text)
             self.query_changed.emit()
@@ -392,7 +502,9 @@ class AppState:
         p = self.predictions
         manual = label_order = None
         if labels:
-            manual = list(self.manual)
+            m = self.manual
+            # codes are copied C-level; a list of a million strings was built row by row
+            manual = m.copy() if isinstance(m, ManualLabels) else list(m)
             names = self.label_names()
             extra = sorted((m for m in self.manual_counts if m not in names), key=str.casefold)
             label_order = names + extra
@@ -536,8 +648,21 @@ class AppState:
                 return False
         if kind == "umap" and not np.array_equal(rows, self.embedded_rows()):
             return False
-        self.coords = np.full((self.n, 2), np.nan, dtype=np.float32)
-        self.coords[rows] = xy
+        xy = np.asarray(xy, dtype=np.float32)
+        n = self.n
+        every = (
+            len(rows) == n > 0
+            and int(rows[0]) == 0
+            and int(rows[-1]) == n - 1
+            and xy.shape == (n, 2)
+            and xy is not self.coords
+            and bool((rows[1:] > rows[:-1]).all())
+        )
+        if every:  # every row, in order (rows are unique and ascending): taken over, as is
+            self.coords = xy  # (a 1M scatter into a fresh array showed in GUI profiles, #12)
+        else:
+            self.coords = np.full((n, 2), np.nan, dtype=np.float32)
+            self.coords[rows] = xy
         self.coords_kind = kind
         self.projection_changed.emit(kind)
         return True
@@ -646,37 +771,105 @@ class AppState:
         logit_scale: float = 100.0,
         rows: np.ndarray | None = None,
         probs: np.ndarray | None = None,
+        classified: Predictions | None = None,
     ) -> None:
         """Class vectors and the probabilities of ``rows`` (computed off-thread).
 
         Rows that got a vector since ``probs`` were computed are classified here.
+
+        Parameters
+        ----------
+        label_vecs : ndarray or None
+            ``(L, D)`` class vectors (None: no zero-shot classes).
+        logit_scale : float
+            The model's temperature.
+        rows, probs : ndarray, optional
+            Rows (ascending, unique) and their ``(len(rows), L)`` probabilities.
+        classified : Predictions, optional
+            ``classify(probs)`` made with ``probs`` on the worker (any threshold: the
+            uncertain mask is made again here). Without it all N rows are classified
+            here, O(N x L) on the calling thread (0.5-0.7 s at 1M, #12). With it and
+            ``rows`` every row, the arrays are taken over without a copy.
         """
         if label_vecs is None:
             self.label_vecs = None
             self.probs = None
-        else:
-            from galaxy_explorer.core.search import zero_shot
+            self._classify()
+            return
+        from galaxy_explorer.core.search import zero_shot
 
-            self.label_vecs = np.asarray(label_vecs, dtype=np.float32)
-            self.logit_scale = float(logit_scale)
-            self.probs = np.full((self.n, len(label_vecs)), np.nan, dtype=np.float32)
-            late = self.have.copy()
-            if rows is not None and probs is not None:
+        self.label_vecs = np.asarray(label_vecs, dtype=np.float32)
+        self.logit_scale = float(logit_scale)
+        n, n_cls = self.n, len(label_vecs)
+        given = rows is not None and probs is not None and len(rows) == len(probs)
+        every = (
+            given
+            and len(rows) == n
+            and (n == 0 or (int(rows[0]) == 0 and int(rows[-1]) == n - 1))
+            and np.shape(probs) == (n, n_cls)
+        )
+        if every:
+            self.probs = np.asarray(probs, dtype=np.float32)  # handed over by the worker
+        else:
+            self.probs = np.full((n, n_cls), np.nan, dtype=np.float32)
+            if given:
                 self.probs[rows] = probs
+        ok_part = (
+            given
+            and classified is not None
+            and len(classified.predicted) == len(rows)
+            and len(classified.confidence) == len(rows)
+        )
+        if not ok_part:
+            late = self.have.copy()
+            if given:
                 late[rows] = False
             if late.any() and self.vectors is not None:
                 idx = np.flatnonzero(late)
                 self.probs[idx] = zero_shot(self.vectors[idx], self.label_vecs, self.logit_scale)
-        self._classify()
+            self._classify()
+            return
+        assert classified is not None and rows is not None
+        if every:
+            pred = np.asarray(classified.predicted, dtype=np.int32)
+            conf = np.asarray(classified.confidence, dtype=np.float32)
+        else:
+            pred = np.full(n, NO_PREDICTION, dtype=np.int32)
+            conf = np.zeros(n, dtype=np.float32)
+            pred[rows] = classified.predicted
+            conf[rows] = classified.confidence
+        if not self.have.all():  # rows without a vector (any more) have no prediction
+            pred = np.where(self.have, pred, NO_PREDICTION).astype(np.int32)
+            conf = np.where(self.have, conf, np.float32(0)).astype(np.float32)
+        unc = (pred != NO_PREDICTION) & (conf < np.float32(self.threshold))
+        self.predictions = Predictions(pred, conf, unc)
+        late = self.have.copy()
+        late[rows] = False
+        if late.any() and self.vectors is not None:  # got a vector meanwhile: O(late)
+            idx = np.flatnonzero(late)
+            self.probs[idx] = zero_shot(self.vectors[idx], self.label_vecs, self.logit_scale)
+            self.predictions = self._predictions_with(idx)
+        self.predictions_changed.emit()
 
     def _ensure_probs(self) -> None:
         if self.label_vecs is not None and (self.probs is None or len(self.probs) != self.n):
             self.probs = np.full((self.n, len(self.label_vecs)), np.nan, dtype=np.float32)
 
     def set_threshold(self, value: float) -> None:
-        """Below this best probability a prediction is uncertain."""
+        """Below this best probability a prediction is uncertain.
+
+        Only the uncertain mask changes (one vectorised compare): the best class and its
+        probability do not depend on the threshold, and classifying all N rows again took
+        0.5 s at 1M on the GUI thread (#12).
+        """
         self.threshold = float(value)
-        self._classify()
+        p = self.predictions
+        if self.probs is not None and len(p.predicted) == self.n == len(self.probs):
+            unc = (p.predicted != NO_PREDICTION) & (p.confidence < np.float32(self.threshold))
+            self.predictions = Predictions(p.predicted, p.confidence, unc)  # new arrays only
+            self.predictions_changed.emit()
+        else:
+            self._classify()
 
     def _classify(self) -> None:
         if self.probs is not None and len(self.probs) == self.n:
@@ -717,10 +910,24 @@ class AppState:
         return {d.name: float(p) for d, p in zip(self.label_defs, self.probs[row], strict=False)}
 
     # ------------------------------------------------------------------ manual labels
+    @property
+    def manual(self) -> ManualLabels:
+        """Each row's manual label (a sequence of ``str | None`` kept as integer codes)."""
+        return self._manual
+
+    @manual.setter
+    def manual(self, labels: Sequence[str | None]) -> None:
+        self._manual = labels if isinstance(labels, ManualLabels) else ManualLabels.encode(labels)
+
+    def _count_manual(self) -> dict[str, int]:
+        m = self._manual
+        counts = np.bincount(m.codes[m.codes >= 0], minlength=len(m.names))
+        return {name: int(k) for name, k in zip(m.names, counts, strict=True) if k}
+
     def set_manual_labels(self, by_sha: Mapping[str, str]) -> None:
         """Every row's manual label from a ``content hash → label`` mapping."""
-        self.manual = [by_sha.get(it.sha256) for it in self.items]
-        self.manual_counts = dict(Counter(m for m in self.manual if m is not None))
+        self._manual = ManualLabels.encode([by_sha.get(it.sha256) for it in self.items])
+        self.manual_counts = self._count_manual()
         self.labels_changed.emit()
 
     def apply_label_changes(self, changes: Mapping[str, str | None]) -> bool:
@@ -729,10 +936,11 @@ class AppState:
         Returns True (and emits ``labels_changed``) if any row's label changed.
         """
         counts = self.manual_counts
+        manual = self._manual
         changed = False
         for sha, lab in changes.items():
             for r in self._sha_rows.get(sha, ()):
-                old = self.manual[r]
+                old = manual[r]
                 if old == lab:
                     continue
                 if old is not None:
@@ -741,7 +949,7 @@ class AppState:
                         del counts[old]
                 if lab is not None:
                     counts[lab] = counts.get(lab, 0) + 1
-                self.manual[r] = lab
+                manual.codes[r] = manual.code(lab, add=True)
                 changed = True
         if changed:
             self.labels_changed.emit()
@@ -760,8 +968,8 @@ class AppState:
             self.suggestion_classes = list(result.classes)
             self.suggested[result.rows] = result.suggested
             self.suggested_prob[result.rows] = result.confidence
-            labelled = np.array([m is not None for m in self.manual], dtype=bool)
-            self.suggested[labelled] = NO_SUGGESTION
+            if len(self._manual) == self.n:
+                self.suggested[self._manual.labelled()] = NO_SUGGESTION
         self.suggestions_changed.emit()
 
     def suggestion(self, row: int) -> tuple[str, float] | None:
@@ -784,7 +992,7 @@ class AppState:
         probs = self.probs if self.probs is not None and len(self.probs) == self.n else None
         return Snapshot(
             items=self.items,  # replaced on open, never changed in place
-            manual=list(self.manual),
+            manual=self._manual.copy(),
             have=self.have.copy(),
             scores=None if self.scores is None else self.scores.copy(),
             probs=None if probs is None else probs.copy(),

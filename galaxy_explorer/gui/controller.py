@@ -27,8 +27,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from galaxy_explorer.core import workflows
+from galaxy_explorer.core._arrays import paused_gc
 from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, load_default_labels
-from galaxy_explorer.core.state import AppState, QueryState
+from galaxy_explorer.core.state import AppState, ManualLabels, QueryState
 from galaxy_explorer.gui.workers import Runner, Task
 
 log = logging.getLogger(__name__)
@@ -68,21 +69,17 @@ def _prediction_attr(name: str) -> property:
 # UMAP finds neighbours exactly below this many points (no pynndescent to warm up)
 _UMAP_EXACT_ROWS = 4096
 
-_blas_limited = False
-
 
 def leave_a_core_to_the_gui() -> int:
     """Limit the BLAS library's threads (OpenBLAS, MKL) to one less than the CPUs (min 1).
 
     BLAS threads wait for work by spinning: on a 2-core machine a PCA of 1,000 vectors took
     2-7 s with two OpenBLAS threads and 0.4 s with one (measured under load), and the
-    spinning threads took the core the GUI thread needed. Process-wide, once; returns the
-    limit (0 if the limit could not be set).
+    spinning threads took the core the GUI thread needed. Process-wide; applied again at
+    each call, since a BLAS loaded later (scipy's, torch's) starts with every core. Returns
+    the limit (0 if the limit could not be set).
     """
-    global _blas_limited
     n = max(1, (os.cpu_count() or 2) - 1)
-    if _blas_limited:
-        return n
     try:
         from threadpoolctl import threadpool_limits
 
@@ -90,7 +87,6 @@ def leave_a_core_to_the_gui() -> int:
     except Exception as exc:  # pragma: no cover - threadpoolctl comes with scikit-learn
         log.debug("could not limit the BLAS threads: %s", exc)
         return 0
-    _blas_limited = True
     return n
 
 
@@ -219,6 +215,8 @@ class Controller(QObject):
         self._adapter_req: tuple[str, str] | None = None
         self._label_token = 0
         self._path_rows: dict[Path, int] | None = None
+        # (id of the vector matrix, embedded rows) of the PCA last started: not run twice
+        self._pca_key: tuple[int, int] | None = None
         self._keep_examples = True
         self._busy_text = ""
         self.state = AppState()
@@ -356,7 +354,7 @@ class Controller(QObject):
         self.job_running = True
         self._job = self.jobs.start(
             "open",
-            lambda cancel: workflows.open_and_embed(roots, cancel=cancel, **opts),
+            lambda cancel: _scan_without_gc(workflows.open_and_embed(roots, cancel=cancel, **opts)),
             on_yield=self._on_open_event,
             on_error=self._on_job_failed,
             on_done=self._on_job_done,
@@ -417,6 +415,7 @@ class Controller(QObject):
         elif isinstance(ev, workflows.VectorsDiscarded):
             self.tasks.bump("query")
             self.heavy.bump("projection")
+            self._pca_key = None
             self.state.discard_vectors()
         elif isinstance(ev, workflows.EmbedProgress):
             self._on_progress(ev.progress)
@@ -429,6 +428,7 @@ class Controller(QObject):
             self._stale_sessions.append(old_session)  # closed once its job has stopped
             self._close_stale_sessions()
         self._path_rows = None
+        self._pca_key = None
         self.tasks.bump("query")
         self.heavy.bump("projection")
         self.heavy.bump("propagate")
@@ -574,15 +574,22 @@ class Controller(QObject):
 
     @Slot()
     def _run_pca(self, final: bool = False) -> None:
-        rows = self.embedded_rows()
-        if self.vectors is None or len(rows) == 0:
+        # the rows are found on the worker (np.flatnonzero of 1M rows here took 0.1-0.2 s
+        # on a loaded machine, #12); a copy of the mask is C-level
+        have = self.have.copy()
+        n_have = int(np.count_nonzero(have))
+        if self.vectors is None or n_have == 0:
             return
         # Only a reference to the matrix goes to the worker, which picks the rows there (no
         # copy at all when every row has a vector). The rows it reads are never rewritten
         # with other values: new vectors go to other rows, and a discard or another model
         # replaces the matrix instead of writing into it.
         vectors = self.vectors
-        umap = final and self.umap_enabled and len(rows) >= 5
+        umap = final and self.umap_enabled and n_have >= 5
+        key = (id(vectors), n_have)
+        if not umap and key == self._pca_key:
+            return  # a PCA of these very rows is on screen or on its way (a cached open)
+        self._pca_key = None if umap else key
         cache_dir = self._umap_cache_dir()
         if umap:
             self._busy("Computing UMAP map…")
@@ -596,6 +603,7 @@ class Controller(QObject):
                 from galaxy_explorer.core._umap_child import prestart
 
                 prestart(large=large)
+            rows = np.flatnonzero(have)
             emb = _rows_of(vectors, rows)
             return _tagged(rows, workflows.project(emb, cache_dir, umap=umap, cancel=cancel))
 
@@ -627,6 +635,7 @@ class Controller(QObject):
             self._busy(f"Computing UMAP map… {p.elapsed:.0f} s")
 
     def _on_projection_failed(self, message: str, details: str) -> None:
+        self._pca_key = None
         self.error.emit("Map projection failed", message)
 
     def _on_projection_done(self, cancelled: bool) -> None:
@@ -697,9 +706,10 @@ class Controller(QObject):
         adapter, text = self.adapter, q.text
         pos = [v for _, v in q.positive]
         neg = [v for _, v in q.negative]
-        vectors, rows = self.vectors, self.embedded_rows()
+        vectors, have = self.vectors, self.have.copy()  # rows found on the worker
 
         def run() -> tuple[np.ndarray, workflows.Ranking]:
+            rows = np.flatnonzero(have)
             return rows, workflows.rank(
                 _rows_of(vectors, rows), adapter, text=text, positive=pos, negative=neg
             )
@@ -736,14 +746,16 @@ class Controller(QObject):
             self.state.set_label_vectors(None)
             return
         defs, templates = list(self.label_defs), list(self.templates)
-        vectors, rows = self.vectors, self.embedded_rows()
+        vectors, have = self.vectors, self.have.copy()  # rows found on the worker
 
-        def run() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        def run() -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Any]:
             lv = workflows.label_vectors(adapter, defs, templates)
-            probs = None
+            rows = np.flatnonzero(have)
+            probs = part = None
             if vectors is not None and len(rows):
                 probs = workflows.zero_shot_probs(adapter, _rows_of(vectors, rows), lv)
-            return lv, rows, probs
+                part = workflows.classify(probs)  # here: O(N x classes) (#12)
+            return lv, rows, probs, part
 
         self.tasks.start(
             "labels",
@@ -752,9 +764,9 @@ class Controller(QObject):
             on_error=lambda m, d: self.error.emit("Zero-shot labels failed", m),
         )
 
-    def _on_label_vectors(self, result: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> None:
-        lv, rows, probs = result
-        self.state.set_label_vectors(lv, self.adapter.logit_scale, rows, probs)
+    def _on_label_vectors(self, result: tuple[Any, ...]) -> None:
+        lv, rows, probs, part = result
+        self.state.set_label_vectors(lv, self.adapter.logit_scale, rows, probs, part)
 
     def predicted_label(self, row: int) -> str | None:
         """Zero-shot label of a row, ``"uncertain"`` below the threshold, None if unknown."""
@@ -823,8 +835,10 @@ class Controller(QObject):
 
     def rename_manual_label(self, old: str, new: str) -> int:
         """Images labelled ``old`` by hand become ``new`` (one undo step); returns how many."""
-        rows = [r for r, lab in enumerate(self.manual_labels()) if lab == old]
-        if rows and new and new != old:
+        if self.session is None:
+            return 0
+        rows = self.state.manual.rows_with(old)  # vectorised: no walk over every row
+        if len(rows) and new and new != old:
             self.set_manual_label(rows, new)
         return len(rows)
 
@@ -853,15 +867,16 @@ class Controller(QObject):
             return
         # the labelled rows are found on the worker: walking every row here froze the
         # window at 1M rows (the copies are C-level)
-        manual = list(self.state.manual)
+        manual = self.state.manual.copy()
         have = self.embedded_rows()
         vectors = self.vectors
 
         def run() -> workflows.Propagation:
-            rows = [int(r) for r in have if manual[r] is not None]
+            rows = have[manual.codes[have] >= 0]
             if len(rows) < 2:
                 raise workflows.PropagateError("Label at least two embedded images by hand first.")
-            return workflows.propagate(vectors, rows, [manual[r] for r in rows], have)
+            names = [manual.names[c] for c in manual.codes[rows].tolist()]
+            return workflows.propagate(vectors, rows.tolist(), names, have)
 
         self.status.emit("Propagating labels…")
         self.heavy.start(
@@ -1000,6 +1015,24 @@ def _rows_of(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     means every row in order: no copy (1.5 GB and a second of holding the GIL at 1M x 384).
     """
     return vectors if len(rows) == len(vectors) else vectors[rows]
+
+
+def _scan_without_gc(steps: Any) -> Any:
+    """The open job, its first step (the scan and the per-row tables of ``Opened``) run with
+    the garbage collector paused and frozen after (:func:`core._arrays.paused_gc`): its
+    full passes over a million rows' objects held the GIL for up to 1.9 s each (#12).
+    The manual labels are encoded as integer codes here, on the worker, too."""
+    try:
+        with paused_gc():
+            first = next(steps, None)
+            if isinstance(first, workflows.Opened) and not isinstance(first.manual, ManualLabels):
+                first.manual = ManualLabels.encode(first.manual)  # here, not on the GUI thread
+        if first is None:
+            return
+        yield first
+        yield from steps
+    finally:
+        steps.close()
 
 
 def _tagged(rows: np.ndarray, steps: Any) -> Any:

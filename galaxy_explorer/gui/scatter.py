@@ -61,8 +61,6 @@ INLINE_POINTS = 50_000
 #: size each side) so that a small pan shows density before the re-bin arrives.
 DENSITY_BIN_PX = 3
 DENSITY_MARGIN = 0.25
-#: Rows per step when manual labels (Python strings) are turned into colour classes.
-_LABEL_CHUNK = 32_768
 #: Quiet time after the last view change before the map re-bins / re-selects.
 VIEW_DEBOUNCE_MS = 40
 
@@ -114,6 +112,8 @@ class PointCloud(pg.GraphicsObject):
         self._bounds = QRectF()
         self._sprites: dict[tuple[int, float, float], QPixmap] = {}
         self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
+        #: points stamped by the last paint (those on the paint device)
+        self.painted = 0
 
     def set_points(
         self,
@@ -196,15 +196,29 @@ class PointCloud(pg.GraphicsObject):
         return pix
 
     def paint(self, p: Any, option: Any = None, widget: Any = None) -> None:
+        self.painted = 0
         if not self._groups:
             return
         dpr = float(widget.devicePixelRatioF()) if widget is not None else 1.0
         tr = p.transform()
         p.resetTransform()
+        # only the points on the paint device: the map at scale hands over the points in a
+        # margin around the view too (up to twice the density threshold), and Qt stamped
+        # every one of them each frame before clipping (#12: pan / zoom over points froze)
+        dev = p.device()
+        w = float(dev.width()) if dev is not None else float("inf")
+        h = float(dev.height()) if dev is not None else float("inf")
+        pad = (self._size + 2) * dpr
         for color, pts in self._groups:
             xy = fn.clip_array(fn.transformCoordinates(tr, pts), -(2**30), 2**30)
+            on = (xy[0] >= -pad) & (xy[0] <= w + pad) & (xy[1] >= -pad) & (xy[1] <= h + pad)
+            if not on.all():
+                xy = xy[:, on]
             pix = self._sprite(color, dpr)
             k = xy.shape[1]
+            self.painted += k
+            if not k:
+                continue
             self._frags.resize(k)
             frags = self._frags.ndarray()
             frags[:, 0] = xy[0]
@@ -743,17 +757,16 @@ class MapView(QWidget):
             cat = np.full(len(rows), unlabelled, dtype=np.int64)
             manual = c.state.manual
             if counts and len(rows) and len(manual) == c.n:
-                # per label, in chunks: each numpy call on Python objects holds the GIL
-                # for a few ms only (sorting 1M label strings held it ~2 s: the GUI froze
-                # while this ran on the map's worker)
-                labelled = [(name, index[name]) for name in counts if name in index]
-                for s in range(0, len(rows), _LABEL_CHUNK):
-                    part = rows[s : s + _LABEL_CHUNK]
-                    obj = np.empty(len(part), dtype=object)
-                    obj[:] = [manual[i] for i in part.tolist()]
-                    out = cat[s : s + _LABEL_CHUNK]
-                    for name, code in labelled:
-                        out[obj == name] = code
+                # integer label codes: a lookup table of O(labels), the rows in numpy (the
+                # per-row string compares took 1.4-2.1 s at 1M, #12)
+                # (codes first: a label added meanwhile on the GUI thread is named before
+                # its code is written, so the names read next cover every code read)
+                codes = manual.codes[rows]
+                lut = np.array(
+                    [index.get(name, unlabelled) for name in list(manual.names)] + [unlabelled],
+                    dtype=np.int64,
+                )
+                cat = lut[codes]  # code -1 reads the last entry: unlabelled
         else:
             ok = len(c.predicted) == c.n
             pred = c.predicted[rows] if ok else np.full(len(rows), NO_PREDICTION)

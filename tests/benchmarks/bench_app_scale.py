@@ -14,7 +14,13 @@ does: files scanned into the :class:`FileMemo`, one unit vector per file written
   10 ms ``QTimer`` as ``tests/gui/test_responsiveness.py`` does, from the moment the window
   is shown (building it, the same at any N, is reported apart),
 
-for both sizes, and their ratios. Issue 12's targets at 100k: map on screen <= 5 s, longest
+for both sizes, and their ratios. Also, per open: when each phase was reached (rows,
+vectors, model, map, predictions), the eight longest freezes and when they ended, and the
+garbage collector's full passes (their length and thread); and the noise floor (the
+probe's longest lateness while the event loop idles for 3 s: on a loaded shared machine
+the OS alone stalls the GUI thread for that long). ``GE_BENCH_WATCH=1`` samples every
+thread's Python stack while the GUI thread is late by more than 150 ms and prints the most
+frequent ones: what the GUI thread is busy with, or waiting in, and which workers run. Issue 12's targets at 100k: map on screen <= 5 s, longest
 freeze <= 100 ms. ``--profile`` writes a cProfile of the GUI thread while opening the big
 catalogue (``ge-app-big.prof`` in the temp folder; worker threads are not profiled).
 
@@ -26,8 +32,8 @@ catalogue (``ge-app-big.prof`` in the temp folder; worker threads are not profil
 open job is replaced by one that yields what :func:`workflows.open_and_embed` yields for a
 fully cached folder (a real :class:`Session` on an empty folder with its labels store, N
 real :class:`Item` values with distinct hashes and names, the model loaded for real, and
-N random unit vectors rounded to float16 as the cache holds them, handed over in one
-:class:`RowsFound`). So it measures everything the app does with a million rows (GUI
+N random unit vectors rounded to float16 as the cache holds them, made before the clock
+starts and handed over in one :class:`RowsFound`). So it measures everything the app does with a million rows (GUI
 thread, gallery, map, memory) but not reading them from disk: the folder scan (4-5 s per
 100k files measured, so ~45 s at 1M: over the target by itself) and the store read. Writing
 a million real files took ~3.5 ms each on this shared 2-core machine (about an hour), which
@@ -46,6 +52,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +67,72 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 SETTLE_S = 1.0
 
+#: Full (generation 2) garbage collections: (start after the open, seconds, thread name).
+_GC_LOG: list[tuple[float, float, str]] = []
+_gc_start = [0.0]
+_gc_t0 = [0.0]
+
+
+def _gc_watch(phase: str, info: dict) -> None:
+    """A ``gc.callbacks`` hook timing the collector's full passes (they hold the GIL)."""
+    if info.get("generation") != 2:
+        return
+    now = time.perf_counter()
+    if phase == "start":
+        _gc_start[0] = now
+    else:
+        t = _gc_start[0]
+        _GC_LOG.append((t - _gc_t0[0], now - t, threading.current_thread().name))
+
+
+class _Watchdog:
+    """With ``GE_BENCH_WATCH=1``: while the GUI thread has not ticked for 150 ms, sample
+    every thread's Python stack every 50 ms (what the GUI thread is doing, or waiting in,
+    during a freeze, and which worker runs meanwhile)."""
+
+    def __init__(self, probe: Any) -> None:
+        self.probe = probe
+        self.samples: list[tuple[float, str, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import traceback
+
+        main = threading.main_thread().ident
+        names = {}
+        while not self._stop.wait(0.05):
+            now = time.perf_counter()
+            if now - self.probe._last < 0.15:
+                continue
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == threading.get_ident():
+                    continue
+                stack = traceback.extract_stack(frame)
+                here = [
+                    f"{Path(f.filename).name}:{f.lineno}({f.name})"
+                    for f in stack
+                    if "site-packages" not in f.filename or f is stack[-1]
+                ][-4:]
+                who = "GUI" if ident == main else names.get(ident, str(ident))
+                self.samples.append((now - self.probe.t0, who, " < ".join(reversed(here))))
+
+    def report(self) -> None:
+        from collections import Counter
+
+        counts = Counter((who, st) for _, who, st in self.samples)
+        print(f"      watchdog: {len(self.samples)} thread samples during freezes; most frequent:")
+        for (who, st), k in counts.most_common(14):
+            print(f"        {k:4d} [{who}] {st}")
+
 
 def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path | None) -> dict:
     from PySide6.QtCore import QSettings
@@ -70,9 +143,23 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
     sys.path.insert(0, str(Path(__file__).parents[1] / "gui"))
     from test_responsiveness import LatenessProbe
 
+    class _Probe(LatenessProbe):
+        """Also remembers when each freeze over 100 ms ended (seconds after the open)."""
+
+        t0 = 0.0
+        freezes: list[tuple[float, float]] = []
+
+        def _tick(self) -> None:
+            now = time.perf_counter()
+            late = now - self._last - self.interval
+            if late > 0.1:
+                self.freezes.append((now - self.t0, late))
+            super()._tick()
+
     app = QApplication.instance() or QApplication([])
     settings = QSettings(str(tmp / f"settings-{folder.name}.ini"), QSettings.Format.IniFormat)
-    probe = LatenessProbe()
+    probe = _Probe()
+    probe.freezes = []
     probe.start()
     prof = None
     if profile is not None:
@@ -80,7 +167,14 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
 
         prof = cProfile.Profile()
         prof.enable()
-    t0 = time.perf_counter()
+    t0 = probe.t0 = _gc_t0[0] = time.perf_counter()
+    watch = _Watchdog(probe) if os.environ.get("GE_BENCH_WATCH") else None
+    if watch is not None:
+        watch.start()
+    _GC_LOG.clear()
+    if os.environ.get("GE_BENCH_MARK"):  # a marker for an external sampler's timeline
+        print(f"open starts at {time.time():.3f}", flush=True)
+    phases: dict[str, float] = {}
     win = create_window([folder], model=str(model), cache_dir=cache, settings=settings, umap=False)
     win.quiet_errors = True
     win.resize(1280, 800)
@@ -90,6 +184,7 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
     window_freeze, probe.max_late = probe.max_late, 0.0
     n_expected = None
     t_first = t_map = t_done = None
+    n_have = None
     settle_end = float("inf")
     deadline = t0 + 600
     while time.perf_counter() < deadline:
@@ -99,12 +194,25 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
         now = time.perf_counter()
         if n_expected is None and c.n > 0:
             n_expected = c.n
+        st = c.state
+        for name, reached in (
+            ("rows", c.n > 0),
+            ("vectors", st.vectors is not None),
+            ("model", c.adapter is not None),
+            ("map", c.coords_kind != ""),
+            ("predictions", st.label_vecs is not None and st.probs is not None),
+        ):
+            if name not in phases and reached:
+                phases[name] = now - t0
         points = win.map.point_count
         if t_first is None and points > 0:
             t_first = now - t0
         if t_map is None and n_expected and points == n_expected:
             t_map = now - t0
-        if t_done is None and n_expected and not c.job_running and int(c.have.sum()) == points:
+        if t_done is None and n_expected and not c.job_running:
+            if n_have is None:  # counted once (a 1M sum per turn of the loop showed in profiles)
+                n_have = int(c.have.sum())
+        if t_done is None and n_have is not None and n_have == points:
             t_done = now - t0
         if t_map is not None and t_done is not None and settle_end == float("inf"):
             settle_end = now + SETTLE_S
@@ -114,6 +222,10 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
         prof.disable()
         prof.dump_stats(str(profile))
     probe.timer.stop()
+    if watch is not None:
+        watch.stop()
+        if (c.n or 0) > 10_000:
+            watch.report()
     res = {
         "n": n_expected or 0,
         "first_s": t_first if t_first is not None else float("nan"),
@@ -122,12 +234,33 @@ def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path
         "max_freeze_s": probe.max_late,
         "window_freeze_s": window_freeze,
         "ticks": probe.ticks,
+        "phases": phases,
+        "freezes": sorted(probe.freezes, key=lambda f: -f[1])[:8],
+        "gc": list(_GC_LOG),
     }
     win.close()
     for _ in range(20):
         app.processEvents()
         time.sleep(0.01)
     return res
+
+
+def _idle_lateness(seconds: float = 3.0) -> float:
+    """The machine's own noise: the probe's longest lateness while the loop does nothing."""
+    from PySide6.QtWidgets import QApplication
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "gui"))
+    from test_responsiveness import LatenessProbe
+
+    app = QApplication.instance() or QApplication([])
+    probe = LatenessProbe()
+    probe.start()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.001)
+    probe.timer.stop()
+    return probe.max_late
 
 
 _BUILD = """
@@ -154,8 +287,27 @@ def _build(tmp: Path, cache: Path, model: Path | str, sizes: tuple[int, ...]) ->
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def _synthetic_open(n: int, dim: int) -> Any:
-    """An ``open_and_embed`` for a fully cached catalogue of ``n`` rows, without files."""
+def _synthetic_vectors(n: int, dim: int) -> Any:
+    """``n`` random unit vectors rounded to float16, as float32 (what the cache read gives)."""
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    vecs = np.empty((n, dim), np.float32)
+    for s in range(0, n, 65536):
+        v = rng.standard_normal((min(65536, n - s), dim), dtype=np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        vecs[s : s + len(v)] = v.astype(np.float16)
+    return vecs
+
+
+def _synthetic_open(n: int, vecs: Any) -> Any:
+    """An ``open_and_embed`` for a fully cached catalogue of ``n`` rows, without files.
+
+    The items are built inside the job, as a scan builds them (their objects are what the
+    garbage collector has to deal with); the vectors were made before the clock started
+    (random numbers are not the store read they stand in for) and are handed over as the
+    store read hands over its array.
+    """
     import numpy as np
 
     from galaxy_explorer.core import workflows
@@ -184,12 +336,6 @@ def _synthetic_open(n: int, dim: int) -> Any:
             workflows.name_order(items),
             workflows.manual_counts(manual),
         )
-        rng = np.random.default_rng(n)
-        vecs = np.empty((n, dim), np.float32)
-        for s in range(0, n, 65536):
-            v = rng.standard_normal((min(65536, n - s), dim), dtype=np.float32)
-            v /= np.linalg.norm(v, axis=1, keepdims=True)
-            vecs[s : s + len(v)] = v.astype(np.float16)
         # as a cached folder does: vectors first (remembered model key), then the model
         yield workflows.RowsFound(np.arange(n, dtype=np.int64), vecs)
         yield workflows.ModelLoaded(workflows.load_adapter(session))
@@ -203,7 +349,12 @@ def run(
     profile: bool = False,
     synthetic: bool | None = None,
 ) -> dict[str, float]:
+    import gc
+
     from helpers import make_tiny_clip
+
+    if _gc_watch not in gc.callbacks:
+        gc.callbacks.append(_gc_watch)
 
     keep = os.environ.get("GE_BENCH_DIR")
     tmp = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="ge-bench-app-"))
@@ -221,6 +372,7 @@ def run(
         # a warm-up open (imports, first window, model load, OS file cache)
         _open(tmp / f"cat{n_small}", model, cache, tmp, None)
         small = _open(tmp / f"cat{n_small}", model, cache, tmp, None)
+        idle_ms = _idle_lateness() * 1000
         rss_small = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         kept = Path(tempfile.gettempdir()) / "ge-app-big.prof" if profile else None
         if synthetic:
@@ -230,7 +382,7 @@ def run(
             dim = ClipAdapter.load(str(model), device="cpu").dim
             (tmp / f"cat{n_big}").mkdir(exist_ok=True)
             real = workflows.open_and_embed
-            workflows.open_and_embed = _synthetic_open(n_big, dim)
+            workflows.open_and_embed = _synthetic_open(n_big, _synthetic_vectors(n_big, dim))
             try:
                 big = _open(tmp / f"cat{n_big}", model, cache, tmp, kept)
             finally:
@@ -248,6 +400,18 @@ def run(
                 f"{r['max_freeze_s'] * 1000:7.1f} ms ({r['ticks']} ticks; building the window "
                 f"{r['window_freeze_s'] * 1000:.0f} ms)"
             )
+        for r in (small, big):
+            ph = ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(r["phases"].items(), key=lambda kv: kv[1])
+            )
+            fr = ", ".join(f"{late * 1000:.0f} ms at {t:.1f}" for t, late in r["freezes"])
+            print(f"  {r['n']:>9,}: reached (s) {ph}; freezes > 100 ms: {fr or 'none'}")
+            gcs = [g for g in r["gc"] if g[1] > 0.05]
+            print(
+                f"      full gc passes: {len(r['gc'])}, {sum(g[1] for g in r['gc']):.2f} s in all; "
+                + ", ".join(f"{d * 1000:.0f} ms at {t:.1f} ({th})" for t, d, th in gcs[:12])
+            )
+        print(f"  noise floor: longest freeze of an idle event loop for 3 s {idle_ms:.0f} ms")
         map_ratio = big["map_s"] / small["map_s"]
         freeze_ratio = big["max_freeze_s"] / max(small["max_freeze_s"], 1e-3)
         print(f"  ratio {n_big:,} / {n_small:,}: map {map_ratio:.2f}x, freeze {freeze_ratio:.2f}x")

@@ -489,3 +489,92 @@ def test_label_and_column_orders_of_a_million_rows_make_no_call_per_row():
     k = key[col]
     fin = np.isfinite(k)
     assert fin[: fin.sum()].all() and (np.diff(k[fin]) >= 0).all()
+
+
+def test_manual_labels_are_integer_codes_that_read_like_strings():
+    from galaxy_explorer.core.state import ManualLabels
+
+    m = ManualLabels.encode(["ring", None, "bar", "ring", None], chunk=2)
+    assert m.codes.dtype == np.int32 and m.codes.tolist() == [0, -1, 1, 0, -1]
+    assert m.names == ["ring", "bar"]
+    assert m == ["ring", None, "bar", "ring", None] and len(m) == 5
+    assert m[2] == "bar" and m[1] is None and m[-1] is None and m[:2] == ["ring", None]
+    assert m.rows_with("ring").tolist() == [0, 3] and m.rows_with("nope").tolist() == []
+    assert m.labelled().tolist() == [True, False, True, True, False]
+    assert m.code("bar") == 1 and m.code("new") == -1 and m.code(None) == -1
+    assert m.code("new", add=True) == 2 and m.names[-1] == "new"
+    c = m.copy()
+    c.codes[0] = 2
+    assert m[0] == "ring" and c[0] == "new"  # the copy is independent
+
+
+def test_open_takes_encoded_labels_over_and_changes_keep_codes_and_counts():
+    from galaxy_explorer.core.state import ManualLabels
+
+    s = AppState([LabelDef("a")], ["{}"])
+    items = [_Item(i) for i in range(4)]
+    enc = ManualLabels.encode(["x", None, "y", "x"])
+    s.open(items, manual=enc)
+    assert s.manual is enc  # taken over: no per-row work on the GUI thread
+    assert s.manual_counts == {"x": 2, "y": 1}
+    assert s.apply_label_changes({items[1].sha256: "z", items[2].sha256: None})
+    assert s.manual == ["x", "z", None, "x"] and s.manual_counts == {"x": 2, "z": 1}
+    snap = s.snapshot()
+    s.apply_label_changes({items[0].sha256: "z"})
+    assert snap.manual[0] == "x" and s.manual[0] == "z"  # the snapshot is a copy
+    s.set_manual_labels({items[3].sha256: "q"})
+    assert s.manual == [None, None, None, "q"] and s.manual_counts == {"q": 1}
+
+
+@pytest.mark.parametrize("case", ["every row", "late rows", "lost vectors"])
+def test_worker_predictions_and_thresholds_never_classify_every_row_here(monkeypatch, case):
+    """Classifying all N rows on the GUI thread took 0.5-0.7 s at 1M (#12): the worker's
+    classification is taken over, a threshold only redoes the uncertain mask, and the
+    result equals classifying everything here."""
+    from galaxy_explorer.core import state as state_mod
+    from galaxy_explorer.core.search import zero_shot
+
+    n = 40
+    s = _state(n, labels=("a", "b", "c"))
+    vecs = _unit(n, seed=3)
+    lv = _unit(3, seed=4)
+    s.set_threshold(0.5)
+    s.add_rows(np.arange(n), vecs)
+    rows = np.arange(n) if case != "late rows" else np.arange(0, n, 2)  # others came later
+    probs = zero_shot(s.vectors[rows], lv, 100.0)
+    part = workflows.classify(probs)  # as the worker makes it
+    if case == "lost vectors":
+        s.have[5:9] = False  # e.g. rows whose vectors were discarded meanwhile
+    real = state_mod.classify
+
+    def boom(probs, *a, **k):
+        if probs is None or len(probs) >= n:  # a few late rows may be classified here
+            raise AssertionError("classified every row on the calling thread")
+        return real(probs, *a, **k)
+
+    monkeypatch.setattr(state_mod, "classify", boom)
+    s.set_label_vectors(lv, 100.0, rows, probs, part)
+    s.set_threshold(0.7)
+    monkeypatch.setattr(state_mod, "classify", real)
+    ref = real(np.where(s.have[:, None], zero_shot(s.vectors, lv, 100.0), np.nan), 0.7)
+    assert np.array_equal(s.predicted, ref.predicted)
+    assert np.allclose(s.confidence, ref.confidence, atol=1e-6)
+    assert np.array_equal(s.uncertain, ref.uncertain)
+    assert s.uncertain.any() and (~s.uncertain & (s.predicted >= 0)).any()
+    if case == "every row":
+        assert s.probs is probs  # handed over, not copied
+
+
+def test_projection_of_every_row_is_taken_over_and_a_subset_is_placed():
+    s = _state(5)
+    s.add_rows(np.arange(5), _unit(5))
+    xy = np.arange(10, dtype=np.float32).reshape(5, 2)
+    assert s.set_projection("pca", np.arange(5), xy)
+    assert s.coords is xy and s.coords_kind == "pca"  # no 1M scatter on the GUI thread
+    part = np.ones((2, 2), np.float32)
+    assert s.set_projection("pca", np.array([1, 3]), part)
+    assert s.coords is not part and np.isnan(s.coords[[0, 2, 4]]).all()
+    assert (s.coords[[1, 3]] == 1).all()
+    shuffled = np.array([0, 2, 1, 3, 4])  # not in order: placed row by row
+    assert s.set_projection("pca", shuffled, xy)
+    assert s.coords is not xy and s.coords[2].tolist() == xy[1].tolist()

@@ -96,3 +96,101 @@ def test_workers_get_the_vector_matrix_itself_when_every_row_has_one():
     assert _rows_of(v, np.arange(6)) is v
     sub = _rows_of(v, np.array([1, 4]))
     assert sub.shape == (2, 3) and sub.base is not v
+
+
+def test_the_open_job_builds_its_rows_with_the_collector_paused_then_frozen(qtbot, monkeypatch):
+    """Full garbage-collector passes over a million rows' objects held the GIL for up to
+    1.9 s each while a catalogue opened (#12): the scan runs with the collector paused,
+    what it built is frozen, and the manual labels reach the GUI thread as codes."""
+    import gc
+
+    from galaxy_explorer.core import workflows
+    from galaxy_explorer.gui.controller import Controller
+
+    seen: dict[str, object] = {}
+    n = 5000
+
+    def fake_open(roots, *, cancel=None, **opts):
+        seen["gc_during_scan"] = gc.isenabled()
+        items = [_Item(i) for i in range(n)]
+        manual = ["a" if i % 3 == 0 else None for i in range(n)]
+        yield workflows.Opened(
+            SimpleNamespace(close=lambda: None, scan_errors=[]),
+            items,
+            SimpleNamespace(warnings=[]),
+            manual,
+            0,
+            workflows.rows_by_sha(items),
+            np.arange(n, dtype=np.int64),
+            workflows.manual_counts(manual),
+        )
+        seen["gc_after_scan"] = gc.isenabled()
+
+    monkeypatch.setattr(workflows, "open_and_embed", fake_open)
+    frozen = gc.get_freeze_count()
+    c = Controller(umap=False)
+    try:
+        c._labels_timer.setInterval(10**6)
+        with qtbot.waitSignal(c.job_finished, timeout=30000):
+            c._start_open_job([Path("/cat")], keep_examples=True)
+        assert seen == {"gc_during_scan": False, "gc_after_scan": True}
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + n  # the items (at least) were frozen
+        from galaxy_explorer.core.state import ManualLabels
+
+        assert isinstance(c.state.manual, ManualLabels)  # encoded on the worker
+        assert c.state.manual.rows_with("a").tolist() == list(range(0, n, 3))
+        assert c.manual_counts() == {"a": len(range(0, n, 3))}
+    finally:
+        c.shutdown()
+        gc.unfreeze()
+
+
+def test_renaming_a_manual_label_finds_its_rows_without_walking_them(monkeypatch):
+    n = 200_000
+    c = _controller(n, {5: "old", 150_000: "old", 7: "other"})
+    c.session = SimpleNamespace()
+    got = {}
+    monkeypatch.setattr(c, "set_manual_label", lambda rows, label: got.update(rows=rows))
+    with _Calls() as calls:
+        assert c.rename_manual_label("old", "new") == 2
+    assert list(got["rows"]) == [5, 150_000]
+    assert calls.n < 5000, calls.n
+    c.shutdown()
+
+
+def test_the_map_projection_finds_its_rows_on_the_worker_and_runs_once_per_rows(qtbot, monkeypatch):
+    """The embedded rows of a 1M catalogue were found on the GUI thread before every PCA
+    (0.1-0.2 s under load), and a cached open projected the same rows twice (#12)."""
+    import threading
+
+    from galaxy_explorer.core import workflows
+    from galaxy_explorer.core.state import AppState
+
+    n = 3000
+    c = _controller(n)
+    c.umap_enabled = False
+    c.state.add_rows(np.arange(n), np.eye(n, 8, dtype=np.float32) + 0.1)
+    main = threading.main_thread()
+    real_rows = AppState.embedded_rows
+    real_project = workflows.project
+    projected = []
+
+    def rows_off_gui(self):
+        assert threading.current_thread() is not main, "embedded rows found on the GUI thread"
+        return real_rows(self)
+
+    def project(emb, *a, **k):
+        projected.append(len(emb))
+        return real_project(emb, *a, **k)
+
+    monkeypatch.setattr(AppState, "embedded_rows", rows_off_gui)
+    monkeypatch.setattr(workflows, "project", project)
+    with qtbot.waitSignal(c.projection_changed, timeout=30000):
+        c._run_pca()  # the first points, as cached vectors arrive
+    c._run_pca(final=True)  # the job is done: the same rows, no second PCA
+    qtbot.wait(300)
+    c.heavy.wait(30000)
+    assert projected == [n]
+    assert c.coords_kind == "pca" and np.isfinite(c.coords).all()
+    c.shutdown()

@@ -329,3 +329,63 @@ def test_colour_mode_switch_recolours_density(qtbot, mode):
             timeout=10000,
         )
     c.shutdown()
+
+
+def test_manual_colours_come_from_label_codes_without_per_row_python(qtbot):
+    """Colouring a million points by manual label compared strings row by row (1.4-2.1 s
+    at 1M, #12); the state keeps integer codes, so the categories are numpy lookups."""
+    from types import SimpleNamespace
+
+    from galaxy_explorer.gui.scatter import MapView
+
+    n = 200_000
+    rng = np.random.default_rng(6)
+    c = _controller(rng.normal(size=(n, 2)), np.zeros(n, int))
+    c.session = SimpleNamespace(close=lambda: None)  # manual labels are read with a session
+    names = c.label_names()
+    labels = [None] * n
+    labels[3], labels[10], labels[n - 1] = names[1], "my own", names[1]
+    c.state.manual = labels
+    c.state.manual_counts = {names[1]: 2, "my own": 1}
+    c.state.color_mode = "manual"
+    m = MapView(c)
+    qtbot.addWidget(m)
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += 1
+        return count
+
+    sys.settrace(count)
+    try:
+        got, colors, cat = m._categories(np.arange(n))
+    finally:
+        sys.settrace(None)
+    assert calls < 5000, calls
+    assert got[-1] == "unlabelled" and "my own" in got
+    assert cat[3] == cat[n - 1] == 1 and cat[10] == got.index("my own")
+    assert (np.delete(cat, [3, 10, n - 1]) == len(got) - 1).all()
+    c.shutdown()
+
+
+def test_points_outside_the_view_are_not_stamped(qtbot):
+    """Zoomed in, the map hands over the points in a margin around the view as well (up
+    to twice the density threshold); painting stamps only those on screen (#12)."""
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(-1, 1, size=(4000, 2))
+    c = _controller(xy, rng.integers(0, 4, len(xy)))
+    m = _map(qtbot, c, threshold=100_000)  # points, all of them handed to the cloud
+    m.vb.setRange(QRectF(-0.5, -0.5, 1.0, 1.0), padding=0)
+    qtbot.wait(50)
+    m.plot.grab()
+    assert m.cloud.point_count() == len(xy)
+    in_view = len(_in_view(m, xy))
+    assert 0 < in_view < len(xy) // 2
+    # on screen, plus the few within a point's radius of the edge
+    assert in_view <= m.cloud.painted <= in_view * 1.2, (m.cloud.painted, in_view)
+    m.fit()
+    qtbot.wait(50)
+    m.plot.grab()
+    assert m.cloud.painted == len(xy)
+    c.shutdown()
