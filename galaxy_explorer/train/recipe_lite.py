@@ -711,7 +711,7 @@ def write_model_card(out: Path, m: dict[str, Any]) -> None:
             "caption InfoNCE.\n"
         )
     text = tpl.format(
-        extra_training=extra_training,
+        extra_training=extra_training.rstrip("\n"),
         image_size=r["image_size"],
         head_hidden=r["head_hidden"],
         span=r["image_span_rank"],

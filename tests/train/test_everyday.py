@@ -83,3 +83,22 @@ def test_with_everyday_pairs_extends_the_training_set():
     assert seen == [list(dict.fromkeys(caps))]
     assert len(t2) == 3 + len(seen[0]) and int(i2[40:].min()) >= 3
     assert span_texts == seen[0][:3] and len(span_emb) == len(span_texts)
+
+
+@pytest.mark.parametrize("everyday", [0.0, 0.3])
+def test_model_card_says_how_the_head_was_trained(tmp_path, everyday):
+    import json
+
+    from galaxy_explorer._resources import resource_path
+    from galaxy_explorer.train.recipe_lite import write_model_card
+
+    src = resource_path("model") / "metrics.json"
+    if not src.exists():
+        pytest.skip("bundled model not built")
+    m = json.loads(src.read_text())
+    m["recipe"].update(everyday_fraction=everyday, class_loss=everyday and 0.5)
+    write_model_card(tmp_path, m)
+    card = (tmp_path / "README.md").read_text()
+    assert ("Everyday-words captions" in card) == bool(everyday)
+    assert ("Class loss (weight 0.5)" in card) == bool(everyday)
+    assert "{" + "extra_training}" not in card
