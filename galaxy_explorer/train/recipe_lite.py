@@ -67,6 +67,9 @@ RECIPE: dict[str, Any] = dict(
     weight_decay=0.05,
     feature_noise=0.0,
     class_loss=0.0,
+    everyday_fraction=0.0,
+    everyday_skip=("irregular",),
+    everyday_span=300,
     image_span_rank=32,
     max_text_tokens=64,
 )
@@ -337,6 +340,44 @@ def train_head(
     return history
 
 
+def with_everyday_pairs(
+    model: Any,
+    tokenizer: Any,
+    feats: Any,
+    text: Any,
+    ids: Any,
+    labels: list[str],
+    r: dict[str, Any],
+    seed: int = TRAIN_SEED,
+) -> tuple[Any, Any, Any, list[str], tuple[list[str], Any]]:
+    """Add everyday-words training pairs (:mod:`galaxy_explorer.train.everyday`).
+
+    A ``r["everyday_fraction"]`` share of the images of every class with a grammar, except
+    ``r["everyday_skip"]``, is added a second time with an everyday description of its
+    class as the caption. Returns the longer ``(feats, text, ids, labels)`` and the first
+    ``r["everyday_span"]`` distinct everyday captions with their embeddings (for the
+    centring and the span of :func:`finish_and_save`).
+    """
+    import torch
+
+    from galaxy_explorer.train.everyday import GRAMMAR, everyday_pairs
+
+    keep = tuple(c for c in GRAMMAR if c not in tuple(r.get("everyday_skip") or ()))
+    idx, caps = everyday_pairs(labels, r["everyday_fraction"], seed, classes=keep)
+    distinct = list(dict.fromkeys(caps))
+    row = {c: i for i, c in enumerate(distinct)}
+    ef, _ = caption_text_features(model, tokenizer, distinct, r["max_text_tokens"])
+    sel = torch.as_tensor(idx, dtype=torch.long)
+    span = int(r.get("everyday_span", 0))
+    return (
+        torch.cat([feats, feats[sel]]),
+        torch.cat([text, ef.to(text.dtype)]),
+        torch.cat([ids, torch.tensor([len(text) + row[c] for c in caps], dtype=ids.dtype)]),
+        labels + [labels[i] for i in idx],
+        (distinct[:span], ef[:span]),
+    )
+
+
 def class_text_features(
     model: Any, tokenizer: Any, labels: list[str], max_length: int
 ) -> tuple[Any, Any]:
@@ -400,11 +441,14 @@ def finish_and_save(
     labels: list[str],
     r: dict[str, Any],
     text_cache: tuple[Any, Any] | None = None,
+    extra_texts: tuple[list[str], Any] | None = None,
 ) -> None:
     """Centre, restrict to the captions' span, fuse batch norms, shrink text, save fp16.
 
     ``text_cache`` = (normalised text embeddings of the distinct captions, each caption's
     row) reuses the locked text side's embeddings instead of recomputing them.
+    ``extra_texts`` = (texts, their normalised embeddings): more texts for the centring
+    direction and the span (the everyday captions, so that their directions are kept).
     """
     import torch
 
@@ -427,6 +471,9 @@ def finish_and_save(
         text, ids = text_cache
         row = {c: int(i) for c, i in zip(captions, ids.tolist(), strict=True)}
         feats = text[[row[t] for t in texts]].float()
+        if extra_texts is not None:
+            feats = torch.cat([feats, torch.as_tensor(extra_texts[1]).float()])
+            texts = texts + list(extra_texts[0])
         u = torch.nn.functional.normalize(feats.mean(0), dim=0)
         center_joint_space(model, processor.tokenizer, texts, direction=u.numpy())
         p = torch.eye(len(u)) - torch.outer(u, u)
@@ -437,6 +484,8 @@ def finish_and_save(
                 model, processor.tokenizer, texts, r["image_span_rank"], basis=v.numpy()
             )
     else:
+        if extra_texts is not None:
+            texts = texts + list(extra_texts[0])
         center_joint_space(model, processor.tokenizer, texts, max_length=r["max_text_tokens"])
         if r.get("image_span_rank"):
             restrict_image_to_text_span(
@@ -642,7 +691,27 @@ def write_model_card(out: Path, m: dict[str, Any]) -> None:
         for q, v in (qn.items() if isinstance(qn, dict) else [])
     )
     hist = m.get("history", [])
+    extra_training = ""
+    if r.get("everyday_fraction"):
+        skip = ", ".join(r.get("everyday_skip") or []) or "none"
+        extra_training += (
+            f"\nEveryday-words captions (`train/everyday.py`): "
+            f"{round(100 * r['everyday_fraction'])} % of the images of every class (except: "
+            f"{skip}) are added a second time, captioned with an everyday description of "
+            'their class ("a soft yellowish glow with no arms", "a thin sliver of light with '
+            'a dark dust lane"), never an evaluation query; the first '
+            f"{r.get('everyday_span', 0)} distinct ones join the captions that set the "
+            "centring direction and the kept span.\n"
+        )
+    if r.get("class_loss"):
+        extra_training += (
+            f"\nClass loss (weight {r['class_loss']}): a cross-entropy of each image against "
+            "the mean embedding of each class's label-caption templates "
+            "(`captions.label_to_captions`, never the evaluation prompts), added to the "
+            "caption InfoNCE.\n"
+        )
     text = tpl.format(
+        extra_training=extra_training.rstrip("\n"),
         image_size=r["image_size"],
         head_hidden=r["head_hidden"],
         span=r["image_span_rank"],
@@ -783,20 +852,28 @@ def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[
         model, proc.tokenizer, list(prompts.values()), r["max_text_tokens"]
     )
     floor_zs = head_zero_shot(model, val["feats"], val["labels"], pe)
+    feats, all_text, all_ids, labels = tr["feats"], text, ids, tr["labels"]
+    extra_texts = None
+    if r.get("everyday_fraction"):
+        feats, all_text, all_ids, labels, extra_texts = with_everyday_pairs(
+            model, proc.tokenizer, tr["feats"], text, ids, tr["labels"], r
+        )
     classes = None
     if r.get("class_loss"):
-        classes = class_text_features(model, proc.tokenizer, tr["labels"], r["max_text_tokens"])
+        classes = class_text_features(model, proc.tokenizer, labels, r["max_text_tokens"])
     history = train_head(
         model,
-        tr["feats"],
-        text,
-        ids,
+        feats,
+        all_text,
+        all_ids,
         r,
         val=(val["feats"], val["labels"], pe),
         classes=classes,
     )
     train_s = time.time() - t0
-    finish_and_save(model, proc, args.out, tr["captions"], tr["labels"], r, (text, ids))
+    finish_and_save(
+        model, proc, args.out, tr["captions"], tr["labels"], r, (text, ids), extra_texts
+    )
     return {
         "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()},
         "seeds": {"train": TRAIN_SEED, "val": VAL_SEED, "robustness": ROBUST_SEED},
