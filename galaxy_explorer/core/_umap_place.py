@@ -54,9 +54,11 @@ def neighbour_search(fit: np.ndarray, metric: str = "cosine", seed: int = 0) -> 
 
     With faiss installed: exact (``IndexFlat``) for fits of up to :data:`EXACT_MAX_FIT`
     points, else an inverted-file index (``IndexIVFFlat``, ``2 sqrt(M)`` lists, of which
-    :data:`NPROBE` are searched). Measured on 20,000 x 384 fitted points and 10,000
-    queries (clustered sheets): 1.2 s of CPU at recall@15 1.000 against 2.7 s for the
-    exact search. Without faiss, an exact numpy search in blocks.
+    :data:`NPROBE` are searched; queries go in the order of their nearest list).
+    Measured on 20,000 x 384 fitted points and 10,000 queries: recall@15 1.000 on
+    clustered sheets, 0.76 on isotropic blobs (where the missed neighbours are about as
+    near as the found ones), at about 1 s of CPU against 2.7 s for the exact search.
+    Without faiss, an exact numpy search in blocks.
 
     Parameters
     ----------
@@ -115,10 +117,22 @@ def _faiss_topk(base: np.ndarray, metric: str, seed: int) -> Search | None:
         index.train(base)
         index.nprobe = NPROBE
     index.add(base)
+    lists = quantizer if m > EXACT_MAX_FIT else None
 
     def topk(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, idx = index.search(np.ascontiguousarray(q, dtype=np.float32), int(k))
-        return idx, _to_distance(scores, metric)
+        q = np.ascontiguousarray(q, dtype=np.float32)
+        if lists is None:
+            scores, idx = index.search(q, int(k))
+            return idx, _to_distance(scores, metric)
+        # queries in the order of their nearest list: consecutive queries scan the same
+        # lists while they are in the CPU's cache (same results; measured 2.4 -> 1.1 s
+        # of CPU for 10,000 queries into 20,000 x 384, whose scan is bound by memory reads)
+        _, first = lists.search(q, 1)
+        order = np.argsort(first[:, 0], kind="stable")
+        scores, idx = index.search(q[order], int(k))
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return idx[back], _to_distance(scores[back], metric)
 
     return topk
 

@@ -36,7 +36,7 @@ __all__ = [
 MIN_UMAP_POINTS = 4
 #: PCA components are fitted on at most this many rows (a fixed random subsample).
 _PCA_FIT_ROWS = 20_000
-#: Default rows placed per ``transform`` call after a subsample fit: one step of progress
+#: Default rows placed per step after a subsample fit: one step of progress
 #: and one chance to cancel each.
 TRANSFORM_CHUNK = 10_000
 #: Optimisation epochs of each placed point in umap's transform (its choice for large
@@ -66,9 +66,10 @@ class UMAPConfig:
         Random state; the same seed gives the same map.
     fit_rows : int
         Above this many points UMAP is fitted on a fixed random subsample of this size and
-        the other points are placed with ``transform`` in chunks of ``transform_chunk``
-        (with progress and cancellation between chunks). Fitting
-        is super-linear in N; placing is linear.
+        the other points are placed into that map in chunks of ``transform_chunk``
+        (with progress and cancellation between chunks), each at the weighted mean of
+        its nearest fitted points (see :func:`umap_2d`). Fitting is super-linear in N;
+        placing is linear.
     transform_chunk : int
         Points placed per step (part of the key: each step is seeded).
     place_epochs : int
@@ -294,9 +295,18 @@ def umap_2d(
     """2-D UMAP of the embeddings (umap-learn), deterministic for a given ``config.seed``.
 
     Up to ``config.fit_rows`` points are fitted at once. Above that, UMAP is fitted on a
-    fixed random subsample of ``fit_rows`` points and the rest are placed into that map
-    with ``transform``, ``config.transform_chunk`` rows at a time; ``progress`` is called
-    after the fit and after each chunk, and ``cancelled`` is asked before each chunk.
+    fixed random subsample of ``fit_rows`` points and the rest are placed into that map,
+    ``config.transform_chunk`` rows at a time; ``progress`` is called after the fit and
+    after each chunk, and ``cancelled`` is asked before each chunk.
+
+    For the cosine and euclidean metrics a point is placed where umap's ``transform``
+    starts it, at the fuzzy-membership-weighted mean of its ``n_neighbors`` nearest fitted
+    points (found with faiss, or numpy without it), then refined by
+    ``config.place_epochs`` layout epochs (none by default). Measured on 20,000 fitted
+    and 10,000 placed clustered 384-D vectors: neighbourhood preservation (recall@15 of
+    the 2-D neighbours) 0.73 against 0.67 for umap's ``transform`` and 0.73 for the
+    fitted points themselves; 30 epochs lowered it to 0.69. Other metrics use
+    ``transform``.
 
     Parameters
     ----------
