@@ -40,7 +40,7 @@ CANCEL_GRACE = 3.0
 #: Environment variable: "0" turns the worker's warm-up off.
 ENV_WARM = "GALAXY_EXPLORER_UMAP_WARM"
 #: Points of the warm-up's second fit: above umap's 4096-point limit for exact
-#: neighbours, so pynndescent's index and search are compiled (or loaded from numba's disk
+#: neighbours, so pynndescent's index is compiled (or loaded from numba's disk
 #: cache) as for a large map, whose fit then starts at once.
 WARM_POINTS = 4200
 

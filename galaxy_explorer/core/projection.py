@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_explorer.core._atomic import atomic_open
+from galaxy_explorer.core._umap_place import init_graph_transform as _init_graph_transform
 
 log = logging.getLogger(__name__)
 
@@ -208,30 +209,6 @@ def enable_disk_cache() -> int:
     return count
 
 
-def _init_graph_transform(graph, embedding: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """Vectorised ``umap.umap_.init_graph_transform`` (same rule, no per-row Python loop).
-
-    Each new point starts at the strength-weighted mean of its neighbours in the fitted
-    map, at a neighbour's exact place when their strength is 1 (the first such, in stored
-    order), and at NaN without neighbours. umap's own version loops over rows in Python:
-    about 40% of the time of placing 10,000 points (profiled).
-    """
-    g = graph.tocsr()
-    n = g.shape[0]
-    emb = np.asarray(embedding, dtype=np.float32)
-    counts = np.diff(g.indptr)
-    sums = np.asarray(g.sum(axis=1), dtype=np.float64).ravel()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (np.asarray(g @ emb.astype(np.float64)) / sums[:, None]).astype(np.float32)
-    out[counts == 0] = np.nan
-    ones = np.flatnonzero(g.data == 1)
-    if len(ones):
-        rows = np.repeat(np.arange(n), counts)[ones]
-        first_rows, first = np.unique(rows, return_index=True)
-        out[first_rows] = emb[g.indices[ones[first]]]
-    return out
-
-
 def _placer(
     reducer,  # noqa: ANN001 - a fitted umap.UMAP
     fit: np.ndarray,
@@ -243,7 +220,10 @@ def _placer(
     For the cosine and euclidean metrics, by their neighbours among the fitted points
     (:mod:`galaxy_explorer.core._umap_place`: a faiss search, umap's transform start and
     ``config.place_epochs`` of umap's epochs); for other metrics, umap's own ``transform``
-    (pynndescent's search and 30 epochs), about ten times slower.
+    (pynndescent's search and 30 epochs). Same run, 20,000 points placed into a
+    20,000-point fit (``tests/benchmarks/bench_umap_placement.py``): 0.37x the CPU of
+    ``transform`` on isotropic blobs, 1.3x on clustered sheets (where pynndescent's search
+    is quick); 10-NN class accuracy on the map 1.000 against 0.975 and 0.990.
     """
     m = fit.shape[0]
     k = int(reducer.n_neighbors)

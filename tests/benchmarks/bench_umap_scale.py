@@ -13,7 +13,7 @@ Synthetic clustered unit vectors (D=384, the bundled model's dimension). In one 
 2. another 1k points: the same worker, already compiled (target <= 5 s);
 3. N_BIG points (default 100k): fitted on ``FIT_ROWS`` (default: the config's), the rest
    placed in chunks (target <= 60 s). The first large map of a session also compiles
-   pynndescent's search (the 1k maps use exact neighbours), so:
+   pynndescent's nearest-neighbour descent (the 1k maps use exact neighbours), so:
 4. another N_BIG points, the steady state. Reports the peak RSS of the worker process.
 
 Each map goes to an empty cache folder, so nothing is a cache hit. Ratios are to step 1.
