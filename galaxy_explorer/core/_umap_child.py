@@ -10,7 +10,7 @@ Protocol: one JSON object per line. The parent sends ``{"id", "emb", "cache_dir"
 "config"}`` (``emb``: a ``.npy`` of float32 vectors, memory-mapped by the child) or
 ``{"cancel": id}``; the child answers ``{"id", "done", "total"}`` as points get
 coordinates, then ``{"id", "ok": true}``, ``{"id", "cancelled": true}`` or
-``{"id", "error": "..."}``. A cancel is honoured between transform chunks; during the fit
+``{"id", "error": "..."}``. A cancel is honoured between placement chunks; during the fit
 (which cannot stop midway) the parent kills the child, and the next request starts a
 fresh one. The child exits when its stdin closes (the parent went away).
 """
@@ -40,8 +40,8 @@ CANCEL_GRACE = 3.0
 #: Environment variable: "0" turns the worker's warm-up off.
 ENV_WARM = "GALAXY_EXPLORER_UMAP_WARM"
 #: Points of the warm-up's second fit: above umap's 4096-point limit for exact
-#: neighbours, so pynndescent's index and search are compiled (or loaded from numba's disk
-#: cache) as for a large map, whose fit and transform then start at once.
+#: neighbours, so pynndescent's index is compiled (or loaded from numba's disk
+#: cache) as for a large map, whose fit then starts at once.
 WARM_POINTS = 4200
 
 
@@ -88,8 +88,10 @@ def warm_up(
     """Compile (or load from disk) what a map needs, in stages, while nothing waits.
 
     Stages: ``import umap`` (+ :func:`enable_disk_cache`); a fit of 300 points (exact
-    neighbours: what every map uses); a fit of :data:`WARM_POINTS` points and a transform
-    of 50 (pynndescent's index and search: what a large, subsampled map uses).
+    neighbours: what every map uses); a fit of :data:`WARM_POINTS` points and a placement
+    of 50 (pynndescent's nearest-neighbour descent, faiss and the placement: what a large,
+    subsampled map uses; umap's ``transform`` and pynndescent's query are not used by
+    maps any more, so they are not compiled).
     ``pending()`` is asked before each stage; when a request waits, the warm-up stops
     there, so a request waits at most for the stage under way. ``large=False`` (a
     catalogue too small for pynndescent) stops after the small fit, so a small map never
@@ -120,8 +122,10 @@ def warm_up(
 
         enable_disk_cache()
 
-    def fit(n: int, transform: int = 0) -> None:
+    def fit(n: int, place: int = 0) -> None:
         import umap
+
+        from galaxy_explorer.core.projection import UMAPConfig, _placer
 
         rng = np.random.default_rng(0)
         x = rng.standard_normal((n, 16)).astype(np.float32)
@@ -131,12 +135,12 @@ def warm_up(
             r = umap.UMAP(
                 n_components=2, metric="cosine", random_state=0, n_jobs=1, low_memory=True
             )
-            r.fit_transform(x)
-            if transform:
-                r.transform(x[:transform] + 0.01)
+            fitted = r.fit_transform(x).astype(np.float32)
+            if place:  # faiss's import and the placement's numba functions
+                _placer(r, x, fitted, UMAPConfig(metric="cosine"))(x[:place] + 0.01, 0)
 
     if stage("import", imports) and stage("small fit", lambda: fit(300)) and large:
-        stage("large fit + transform", lambda: fit(WARM_POINTS, 50))
+        stage("large fit + placement", lambda: fit(WARM_POINTS, 50))
     return done
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_explorer.core._atomic import atomic_open
+from galaxy_explorer.core._umap_place import init_graph_transform as _init_graph_transform
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,14 @@ __all__ = [
 MIN_UMAP_POINTS = 4
 #: PCA components are fitted on at most this many rows (a fixed random subsample).
 _PCA_FIT_ROWS = 20_000
-#: Default rows placed per ``transform`` call after a subsample fit: one step of progress
+#: Default rows placed per step after a subsample fit: one step of progress
 #: and one chance to cancel each.
 TRANSFORM_CHUNK = 10_000
-#: Optimisation epochs of each placed point (umap's own choice for large transforms).
+#: Optimisation epochs of each placed point in umap's transform (its choice for large
+#: transforms; used for metrics other than cosine and euclidean).
 _TRANSFORM_EPOCHS = 30
+#: Layout epochs of each placed point after its neighbour-weighted start (cosine, euclidean).
+PLACE_EPOCHS = 0
 
 
 class UMAPCancelled(Exception):
@@ -63,11 +67,16 @@ class UMAPConfig:
         Random state; the same seed gives the same map.
     fit_rows : int
         Above this many points UMAP is fitted on a fixed random subsample of this size and
-        the other points are placed with ``transform`` in chunks of ``transform_chunk``
-        (with progress and cancellation between chunks). Fitting
-        is super-linear in N; placing is linear.
+        the other points are placed into that map in chunks of ``transform_chunk``
+        (with progress and cancellation between chunks), each at the weighted mean of
+        its nearest fitted points (see :func:`umap_2d`). Fitting is super-linear in N;
+        placing is linear.
     transform_chunk : int
-        Points placed per ``transform`` call (part of the key: each call is seeded).
+        Points placed per step (part of the key: each step is seeded).
+    place_epochs : int
+        umap layout epochs that refine the placed points (cosine and euclidean metrics),
+        after each starts at the weighted mean of its neighbours in the fitted map; 0
+        keeps that start.
     """
 
     n_neighbors: int = 15
@@ -76,6 +85,7 @@ class UMAPConfig:
     seed: int = 42
     fit_rows: int = 20_000
     transform_chunk: int = TRANSFORM_CHUNK
+    place_epochs: int = PLACE_EPOCHS
 
     def key(self) -> str:
         """Stable string of the settings, used in the cache key."""
@@ -199,28 +209,60 @@ def enable_disk_cache() -> int:
     return count
 
 
-def _init_graph_transform(graph, embedding: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """Vectorised ``umap.umap_.init_graph_transform`` (same rule, no per-row Python loop).
+def _placer(
+    reducer,  # noqa: ANN001 - a fitted umap.UMAP
+    fit: np.ndarray,
+    fitted: np.ndarray,
+    config: UMAPConfig,
+) -> Callable[[np.ndarray, int], np.ndarray]:
+    """``place(vectors, chunk_no) -> (n, 2)``: positions of new points in the fitted map.
 
-    Each new point starts at the strength-weighted mean of its neighbours in the fitted
-    map, at a neighbour's exact place when their strength is 1 (the first such, in stored
-    order), and at NaN without neighbours. umap's own version loops over rows in Python:
-    about 40% of the time of placing 10,000 points (profiled).
+    For the cosine and euclidean metrics, by their neighbours among the fitted points
+    (:mod:`galaxy_explorer.core._umap_place`: a faiss search, umap's transform start and
+    ``config.place_epochs`` of umap's epochs); for other metrics, umap's own ``transform``
+    (pynndescent's search and 30 epochs). Same run, 20,000 points placed into a
+    20,000-point fit (``tests/benchmarks/bench_umap_placement.py``): 0.37x the CPU of
+    ``transform`` on isotropic blobs, 1.3x on clustered sheets (where pynndescent's search
+    is quick); 10-NN class accuracy on the map 1.000 against 0.975 and 0.990.
     """
-    g = graph.tocsr()
-    n = g.shape[0]
-    emb = np.asarray(embedding, dtype=np.float32)
-    counts = np.diff(g.indptr)
-    sums = np.asarray(g.sum(axis=1), dtype=np.float64).ravel()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (np.asarray(g @ emb.astype(np.float64)) / sums[:, None]).astype(np.float32)
-    out[counts == 0] = np.nan
-    ones = np.flatnonzero(g.data == 1)
-    if len(ones):
-        rows = np.repeat(np.arange(n), counts)[ones]
-        first_rows, first = np.unique(rows, return_index=True)
-        out[first_rows] = emb[g.indices[ones[first]]]
-    return out
+    m = fit.shape[0]
+    k = int(reducer.n_neighbors)
+    if config.metric in ("cosine", "euclidean"):
+        from galaxy_explorer.core import _umap_place
+
+        search = _umap_place.neighbour_search(fit, config.metric, seed=config.seed)
+
+        def by_neighbours(x: np.ndarray, chunk: int) -> np.ndarray:
+            idx, dist = search(x, k)
+            graph = _umap_place.membership_graph(idx, dist, m, config.metric)
+            return _umap_place.place(
+                graph,
+                fitted,
+                epochs=int(config.place_epochs),
+                a=float(reducer._a),
+                b=float(reducer._b),
+                seed=config.seed + chunk,
+                initial_alpha=float(reducer._initial_alpha),
+                gamma=float(reducer.repulsion_strength),
+                negative_sample_rate=int(reducer.negative_sample_rate),
+            )
+
+        return by_neighbours
+
+    # umap gives a transform of up to 10k points 100 epochs, of more 30: fix it at
+    # its large-batch 30 so the chunk size does not change the work per point
+    reducer.n_epochs = 3 * _TRANSFORM_EPOCHS
+    umap_module = __import__("umap.umap_", fromlist=["init_graph_transform"])
+
+    def by_transform(x: np.ndarray, chunk: int) -> np.ndarray:
+        slow_init = umap_module.init_graph_transform
+        umap_module.init_graph_transform = _init_graph_transform
+        try:
+            return np.asarray(reducer.transform(x), dtype=np.float32)
+        finally:
+            umap_module.init_graph_transform = slow_init
+
+    return by_transform
 
 
 def umap_2d(
@@ -233,9 +275,18 @@ def umap_2d(
     """2-D UMAP of the embeddings (umap-learn), deterministic for a given ``config.seed``.
 
     Up to ``config.fit_rows`` points are fitted at once. Above that, UMAP is fitted on a
-    fixed random subsample of ``fit_rows`` points and the rest are placed into that map
-    with ``transform``, ``config.transform_chunk`` rows at a time; ``progress`` is called
-    after the fit and after each chunk, and ``cancelled`` is asked before each chunk.
+    fixed random subsample of ``fit_rows`` points and the rest are placed into that map,
+    ``config.transform_chunk`` rows at a time; ``progress`` is called after the fit and
+    after each chunk, and ``cancelled`` is asked before each chunk.
+
+    For the cosine and euclidean metrics a point is placed where umap's ``transform``
+    starts it, at the fuzzy-membership-weighted mean of its ``n_neighbors`` nearest fitted
+    points (found with faiss, or numpy without it), then refined by
+    ``config.place_epochs`` layout epochs (none by default). Measured on 20,000 fitted
+    and 10,000 placed clustered 384-D vectors: neighbourhood preservation (recall@15 of
+    the 2-D neighbours) 0.73 against 0.67 for umap's ``transform`` and 0.73 for the
+    fitted points themselves; 30 epochs lowered it to 0.69. Other metrics use
+    ``transform``.
 
     Parameters
     ----------
@@ -317,27 +368,19 @@ def umap_2d(
             rest = np.ones(n, bool)
             rest[fit_idx] = False
             rest_idx = np.flatnonzero(rest)
-            del fit
-            # umap gives a transform of up to 10k points 100 epochs, of more 30: fix it at
-            # its large-batch 30 so the chunk size does not change the work per point
-            reducer.n_epochs = 3 * _TRANSFORM_EPOCHS
             placed = m
             if progress is not None:
                 progress(placed, n)
             step = max(1, int(config.transform_chunk))
-            umap_module = __import__("umap.umap_", fromlist=["init_graph_transform"])
-            slow_init = umap_module.init_graph_transform
-            umap_module.init_graph_transform = _init_graph_transform
-            try:
-                for start in range(0, len(rest_idx), step):
-                    stop()
-                    rows = rest_idx[start : start + step]
-                    coords[rows] = reducer.transform(_as_f32_matrix(emb[rows]))
-                    placed += len(rows)
-                    if progress is not None:
-                        progress(placed, n)
-            finally:
-                umap_module.init_graph_transform = slow_init
+            placer = _placer(reducer, fit, fitted, config)
+            del fit
+            for chunk, start in enumerate(range(0, len(rest_idx), step)):
+                stop()
+                rows = rest_idx[start : start + step]
+                coords[rows] = placer(_as_f32_matrix(emb[rows]), chunk)
+                placed += len(rows)
+                if progress is not None:
+                    progress(placed, n)
     if not np.isfinite(coords).all():
         log.warning("UMAP produced non-finite coordinates; using PCA")
         return pca_2d(_as_f32_matrix(emb))

@@ -13,7 +13,7 @@ Synthetic clustered unit vectors (D=384, the bundled model's dimension). In one 
 2. another 1k points: the same worker, already compiled (target <= 5 s);
 3. N_BIG points (default 100k): fitted on ``FIT_ROWS`` (default: the config's), the rest
    placed in chunks (target <= 60 s). The first large map of a session also compiles
-   pynndescent's search (the 1k maps use exact neighbours), so:
+   pynndescent's nearest-neighbour descent (the 1k maps use exact neighbours), so:
 4. another N_BIG points, the steady state. Reports the peak RSS of the worker process.
 
 Each map goes to an empty cache folder, so nothing is a cache hit. Ratios are to step 1.
@@ -54,10 +54,30 @@ def _peak_rss_mb(pid: int | None) -> float:
     return float("nan")
 
 
-def _map(emb: np.ndarray, config, tmp: Path) -> tuple[float, float]:
-    """Seconds to the finished map, and to the end of the fit (first points placed)."""
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+CPU: dict[str, float] = {}
+
+
+def _map(emb: np.ndarray, config, tmp: Path, name: str = "") -> tuple[float, float]:
+    """Seconds to the finished map, and to the end of the fit (first points placed).
+
+    The worker's CPU seconds for the map go to ``CPU[name]``.
+    """
+    from galaxy_explorer.core._umap_child import worker
     from galaxy_explorer.core.jobs import projection_job
 
+    pid = worker().pid
+    cpu0 = _cpu_s(pid) if pid is not None else 0.0
     t0 = time.perf_counter()
     last = None
     fitted = float("nan")
@@ -67,6 +87,8 @@ def _map(emb: np.ndarray, config, tmp: Path) -> tuple[float, float]:
             if prog.placed and fitted != fitted:
                 fitted = time.perf_counter() - t0
     assert last is not None and last.error is None and last.coords is not None, last
+    CPU[name] = _cpu_s(worker().pid) - cpu0
+    print(f"  ({name}: worker CPU {CPU[name]:.1f} s, load {os.getloadavg()[0]:.1f})", flush=True)
     return time.perf_counter() - t0, fitted
 
 
@@ -85,18 +107,20 @@ def run(n_big: int = 100_000, fit_rows: int | None = None, again: int = 1) -> di
             time.sleep(0.2)
         res["warm_up_s"] = time.perf_counter() - t0
         print(f"prestarted worker warmed up in {res['warm_up_s']:.1f} s: {worker().warm}")
-    res["first_1k_s"], _ = _map(_data(1000, 1), cfg, tmp)
+    res["first_1k_s"], _ = _map(_data(1000, 1), cfg, tmp, "first_1k")
     print(f"1k first: {res['first_1k_s']:.1f} s", flush=True)
-    res["second_1k_s"], _ = _map(_data(1000, 2), cfg, tmp)
+    res["second_1k_s"], _ = _map(_data(1000, 2), cfg, tmp, "second_1k")
     print(f"1k second: {res['second_1k_s']:.1f} s", flush=True)
-    res["big_s"], res["big_fit_s"] = _map(_data(n_big, 3), cfg, tmp)
+    res["big_s"], res["big_fit_s"] = _map(_data(n_big, 3), cfg, tmp, "big")
     print(f"big first: {res['big_s']:.1f} s", flush=True)
     nan = float("nan")
     res["big_again_s"], res["big_again_fit_s"] = (
-        _map(_data(n_big, 4), cfg, tmp) if again else (nan, nan)
+        _map(_data(n_big, 4), cfg, tmp, "big_again") if again else (nan, nan)
     )
     res["worker_peak_rss_mb"] = _peak_rss_mb(worker().pid)
     res["workers_started"] = worker().started
+    res.update({f"{k}_cpu_s": v for k, v in CPU.items()})
+    res["load_avg_1m"] = os.getloadavg()[0]
     base = res["first_1k_s"]
     print(f"\nUMAP benchmark (fit_rows={cfg.fit_rows:,}, chunk {cfg.transform_chunk:,}, D={D})")
     print(f"  1k, first of the session (compiles): {base:7.1f} s   1.00x")
@@ -117,6 +141,7 @@ def run(n_big: int = 100_000, fit_rows: int | None = None, again: int = 1) -> di
         f"  worker peak RSS {res['worker_peak_rss_mb']:.0f} MB; "
         f"worker processes started: {res['workers_started']}"
     )
+    print(f"  worker CPU seconds per map: {CPU}; load average now {res['load_avg_1m']:.1f}")
     worker().stop()
     return res
 

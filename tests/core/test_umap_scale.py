@@ -43,6 +43,31 @@ def test_subsample_fit_then_chunked_transform_with_progress():
     assert seen == [120, 200]
 
 
+@pytest.mark.slow
+def test_rest_is_placed_by_neighbours_not_by_umaps_transform(monkeypatch):
+    """umap's transform (pynndescent's query + 30 epochs, ~10x the cost) is not used."""
+    import umap
+
+    def no_transform(self, x):  # noqa: ANN001
+        raise AssertionError("umap's transform was called")
+
+    monkeypatch.setattr(umap.UMAP, "transform", no_transform)
+    emb, lab = _clusters(100, seed=5)
+    calls: list[int] = []
+    coords = umap_2d(
+        emb, UMAPConfig(fit_rows=90, transform_chunk=100), progress=lambda d, t: calls.append(d)
+    )
+    assert calls == [90, 190, 290, 300]
+    assert coords.shape == (300, 2) and np.isfinite(coords).all()
+    assert _apart(coords, lab)
+    refined = umap_2d(emb, UMAPConfig(fit_rows=90, transform_chunk=100, place_epochs=10))
+    assert _apart(refined, lab)
+    rest = np.ones(300, bool)
+    rest[np.random.default_rng(42).choice(300, 90, replace=False)] = False
+    assert not np.allclose(refined[rest], coords[rest])  # the epochs moved the placed points
+    np.testing.assert_array_equal(refined[~rest], coords[~rest])  # not the fitted ones
+
+
 def _pid_alive(pid: int) -> bool:
     import os
 

@@ -30,6 +30,29 @@ def test_small_warm_up_skips_the_large_stage():
     assert _child_env(large=True).get(ENV_WARM, "1") != "small"
 
 
+def test_large_warm_up_prepares_the_placement_not_umaps_transform(monkeypatch):
+    """Maps place points by neighbours now: compiling pynndescent's query would be waste."""
+    import umap
+
+    from galaxy_explorer.core import _umap_child, _umap_place
+    from galaxy_explorer.core._umap_child import warm_up
+
+    monkeypatch.setattr(_umap_child, "WARM_POINTS", 400)  # the stage's path, not its size
+
+    def no_transform(self, x):  # noqa: ANN001
+        raise AssertionError("umap's transform was called")
+
+    placed = []
+    real_place = _umap_place.place
+    monkeypatch.setattr(umap.UMAP, "transform", no_transform)
+    monkeypatch.setattr(
+        _umap_place, "place", lambda *a, **k: placed.append(1) or real_place(*a, **k)
+    )
+    stages = [name for name, _ in warm_up(large=True)]
+    assert stages == ["import", "small fit", "large fit + placement"]
+    assert placed == [1]
+
+
 def test_disk_cache_is_switched_on_for_umaps_functions():
     import umap.layouts
     from numba.core.dispatcher import Dispatcher
