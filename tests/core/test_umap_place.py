@@ -10,6 +10,16 @@ import pytest
 from galaxy_explorer.core import _umap_place as P
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _umap_disk_cache():
+    """umap's functions compiled here go to numba's disk cache, as in the map worker (which
+    switches it on before any map): compiled first without it, they would stay uncached for
+    the rest of the test process (test_umap_warm checks the switch)."""
+    from galaxy_explorer.core import projection
+
+    projection.enable_disk_cache()
+
+
 def _clustered(n: int, seed: int = 0, k: int = 6, dim: int = 32, spread: float = 0.15):
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(k, dim))
