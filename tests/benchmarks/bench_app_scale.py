@@ -61,13 +61,11 @@ SETTLE_S = 1.0
 
 
 def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path | None) -> dict:
+    from _gui_helpers import LatenessProbe
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from galaxy_explorer.gui.app import create_window
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "gui"))
-    from test_responsiveness import LatenessProbe
 
     app = QApplication.instance() or QApplication([])
     settings = QSettings(str(tmp / f"settings-{folder.name}.ini"), QSettings.Format.IniFormat)

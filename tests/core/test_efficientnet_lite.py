@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import tiny_bert_text
 
 torch = pytest.importorskip("torch")
 
 
 def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
     from transformers import (
-        BertConfig,
-        BertTokenizerFast,
         CLIPImageProcessor,
         VisionTextDualEncoderConfig,
         VisionTextDualEncoderModel,
@@ -27,22 +26,9 @@ def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
     from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig, register
 
     register()
-    folder.mkdir(parents=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "spiral", "galaxy", "elliptical", "a"]
-    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tok, text = tiny_bert_text(folder)
     vision = EfficientNetLiteConfig(image_size=32, head_hidden=head_hidden, hidden_size=24)
-    cfg = VisionTextDualEncoderConfig.from_vision_text_configs(
-        vision,
-        BertConfig(
-            vocab_size=len(words),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-        ),
-        projection_dim=8,
-    )
+    cfg = VisionTextDualEncoderConfig.from_vision_text_configs(vision, text, projection_dim=8)
     torch.manual_seed(0)
     model = VisionTextDualEncoderModel(cfg)
     # calibrate the batch norms on random images (a random deep net without normalised
