@@ -34,3 +34,26 @@ def tiny_model(tmp_path_factory) -> Path:
 def cutouts(tmp_path) -> Path:
     """A fresh folder with 4 FITS and 4 JPEG cutouts."""
     return make_cutout_folder(tmp_path / "cutouts")
+
+
+@pytest.fixture
+def run(tiny_model, tmp_path, capsys):
+    """The command line in this process, on the tiny model.
+
+    ``run(command, target, *rest, model=True, cache_dir=None)`` → ``(exit code, stdout,
+    stderr)``. ``--model <tiny>`` (unless ``model`` is false) and ``--cache`` (``tmp_path /
+    "cache"`` unless ``cache_dir``) go after the first two arguments. Modules whose commands
+    need another shape (``tests/test_cli.py``, ``tests/test_store_safety.py``) define their
+    own ``run``.
+    """
+    from galaxy_explorer.cli import main
+
+    cache = tmp_path / "cache"
+
+    def _run(*args, model=True, cache_dir=None):
+        extra = ["--model", str(tiny_model)] if model else []
+        code = main([*args[:2], *extra, "--cache", str(cache_dir or cache), *args[2:]])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return _run

@@ -75,6 +75,26 @@ def make_tiny_clip(
     return folder
 
 
+def tiny_bert_text(folder: Path) -> tuple[object, object]:
+    """A 9-word BERT tokenizer (its ``vocab.txt`` written to ``folder``) and a 1-layer
+    ``BertConfig`` to match: the text tower of the tiny dual-encoder test models."""
+    from transformers import BertConfig, BertTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "spiral", "galaxy", "elliptical", "a"]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    cfg = BertConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+    )
+    return tok, cfg
+
+
 def galaxy_array(size: int = 48, *, kind: str = "elliptical", seed: int = 0) -> np.ndarray:
     """A 2-D float32 image of a simple model galaxy plus noise (not realistic; just structured).
 

@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from galaxy_explorer.cli import main
-
 pytest.importorskip("faiss")
-
-
-@pytest.fixture
-def run(tiny_model, tmp_path, capsys):
-    cache = tmp_path / "cache"
-
-    def _run(*args):
-        code = main([*args[:2], "--model", str(tiny_model), "--cache", str(cache), *args[2:]])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
 
 
 @pytest.mark.parametrize(

@@ -14,19 +14,6 @@ from galaxy_explorer.cli import main
 from galaxy_explorer.core._text import terminal_text
 
 
-@pytest.fixture
-def run(tiny_model, tmp_path, capsys):
-    cache = tmp_path / "cache"
-
-    def _run(*args, cache_dir=None):
-        extra = ["--model", str(tiny_model), "--cache", str(cache_dir or cache)]
-        code = main([*args[:2], *extra, *args[2:]])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
-
-
 def _one_error_line(err: str) -> str:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err

@@ -14,21 +14,6 @@ import pytest
 from astropy.table import Table
 from helpers import write_jpeg
 
-from galaxy_explorer.cli import main
-
-
-@pytest.fixture
-def run(tiny_model, tmp_path, capsys):
-    cache = tmp_path / "cache"
-
-    def _run(*args, model=True):
-        extra = ["--model", str(tiny_model)] if model else []
-        code = main([*args[:2], *extra, "--cache", str(cache), *args[2:]])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
-
 
 def _read(path):
     lines = [ln for ln in Path(path).read_text().splitlines() if not ln.startswith("#")]

@@ -11,19 +11,6 @@ import pytest
 from galaxy_explorer.cli import main
 
 
-@pytest.fixture
-def run(tiny_model, tmp_path, capsys):
-    cache = tmp_path / "cache"
-
-    def _run(*args, model=True):
-        extra = ["--model", str(tiny_model)] if model else []
-        code = main([*args[:2], *extra, "--cache", str(cache), *args[2:]])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
-
-
 def _one_error_line(err: str) -> str:
     lines = [ln for ln in err.splitlines() if ln.strip() and ln.startswith("error:")]
     assert len(lines) == 1, err

@@ -11,20 +11,6 @@ import pytest
 from astropy.table import Table
 from samp_fixtures import samp_env, samp_hub, topcat  # noqa: F401
 
-from galaxy_explorer.cli import main
-
-
-@pytest.fixture
-def run(tiny_model, tmp_path, capsys):
-    cache = tmp_path / "cache"
-
-    def _run(*args):
-        code = main([*args[:2], "--model", str(tiny_model), "--cache", str(cache), *args[2:]])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
-
 
 @pytest.mark.parametrize(
     ("name", "fmt", "reader"),

@@ -1,8 +1,9 @@
 """Crash, race and damage suite for the embedding cache, run through the real command line.
 
-Each test drives ``python -m galaxy_explorer`` in real processes (several at once where the
-failure needs them) against one cache folder, then checks that nothing was lost and that
-the user saw one clear line instead of a traceback.
+The writers that race or are killed are real ``python -m galaxy_explorer`` processes
+(several at once where the failure needs them); the other commands (set-up, damage,
+full disks, the checks afterwards) run the same ``main`` in this process. Each test then
+checks that nothing was lost and that the user saw one clear line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -24,17 +25,6 @@ from helpers import make_cutout_folder, write_jpeg
 from galaxy_explorer.core.cache import STORE_DIR
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "galaxy_explorer", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-        errors="surrogateescape",
-    )
 
 
 def start(*args: str) -> subprocess.Popen[str]:
@@ -95,7 +85,7 @@ def tmpfs(size: str, *, readonly_after: Path | None = None):
         shutil.rmtree(where, ignore_errors=True)
 
 
-def test_two_embed_runs_on_different_folders_into_one_cache_lose_nothing(tiny_model, tmp_path):
+def test_two_embed_runs_on_different_folders_into_one_cache_lose_nothing(run, tiny_model, tmp_path):
     a = make_cutout_folder(tmp_path / "a", n_fits=0, n_jpeg=0)
     b = make_cutout_folder(tmp_path / "b", n_fits=0, n_jpeg=0)
     for i in range(100):
@@ -109,13 +99,13 @@ def test_two_embed_runs_on_different_folders_into_one_cache_lose_nothing(tiny_mo
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
         assert "100 embedded" in summary(err)
-    for d in (a, b):
-        r = cli("embed", str(d), *model_args(tiny_model, cache))
+    for d in (a, b):  # checked in this process: the writers above were the real ones
+        r = run("embed", str(d), *model_args(tiny_model, cache))
         assert r.returncode == 0 and "0 embedded, 100 cached, 0 failed" in summary(r.stderr)
     assert len(shards(cache)) <= 3  # appends, not a file per batch
 
 
-def test_killed_embed_resumes_and_matches_an_uninterrupted_run(tiny_model, tmp_path):
+def test_killed_embed_resumes_and_matches_an_uninterrupted_run(run, tiny_model, tmp_path):
     folder = make_cutout_folder(tmp_path / "cut", n_fits=0, n_jpeg=0)
     for i in range(150):
         write_jpeg(folder / f"g{i:03d}.jpg", seed=i)
@@ -131,10 +121,12 @@ def test_killed_embed_resumes_and_matches_an_uninterrupted_run(tiny_model, tmp_p
         time.sleep(rng.uniform(0.0, 0.4))
         p.send_signal(signal.SIGKILL)
         p.communicate()
-    r = cli("embed", str(folder), *model_args(tiny_model, cache))
+    # the resume and the uninterrupted reference run in this process (one interpreter and
+    # model load less each); the processes killed above were real
+    r = run("embed", str(folder), *model_args(tiny_model, cache))
     assert r.returncode == 0 and "0 failed (150 unique images)" in summary(r.stderr)
     ref = tmp_path / "ref"
-    assert cli("embed", str(folder), *model_args(tiny_model, ref)).returncode == 0
+    assert run("embed", str(folder), *model_args(tiny_model, ref)).returncode == 0
 
     from galaxy_explorer.core.model import ClipAdapter
     from galaxy_explorer.core.session import Session

@@ -236,10 +236,17 @@ def iter_widened(
     workers: int = 1,
     chunk: int = 100,
 ) -> Iterator[tuple[list[np.ndarray], list[str], list[str]]]:
-    """:func:`render_widened` one chunk at a time, in order: ``(rgbs, captions, class ids)``.
+    """``n`` cutouts (classes cycling), one chunk at a time, in order: ``(rgbs, captions,
+    class ids)`` of RGB arrays (various sizes), captions and class ids.
 
-    The caller can work on one chunk (e.g. run it through a network) while the worker
-    processes render the next ones.
+    A share ``widen_fraction`` goes through :func:`widen_params` and :func:`photo_effects`;
+    the rest are the plain generator's survey-style cutouts. A share
+    ``label_caption_fraction`` gets a short class-name caption, and a share
+    ``app_render_fraction`` is rendered from its bands the way the app renders FITS files
+    (:func:`uses_app_render`; without it FITS cutouts in the app look unlike anything the
+    model was trained on). Deterministic given ``seed`` whatever ``workers`` is. The caller
+    can work on one chunk (e.g. run it through a network) while the worker processes render
+    the next ones; :func:`render_widened` collects them all.
     """
     from galaxy_explorer.train.synth import CLASSES
 
@@ -274,41 +281,15 @@ def iter_widened(
             yield unzip(_chunk(j))
 
 
-def render_widened(
-    n: int,
-    *,
-    seed: int,
-    render_sizes: Sequence[int] = (96, 128, 160),
-    classes: Sequence[str] | None = None,
-    widen_fraction: float = 0.7,
-    label_caption_fraction: float = 0.3,
-    app_render_fraction: float = 0.0,
-    workers: int = 1,
-    chunk: int = 100,
-) -> tuple[list[np.ndarray], list[str], list[str]]:
-    """``n`` cutouts (classes cycling) → RGB arrays (various sizes), captions, class ids.
+def render_widened(n: int, **kwargs: Any) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """:func:`iter_widened` collected: ``n`` cutouts → RGB arrays, captions, class ids.
 
-    A share ``widen_fraction`` goes through :func:`widen_params` and :func:`photo_effects`;
-    the rest are the plain generator's survey-style cutouts. A share
-    ``label_caption_fraction`` gets a short class-name caption, and a share
-    ``app_render_fraction`` is rendered from its bands the way the app renders FITS files
-    (:func:`uses_app_render`; without it FITS cutouts in the app look unlike anything the
-    model was trained on). Deterministic given ``seed`` whatever ``workers`` is.
+    Takes :func:`iter_widened`'s keyword arguments (``seed`` is required).
     """
     rgbs: list[np.ndarray] = []
     caps: list[str] = []
     labels: list[str] = []
-    for r, c, lab in iter_widened(
-        n,
-        seed=seed,
-        render_sizes=render_sizes,
-        classes=classes,
-        widen_fraction=widen_fraction,
-        label_caption_fraction=label_caption_fraction,
-        app_render_fraction=app_render_fraction,
-        workers=workers,
-        chunk=chunk,
-    ):
+    for r, c, lab in iter_widened(n, **kwargs):
         rgbs += r
         caps += c
         labels += lab

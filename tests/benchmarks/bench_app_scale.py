@@ -135,13 +135,11 @@ class _Watchdog:
 
 
 def _open(folder: Path, model: Path | str, cache: Path, tmp: Path, profile: Path | None) -> dict:
+    from _gui_helpers import LatenessProbe
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from galaxy_explorer.gui.app import create_window
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "gui"))
-    from test_responsiveness import LatenessProbe
 
     class _Probe(LatenessProbe):
         """Also remembers when each freeze over 100 ms ended (seconds after the open)."""

@@ -7,8 +7,8 @@ Synthetic 2-D coordinates (clusters of galaxies with a class mix each) and class
 the real :class:`MapView` (offscreen, 1200 x 800), for both sizes:
 
 - time from handing the map new coordinates until the first density image is on screen,
-  and the longest event-loop freeze meanwhile (a 10 ms ``QTimer`` probe, as
-  ``tests/gui/test_responsiveness.py`` measures lateness);
+  and the longest event-loop freeze meanwhile (the 10 ms ``QTimer`` probe
+  ``tests/_gui_helpers.py:LatenessProbe``, as the GUI tests measure lateness);
 - box and lasso (800-vertex, concave) selection: the whole ``select_rect`` /
   ``select_polygon`` call (index query + setting the controller's selection), median of 5;
 - panning and zooming for ~2 s (a view change every 30 ms, as a drag or wheel makes them):
@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,44 +32,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def _probe_class():
-    """``tests/gui/test_responsiveness.py``'s 10 ms lateness probe (the same measurement;
-    defined here because that module imports the GUI tests' conftest)."""
-    from PySide6.QtCore import QObject, QTimer, Slot
-
-    class LatenessProbe(QObject):
-        def __init__(self, interval_ms: int = 10) -> None:
-            super().__init__()
-            self.interval = interval_ms / 1000
-            self.max_late = 0.0
-            self._last = time.perf_counter()
-            self.timer = QTimer(self)
-            self.timer.setInterval(interval_ms)
-            self.timer.timeout.connect(self._tick)
-
-        def start(self) -> None:
-            self._last = time.perf_counter()
-            self.timer.start()
-
-        @Slot()
-        def _tick(self) -> None:
-            now = time.perf_counter()
-            self.max_late = max(self.max_late, now - self._last - self.interval)
-            self._last = now
-
-    return LatenessProbe
-
-
-@dataclass(frozen=True)
-class _Item:
-    path: Path
-    sha256: str
-
-    @property
-    def name(self) -> str:
-        return self.path.name
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: _gui_helpers
 
 
 def synthetic_map(n: int, n_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -97,18 +59,17 @@ def synthetic_map(n: int, n_classes: int, seed: int = 0) -> tuple[np.ndarray, np
 
 
 def make_controller(n: int, seed: int = 0):
-    from galaxy_explorer.gui.controller import Controller
+    from _gui_helpers import map_controller
 
-    c = Controller()
-    n_classes = len(c.label_names())
+    from galaxy_explorer.core.state import AppState
+
+    n_classes = len(AppState().label_names())  # the controller's default classes
     xy, cls = synthetic_map(n, n_classes, seed)
-    c.items = [_Item(Path(f"/data/g{i}.fits"), f"{i:064x}") for i in range(n)]
-    c.have = np.ones(n, bool)
-    c.predicted = cls
     rng = np.random.default_rng(seed + 1)
-    c.uncertain = rng.random(n) < 0.05
-    c.confidence = rng.random(n).astype(np.float32)
-    c.suggested = np.full(n, -1, np.int32)
+    uncertain = rng.random(n) < 0.05
+    confidence = rng.random(n)
+    c = map_controller(cls, uncertain=uncertain, confidence=confidence)
+    assert len(c.label_names()) == n_classes
     # manual labels on a third of the rows (for the colour-mode switch)
     names = c.label_names()
     lab = np.where(rng.random(n) < 0.33, cls, -1)
@@ -130,13 +91,13 @@ def _median_time(fn, repeat: int = 5) -> tuple[float, object]:
 
 
 def measure(n: int) -> dict:
+    from _gui_helpers import LatenessProbe
     from PySide6.QtCore import QRectF
     from PySide6.QtWidgets import QApplication
 
     from galaxy_explorer.gui.scatter import MapView
 
     app = QApplication.instance() or QApplication([])
-    LatenessProbe = _probe_class()  # noqa: N806 - a class
     out: dict = {"n": n}
     c, xy = make_controller(n)
     m = MapView(c)

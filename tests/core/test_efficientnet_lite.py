@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import tiny_bert_text
 
 torch = pytest.importorskip("torch")
 
 
 def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
     from transformers import (
-        BertConfig,
-        BertTokenizerFast,
         CLIPImageProcessor,
         VisionTextDualEncoderConfig,
         VisionTextDualEncoderModel,
@@ -27,22 +26,9 @@ def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
     from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig, register
 
     register()
-    folder.mkdir(parents=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "spiral", "galaxy", "elliptical", "a"]
-    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tok, text = tiny_bert_text(folder)
     vision = EfficientNetLiteConfig(image_size=32, head_hidden=head_hidden, hidden_size=24)
-    cfg = VisionTextDualEncoderConfig.from_vision_text_configs(
-        vision,
-        BertConfig(
-            vocab_size=len(words),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-        ),
-        projection_dim=8,
-    )
+    cfg = VisionTextDualEncoderConfig.from_vision_text_configs(vision, text, projection_dim=8)
     torch.manual_seed(0)
     model = VisionTextDualEncoderModel(cfg)
     # calibrate the batch norms on random images (a random deep net without normalised
@@ -65,13 +51,19 @@ def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def lite_folder(tmp_path_factory) -> Path:
+    """One tiny EfficientNet-Lite dual encoder for the module's tests (read-only)."""
+    return _tiny_lite_dual_encoder(tmp_path_factory.mktemp("lite") / "lite")
+
+
 def _rgbs(n: int = 3, size: int = 40) -> list[np.ndarray]:
     rng = np.random.default_rng(1)
     return [rng.integers(0, 255, (size, size + 7, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def test_folder_is_safetensors_and_json_only(tmp_path):
-    folder = _tiny_lite_dual_encoder(tmp_path / "lite")
+def test_folder_is_safetensors_and_json_only(lite_folder):
+    folder = lite_folder
     names = {f.name for f in folder.iterdir()}
     assert "model.safetensors" in names
     assert not any(n.endswith((".py", ".bin", ".pt", ".pth", ".pkl")) for n in names)
@@ -80,9 +72,9 @@ def test_folder_is_safetensors_and_json_only(tmp_path):
     assert cfg["vision_config"]["model_type"] == "galaxy-efficientnet-lite"
 
 
-def test_adapter_builds_it_from_project_code_in_a_fresh_process(tmp_path):
+def test_adapter_builds_it_from_project_code_in_a_fresh_process(lite_folder):
     """The adapter registers the architecture itself: nothing imported beforehand."""
-    folder = _tiny_lite_dual_encoder(tmp_path / "lite")
+    folder = lite_folder
     code = (
         "import sys, numpy as np\n"
         "from galaxy_explorer.core.model import ClipAdapter\n"
@@ -101,12 +93,12 @@ def test_adapter_builds_it_from_project_code_in_a_fresh_process(tmp_path):
     assert module == "galaxy_explorer.models.efficientnet_lite"
 
 
-def test_adapter_embeddings_are_the_models_own_features(tmp_path):
+def test_adapter_embeddings_are_the_models_own_features(lite_folder):
     """get_image_features / get_text_features semantics: the adapter returns the model's
     projected features, L2-normalised, for its own preprocessing."""
     from galaxy_explorer.core.model import ClipAdapter, _unwrap
 
-    folder = _tiny_lite_dual_encoder(tmp_path / "lite")
+    folder = lite_folder
     a = ClipAdapter.load(str(folder), device="cpu", precision="fp32")
     rgbs = _rgbs()
     got = a.embed_images(rgbs)
@@ -120,12 +112,12 @@ def test_adapter_embeddings_are_the_models_own_features(tmp_path):
     )
 
 
-def test_save_load_round_trip_keeps_the_function(tmp_path):
+def test_save_load_round_trip_keeps_the_function(lite_folder):
     from transformers import AutoModel
 
     from galaxy_explorer.models import register_architectures
 
-    folder = _tiny_lite_dual_encoder(tmp_path / "lite")
+    folder = lite_folder
     register_architectures()
     register_architectures()  # idempotent
     m1 = AutoModel.from_pretrained(folder, use_safetensors=True).eval()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_tiny_clip
+from helpers import make_tiny_clip, tiny_bert_text
 
 from galaxy_explorer.core import model as model_mod
 from galaxy_explorer.core import model_source
@@ -150,8 +150,6 @@ def test_auto_prefers_cached_seed_model_then_bundled(tmp_path, tiny_model, monke
 def _tiny_dual_encoder(folder: Path) -> Path:
     import torch
     from transformers import (
-        BertConfig,
-        BertTokenizerFast,
         CLIPImageProcessor,
         CLIPVisionConfig,
         VisionTextDualEncoderConfig,
@@ -159,10 +157,7 @@ def _tiny_dual_encoder(folder: Path) -> Path:
         VisionTextDualEncoderProcessor,
     )
 
-    folder.mkdir(parents=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "spiral", "galaxy", "elliptical", "a"]
-    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tok, text = tiny_bert_text(folder)
     cfg = VisionTextDualEncoderConfig.from_vision_text_configs(
         CLIPVisionConfig(
             hidden_size=32,
@@ -172,13 +167,7 @@ def _tiny_dual_encoder(folder: Path) -> Path:
             image_size=24,
             patch_size=8,
         ),
-        BertConfig(
-            vocab_size=len(words),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-        ),
+        text,
         projection_dim=8,
     )
     torch.manual_seed(0)

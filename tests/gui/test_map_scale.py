@@ -9,37 +9,16 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _gui_helpers import map_controller
 from PySide6.QtCore import QPointF, QRectF, Qt
 
 
-@dataclass(frozen=True)
-class _Item:
-    path: Path
-    sha256: str
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
 def _controller(xy: np.ndarray, predicted: np.ndarray):
-    from galaxy_explorer.gui.controller import Controller
-
-    n = len(xy)
-    c = Controller()
+    c = map_controller(predicted, xy)
     assert len(c.label_names()) >= 4  # the default classes
-    c.items = [_Item(Path(f"/data/g{i}.fits"), f"{i:064x}") for i in range(n)]
-    c.have = np.ones(n, bool)
-    c.coords = np.asarray(xy, dtype=np.float32)
-    c.predicted = np.asarray(predicted, dtype=np.int32)
-    c.uncertain = np.zeros(n, bool)
-    c.confidence = np.ones(n, np.float32)
-    c.suggested = np.full(n, -1, np.int32)
     return c
 
 

@@ -8,35 +8,10 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_embedded
-from PySide6.QtCore import QObject, QTimer, Slot
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+from _gui_helpers import LatenessProbe  # noqa: E402
 from helpers import galaxy_array, write_fits, write_jpeg  # noqa: E402
-
-
-class LatenessProbe(QObject):
-    """A 10 ms timer that records how late each tick arrives."""
-
-    def __init__(self, interval_ms: int = 10) -> None:
-        super().__init__()
-        self.interval = interval_ms / 1000
-        self.max_late = 0.0
-        self.ticks = 0
-        self._last = time.perf_counter()
-        self.timer = QTimer(self)
-        self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self._tick)
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-        self.timer.start()
-
-    @Slot()
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.max_late = max(self.max_late, now - self._last - self.interval)
-        self._last = now
-        self.ticks += 1
 
 
 def _catalogue(folder: Path, n_fits: int = 64, n_jpeg: int = 16) -> Path:

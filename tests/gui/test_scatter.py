@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+from _gui_helpers import map_controller
 from PySide6.QtCore import QRectF
 
 
-@dataclass(frozen=True)
-class _Item:
-    path: Path
-    sha256: str
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
 def _big_controller(n: int):
-    from galaxy_explorer.gui.controller import Controller
-
-    c = Controller()
     rng = np.random.default_rng(0)
-    c.items = [_Item(Path(f"/data/g{i}.fits"), f"{i:064x}") for i in range(n)]
-    c.have = np.ones(n, bool)
-    c.coords = rng.normal(size=(n, 2)).astype(np.float32)
-    c.predicted = rng.integers(-1, 8, n).astype(np.int32)
-    c.uncertain = (c.predicted >= 0) & (rng.random(n) < 0.1)
-    c.confidence = rng.random(n).astype(np.float32)
-    c.suggested = np.full(n, -1, np.int32)
-    return c
+    coords = rng.normal(size=(n, 2))
+    predicted = rng.integers(-1, 8, n)
+    uncertain = (predicted >= 0) & (rng.random(n) < 0.1)
+    return map_controller(predicted, coords, uncertain=uncertain, confidence=rng.random(n))
 
 
 def test_points_in_polygon():
