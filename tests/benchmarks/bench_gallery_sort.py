@@ -28,8 +28,10 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: _gui_helpers
 
-from bench_map_scale import _probe_class, make_controller  # noqa: E402
+from _gui_helpers import LatenessProbe  # noqa: E402
+from bench_map_scale import make_controller  # noqa: E402
 
 
 class _Item:
@@ -85,7 +87,7 @@ def measure(n: int) -> dict:
         ["z", "morph"],
         lambda col, desc: lambda: item_sort_key(cat, col, row_of_item, descending=desc),
     )
-    probe = _probe_class()()
+    probe = LatenessProbe()
     out: dict = {"n": n}
 
     def timed(name: str, change) -> None:
