@@ -747,6 +747,47 @@ class AppState:
             self.labels_changed.emit()
         return changed
 
+    def apply_label_rows(self, groups: Mapping[str | None, np.ndarray]) -> bool:
+        """Give whole sets of rows a label at once: ``label → rows`` (None = cleared).
+
+        The bulk form of :meth:`apply_label_changes` for a large change found off the GUI
+        thread: C-level array work per label, no Python step per row. Returns True (and emits
+        ``labels_changed``) if any row's label changed.
+        """
+        n = len(self.manual)
+        groups = {
+            lab: r[(r >= 0) & (r < n)]
+            for lab, r in (
+                (lab, np.asarray(r, dtype=np.int64).ravel()) for lab, r in groups.items()
+            )
+        }
+        groups = {lab: r for lab, r in groups.items() if len(r)}
+        if not groups:
+            return False
+        manual = np.empty(n, dtype=object)
+        manual[:] = self.manual
+        counts = Counter(self.manual_counts)
+        changed = False
+        for lab, rows in groups.items():
+            old = manual[rows]
+            differ = old != lab if lab is not None else np.not_equal(old, None)
+            if not differ.any():
+                continue
+            rows, old = rows[differ], old[differ]
+            was = Counter(old.tolist())
+            was.pop(None, None)
+            counts.subtract(was)
+            if lab is not None:
+                counts[lab] += len(rows)
+            manual[rows] = lab
+            changed = True
+        if not changed:
+            return False
+        self.manual = manual.tolist()
+        self.manual_counts = {k: v for k, v in counts.items() if v > 0}
+        self.labels_changed.emit()
+        return True
+
     def manual_label(self, row: int) -> str | None:
         return self.manual[row] if 0 <= row < len(self.manual) else None
 
