@@ -1169,8 +1169,7 @@ class Controller(QObject):
 
 def _label_rows(store: Any, items: Any, rows: np.ndarray, label: str | None) -> bool:
     """Save a label for rows (on a worker): their content hashes, then one store change."""
-    shas = list(dict.fromkeys([items[x].sha256 for x in rows.tolist()]))
-    return bool(store.set(shas, label))
+    return bool(store.set([items[x].sha256 for x in rows.tolist()], label))  # it de-duplicates
 
 
 def _rows_of(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
