@@ -47,6 +47,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -71,6 +72,7 @@ _BUSY_TIMEOUT_S = 15.0
 # (synchronous=FULL costs ~8 ms per change on the development VM).
 _SYNCHRONOUS = "NORMAL"
 _FLUSH_DELAY_S = 0.5
+_CACHE_KIB = 32768  # SQLite page cache per connection
 
 PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
@@ -109,6 +111,35 @@ class _Entry(NamedTuple):
 
 # one undo step: sha -> (entry before, entry after); None = unlabelled
 _Step = dict[str, tuple["_Entry | None", "_Entry | None"]]
+
+
+_label_of = attrgetter("label")
+# Bulk work on a worker holds the GIL for at most one chunk per C call, so the GUI thread runs
+# in between (a single sorted() of 1M hashes held it for 2-3 s).
+_CHUNK = 50_000
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    """``items`` without repeats, in order (C-level, chunk by chunk)."""
+    seen: dict[str, None] = {}
+    for i in range(0, len(items), _CHUNK):
+        seen.update(dict.fromkeys(items[i : i + _CHUNK]))
+    return list(seen)
+
+
+def _key_order(keys: list[str]) -> list[int]:
+    """An order of ``keys`` close to SQLite's (by their first 8 UTF-8 bytes), GIL-friendly.
+
+    Only for locality of the writes: ties beyond 8 bytes are left in any order. Per key one
+    Python step (the interpreter passes the GIL on between them) and a numpy sort, which
+    runs without the GIL.
+    """
+    import numpy as np
+
+    prefix = [
+        int.from_bytes(k.encode("utf-8", "surrogatepass")[:8].ljust(8, b"\0"), "big") for k in keys
+    ]
+    return np.argsort(np.array(prefix, dtype=np.uint64), kind="stable").tolist()
 
 
 def _move_aside(path: Path) -> Path | None:
@@ -340,6 +371,9 @@ class LabelStore:
                     raise
                 time.sleep(0.01)
         db.execute(f"PRAGMA synchronous={_SYNCHRONOUS}")
+        # a 100k-item change touches most pages of the table and its seq index: with the
+        # default 2 MB cache they spill back and forth (6 s for 100k rows; 2 s with this)
+        db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         if "labels" not in tables:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -521,6 +555,25 @@ class LabelStore:
                 self._counts[label] += 1
             self._seq = max(self._seq, int(seq))
 
+    def _adopt_own(self, done: _Step, seq: int) -> None:
+        """Mirror this store's own committed change (no Python call per item)."""
+        entries = self._entries
+        counts = self._counts
+        befores = [b for b, _a in done.values()]
+        afters = [a for _b, a in done.values()]
+        for i in range(0, len(befores), _CHUNK):
+            counts.subtract(Counter(map(_label_of, filter(None, befores[i : i + _CHUNK]))))
+            counts.update(Counter(map(_label_of, filter(None, afters[i : i + _CHUNK]))))
+        for lab in [k for k, v in counts.items() if v <= 0]:
+            del counts[lab]
+        cleared = [s for s, (_b, a) in done.items() if a is None]
+        for s in cleared:
+            entries.pop(s, None)
+        kept = [(s, a) for s, (_b, a) in done.items() if a is not None]
+        for i in range(0, len(kept), _CHUNK):
+            entries.update(kept[i : i + _CHUNK])
+        self._seq = max(self._seq, int(seq))
+
     def _sync(self) -> None:
         """Adopt the changes any process committed since this store last looked."""
         if self._seq == 0 and not self._entries:  # first read: one plain scan, no per-row work
@@ -591,14 +644,19 @@ class LabelStore:
         try:
             self._sync()
             done: _Step = {}
+            get = self._entries.get
+            if expect_after is None:  # a new change: the common, possibly huge, case
+                for sha, (_before, dst) in plan.items():
+                    now = get(sha)
+                    if now != dst:
+                        done[sha] = (now, dst)
+                plan = {}
             for sha, (before, after) in plan.items():
-                if expect_after is None:
-                    src, dst = before, after
-                elif expect_after:
+                if expect_after:
                     src, dst = after, before
                 else:
                     src, dst = before, after
-                now = self._entries.get(sha)
+                now = get(sha)
                 if expect_after is not None:
                     if (now.label if now else None) != (src.label if src else None):
                         continue  # changed by another process since: its newer label wins
@@ -609,14 +667,19 @@ class LabelStore:
                 done[sha] = (now, dst)
             if done:
                 seq = self._next_seq()
+                # in key order: each B-tree page is visited once, not once per row (3x faster
+                # at 100k rows than the order of the selection)
+                rows = [
+                    (sha, e.label if e else None, e.path if e else None, seq)
+                    for sha, (_b, e) in done.items()
+                ]
+                if len(rows) > 1000:
+                    rows = [rows[i] for i in _key_order(list(done))]
                 db.executemany(
                     "INSERT INTO labels (sha, label, path, seq) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(sha) DO UPDATE SET label=excluded.label, path=excluded.path, "
                     "seq=excluded.seq",
-                    [
-                        (sha, e.label if e else None, e.path if e else None, seq)
-                        for sha, (_b, e) in done.items()
-                    ],
+                    rows,
                 )
             db.execute("COMMIT")
         except BaseException as exc:
@@ -629,10 +692,7 @@ class LabelStore:
             raise
         if done:
             self._schedule_flush()
-            self._adopt(
-                (sha, e.label if e else None, e.path if e else None, seq)
-                for sha, (_b, e) in done.items()
-            )
+            self._adopt_own(done, seq)
         skipped = len(plan) - len(done)
         if expect_after is not None and skipped:
             log.info(
@@ -714,7 +774,7 @@ class LabelStore:
         """
         if isinstance(shas, str):
             shas = [shas]
-        shas = list(dict.fromkeys(shas))  # de-duplicate, keep order
+        shas = _unique(shas)  # de-duplicate, keep order
         if label is not None:
             if not isinstance(label, str) or not label.strip():
                 raise ValueError("a label must be a non-empty string (use None to clear)")
@@ -737,29 +797,45 @@ class LabelStore:
         with self._lock:
             self._sync_quietly()
             plan: _Step = {}
+            get = self._entries.get
+            # one shared entry for the items without a path: no object per item
+            plain = _Entry(label, None) if label is not None else None
             for sha in shas:
-                before = self._entries.get(sha)
+                before = get(sha)
                 if label is None:
                     after = None
                 else:
-                    known = path_map.get(sha) or (before.path if before else None)
-                    after = _Entry(label, known)
+                    known = path_map.get(sha) if path_map else None
+                    if known is None and before is not None:
+                        known = before.path
+                    after = plain if known is None else _Entry(label, known)
                 if before != after:
                     plan[sha] = (before, after)
             if not plan:
                 return False
             done = self._write(plan, expect_after=None)
-            step = {
-                s: ba
-                for s, ba in done.items()
-                if (ba[0].label if ba[0] else None) != (ba[1].label if ba[1] else None)
-            }
-            if not step:
+            relabelled = 0
+            for b, a in done.values():
+                if (b.label if b else None) != (a.label if a else None):
+                    relabelled += 1
+            if not relabelled:
                 return False  # only last-known paths changed: saved, but not an undo step
             self._undo.append(done)
             self._redo.clear()
-            log.debug("labelled %d item(s) as %r", len(step), label)
+            log.debug("labelled %d item(s) as %r", relabelled, label)
             return True
+
+    @property
+    def undo_size(self) -> int:
+        """Items in the step :meth:`undo` would revert (0: nothing to undo)."""
+        with self._lock:
+            return len(self._undo[-1]) if self._undo else 0
+
+    @property
+    def redo_size(self) -> int:
+        """Items in the step :meth:`redo` would re-apply (0: nothing to redo)."""
+        with self._lock:
+            return len(self._redo[-1]) if self._redo else 0
 
     @property
     def can_undo(self) -> bool:

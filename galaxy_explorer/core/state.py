@@ -955,6 +955,39 @@ class AppState:
             self.labels_changed.emit()
         return changed
 
+    def apply_label_rows(self, groups: Mapping[str | None, np.ndarray]) -> bool:
+        """Give whole sets of rows a label at once: ``label → rows`` (None = cleared).
+
+        The bulk form of :meth:`apply_label_changes` for a large change found off the GUI
+        thread: C-level array work per label, no Python step per row. Returns True (and emits
+        ``labels_changed``) if any row's label changed.
+        """
+        n = len(self.manual)
+        groups = {
+            lab: r[(r >= 0) & (r < n)]
+            for lab, r in (
+                (lab, np.asarray(r, dtype=np.int64).ravel()) for lab, r in groups.items()
+            )
+        }
+        groups = {lab: r for lab, r in groups.items() if len(r)}
+        if not groups:
+            return False
+        m = self._manual
+        codes = m.codes
+        changed = False
+        for lab, rows in groups.items():
+            code = m.code(lab, add=True)  # -1 for None
+            rows = rows[codes[rows] != code]
+            if not len(rows):
+                continue
+            codes[rows] = code  # C-level: no Python step per row
+            changed = True
+        if not changed:
+            return False
+        self.manual_counts = self._count_manual()
+        self.labels_changed.emit()
+        return True
+
     def manual_label(self, row: int) -> str | None:
         return self.manual[row] if 0 <= row < len(self.manual) else None
 

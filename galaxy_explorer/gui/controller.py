@@ -17,9 +17,14 @@ controller never imports a view.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import threading
+from collections import deque
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +70,10 @@ def _prediction_attr(name: str) -> property:
 
     return property(get, set_, doc=f"``state.predictions.{name}``")
 
+
+# a label action (set, undo, redo) on more rows than this runs on a worker: 100k rows froze the
+# window for 15 s, 1M for 104 s (issue #12)
+BIG_LABEL_ROWS = 5000
 
 # UMAP finds neighbours exactly below this many points (no pynndescent to warm up)
 _UMAP_EXACT_ROWS = 4096
@@ -227,6 +236,11 @@ class Controller(QObject):
         self.jobs = Runner(2, "jobs", self)
         self.tasks = Runner(1, "tasks", self)
         self.heavy = Runner(1, "heavy", self)
+        # large label changes, one at a time and in order (see set_manual_label)
+        self.labeller = Runner(1, "labels", self)
+        self.big_label_rows = BIG_LABEL_ROWS
+        self._label_queue: deque[tuple[str, Any, Any]] = deque()
+        self._label_task: Task | None = None
         self._job: Task | None = None
         # extra export columns: rows -> (names, one dict per row); called off the GUI thread
         self.export_extras: Any = None
@@ -372,7 +386,12 @@ class Controller(QObject):
 
     def background_tasks(self) -> list[Task]:
         """Tasks of any kind whose threads have not finished yet."""
-        return [*self.jobs.pending(), *self.tasks.pending(), *self.heavy.pending()]
+        return [
+            *self.jobs.pending(),
+            *self.tasks.pending(),
+            *self.heavy.pending(),
+            *self.labeller.pending(),
+        ]
 
     def shutdown(self) -> None:
         """Stop every worker and wait for them (call before the window goes away)."""
@@ -388,6 +407,11 @@ class Controller(QObject):
         self.job_running = False
         self.tasks.shutdown()
         self.heavy.shutdown()
+        # the label write started (or about to start) is the user's work: let it finish
+        self.labeller.wait(120000)
+        self.labeller.shutdown()
+        self._label_task = None
+        self._save_queued_labels()
         self._close_stale_sessions()
         if self.session is not None:
             try:
@@ -801,7 +825,8 @@ class Controller(QObject):
 
     @Slot()
     def _on_labels_timer(self) -> None:
-        if not self._closed and self.session is not None:
+        # while a large label action runs, its worker brings the rows up to date
+        if not self._closed and self.session is not None and self._label_task is None:
             self._pull_label_changes()
 
     def manual_labels(self) -> list[str | None]:
@@ -821,26 +846,42 @@ class Controller(QObject):
             return None
 
     def set_manual_label(self, rows: list[int] | np.ndarray, label: str | None) -> None:
-        """Label rows by hand (None clears); persisted immediately, one undo step."""
+        """Label rows by hand (None clears); persisted immediately, one undo step.
+
+        Up to :attr:`big_label_rows` rows this is done at once; more rows are labelled on a
+        worker thread ("Labelling N images…" in the status bar) and the rows updated when
+        the change is saved. Label actions made meanwhile (set, undo, redo, rename) wait
+        in a queue and run in the order they were made.
+        """
         if self.session is None:
             return
-        rows = [int(r) for r in rows if 0 <= int(r) < self.n]
-        if not rows:
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        r = r[(r >= 0) & (r < self.n)]
+        if not len(r):
             return
-        shas = list(dict.fromkeys(self.items[r].sha256 for r in rows))
-        if self._label_store_call("saving", lambda: self.label_store.set(shas, label) or True):
-            self._pull_label_changes()
-            what = f"'{label}'" if label else "no label"
-            self.status.emit(f"Labelled {len(rows)} image{'s' if len(rows) != 1 else ''} as {what}")
+        if self._label_busy() or len(r) > self.big_label_rows:
+            self._queue_label("set", r, label)
+            return
+        self._label_now(r, label)
 
     def rename_manual_label(self, old: str, new: str) -> int:
-        """Images labelled ``old`` by hand become ``new`` (one undo step); returns how many."""
-        if self.session is None:
-            return 0
-        rows = self.state.manual.rows_with(old)  # vectorised: no walk over every row
+        """Images labelled ``old`` by hand become ``new`` (one undo step); returns how many.
+
+        The rows are found with one array comparison (no Python step per row); while an
+        earlier label action runs, the rename waits for it (and counts the rows it had then).
+        """
+        rows = self._rows_labelled(old)
         if len(rows) and new and new != old:
-            self.set_manual_label(rows, new)
+            if self._label_busy():
+                self._queue_label("rename", old, new)
+            else:
+                self.set_manual_label(rows, new)
         return len(rows)
+
+    def _rows_labelled(self, label: str) -> np.ndarray:
+        if self.session is None or not self.state.manual_counts.get(label):
+            return np.zeros(0, dtype=np.int64)
+        return self.state.manual.rows_with(label)  # the codes: one array comparison
 
     def undo_labels(self) -> bool:
         return self._undo_redo("undo")
@@ -851,10 +892,144 @@ class Controller(QObject):
     def _undo_redo(self, which: str) -> bool:
         if self.session is None:
             return False
+        store = self.label_store
+        size = getattr(store, f"{which}_size", 0) if store is not None else 0
+        if self._label_busy() or size > self.big_label_rows:
+            self._queue_label(which, None, None)
+            return True
+        return self._undo_redo_now(which)
+
+    # ------------------------------------------------------------------ large label actions
+    def _label_busy(self) -> bool:
+        return self._label_task is not None or bool(self._label_queue)
+
+    def _queue_label(self, kind: str, a: Any, b: Any) -> None:
+        self._label_queue.append((kind, a, b))
+        if self._label_task is None:
+            self._next_label_action()
+        else:
+            self._show_label_busy()
+
+    def _show_label_busy(self) -> None:
+        text = getattr(self._label_task, "label_text", "Labelling…")
+        if self._label_queue:
+            text += f" ({len(self._label_queue)} more label action(s) queued)"
+        self._busy(text)
+        self.status.emit(text)
+
+    def _next_label_action(self) -> None:
+        """Start the oldest queued label action (small ones run at once, in order)."""
+        while self._label_queue and self._label_task is None:
+            kind, a, b = self._label_queue.popleft()
+            store = self.label_store
+            if self.session is None or store is None:
+                continue
+            if kind == "rename":
+                rows = self._rows_labelled(a)
+                if len(rows) and b and b != a:
+                    self._label_queue.appendleft(("set", rows, b))
+                continue
+            if kind == "set":
+                rows, label = a, b
+                if len(rows) <= self.big_label_rows:
+                    self._label_now(rows, label)
+                    continue
+                items = self.items
+                plural = "s" if len(rows) != 1 else ""
+                text = f"Labelling {len(rows):,} image{plural}…"
+                done = f"Labelled {len(rows):,} image{plural} as " + (
+                    f"'{label}'" if label else "no label"
+                )
+
+                work = partial(_label_rows, store, items, rows, label)
+            else:
+                if getattr(store, f"{kind}_size") <= self.big_label_rows:
+                    self._undo_redo_now(kind)
+                    continue
+                text = "Undoing…" if kind == "undo" else "Redoing…"
+                done = kind.capitalize()
+                work = getattr(store, kind)
+            self._start_label_task(store, work, text, done, kind)
+
+    def _label_now(self, rows: np.ndarray, label: str | None) -> None:
+        rows_list = rows.tolist()
+        shas = list(dict.fromkeys(self.items[x].sha256 for x in rows_list))
+        if self._label_store_call("saving", lambda: self.label_store.set(shas, label) or True):
+            self._pull_label_changes()
+            what = f"'{label}'" if label else "no label"
+            n = len(rows_list)
+            self.status.emit(f"Labelled {n} image{'s' if n != 1 else ''} as {what}")
+
+    def _undo_redo_now(self, which: str) -> bool:
         ok = bool(self._label_store_call(which, getattr(self.label_store, which)))
         self._pull_label_changes()
         self.status.emit(which.capitalize() if ok else f"Nothing to {which}")
         return ok
+
+    def _start_label_task(self, store: Any, work: Any, text: str, done: str, kind: str) -> None:
+        token = self._label_token  # no pulls happen on the GUI thread while this runs
+        sha_rows = self.state._sha_rows
+
+        def run() -> tuple[bool, int, dict[str | None, np.ndarray]]:
+            with _no_full_collections():
+                ok = work()
+                tok, changes = store.changes_since(token)
+                groups: dict[str | None, list[int]] = {}
+                for sha, lab in changes.items():
+                    rs = sha_rows.get(sha)
+                    if rs:
+                        groups.setdefault(lab, []).extend(rs)
+                del changes
+            return ok, tok, {lab: np.asarray(v, dtype=np.int64) for lab, v in groups.items()}
+
+        task = self.labeller.start(
+            "labels",
+            run,
+            on_result=partial(self._on_labelled, store, done, kind),
+            on_error=lambda m, d: self.error.emit("Could not save labels", m),
+            on_done=self._on_label_task_done,
+            skip_stale=False,
+            supersede=False,
+        )
+        task.label_text = text  # type: ignore[attr-defined]
+        self._label_task = task
+        self._show_label_busy()
+
+    def _on_labelled(
+        self, store: Any, done: str, kind: str, result: tuple[bool, int, dict[Any, np.ndarray]]
+    ) -> None:
+        ok, token, groups = result
+        if store is not self.label_store or self.session is None:
+            return  # another catalogue was opened meanwhile: it read its labels afresh
+        self._label_token = max(self._label_token, token)
+        self.state.apply_label_rows(groups)
+        self.status.emit(done if ok or kind == "set" else f"Nothing to {kind}")
+
+    def _on_label_task_done(self, cancelled: bool) -> None:
+        self._label_task = None
+        if not self._label_queue:
+            self._busy("")
+        self._next_label_action()
+
+    def _save_queued_labels(self) -> None:
+        """On shutdown: save the label actions still queued (they are the user's work)."""
+        while self._label_queue:
+            kind, a, b = self._label_queue.popleft()
+            store = self.label_store
+            if store is None or self.session is None:
+                return
+            try:
+                if kind == "set":
+                    store.set(list(dict.fromkeys(self.items[x].sha256 for x in a.tolist())), b)
+                elif kind == "rename":
+                    rows = self._rows_labelled(a)
+                    if len(rows) and b and b != a:
+                        shas = [self.items[x].sha256 for x in rows.tolist()]
+                        store.set(list(dict.fromkeys(shas)), b)
+                else:
+                    getattr(store, kind)()
+            except Exception as exc:
+                log.error("could not save queued labels on closing: %s", exc)
 
     # ------------------------------------------------------------------ few-shot
     def propagate(self) -> None:
@@ -1006,6 +1181,28 @@ class Controller(QObject):
         path, count = result
         self.status.emit(f"Exported {count} rows to {path}")
         self.export_finished.emit(str(path), count)
+
+
+@contextlib.contextmanager
+def _no_full_collections() -> Iterator[None]:
+    """No cyclic garbage collection while a worker builds millions of tuples.
+
+    Each full collection walks every object in the process (a catalogue of 1M items has
+    millions) while holding the GIL: the window froze ~1 s at a time during a 1M-row label.
+    The tuples made here hold no cycles; collections resume (and catch up) afterwards.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _label_rows(store: Any, items: Any, rows: np.ndarray, label: str | None) -> bool:
+    """Save a label for rows (on a worker): their content hashes, then one store change."""
+    return bool(store.set([items[x].sha256 for x in rows.tolist()], label))  # it de-duplicates
 
 
 def _rows_of(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
