@@ -85,6 +85,10 @@ def _gc_watch(phase: str, info: dict) -> None:
         _GC_LOG.append((t - _gc_t0[0], now - t, threading.current_thread().name))
 
 
+#: installed libraries' folder: their frames are left out of the watchdog's stacks
+_LIBS = __import__("sysconfig").get_paths()["purelib"]
+
+
 class _Watchdog:
     """With ``GE_BENCH_WATCH=1``: while the GUI thread has not ticked for 150 ms, sample
     every thread's Python stack every 50 ms (what the GUI thread is doing, or waiting in,
@@ -120,7 +124,7 @@ class _Watchdog:
                 here = [
                     f"{Path(f.filename).name}:{f.lineno}({f.name})"
                     for f in stack
-                    if "site-packages" not in f.filename or f is stack[-1]
+                    if not f.filename.startswith(_LIBS) or f is stack[-1]
                 ][-4:]
                 who = "GUI" if ident == main else names.get(ident, str(ident))
                 self.samples.append((now - self.probe.t0, who, " < ".join(reversed(here))))
