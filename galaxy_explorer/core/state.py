@@ -1016,7 +1016,8 @@ class AppState:
         if rows is None:
             self.suggested[:] = NO_SUGGESTION
         else:
-            self.suggested[np.asarray(list(rows), dtype=np.int64)] = NO_SUGGESTION
+            r = rows if isinstance(rows, np.ndarray) else np.fromiter(rows, dtype=np.int64)
+            self.suggested[r.astype(np.int64, copy=False)] = NO_SUGGESTION
         self.suggestions_changed.emit()
 
     # ------------------------------------------------------------------ export

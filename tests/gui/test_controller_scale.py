@@ -194,3 +194,41 @@ def test_the_map_projection_finds_its_rows_on_the_worker_and_runs_once_per_rows(
     assert projected == [n]
     assert c.coords_kind == "pca" and np.isfinite(c.coords).all()
     c.shutdown()
+
+
+def test_accepting_a_million_suggestions_does_no_python_per_row(monkeypatch):
+    """Accept all few-shot suggestions at scale: rows grouped per label with numpy (a Python
+    step per row froze the window), the right rows per label, suggestions dropped."""
+    n = 300_000
+    c = _controller(n)
+    c.session = SimpleNamespace()
+    rng = np.random.default_rng(3)
+    sug = rng.integers(-1, 3, n).astype(np.int32)  # -1: no suggestion
+    c.state.suggestion_classes = ["spiral", "elliptical", "merger"]
+    c.state.suggested = sug.copy()
+    got: dict[str, np.ndarray] = {}
+    monkeypatch.setattr(
+        c, "set_manual_label", lambda rows, label: got.update({label: np.asarray(rows)})
+    )
+    with _Calls() as calls:
+        c.accept_suggestions()
+    assert calls.n < 5000, calls.n
+    for code, lab in enumerate(c.state.suggestion_classes):
+        assert np.array_equal(got[lab], np.flatnonzero(sug == code))
+    assert (c.state.suggested == -1).all()
+    # a given subset: only those rows, and rows without a suggestion are left alone
+    c.state.suggested = sug.copy()
+    got.clear()
+    some = np.array([0, 1, 2, 3, 10, 99_999, n - 1, n + 5, -2])
+    c.accept_suggestions(some)
+    valid = some[(some >= 0) & (some < n)]
+    for code, lab in enumerate(c.state.suggestion_classes):
+        want = valid[sug[valid] == code]
+        if len(want):
+            assert np.array_equal(np.sort(got[lab]), np.sort(want))
+        else:
+            assert lab not in got
+    left = sug.copy()
+    left[valid] = -1
+    assert np.array_equal(c.state.suggested, left)
+    c.shutdown()
