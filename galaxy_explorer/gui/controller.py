@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -33,6 +33,9 @@ from galaxy_explorer.core._arrays import paused_gc
 from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, load_default_labels
 from galaxy_explorer.core.state import NO_SUGGESTION, AppState, ManualLabels, QueryState
 from galaxy_explorer.gui.workers import Runner, Task
+
+if TYPE_CHECKING:
+    from galaxy_explorer.core.projection import PcaBasis
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +226,8 @@ class Controller(QObject):
         self._path_rows: dict[Path, int] | None = None
         # (id of the vector matrix, embedded rows) of the PCA last started: not run twice
         self._pca_key: tuple[int, int] | None = None
+        # (vector matrix, PCA basis fitted on it): kept while images stream in
+        self._pca_basis: tuple[np.ndarray, PcaBasis] | None = None
         self._keep_examples = True
         self._busy_text = ""
         self.state = AppState()
@@ -436,7 +441,7 @@ class Controller(QObject):
         elif isinstance(ev, workflows.VectorsDiscarded):
             self.tasks.bump("query")
             self.heavy.bump("projection")
-            self._pca_key = None
+            self._pca_key = self._pca_basis = None
             self.state.discard_vectors()
         elif isinstance(ev, workflows.EmbedProgress):
             self._on_progress(ev.progress)
@@ -449,7 +454,7 @@ class Controller(QObject):
             self._stale_sessions.append(old_session)  # closed once its job has stopped
             self._close_stale_sessions()
         self._path_rows = None
-        self._pca_key = None
+        self._pca_key = self._pca_basis = None
         self.tasks.bump("query")
         self.heavy.bump("projection")
         self.heavy.bump("propagate")
@@ -619,14 +624,25 @@ class Controller(QObject):
         # pynndescent (worth ~1 min of compiling) is only used by maps above ~4k points
         large = self.n > _UMAP_EXACT_ROWS
 
+        # While images stream in, the basis fitted earlier is kept until the rows have
+        # doubled: new points are placed in the map the user is looking at (it does not
+        # turn or jump every second), and only a PCA of the new size is fitted. Either way
+        # the matrix is read in blocks, never copied whole: a copy of the embedded rows every
+        # second (150 MB at 100k, 1.5 GB at 1M) held the GUI thread up while embedding (#12).
+        basis = self._pca_basis
+        if final or basis is None or basis[0] is not vectors or 2 * basis[1].n_fit < n_have:
+            basis = None
+
         def run(cancel: threading.Event) -> Any:
             if warm:  # the UMAP worker compiles while the map is still PCA (issue #12)
                 from galaxy_explorer.core._umap_child import prestart
 
                 prestart(large=large)
             rows = np.flatnonzero(have)
-            emb = _rows_of(vectors, rows)
-            return _tagged(rows, workflows.project(emb, cache_dir, umap=umap, cancel=cancel))
+            if umap:
+                emb = _rows_of(vectors, rows)
+                return _tagged(rows, workflows.project(emb, cache_dir, umap=True, cancel=cancel))
+            return self._pca_steps(vectors, rows, None if basis is None else basis[1])
 
         self.heavy.start(
             "projection",
@@ -634,6 +650,22 @@ class Controller(QObject):
             on_yield=self._on_projection,
             on_error=self._on_projection_failed,
             on_done=self._on_projection_done,
+        )
+
+    def _pca_steps(self, vectors: np.ndarray, rows: np.ndarray, basis: PcaBasis | None) -> Any:
+        """The PCA map of ``vectors[rows]`` (on a worker), fitting a basis unless given one."""
+        from galaxy_explorer.core import projection
+        from galaxy_explorer.core.jobs import ProjectionProgress
+
+        fitted = basis is None
+        if basis is None:
+            basis = projection.pca_fit(vectors, rows)
+        xy = projection.pca_apply(basis, vectors, rows)
+        # the basis is kept by the GUI thread (_on_projection), so a stale job cannot keep it
+        yield (
+            rows,
+            ProjectionProgress("pca", coords=xy, finished=True),
+            ((vectors, basis) if fitted else None),
         )
 
     def _umap_cache_dir(self) -> Path:
@@ -644,8 +676,10 @@ class Controller(QObject):
             root = default_cache_dir()
         return Path(root)
 
-    def _on_projection(self, value: tuple[np.ndarray, Any]) -> None:
-        rows, p = value
+    def _on_projection(self, value: tuple[Any, ...]) -> None:
+        rows, p, *fitted = value
+        if fitted and fitted[0] is not None:
+            self._pca_basis = fitted[0]
         if p.error:
             self.error.emit("UMAP failed", p.error)
         elif p.coords is not None and not p.cancelled:

@@ -187,3 +187,55 @@ def test_imports_stay_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_pca_fit_and_apply_on_rows_match_pca_of_those_rows():
+    """A basis fitted on ``rows`` of a matrix gives pca_2d of ``matrix[rows]``, whichever
+    way it reads them (most rows: whole blocks; few rows: gathered; float16 storage)."""
+    from galaxy_explorer.core import projection
+    from galaxy_explorer.core.projection import pca_apply, pca_fit
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3000, 16)).astype(np.float32) * np.linspace(3, 0.1, 16)
+    many = np.sort(rng.choice(3000, 2500, replace=False))
+    few = np.sort(rng.choice(3000, 200, replace=False))
+    for rows in (many, few):
+        want = pca_2d(x[rows])
+        got = pca_apply(pca_fit(x, rows), x, rows)
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    half = x.astype(np.float16)
+    np.testing.assert_allclose(
+        pca_apply(pca_fit(half, many), half, many), pca_2d(half[many]), atol=1e-3
+    )
+    # block boundaries: the rows of each block are found however the blocks fall
+    old = projection._APPLY_BLOCK
+    projection._APPLY_BLOCK = 97
+    try:
+        np.testing.assert_allclose(pca_apply(pca_fit(x, many), x, many), pca_2d(x[many]), atol=1e-4)
+    finally:
+        projection._APPLY_BLOCK = old
+
+
+def test_pca_of_most_rows_never_copies_the_matrix():
+    """Projecting the embedded rows of a big matrix reads it in blocks: the memory it
+    allocates stays far below the matrix (a ``vectors[rows]`` copy of 10^6 x 384 float32
+    is 1.5 GB, redone every second while images stream in)."""
+    import tracemalloc
+
+    from galaxy_explorer.core.projection import pca_apply, pca_fit
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300_000, 64)).astype(np.float32)  # 77 MB
+    rows = np.flatnonzero(rng.random(len(x)) < 0.97)
+    tracemalloc.start()
+    try:
+        xy = pca_apply(pca_fit(x, rows), x, rows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert xy.shape == (len(rows), 2)
+    assert peak < 0.5 * x.nbytes, (
+        f"{peak / 2**20:.0f} MB allocated for a {x.nbytes / 2**20:.0f} MB matrix"
+    )
+    # the old way, for scale: a copy of the rows is as big as the matrix
+    assert x[rows].nbytes > 0.9 * x.nbytes

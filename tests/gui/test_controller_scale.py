@@ -232,3 +232,44 @@ def test_accepting_a_million_suggestions_does_no_python_per_row(monkeypatch):
     left[valid] = -1
     assert np.array_equal(c.state.suggested, left)
     c.shutdown()
+
+
+def test_streaming_pca_keeps_its_basis_until_the_rows_double(qtbot):
+    """While images stream in, new points join the map on screen (the basis fitted before
+    is kept, old points do not move) until the embedded rows have doubled; the map of the
+    finished job is fitted afresh."""
+    n = 4000
+    c = _controller(n)
+    rng = np.random.default_rng(1)
+    d = 8
+
+    def vectors(k: int, wide: int) -> np.ndarray:
+        v = rng.standard_normal((k, d)).astype(np.float32) * 0.05
+        v[:, wide] += rng.standard_normal(k).astype(np.float32) * 3  # the main direction
+        return v
+
+    def projected(final: bool = False) -> np.ndarray:
+        before = c.state.coords
+        c._run_pca(final=final)
+        qtbot.waitUntil(lambda: c.state.coords is not before, timeout=10000)
+        return c.state.coords.copy()
+
+    c.state.add_rows(np.arange(0, 1000), vectors(1000, 0))
+    first = projected()
+    assert np.isfinite(first[:1000]).all()
+    # 600 more rows (not doubled), spread along another axis: placed with the old basis
+    c.state.add_rows(np.arange(1000, 1600), vectors(600, 1) * 3)
+    second = projected()
+    np.testing.assert_array_equal(second[:1000], first[:1000])
+    assert np.isfinite(second[:1600]).all()
+    # past double the fitted rows, the basis is fitted again: the new main axis shows
+    c.state.add_rows(np.arange(1600, 4000), vectors(2400, 1) * 3)
+    third = projected()
+    assert not np.allclose(third[:1000], first[:1000], atol=1e-3)
+    # the job's final map is fitted on all rows: it equals a fresh PCA of them
+    from galaxy_explorer.core.projection import pca_2d
+
+    c._pca_key = None
+    final = projected(final=True)
+    np.testing.assert_allclose(final, pca_2d(c.state.vectors), atol=1e-4)
+    c.shutdown()
