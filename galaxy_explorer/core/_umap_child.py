@@ -118,9 +118,11 @@ def warm_up(
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Tensorflow.*")
             import umap  # noqa: F401 - slow: numba
+        from galaxy_explorer.core._arrays import limit_blas_threads
         from galaxy_explorer.core.projection import enable_disk_cache
 
         enable_disk_cache()
+        limit_blas_threads()  # scipy's BLAS is loaded now (see serve)
 
     def fit(n: int, place: int = 0) -> None:
         import umap
@@ -149,6 +151,7 @@ def serve() -> None:
 
     While no request waits after the start, :func:`warm_up` compiles what maps need.
     """
+    from galaxy_explorer.core._arrays import limit_blas_threads
     from galaxy_explorer.core.projection import UMAPCancelled, UMAPConfig, cached_umap
 
     try:  # be the background work that it is
@@ -195,6 +198,10 @@ def serve() -> None:
         def progress(done: int, total: int, rid: int = rid) -> None:
             send({"id": rid, "done": int(done), "total": int(total)})
 
+        # BLAS threads (numpy's and scipy's, loaded with umap) limited for every request:
+        # two spinning OpenBLAS threads made a 1k map's spectral start and PCA 5x slower
+        # whenever anything else ran (#12)
+        limit_blas_threads()
         try:
             emb = np.load(req["emb"], mmap_mode="r", allow_pickle=False)
             cached_umap(
@@ -227,6 +234,11 @@ def _child_env(large: bool = True) -> dict[str, str]:
     ``large=False`` limits the warm-up to what small maps need (unless it is switched off).
     """
     env = dict(os.environ)
+    # every BLAS the worker loads (numpy's, scipy's) starts with one thread less than the
+    # CPUs (limit_blas_threads() applies it again per request); OpenMP (faiss) is left alone
+    blas = str(max(1, (os.cpu_count() or 2) - 1))
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, blas)
     if not large and env.get(ENV_WARM, "1") != "0":
         env[ENV_WARM] = "small"
     root = str(Path(__file__).resolve().parents[2])

@@ -29,7 +29,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from galaxy_explorer.core import workflows
-from galaxy_explorer.core._arrays import paused_gc
+from galaxy_explorer.core._arrays import limit_blas_threads, paused_gc
 from galaxy_explorer.core.defaults import UNCERTAIN, LabelDef, load_default_labels
 from galaxy_explorer.core.state import NO_SUGGESTION, AppState, ManualLabels, QueryState
 from galaxy_explorer.gui.workers import Runner, Task
@@ -80,23 +80,14 @@ _UMAP_EXACT_ROWS = 4096
 
 
 def leave_a_core_to_the_gui() -> int:
-    """Limit the BLAS library's threads (OpenBLAS, MKL) to one less than the CPUs (min 1).
+    """Limit the BLAS library's threads to one less than the CPUs (min 1).
 
-    BLAS threads wait for work by spinning: on a 2-core machine a PCA of 1,000 vectors took
-    2-7 s with two OpenBLAS threads and 0.4 s with one (measured under load), and the
-    spinning threads took the core the GUI thread needed. Process-wide; applied again at
-    each call, since a BLAS loaded later (scipy's, torch's) starts with every core. Returns
-    the limit (0 if the limit could not be set).
+    See :func:`galaxy_explorer.core._arrays.limit_blas_threads`: spinning BLAS threads
+    took the core the GUI thread needed (a PCA of 1,000 vectors took 2-7 s with two OpenBLAS
+    threads and 0.4 s with one under load). Applied again at each controller, since a BLAS
+    loaded later starts with every core. Returns the limit (0 if it could not be set).
     """
-    n = max(1, (os.cpu_count() or 2) - 1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=n, user_api="blas")
-    except Exception as exc:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        log.debug("could not limit the BLAS threads: %s", exc)
-        return 0
-    return n
+    return limit_blas_threads()
 
 
 class Controller(QObject):

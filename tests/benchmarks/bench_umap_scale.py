@@ -94,9 +94,11 @@ def _map(emb: np.ndarray, config, tmp: Path, name: str = "") -> tuple[float, flo
 
 def run(n_big: int = 100_000, fit_rows: int | None = None, again: int = 1) -> dict[str, float]:
     """Run the steps above; ``again=0`` skips step 4 (for a single 1M map)."""
+    from galaxy_explorer.core._arrays import limit_blas_threads
     from galaxy_explorer.core._umap_child import worker
     from galaxy_explorer.core.projection import UMAPConfig
 
+    limit_blas_threads()  # as the app does (its PCA of each map runs in this process)
     cfg = UMAPConfig() if fit_rows is None else UMAPConfig(fit_rows=fit_rows)
     tmp = Path(tempfile.mkdtemp(prefix="ge-bench-umap-"))
     res: dict[str, float] = {}

@@ -86,3 +86,28 @@ def test_prestarted_worker_warms_up_then_serves(tmp_path):
     out = [c for c in umap_steps(emb, tmp_path, {"fit_rows": 200}) if c is not None]
     assert out and out[-1].shape == (300, 2) and np.isfinite(out[-1]).all()
     assert w.pid == pid and w.started >= 1  # the warmed process served it
+
+
+def test_the_umap_worker_starts_its_blas_with_a_core_left(tmp_path):
+    """The worker's BLAS libraries (numpy's and scipy's, which umap loads) use one thread
+    less than the CPUs: two spinning OpenBLAS threads made a 1k map's PCA and spectral
+    start 5x slower whenever anything else ran on a 2-core machine (#12)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from galaxy_explorer.core._umap_child import _child_env
+
+    code = (
+        "import json, numpy, scipy.linalg; from threadpoolctl import threadpool_info;"
+        "print(json.dumps([i['num_threads'] for i in threadpool_info()"
+        " if i.get('user_api') == 'blas']))"
+    )
+    env = _child_env()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    threads = json.loads(out.stdout)
+    want = max(1, (os.cpu_count() or 2) - 1)
+    assert threads and all(t <= want for t in threads), threads
