@@ -41,7 +41,8 @@ thread, gallery, map, memory) but not reading them from disk: the folder scan (4
 100k files measured, so ~45 s at 1M: over the target by itself) and the store read. Writing
 a million real files took ~3.5 ms each on this shared 2-core machine (about an hour), which
 is why. Without ``--synthetic`` a 1M catalogue is built on disk like the others (with
-``GE_BENCH_DIR`` the catalogues are built there once and kept for later runs).
+``GE_BENCH_DIR`` the catalogues are built there once and kept for later runs, rebuilt when the
+model key differs).
 
 The catalogues are built in a child process, so the peak RSS reported (``ru_maxrss`` of
 this process) is the app's own: the windows opened, not the builder.
@@ -280,11 +281,11 @@ from _bench_catalogue import build_catalogue
 from galaxy_explorer.core.model import ClipAdapter
 adapter = ClipAdapter.load({model!r}, device="cpu")
 for n in {sizes!r}:
-    done = Path({tmp!r}) / f"cat{{n}}.built"
-    if not done.exists():
+    done = Path({tmp!r}) / f"cat{{n}}.built"  # records the model key the vectors are under
+    if not done.exists() or done.read_text() != adapter.model_key:
         build_catalogue(Path({tmp!r}) / f"cat{{n}}", Path({cache!r}), n, adapter.model_key,
                         adapter.dim, verbose=True)
-        done.write_text("ok")
+        done.write_text(adapter.model_key)
 """
 
 

@@ -164,7 +164,7 @@ def test_the_map_projection_finds_its_rows_on_the_worker_and_runs_once_per_rows(
     (0.1-0.2 s under load), and a cached open projected the same rows twice (#12)."""
     import threading
 
-    from galaxy_explorer.core import workflows
+    from galaxy_explorer.core import projection
     from galaxy_explorer.core.state import AppState
 
     n = 3000
@@ -173,19 +173,19 @@ def test_the_map_projection_finds_its_rows_on_the_worker_and_runs_once_per_rows(
     c.state.add_rows(np.arange(n), np.eye(n, 8, dtype=np.float32) + 0.1)
     main = threading.main_thread()
     real_rows = AppState.embedded_rows
-    real_project = workflows.project
+    real_apply = projection.pca_apply
     projected = []
 
     def rows_off_gui(self):
         assert threading.current_thread() is not main, "embedded rows found on the GUI thread"
         return real_rows(self)
 
-    def project(emb, *a, **k):
-        projected.append(len(emb))
-        return real_project(emb, *a, **k)
+    def apply(basis, vectors, rows=None):
+        projected.append(len(vectors) if rows is None else len(rows))
+        return real_apply(basis, vectors, rows)
 
     monkeypatch.setattr(AppState, "embedded_rows", rows_off_gui)
-    monkeypatch.setattr(workflows, "project", project)
+    monkeypatch.setattr(projection, "pca_apply", apply)
     with qtbot.waitSignal(c.projection_changed, timeout=30000):
         c._run_pca()  # the first points, as cached vectors arrive
     c._run_pca(final=True)  # the job is done: the same rows, no second PCA
