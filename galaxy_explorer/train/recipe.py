@@ -641,6 +641,12 @@ def main(argv: list[str] | None = None) -> int:
         help="override recipe values (JSON values)",
     )
     p.add_argument(
+        "--accept-per-class",
+        type=int,
+        metavar="N",
+        help="held-out images per class for the scores (default 150; 20 with --quick)",
+    )
+    p.add_argument(
         "--sample",
         type=Path,
         metavar="DIR",
@@ -667,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe,
         workers=args.workers,
         resume=args.resume,
-        n_accept_per_class=20 if args.quick else 150,
+        n_accept_per_class=args.accept_per_class or (20 if args.quick else 150),
         threads=args.threads,
         text_model=args.text_model,
     )

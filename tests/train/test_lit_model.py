@@ -317,13 +317,16 @@ def test_recipe_quick_runs_end_to_end_and_resumes_to_identical_weights(tmp_path)
     from galaxy_explorer.train import recipe
 
     out, work = tmp_path / "model", tmp_path / "work"
+    # smaller than --quick (CI time): 200 training pairs, 10 held-out images per class
     argv = ["--quick", "--out", str(out), "--work", str(work), "--workers", "1", "--threads", "1"]
+    argv += ["--set", "n_train=200", "n_val=40", "--accept-per-class", "10"]
     assert recipe.main(argv) == 0
     m = json.loads((out / "metrics.json").read_text())
+    assert m["recipe"]["n_train"] == 200
     for name in ("trained", "floor"):
         fq = m[name]["fresh_queries"]
         assert len(fq["per_query"]) >= 20 and 0.0 <= fq["recall_at_10"] <= 1.0
-        assert m[name]["n_images"] == 140
+        assert m[name]["n_images"] == 70
     card = (out / "README.md").read_text()
     assert "Second query list" in card and not re.search(r"\{[a-z_0-9]+\}", card)
     rank = m["recipe"]["image_span_rank"]
