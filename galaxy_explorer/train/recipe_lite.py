@@ -72,6 +72,7 @@ RECIPE: dict[str, Any] = dict(
     everyday_span=300,
     image_span_rank=32,
     max_text_tokens=64,
+    feature_taps=(),
 )
 QUICK: dict[str, Any] = dict(n_train=300, n_val=70, epochs=3)
 #: Not shipped (issue 9, 2026-12-01): 30 % app-rendered FITS cutouts fix the FITS zero-shot
@@ -94,10 +95,13 @@ def build_model(
     text_model: Path | None = None,
     max_text_tokens: int = 64,
     seed: int = 0,
+    feature_taps: tuple[int, ...] | list[int] = (),
 ) -> tuple[Any, Any]:
     """The dual encoder: EfficientNet-Lite0 image tower (+ head) and locked MiniLM text tower.
 
-    Returns ``(model, processor)``. ``pretrained`` loads the ImageNet backbone weights.
+    Returns ``(model, processor)``. ``pretrained`` loads the ImageNet backbone weights;
+    ``feature_taps`` are the backbone blocks whose pooled maps the head also reads
+    (:class:`~galaxy_explorer.models.efficientnet_lite.EfficientNetLiteConfig`).
     """
     import torch
     from transformers import CLIPImageProcessor, VisionTextDualEncoderProcessor
@@ -117,6 +121,8 @@ def build_model(
         hidden_size=384 if head_hidden else FEATURE_DIM,
         head_dropout=head_dropout,
     )
+    if feature_taps:  # absent otherwise: the config stays the one of the earlier models
+        vision["feature_taps"] = list(feature_taps)
     model, processor = build_lit_model(
         vision=vision,
         image_size=image_size,
@@ -155,10 +161,12 @@ def preprocess(rgbs: list[np.ndarray], size: int) -> Any:
 def backbone_features(
     vision_model: Any, rgbs: list[np.ndarray], size: int, batch: int = 64, progress: bool = False
 ) -> np.ndarray:
-    """Pooled (N, 1280) backbone features of RGB cutouts, float32."""
+    """The head's input features of RGB cutouts, float32: (N, 1280) pooled backbone features,
+    wider with ``feature_taps`` (:func:`~galaxy_explorer.models.efficientnet_lite.feature_dim`).
+    """
     import torch
 
-    from galaxy_explorer.models.efficientnet_lite import fuse_batch_norms
+    from galaxy_explorer.models.efficientnet_lite import feature_dim, fuse_batch_norms
 
     m = fuse_batch_norms(vision_model.eval())
     out = []
@@ -175,7 +183,9 @@ def backbone_features(
                 bar.update(len(x))
     if bar is not None:
         bar.close()
-    return np.concatenate(out) if out else np.zeros((0, 1280), np.float32)
+    if out:
+        return np.concatenate(out)
+    return np.zeros((0, feature_dim(getattr(m.config, "feature_taps", ()))), np.float32)
 
 
 def feature_cache_path(work: Path, n: int, seed: int, r: dict[str, Any]) -> Path:
@@ -190,6 +200,8 @@ def feature_cache_path(work: Path, n: int, seed: int, r: dict[str, Any]) -> Path
     }
     if r.get("app_render_fraction"):  # absent when 0: caches made before it stay valid
         fields["app"] = r["app_render_fraction"]
+    if r.get("feature_taps"):  # likewise
+        fields["taps"] = sorted(int(i) for i in r["feature_taps"])
     key = json.dumps(fields, sort_keys=True)
     return work / f"feats_{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt"
 
@@ -278,7 +290,7 @@ def train_head(
 ) -> list[dict[str, Any]]:
     """Train the vision head + visual projection + temperature on cached backbone features.
 
-    ``feats`` (N, 1280) pooled backbone features, ``text`` (M, 384) normalised locked text
+    ``feats`` (N, D) pooled backbone features (:func:`backbone_features`), ``text`` (M, 384) normalised locked text
     embeddings of the distinct captions, ``caption_ids`` (N,) each image's caption row.
     ``val`` = (features, class ids, class-prompt embeddings in :data:`PLAIN` order) for a
     zero-shot check after each tenth of the epochs. ``classes`` = (normalised class text
@@ -827,6 +839,7 @@ def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[
         r["head_dropout"],
         max_text_tokens=r["max_text_tokens"],
         seed=TRAIN_SEED,
+        feature_taps=r.get("feature_taps") or (),
     )
     val = cached_feature_set(args.work, model.vision_model, r["n_val"], VAL_SEED, r, args.workers)
     tr = cached_feature_set(

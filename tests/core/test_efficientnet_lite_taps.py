@@ -1,0 +1,136 @@
+"""Multi-scale features of the EfficientNet-Lite tower (``feature_taps``): pooled statistics
+of intermediate blocks concatenated to the head's input. A config without the key (every
+model saved before it existed) must behave exactly as before."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_efficientnet_lite import _tiny_lite_dual_encoder
+
+torch = pytest.importorskip("torch")
+
+
+def _calibrated(cfg):
+    from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteVisionModel
+
+    torch.manual_seed(0)
+    m = EfficientNetLiteVisionModel(cfg)
+    with torch.no_grad():  # batch norms with non-trivial statistics
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.normal_(0, 0.2)
+                mod.running_var.uniform_(0.5, 2.0)
+    return m.eval()
+
+
+def test_a_config_without_the_key_is_the_plain_average_model():
+    """Old configs (no ``feature_taps``): head input = the 1,280-d average of the head conv,
+    pooler output = head(that), as the model computed before the key existed."""
+    from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig
+
+    old = EfficientNetLiteConfig(image_size=64, head_hidden=32, hidden_size=16).to_dict()
+    old.pop("feature_taps")
+    cfg = EfficientNetLiteConfig.from_dict(old)
+    assert cfg.feature_taps == []
+    m = _calibrated(cfg)
+    assert m.head.fc1.in_features == 1280
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():  # the model runs channels-last (same numbers only in that layout)
+        ref_map = m.backbone(x.contiguous(memory_format=torch.channels_last))
+        ref = m.head(ref_map.mean(dim=(2, 3)))
+        out = m(pixel_values=x)
+    torch.testing.assert_close(out.last_hidden_state, ref_map, rtol=0, atol=0)
+    torch.testing.assert_close(out.pooler_output, ref, rtol=0, atol=0)
+    torch.testing.assert_close(m.pooled_features(x), ref_map.mean(dim=(2, 3)), rtol=0, atol=0)
+
+
+def test_tapped_features_are_the_blocks_pooled_statistics():
+    from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig, feature_dim
+
+    taps = [4, 7, 15]
+    m = _calibrated(EfficientNetLiteConfig(image_size=64, head_hidden=8, feature_taps=taps))
+    assert feature_dim(taps) == 1280 + 4 * (40 + 80 + 320) == m.head.fc1.in_features
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        f = m.pooled_features(x)
+        h = m.backbone.stem(x)
+        want = []
+        for i, blk in enumerate(m.backbone._blocks):
+            h = blk(h)
+            if i in taps:
+                a = h.shape[2] // 4
+                c = h[:, :, a : h.shape[2] - a, a : h.shape[3] - a]
+                want += [
+                    h.mean((2, 3)),
+                    h.amax((2, 3)),
+                    c.mean((2, 3)),
+                    h.std((2, 3), correction=0),
+                ]
+        want.append(m.backbone.top(h).mean((2, 3)))
+        out = m(pixel_values=x)
+    assert f.shape == (3, feature_dim(taps))
+    torch.testing.assert_close(f, torch.cat(want, 1), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.pooler_output, m.head(f), rtol=1e-5, atol=1e-5)
+    # the centre statistic differs from the mean: a spot in the corner vs in the middle
+    assert not torch.allclose(f[:, 1280:1320], f[:, 1360:1400])
+
+
+def test_fused_batch_norms_keep_the_tapped_function():
+    from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig, fuse_batch_norms
+
+    m = _calibrated(EfficientNetLiteConfig(image_size=64, head_hidden=8, feature_taps=[10, 14]))
+    f = fuse_batch_norms(m)
+    assert f.config.feature_taps == [10, 14]
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            m(pixel_values=x).pooler_output, f(pixel_values=x).pooler_output, atol=1e-4, rtol=1e-4
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(head_hidden=8, feature_taps=[16]), "block indices 0-15"),
+        (dict(head_hidden=8, feature_taps=[-1]), "block indices 0-15"),
+        (dict(head_hidden=0, feature_taps=[4]), "needs a head"),
+    ],
+)
+def test_bad_taps_are_refused_clearly(kwargs, match):
+    from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig
+
+    with pytest.raises(ValueError, match=match):
+        EfficientNetLiteConfig(**kwargs)
+
+
+def test_a_tapped_model_saves_and_loads_through_the_adapter(tmp_path):
+    """Saved as safetensors + JSON (the taps in the config), rebuilt by the adapter from the
+    project's code with the same embeddings."""
+    from galaxy_explorer.core.model import ClipAdapter, _unwrap
+
+    folder = _tiny_lite_dual_encoder(tmp_path / "lite", feature_taps=[4, 10])
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["vision_config"]["feature_taps"] == [4, 10]
+    a = ClipAdapter.load(str(folder), device="cpu", precision="fp32")
+    assert a.model.vision_model.head.fc1.in_features == 1280 + 4 * (40 + 112)
+    rng = np.random.default_rng(1)
+    rgbs = [rng.integers(0, 255, (40, 47, 3), dtype=np.uint8) for _ in range(3)]
+    got = a.embed_images(rgbs)
+    with torch.no_grad():
+        ref = _unwrap(a.model.get_image_features(pixel_values=a.preprocess(rgbs)), "image")
+    np.testing.assert_allclose(got, torch.nn.functional.normalize(ref, dim=-1).numpy(), atol=1e-5)
+    assert np.ptp(got, axis=0).max() > 1e-3
+
+
+def test_recipe_feature_cache_key_changes_only_with_taps(tmp_path):
+    """Feature caches made before the key existed stay valid; tapped features get their own."""
+    from galaxy_explorer.train import recipe_lite as RL
+
+    r = dict(RL.RECIPE, feature_taps=())
+    old = {k: v for k, v in r.items() if k != "feature_taps"}
+    assert RL.feature_cache_path(tmp_path, 10, 1, r) == RL.feature_cache_path(tmp_path, 10, 1, old)
+    tapped = RL.feature_cache_path(tmp_path, 10, 1, dict(r, feature_taps=[4, 7]))
+    assert tapped != RL.feature_cache_path(tmp_path, 10, 1, r)
