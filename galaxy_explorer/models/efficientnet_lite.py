@@ -222,19 +222,31 @@ class EfficientNetLiteBackbone(nn.Module):
 
 
 class EfficientNetLiteHead(nn.Module):
-    """Pooled feature → ``hidden_size``: LayerNorm, Linear, GELU, Linear (or nothing)."""
+    """Pooled feature → ``hidden_size``: LayerNorm, Linear, GELU, Linear (or nothing).
+
+    With ``feature_taps`` the input is first standardised per feature,
+    ``(x - input_shift) / input_scale`` (buffers saved with the model, set from the training
+    features by the recipe; 0 and 1 until then): the tapped statistics differ in scale by
+    orders of magnitude, and one LayerNorm over all of them lets the largest drown the rest.
+    """
 
     def __init__(self, cfg: EfficientNetLiteConfig) -> None:
         super().__init__()
         self.dropout = nn.Dropout(cfg.head_dropout)
         self.enabled = cfg.head_hidden > 0
+        self.standardise = bool(getattr(cfg, "feature_taps", ())) and self.enabled
         if self.enabled:
             dim = feature_dim(getattr(cfg, "feature_taps", ()))
+            if self.standardise:
+                self.register_buffer("input_shift", torch.zeros(dim))
+                self.register_buffer("input_scale", torch.ones(dim))
             self.norm = nn.LayerNorm(dim)
             self.fc1 = nn.Linear(dim, cfg.head_hidden)
             self.fc2 = nn.Linear(cfg.head_hidden, cfg.hidden_size)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        if self.standardise:
+            pooled = (pooled - self.input_shift) / self.input_scale
         h = self.dropout(pooled)
         if not self.enabled:
             return h

@@ -73,6 +73,7 @@ RECIPE: dict[str, Any] = dict(
     image_span_rank=32,
     max_text_tokens=64,
     feature_taps=(),
+    tap_weight=1.0,
 )
 QUICK: dict[str, Any] = dict(n_train=300, n_val=70, epochs=3)
 #: Not shipped (issue 9, 2026-12-01): 30 % app-rendered FITS cutouts fix the FITS zero-shot
@@ -265,6 +266,26 @@ def cached_feature_set(
 
 
 # ------------------------------------------------------------------------------ training
+def set_input_standardisation(head: Any, feats: Any, taps: Any, tap_weight: float = 1.0) -> None:
+    """Set a tapped head's per-feature standardisation from the training features.
+
+    ``input_shift`` = the features' mean, ``input_scale`` = their standard deviation (at
+    least 1e-3), divided by ``tap_weight`` on the tapped blocks' statistics (below 1 they
+    weigh less than the 1,280-d head-conv average after standardising).
+    """
+    import torch
+
+    from galaxy_explorer.models.efficientnet_lite import FEATURE_DIM
+
+    x = torch.as_tensor(feats).float()
+    scale = x.std(0).clamp_min(1e-3)
+    if taps and tap_weight != 1.0:
+        scale[: x.shape[1] - FEATURE_DIM] /= float(tap_weight)
+    with torch.no_grad():
+        head.input_shift.copy_(x.mean(0))
+        head.input_scale.copy_(scale)
+
+
 def caption_text_features(model: Any, tokenizer: Any, captions: list[str], max_length: int) -> Any:
     """Normalised locked text embeddings of the distinct ``captions`` and each caption's row."""
     import torch
@@ -865,6 +886,10 @@ def _train(args: argparse.Namespace, r: dict[str, Any], t_start: float) -> dict[
         model, proc.tokenizer, list(prompts.values()), r["max_text_tokens"]
     )
     floor_zs = head_zero_shot(model, val["feats"], val["labels"], pe)
+    if r.get("feature_taps"):
+        set_input_standardisation(
+            model.vision_model.head, tr["feats"], r["feature_taps"], r.get("tap_weight", 1.0)
+        )
     feats, all_text, all_ids, labels = tr["feats"], text, ids, tr["labels"]
     extra_texts = None
     if r.get("everyday_fraction"):

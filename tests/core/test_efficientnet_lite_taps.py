@@ -134,3 +134,50 @@ def test_recipe_feature_cache_key_changes_only_with_taps(tmp_path):
     assert RL.feature_cache_path(tmp_path, 10, 1, r) == RL.feature_cache_path(tmp_path, 10, 1, old)
     tapped = RL.feature_cache_path(tmp_path, 10, 1, dict(r, feature_taps=[4, 7]))
     assert tapped != RL.feature_cache_path(tmp_path, 10, 1, r)
+
+
+def test_tapped_head_standardises_its_input_and_keeps_it_through_save_and_fuse(tmp_path):
+    """The recipe sets the head's per-feature standardisation from the training features;
+    the buffers are part of the saved weights and survive folding the batch norms."""
+    from galaxy_explorer.models.efficientnet_lite import (
+        EfficientNetLiteConfig,
+        EfficientNetLiteVisionModel,
+        fuse_batch_norms,
+    )
+    from galaxy_explorer.train.recipe_lite import set_input_standardisation
+
+    m = _calibrated(EfficientNetLiteConfig(image_size=64, head_hidden=8, feature_taps=[4]))
+    x = torch.randn(6, 3, 64, 64)
+    with torch.no_grad():
+        f = m.pooled_features(x)
+        before = m.head(f)
+    set_input_standardisation(m.head, f, [4], tap_weight=0.5)
+    torch.testing.assert_close(m.head.input_shift, f.mean(0))
+    sd = f.std(0).clamp_min(1e-3)
+    torch.testing.assert_close(m.head.input_scale[160:], sd[160:])  # head-conv average
+    torch.testing.assert_close(m.head.input_scale[:160], sd[:160] / 0.5)  # block 4's stats
+    with torch.no_grad():
+        after = m.head(f)
+        z = (f - f.mean(0)) / m.head.input_scale
+        want = m.head.fc2(torch.nn.functional.gelu(m.head.fc1(m.head.norm(z))))
+    torch.testing.assert_close(after, want)
+    assert not torch.allclose(after, before)
+    m.save_pretrained(tmp_path / "m")
+    back = EfficientNetLiteVisionModel.from_pretrained(tmp_path / "m").eval()
+    torch.testing.assert_close(back.head.input_scale, m.head.input_scale)
+    fused = fuse_batch_norms(back)
+    with torch.no_grad():  # folding rounds differently; dividing by small stds magnifies it
+        torch.testing.assert_close(
+            fused(pixel_values=x).pooler_output,
+            m(pixel_values=x).pooler_output,
+            atol=2e-3,
+            rtol=1e-3,
+        )
+
+
+def test_an_untapped_head_has_no_standardisation_buffers():
+    """Old models' weights have no such keys; the plain head must not expect them."""
+    from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig
+
+    m = _calibrated(EfficientNetLiteConfig(image_size=64, head_hidden=8))
+    assert not any("input_s" in k for k in m.state_dict())
