@@ -75,6 +75,12 @@ RECIPE: dict[str, Any] = dict(
     feature_taps=(),
     tap_weight=1.0,
 )
+#: Not shipped (issue 9, 2026-12-02): multi-scale features, ``--set
+#: 'feature_taps=[4,7,10,14,15]' head_hidden=512`` (mean / max / central mean / std of five
+#: blocks' maps, head input standardised per feature). A supervised linear probe on them
+#: reaches 0.91 on 350 held-out synthetic cutouts (0.82 on the plain 1,280-d average) and
+#: trained heads 0.87-0.90, but every such head lost real-image proxies (Stellarium balanced
+#: 0.72-0.80, 4 of 8 real ellipticals; HDF 11-15 of 27), so :data:`RECIPE` keeps them off.
 QUICK: dict[str, Any] = dict(n_train=300, n_val=70, epochs=3)
 #: Not shipped (issue 9, 2026-12-01): 30 % app-rendered FITS cutouts fix the FITS zero-shot
 #: (0.36 → 0.67-0.73 on 350 held-out FITS renderings, seed 777) but every head trained on
