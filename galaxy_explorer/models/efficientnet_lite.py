@@ -53,11 +53,14 @@ def _block_channels() -> list[int]:
     return [cout for repeats, *_r, cout in LITE0_STAGES for _ in range(repeats)]
 
 
-def feature_dim(feature_taps: tuple[int, ...] | list[int] = ()) -> int:
+def feature_dim(
+    feature_taps: tuple[int, ...] | list[int] = (),
+    tap_stats: tuple[str, ...] | list[str] = TAP_STATS,
+) -> int:
     """Width of the head's input: the pooled 1,280-d head-conv feature plus, for each tapped
-    block, its channels × ``len(TAP_STATS)``."""
+    block, its channels × the number of ``tap_stats``."""
     ch = _block_channels()
-    return FEATURE_DIM + sum(len(TAP_STATS) * ch[i] for i in feature_taps)
+    return FEATURE_DIM + sum(len(tap_stats) * ch[i] for i in feature_taps)
 
 
 def _relu6(x: torch.Tensor) -> torch.Tensor:
@@ -97,6 +100,8 @@ class EfficientNetLiteConfig(PretrainedConfig):
         default, and what a config without the key means): the 1,280-d average only, i.e.
         the model behaves exactly as before the key existed. Needs a head (``head_hidden``
         > 0).
+    tap_stats : list of str
+        Which of :data:`TAP_STATS` are pooled from the tapped maps (in that order).
     """
 
     model_type = MODEL_TYPE
@@ -111,6 +116,7 @@ class EfficientNetLiteConfig(PretrainedConfig):
         bn_eps: float = 1e-3,
         fused_bn: bool = False,
         feature_taps: list[int] | tuple[int, ...] = (),
+        tap_stats: list[str] | tuple[str, ...] = TAP_STATS,
         **kwargs: Any,
     ) -> None:
         self.image_size = int(image_size)
@@ -126,6 +132,12 @@ class EfficientNetLiteConfig(PretrainedConfig):
             raise ValueError(
                 f"feature_taps must be block indices 0-{n_blocks - 1}, not {self.feature_taps}"
             )
+        bad = [t for t in tap_stats if t not in TAP_STATS]
+        if bad or not tap_stats:
+            raise ValueError(
+                f"tap_stats must be a non-empty subset of {TAP_STATS}, not {tap_stats}"
+            )
+        self.tap_stats = [t for t in TAP_STATS if t in tap_stats]
         if self.feature_taps and self.head_hidden == 0:
             raise ValueError("feature_taps needs a head (head_hidden > 0)")
         if self.head_hidden == 0 and self.hidden_size != FEATURE_DIM:
@@ -236,7 +248,9 @@ class EfficientNetLiteHead(nn.Module):
         self.enabled = cfg.head_hidden > 0
         self.standardise = bool(getattr(cfg, "feature_taps", ())) and self.enabled
         if self.enabled:
-            dim = feature_dim(getattr(cfg, "feature_taps", ()))
+            dim = feature_dim(
+                getattr(cfg, "feature_taps", ()), getattr(cfg, "tap_stats", TAP_STATS)
+            )
             if self.standardise:
                 self.register_buffer("input_shift", torch.zeros(dim))
                 self.register_buffer("input_scale", torch.ones(dim))
@@ -253,15 +267,22 @@ class EfficientNetLiteHead(nn.Module):
         return self.fc2(nn.functional.gelu(self.fc1(self.norm(h))))
 
 
-def _tap_stats(h: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) → (B, 4C): spatial mean, max, mean of the central half (rows and columns
-    H//4 .. H - H//4) and standard deviation (``TAP_STATS`` order). The central mean against
-    the whole mean tells a compact core from a disk; max and spread keep small features
-    (a bar, a disk edge) that a plain average dilutes."""
-    hh, ww = h.shape[2] // 4, h.shape[3] // 4
-    centre = h[:, :, hh : h.shape[2] - hh, ww : h.shape[3] - ww]
-    std = h.flatten(2).std(dim=2, correction=0)
-    return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3)), centre.mean(dim=(2, 3)), std], 1)
+def _tap_stats(h: torch.Tensor, stats: tuple[str, ...] = TAP_STATS) -> torch.Tensor:
+    """(B, C, H, W) → (B, len(stats)·C): of spatial mean, max, mean of the central half (rows
+    and columns H//4 .. H - H//4) and standard deviation, those in ``stats`` (``TAP_STATS``
+    order). The central mean against the whole mean tells a compact core from a disk; max
+    and spread keep small features (a bar, a disk edge) that a plain average dilutes."""
+    out = []
+    if "mean" in stats:
+        out.append(h.mean(dim=(2, 3)))
+    if "max" in stats:
+        out.append(h.amax(dim=(2, 3)))
+    if "centre" in stats:
+        hh, ww = h.shape[2] // 4, h.shape[3] // 4
+        out.append(h[:, :, hh : h.shape[2] - hh, ww : h.shape[3] - ww].mean(dim=(2, 3)))
+    if "std" in stats:
+        out.append(h.flatten(2).std(dim=2, correction=0))
+    return torch.cat(out, 1)
 
 
 class EfficientNetLitePreTrainedModel(PreTrainedModel):
@@ -308,12 +329,13 @@ class EfficientNetLiteVisionModel(EfficientNetLitePreTrainedModel):
         if not taps:
             fmap = self.backbone(x)
             return fmap, fmap.mean(dim=(2, 3))
+        stats = tuple(getattr(self.config, "tap_stats", TAP_STATS))
         h = self.backbone.stem(x)
         parts = []
         for i, blk in enumerate(self.backbone._blocks):
             h = blk(h)
             if i in taps:
-                parts.append(_tap_stats(h))
+                parts.append(_tap_stats(h, stats))
         fmap = self.backbone.top(h)
         return fmap, torch.cat([*parts, fmap.mean(dim=(2, 3))], dim=1)
 

@@ -181,3 +181,41 @@ def test_an_untapped_head_has_no_standardisation_buffers():
 
     m = _calibrated(EfficientNetLiteConfig(image_size=64, head_hidden=8))
     assert not any("input_s" in k for k in m.state_dict())
+
+
+def test_a_subset_of_statistics_is_pooled_in_order():
+    from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig, feature_dim
+
+    full = _calibrated(EfficientNetLiteConfig(image_size=64, head_hidden=8, feature_taps=[10]))
+    sub = _calibrated(
+        EfficientNetLiteConfig(
+            image_size=64, head_hidden=8, feature_taps=[10], tap_stats=["std", "mean"]
+        )
+    )
+    assert sub.config.tap_stats == ["mean", "std"]  # TAP_STATS order, whatever was given
+    assert sub.head.fc1.in_features == feature_dim([10], ["mean", "std"]) == 1280 + 2 * 112
+    sub.backbone.load_state_dict(full.backbone.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        f, g = full.pooled_features(x), sub.pooled_features(x)
+    # full: mean | max | centre | std | head conv; subset: mean | std | head conv
+    torch.testing.assert_close(g, torch.cat([f[:, :112], f[:, 336:448], f[:, 448:]], 1))
+    with pytest.raises(ValueError, match="tap_stats must be"):
+        EfficientNetLiteConfig(head_hidden=8, feature_taps=[10], tap_stats=["median"])
+
+
+def test_std_floor_limits_the_magnification_of_near_constant_features():
+    from galaxy_explorer.models.efficientnet_lite import EfficientNetLiteConfig
+    from galaxy_explorer.train.recipe_lite import set_input_standardisation
+
+    cfg = EfficientNetLiteConfig(head_hidden=8, feature_taps=[10], tap_stats=["mean"])
+    m = _calibrated(cfg)
+    gen = torch.Generator().manual_seed(0)
+    f = torch.randn(50, 112 + 1280, generator=gen)
+    f[:, :56] *= 1e-2  # half of block 10's means hardly vary
+    set_input_standardisation(m.head, f, [10], std_floor=0.5, tap_stats=["mean"])
+    sd = f.std(0)
+    block = m.head.input_scale[:112]
+    assert float(block.min()) >= float(sd[:112].quantile(0.5)) - 1e-6
+    torch.testing.assert_close(block[56:], torch.maximum(sd[56:112], block[56:]))
+    assert float(m.head.input_scale[112:].min()) >= float(sd[112:].quantile(0.5)) - 1e-6
