@@ -44,6 +44,23 @@ LITE0_STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
 )
 STEM_CHANNELS = 32
 FEATURE_DIM = 1280  # channels of the backbone's 1x1 head conv, global-average pooled
+#: Statistics pooled over space from each tapped block's map (multi-scale features).
+TAP_STATS = ("mean", "max", "centre", "std")
+
+
+def _block_channels() -> list[int]:
+    """Output channels of every MBConv block, in order."""
+    return [cout for repeats, *_r, cout in LITE0_STAGES for _ in range(repeats)]
+
+
+def feature_dim(
+    feature_taps: tuple[int, ...] | list[int] = (),
+    tap_stats: tuple[str, ...] | list[str] = TAP_STATS,
+) -> int:
+    """Width of the head's input: the pooled 1,280-d head-conv feature plus, for each tapped
+    block, its channels × the number of ``tap_stats``."""
+    ch = _block_channels()
+    return FEATURE_DIM + sum(len(tap_stats) * ch[i] for i in feature_taps)
 
 
 def _relu6(x: torch.Tensor) -> torch.Tensor:
@@ -76,6 +93,15 @@ class EfficientNetLiteConfig(PretrainedConfig):
         Batch norms folded into the preceding convolutions (convolutions with a bias, no
         batch-norm layers): the shipped, inference-only form (:func:`fuse_batch_norms`),
         about a fifth faster on the CPU.
+    feature_taps : list of int
+        Multi-scale features: indices of backbone blocks (0-15) whose output maps are also
+        pooled (spatial mean, max, mean of the central half, standard deviation) and
+        concatenated, before the head, to the head conv's 1,280-d average. Empty (the
+        default, and what a config without the key means): the 1,280-d average only, i.e.
+        the model behaves exactly as before the key existed. Needs a head (``head_hidden``
+        > 0).
+    tap_stats : list of str
+        Which of :data:`TAP_STATS` are pooled from the tapped maps (in that order).
     """
 
     model_type = MODEL_TYPE
@@ -89,6 +115,8 @@ class EfficientNetLiteConfig(PretrainedConfig):
         head_dropout: float = 0.0,
         bn_eps: float = 1e-3,
         fused_bn: bool = False,
+        feature_taps: list[int] | tuple[int, ...] = (),
+        tap_stats: list[str] | tuple[str, ...] = TAP_STATS,
         **kwargs: Any,
     ) -> None:
         self.image_size = int(image_size)
@@ -98,6 +126,20 @@ class EfficientNetLiteConfig(PretrainedConfig):
         self.head_dropout = float(head_dropout)
         self.bn_eps = float(bn_eps)
         self.fused_bn = bool(fused_bn)
+        self.feature_taps = sorted({int(i) for i in feature_taps or ()})
+        n_blocks = len(_block_channels())
+        if any(not 0 <= i < n_blocks for i in self.feature_taps):
+            raise ValueError(
+                f"feature_taps must be block indices 0-{n_blocks - 1}, not {self.feature_taps}"
+            )
+        bad = [t for t in tap_stats if t not in TAP_STATS]
+        if bad or not tap_stats:
+            raise ValueError(
+                f"tap_stats must be a non-empty subset of {TAP_STATS}, not {tap_stats}"
+            )
+        self.tap_stats = [t for t in TAP_STATS if t in tap_stats]
+        if self.feature_taps and self.head_hidden == 0:
+            raise ValueError("feature_taps needs a head (head_hidden > 0)")
         if self.head_hidden == 0 and self.hidden_size != FEATURE_DIM:
             raise ValueError(
                 f"without a head (head_hidden=0) hidden_size must be {FEATURE_DIM}, "
@@ -192,22 +234,55 @@ class EfficientNetLiteBackbone(nn.Module):
 
 
 class EfficientNetLiteHead(nn.Module):
-    """Pooled feature → ``hidden_size``: LayerNorm, Linear, GELU, Linear (or nothing)."""
+    """Pooled feature → ``hidden_size``: LayerNorm, Linear, GELU, Linear (or nothing).
+
+    With ``feature_taps`` the input is first standardised per feature,
+    ``(x - input_shift) / input_scale`` (buffers saved with the model, set from the training
+    features by the recipe; 0 and 1 until then): the tapped statistics differ in scale by
+    orders of magnitude, and one LayerNorm over all of them lets the largest drown the rest.
+    """
 
     def __init__(self, cfg: EfficientNetLiteConfig) -> None:
         super().__init__()
         self.dropout = nn.Dropout(cfg.head_dropout)
         self.enabled = cfg.head_hidden > 0
+        self.standardise = bool(getattr(cfg, "feature_taps", ())) and self.enabled
         if self.enabled:
-            self.norm = nn.LayerNorm(FEATURE_DIM)
-            self.fc1 = nn.Linear(FEATURE_DIM, cfg.head_hidden)
+            dim = feature_dim(
+                getattr(cfg, "feature_taps", ()), getattr(cfg, "tap_stats", TAP_STATS)
+            )
+            if self.standardise:
+                self.register_buffer("input_shift", torch.zeros(dim))
+                self.register_buffer("input_scale", torch.ones(dim))
+            self.norm = nn.LayerNorm(dim)
+            self.fc1 = nn.Linear(dim, cfg.head_hidden)
             self.fc2 = nn.Linear(cfg.head_hidden, cfg.hidden_size)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        if self.standardise:
+            pooled = (pooled - self.input_shift) / self.input_scale
         h = self.dropout(pooled)
         if not self.enabled:
             return h
         return self.fc2(nn.functional.gelu(self.fc1(self.norm(h))))
+
+
+def _tap_stats(h: torch.Tensor, stats: tuple[str, ...] = TAP_STATS) -> torch.Tensor:
+    """(B, C, H, W) → (B, len(stats)·C): of spatial mean, max, mean of the central half (rows
+    and columns H//4 .. H - H//4) and standard deviation, those in ``stats`` (``TAP_STATS``
+    order). The central mean against the whole mean tells a compact core from a disk; max
+    and spread keep small features (a bar, a disk edge) that a plain average dilutes."""
+    out = []
+    if "mean" in stats:
+        out.append(h.mean(dim=(2, 3)))
+    if "max" in stats:
+        out.append(h.amax(dim=(2, 3)))
+    if "centre" in stats:
+        hh, ww = h.shape[2] // 4, h.shape[3] // 4
+        out.append(h[:, :, hh : h.shape[2] - hh, ww : h.shape[3] - ww].mean(dim=(2, 3)))
+    if "std" in stats:
+        out.append(h.flatten(2).std(dim=2, correction=0))
+    return torch.cat(out, 1)
 
 
 class EfficientNetLitePreTrainedModel(PreTrainedModel):
@@ -246,10 +321,28 @@ class EfficientNetLiteVisionModel(EfficientNetLitePreTrainedModel):
         self.head = EfficientNetLiteHead(config)
         self.post_init()
 
-    def pooled_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The backbone's global-average-pooled (B, 1280) feature."""
+    def _features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(backbone's (B, 1280, h, w) map, the head's input (B, :func:`feature_dim`))."""
+        # channels-last runs the depthwise convolutions ~1.4x faster on the CPU
         x = pixel_values.contiguous(memory_format=torch.channels_last)
-        return self.backbone(x).mean(dim=(2, 3))
+        taps = getattr(self.config, "feature_taps", None)
+        if not taps:
+            fmap = self.backbone(x)
+            return fmap, fmap.mean(dim=(2, 3))
+        stats = tuple(getattr(self.config, "tap_stats", TAP_STATS))
+        h = self.backbone.stem(x)
+        parts = []
+        for i, blk in enumerate(self.backbone._blocks):
+            h = blk(h)
+            if i in taps:
+                parts.append(_tap_stats(h, stats))
+        fmap = self.backbone.top(h)
+        return fmap, torch.cat([*parts, fmap.mean(dim=(2, 3))], dim=1)
+
+    def pooled_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The head's input: the backbone's global-average-pooled (B, 1280) feature, preceded
+        by the tapped blocks' pooled statistics when ``config.feature_taps`` is set."""
+        return self._features(pixel_values)[1]
 
     def forward(
         self,
@@ -260,9 +353,8 @@ class EfficientNetLiteVisionModel(EfficientNetLitePreTrainedModel):
     ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, torch.Tensor]:
         if pixel_values is None:
             raise ValueError("pixel_values is required")
-        # channels-last runs the depthwise convolutions ~1.4x faster on the CPU
-        fmap = self.backbone(pixel_values.contiguous(memory_format=torch.channels_last))
-        pooled = self.head(fmap.mean(dim=(2, 3)))
+        fmap, feats = self._features(pixel_values)
+        pooled = self.head(feats)
         if return_dict is False:
             return fmap, pooled
         return BaseModelOutputWithPooling(last_hidden_state=fmap, pooler_output=pooled)

@@ -15,7 +15,9 @@ from helpers import tiny_bert_text
 torch = pytest.importorskip("torch")
 
 
-def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
+def _tiny_lite_dual_encoder(
+    folder: Path, head_hidden: int = 16, feature_taps: list[int] | None = None
+) -> Path:
     from transformers import (
         CLIPImageProcessor,
         VisionTextDualEncoderConfig,
@@ -27,7 +29,9 @@ def _tiny_lite_dual_encoder(folder: Path, head_hidden: int = 16) -> Path:
 
     register()
     tok, text = tiny_bert_text(folder)
-    vision = EfficientNetLiteConfig(image_size=32, head_hidden=head_hidden, hidden_size=24)
+    vision = EfficientNetLiteConfig(
+        image_size=32, head_hidden=head_hidden, hidden_size=24, feature_taps=feature_taps or ()
+    )
     cfg = VisionTextDualEncoderConfig.from_vision_text_configs(vision, text, projection_dim=8)
     torch.manual_seed(0)
     model = VisionTextDualEncoderModel(cfg)

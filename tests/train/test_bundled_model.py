@@ -158,7 +158,15 @@ def test_backbone_is_the_imagenet_one():
 
     register_architectures()
     shipped = AutoModel.from_pretrained(MODEL, use_safetensors=True).vision_model.eval()
-    ref = EfficientNetLiteVisionModel(EfficientNetLiteConfig())
+    cfg = shipped.config  # the same pooled features (multi-scale ones when the model taps)
+    ref = EfficientNetLiteVisionModel(
+        EfficientNetLiteConfig(
+            head_hidden=cfg.head_hidden,
+            hidden_size=cfg.hidden_size,
+            feature_taps=getattr(cfg, "feature_taps", ()),
+            tap_stats=getattr(cfg, "tap_stats", ("mean", "max", "centre", "std")),
+        )
+    )
     load_imagenet_weights(ref)
     ref.eval()
     x = torch.randn(4, 3, shipped.config.image_size, shipped.config.image_size)
