@@ -390,10 +390,12 @@ class UMAPWorker:
                 self.stop()
                 raise RuntimeError("the UMAP process failed: " + self._stderr_tail())
             try:
+                last_yield = time.monotonic()
                 while True:
                     try:
                         msg = self._lines.get(timeout=poll)
                     except queue.Empty:
+                        last_yield = time.monotonic()
                         yield None
                         continue
                     if msg is None:
@@ -409,6 +411,11 @@ class UMAPWorker:
                         stage_fit = False
                         if progress is not None:
                             progress(int(msg["done"]), int(msg["total"]))
+                        # yield every poll seconds even while progress keeps coming (small
+                        # chunks): the caller's cancel is looked at only when it gets control
+                        if time.monotonic() - last_yield >= poll:
+                            last_yield = time.monotonic()
+                            yield None
                         continue
                     finished = True
                     if msg.get("error"):

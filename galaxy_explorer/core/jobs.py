@@ -392,7 +392,12 @@ def projection_job(
                 if cancel is not None and cancel.is_set():
                     steps.close()  # cancels the request (kills the worker during a fit)
                     yield ProjectionProgress(
-                        "umap", time.perf_counter() - start, finished=True, cancelled=True
+                        "umap",
+                        time.perf_counter() - start,
+                        finished=True,
+                        cancelled=True,
+                        placed=where["placed"],
+                        total=n,
                     )
                     return
                 yield ProjectionProgress(

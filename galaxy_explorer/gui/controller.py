@@ -332,6 +332,7 @@ class Controller(QObject):
             self.device = device
         self.adapter = None
         self._adapter_req = None
+        self.tasks.bump("labels")  # the old model's zero-shot result is not wanted now
         self.state.label_vecs = None
         # example images were vectors of the old model: keep only the text of the query
         self.state.clear_examples()
@@ -801,7 +802,7 @@ class Controller(QObject):
             if vectors is not None and len(rows):
                 probs = workflows.zero_shot_probs(adapter, _rows_of(vectors, rows), lv)
                 part = workflows.classify(probs)  # here: O(N x classes) (#12)
-            return lv, rows, probs, part
+            return lv, rows, probs, part, adapter
 
         self.tasks.start(
             "labels",
@@ -811,8 +812,10 @@ class Controller(QObject):
         )
 
     def _on_label_vectors(self, result: tuple[Any, ...]) -> None:
-        lv, rows, probs, part = result
-        self.state.set_label_vectors(lv, self.adapter.logit_scale, rows, probs, part)
+        lv, rows, probs, part, adapter = result
+        if adapter is not self.adapter:  # the model was switched meanwhile: stale
+            return
+        self.state.set_label_vectors(lv, adapter.logit_scale, rows, probs, part)
 
     def predicted_label(self, row: int) -> str | None:
         """Zero-shot label of a row, ``"uncertain"`` below the threshold, None if unknown."""

@@ -102,8 +102,10 @@ def test_projection_job_reuses_one_worker_and_cancels_between_chunks(tmp_path):
     assert _apart(progs2[-1].coords, lab2)
     assert w.pid == pid and w.started == started
 
-    # cancelled once points are being placed: the request stops, the worker stays
-    emb3, _ = _clusters(400, seed=3)
+    # cancelled once points are being placed: the request stops, the worker stays (9,000
+    # points in 445 chunks: placing them all takes far longer than a cancel takes to arrive;
+    # 1,200 points were sometimes all placed before it did)
+    emb3, _ = _clusters(3000, seed=3)
     cancel = threading.Event()
     last = None
     for prog in projection_job(
@@ -113,6 +115,7 @@ def test_projection_job_reuses_one_worker_and_cancels_between_chunks(tmp_path):
         if prog.stage == "umap" and prog.placed >= 120:
             cancel.set()
     assert last is not None and last.cancelled and last.coords is None
+    assert last.placed < last.total
     assert w.pid == pid and w.started == started
     # and it still serves requests afterwards
     emb4, lab4 = _clusters(60, seed=4)

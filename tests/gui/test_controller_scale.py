@@ -273,3 +273,21 @@ def test_streaming_pca_keeps_its_basis_until_the_rows_double(qtbot):
     final = projected(final=True)
     np.testing.assert_allclose(final, pca_2d(c.state.vectors), atol=1e-4)
     c.shutdown()
+
+
+def test_a_zero_shot_result_of_a_switched_model_is_dropped():
+    """A zero-shot result that lands after the model was switched (the adapter is None
+    or another one) is stale: no AttributeError in the event loop, nothing applied (it
+    raised in CI when the result came in while the new model was loading)."""
+    c = _controller(10)
+    old = SimpleNamespace(logit_scale=100.0)
+    lv = np.eye(3, 8, dtype=np.float32)
+    rows = np.arange(10)
+    probs = np.full((10, 3), 1 / 3, np.float32)
+    c.adapter = None  # set_model() cleared it; the new one is loading
+    c._on_label_vectors((lv, rows, probs, None, old))
+    assert c.state.label_vecs is None
+    c.adapter = SimpleNamespace(logit_scale=50.0)  # the new model
+    c._on_label_vectors((lv, rows, probs, None, old))
+    assert c.state.label_vecs is None
+    c.shutdown()
