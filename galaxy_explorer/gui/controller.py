@@ -79,6 +79,10 @@ BIG_LABEL_ROWS = 5000
 _UMAP_EXACT_ROWS = 4096
 
 
+#: The longest an open job waits for its window's first paint (:attr:`Controller.open_gate`).
+OPEN_GATE_S = 1.0
+
+
 def leave_a_core_to_the_gui() -> int:
     """Limit the BLAS library's threads to one less than the CPUs (min 1).
 
@@ -217,6 +221,9 @@ class Controller(QObject):
         self._path_rows: dict[Path, int] | None = None
         # (id of the vector matrix, embedded rows) of the PCA last started: not run twice
         self._pca_key: tuple[int, int] | None = None
+        #: set by a window until it has been painted once: the open job waits for it
+        #: (at most OPEN_GATE_S) so that the first showing does not compete for the GIL
+        self.open_gate: threading.Event | None = None
         # (vector matrix, PCA basis fitted on it): kept while images stream in
         self._pca_basis: tuple[np.ndarray, PcaBasis] | None = None
         self._keep_examples = True
@@ -360,9 +367,16 @@ class Controller(QObject):
         self._keep_examples = keep_examples
         self._job_failed = False
         self.job_running = True
+        gate = self.open_gate
+
+        def run(cancel: threading.Event) -> Any:
+            if gate is not None:
+                gate.wait(OPEN_GATE_S)
+            return _scan_without_gc(workflows.open_and_embed(roots, cancel=cancel, **opts))
+
         self._job = self.jobs.start(
             "open",
-            lambda cancel: _scan_without_gc(workflows.open_and_embed(roots, cancel=cancel, **opts)),
+            run,
             on_yield=self._on_open_event,
             on_error=self._on_job_failed,
             on_done=self._on_job_done,

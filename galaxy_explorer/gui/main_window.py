@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -66,6 +67,10 @@ def default_size(screen: Any = None) -> tuple[int, int]:
     return w, h
 
 
+#: After the window's first paint, the open job waits this long more (see MainWindow.event).
+OPEN_AFTER_PAINT_MS = 250
+
+
 class MainWindow(QMainWindow):
     """Galaxy Explorer's main window.
 
@@ -87,6 +92,12 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.c = controller
+        # the open job waits (at most a second) until this window has been painted once:
+        # the first showing calls into Python hundreds of times, and each call waited for
+        # the GIL while the open worker built a million rows (a 0.5 s freeze at 1M, #12)
+        self._painted = threading.Event()
+        self._painted_once = False
+        controller.open_gate = self._painted
         self.settings = settings if settings is not None else QSettings()
         self.log_path = log_path
         self.quiet_errors = False  # tests: no message boxes
@@ -701,6 +712,15 @@ class MainWindow(QMainWindow):
         s.setValue("templates", list(self.c.templates))
         self._save_stretch()
         s.sync()
+
+    def event(self, ev: Any) -> bool:
+        handled = super().event(ev)
+        # a top-level widget's UpdateRequest paints the whole window: it has been painted
+        if not self._painted_once and ev.type() == QEvent.Type.UpdateRequest:
+            self._painted_once = True
+            # the docks settle and the views lay out in the next few turns of the loop
+            QTimer.singleShot(OPEN_AFTER_PAINT_MS, self._painted.set)
+        return handled
 
     def showEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
         super().showEvent(ev)
