@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+
+from tests.helpers import LineCounter
 
 
 class _Item:
@@ -19,24 +20,6 @@ class _Item:
     @property
     def name(self) -> str:
         return self.path.name
-
-
-class _Calls:
-    """Counts Python lines run (a loop over the rows runs at least one line per row)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __enter__(self) -> _Calls:
-        sys.settrace(self._trace)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sys.settrace(None)
-
-    def _trace(self, frame: object, event: str, arg: object) -> object:
-        self.n += 1
-        return self._trace
 
 
 def _controller(n: int, manual: dict[int, str] | None = None):
@@ -63,7 +46,7 @@ def test_a_failed_image_finds_its_row_without_a_map_of_every_row():
     c = _controller(n)
     bad = 123_456
     progress = SimpleNamespace(errors=[(str(c.items[bad].path), "truncated file")])
-    with _Calls() as calls:
+    with LineCounter() as calls:
         c._on_progress(progress)
     assert c.failed == {bad: "truncated file"}
     assert calls.n < 5000, calls.n
@@ -80,7 +63,7 @@ def test_propagate_finds_the_labelled_rows_on_the_worker(qtbot):
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     c.state.add_rows(np.arange(n), vecs)
     with qtbot.waitSignal(c.suggestions_changed, timeout=60000):
-        with _Calls() as calls:
+        with LineCounter() as calls:
             c.propagate()
         assert calls.n < 5000, calls.n  # the GUI thread's part
     assert c.suggestion(0) is not None and c.suggestion(10) is None
@@ -152,7 +135,7 @@ def test_renaming_a_manual_label_finds_its_rows_without_walking_them(monkeypatch
     c.session = SimpleNamespace()
     got = {}
     monkeypatch.setattr(c, "set_manual_label", lambda rows, label: got.update(rows=rows))
-    with _Calls() as calls:
+    with LineCounter() as calls:
         assert c.rename_manual_label("old", "new") == 2
     assert list(got["rows"]) == [5, 150_000]
     assert calls.n < 5000, calls.n
@@ -210,7 +193,7 @@ def test_accepting_a_million_suggestions_does_no_python_per_row(monkeypatch):
     monkeypatch.setattr(
         c, "set_manual_label", lambda rows, label: got.update({label: np.asarray(rows)})
     )
-    with _Calls() as calls:
+    with LineCounter() as calls:
         c.accept_suggestions()
     assert calls.n < 5000, calls.n
     for code, lab in enumerate(c.state.suggestion_classes):

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from galaxy_explorer.core.labels import LabelStore
-from tests.gui.test_controller_scale import _Calls
+from tests.helpers import LineCounter
 
 
 class _Item:
@@ -65,7 +65,7 @@ def test_a_big_label_runs_on_a_worker_and_is_saved(qtbot, tmp_path):
     busy: list[str] = []
     c.busy_changed.connect(busy.append)
     main = threading.current_thread().name
-    with _Calls() as calls:
+    with LineCounter() as calls:
         c.set_manual_label(np.arange(n), "spiral")
     assert calls.n < 5000, calls.n  # the GUI thread's part: no step per row
     assert busy and busy[0].startswith("Labelling 30,000 images")
@@ -108,7 +108,7 @@ def test_quick_consecutive_label_actions_end_in_order(qtbot, tmp_path):
     assert sum(v == "a" for v in stored.values()) == n - 10_000
 
     # a rename of many rows: found by one array comparison, written on the worker
-    with _Calls() as calls:
+    with LineCounter() as calls:
         assert c.rename_manual_label("a", "z") == n - 10_000
     assert calls.n < 5000, calls.n
     _settle(qtbot, c)

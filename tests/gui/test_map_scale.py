@@ -15,6 +15,8 @@ import pytest
 from _gui_helpers import map_controller
 from PySide6.QtCore import QPointF, QRectF, Qt
 
+from tests.helpers import LineCounter
+
 
 def _controller(xy: np.ndarray, predicted: np.ndarray):
     c = map_controller(predicted, xy)
@@ -329,19 +331,9 @@ def test_manual_colours_come_from_label_codes_without_per_row_python(qtbot):
     c.state.color_mode = "manual"
     m = MapView(c)
     qtbot.addWidget(m)
-    calls = 0
-
-    def count(frame, event, arg):
-        nonlocal calls
-        calls += 1
-        return count
-
-    sys.settrace(count)
-    try:
+    with LineCounter() as calls:
         got, colors, cat = m._categories(np.arange(n))
-    finally:
-        sys.settrace(None)
-    assert calls < 5000, calls
+    assert calls.n < 5000, calls.n
     assert got[-1] == "unlabelled" and "my own" in got
     assert cat[3] == cat[n - 1] == 1 and cat[10] == got.index("my own")
     assert (np.delete(cat, [3, 10, n - 1]) == len(got) - 1).all()
