@@ -329,15 +329,46 @@ class EfficientNetLiteVisionModel(EfficientNetLitePreTrainedModel):
         if not taps:
             fmap = self.backbone(x)
             return fmap, fmap.mean(dim=(2, 3))
+        return self._features_from(self.backbone.stem(x), 0)
+
+    def _features_from(
+        self, h: torch.Tensor, start: int, pre: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_features` from block ``start``'s input map ``h``; ``pre`` = the tapped
+        statistics of the blocks before ``start`` (:meth:`split_features`)."""
+        taps = getattr(self.config, "feature_taps", None) or ()
         stats = tuple(getattr(self.config, "tap_stats", TAP_STATS))
-        h = self.backbone.stem(x)
-        parts = []
-        for i, blk in enumerate(self.backbone._blocks):
-            h = blk(h)
+        parts = [] if pre is None or pre.shape[1] == 0 else [pre]
+        for i in range(start, len(self.backbone._blocks)):
+            h = self.backbone._blocks[i](h)
             if i in taps:
                 parts.append(_tap_stats(h, stats))
         fmap = self.backbone.top(h)
         return fmap, torch.cat([*parts, fmap.mean(dim=(2, 3))], dim=1)
+
+    def split_features(
+        self, pixel_values: torch.Tensor, start: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(block ``start``'s input map, the tapped statistics of the blocks before it): what
+        :meth:`features_from` needs to finish :meth:`pooled_features`. Fine-tuning the
+        blocks from ``start`` on trains on these, computed once (the recipe)."""
+        h = self.backbone.stem(pixel_values.contiguous(memory_format=torch.channels_last))
+        taps = getattr(self.config, "feature_taps", None) or ()
+        stats = tuple(getattr(self.config, "tap_stats", TAP_STATS))
+        parts = []
+        for i in range(start):
+            h = self.backbone._blocks[i](h)
+            if i in taps:
+                parts.append(_tap_stats(h, stats))
+        pre = torch.cat(parts, dim=1) if parts else h.new_zeros((h.shape[0], 0))
+        return h, pre
+
+    def features_from(
+        self, h: torch.Tensor, start: int, pre: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The head's input from :meth:`split_features`' outputs: equals
+        :meth:`pooled_features` of the same pixels."""
+        return self._features_from(h.contiguous(memory_format=torch.channels_last), start, pre)[1]
 
     def pooled_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The head's input: the backbone's global-average-pooled (B, 1280) feature, preceded
