@@ -88,6 +88,10 @@ def test_download_offline_refuses_without_a_request(hub_server, tiny_model, monk
     assert len(hub_server.requests) == n
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(hub_server, tiny_model):  # noqa: F811
     repo = hub_server.add_folder(SEED, tiny_model)
     weights = len(repo.files["model.safetensors"])
@@ -99,6 +103,9 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(hub_server, tiny_model):  # no
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # as from a terminal: a test run started in the background (`cmd &` in a script)
+        # ignores SIGINT, and the child would inherit that and never see the Ctrl+C
+        preexec_fn=_default_sigint,
     )
     blobs = hub.plan_download(SEED).repo_folder / "blobs"
     deadline = time.monotonic() + 60
