@@ -96,6 +96,11 @@ RECIPE: dict[str, Any] = dict(
 #: ``finetune_head_lr``, ``finetune_epochs``) on block k's cached inputs, and the weights are
 #: then interpolated back towards the first stage's (``wise_alpha``, WiSE-FT). Off in the
 #: shipped recipe: measured results in the issue's closing note.
+#: Next candidate (issue 9, 2026-12-02, harness only, not yet run through this recipe):
+#: ``--set n_train=12000 app_render_fraction=0.15 'feature_taps=[10,14,15]'
+#: 'tap_stats=["mean","std"]' tap_std_floor=0.5 head_hidden=512`` - twice the cutouts,
+#: some rendered as the app renders FITS files: synthetic 0.90-0.91, FITS 0.76, Stellarium
+#: 88-89 of 109, but the HDF proxy moves with the training seed (14 and 10 of 27).
 QUICK: dict[str, Any] = dict(n_train=300, n_val=70, epochs=3)
 #: Not shipped (issue 9, 2026-12-01): 30 % app-rendered FITS cutouts fix the FITS zero-shot
 #: (0.36 → 0.67-0.73 on 350 held-out FITS renderings, seed 777) but every head trained on
