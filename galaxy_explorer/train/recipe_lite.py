@@ -372,6 +372,43 @@ def caption_text_features(model: Any, tokenizer: Any, captions: list[str], max_l
     return feats, torch.tensor([row[c] for c in captions])
 
 
+def _warmup_cosine(opt: Any, steps: int) -> Any:
+    """Linear warm-up over the first 5 % of ``steps``, then cosine decay to 0 (per step)."""
+    import math
+
+    import torch
+
+    warm = max(1, int(0.05 * steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
+    )
+
+
+def _pair_loss(
+    model: Any,
+    img: Any,
+    text: Any,
+    ids: Any,
+    classes: tuple[Any, Any] | None,
+    b: Any,
+    r: dict[str, Any],
+) -> Any:
+    """The recipe's loss on one batch: symmetric InfoNCE of the image embeddings ``img``
+    against their captions' rows ``ids`` of ``text``, plus ``r["class_loss"]`` times the
+    cross-entropy against the class anchors (``classes``, rows ``b`` of its labels)."""
+    import torch
+
+    from galaxy_explorer.train.train import contrastive_loss
+
+    loss = contrastive_loss(img, text[ids], model.logit_scale, ids)
+    if classes is not None and r.get("class_loss"):
+        scale = model.logit_scale.exp().clamp(max=100.0)
+        logits = scale * torch.nn.functional.normalize(img, dim=-1) @ classes[0].T
+        loss = loss + r["class_loss"] * torch.nn.functional.cross_entropy(logits, classes[1][b])
+    return loss
+
+
 def train_head(
     model: Any,
     feats: Any,
@@ -397,19 +434,12 @@ def train_head(
 
     import torch
 
-    from galaxy_explorer.train.train import contrastive_loss
-
     torch.manual_seed(seed)
     head, proj = model.vision_model.head, model.visual_projection
     params = list(head.parameters()) + list(proj.parameters()) + [model.logit_scale]
     opt = torch.optim.AdamW(params, lr=r["lr"], weight_decay=r["weight_decay"], betas=(0.9, 0.98))
     n, bs = len(feats), r["batch_size"]
-    steps = r["epochs"] * math.ceil(n / bs)
-    warm = max(1, int(0.05 * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
-    )
+    sched = _warmup_cosine(opt, r["epochs"] * math.ceil(n / bs))
     feats = feats.float()
     gen = torch.Generator().manual_seed(seed)
     history = []
@@ -423,13 +453,7 @@ def train_head(
             if r.get("feature_noise"):
                 x = x + r["feature_noise"] * x.std() * torch.randn(x.shape, generator=gen)
             img = proj(head(x))
-            ids = caption_ids[b]
-            loss = contrastive_loss(img, text[ids], model.logit_scale, ids)
-            if classes is not None and r.get("class_loss"):
-                scale = model.logit_scale.exp().clamp(max=100.0)
-                logits = scale * torch.nn.functional.normalize(img, dim=-1) @ classes[0].T
-                ce = torch.nn.functional.cross_entropy(logits, classes[1][b])
-                loss = loss + r["class_loss"] * ce
+            loss = _pair_loss(model, img, text, caption_ids[b], classes, b, r)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -497,8 +521,6 @@ def finetune_tail(
 
     import torch
 
-    from galaxy_explorer.train.train import contrastive_loss
-
     start = int(r["finetune_from"])
     vm = model.vision_model
     if not getattr(vm.config, "fused_bn", False):
@@ -519,12 +541,7 @@ def finetune_tail(
         betas=(0.9, 0.98),
     )
     n, bs = len(rows), r["batch_size"]
-    steps = r["finetune_epochs"] * math.ceil(n / bs)
-    warm = max(1, int(0.05 * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
-    )
+    sched = _warmup_cosine(opt, r["finetune_epochs"] * math.ceil(n / bs))
     gen = torch.Generator().manual_seed(seed)
     pre = torch.as_tensor(pre).float()
     history = []
@@ -536,14 +553,7 @@ def finetune_tail(
             b = perm[i : i + bs]
             x = vm.features_from(acts[rows[b]].float(), start, pre[rows[b]])
             img = model.visual_projection(vm.head(x))
-            ids = caption_ids[b]
-            loss = contrastive_loss(img, text[ids], model.logit_scale, ids)
-            if classes is not None and r.get("class_loss"):
-                scale = model.logit_scale.exp().clamp(max=100.0)
-                logits = scale * torch.nn.functional.normalize(img, dim=-1) @ classes[0].T
-                loss = loss + r["class_loss"] * torch.nn.functional.cross_entropy(
-                    logits, classes[1][b]
-                )
+            loss = _pair_loss(model, img, text, caption_ids[b], classes, b, r)
             opt.zero_grad()
             loss.backward()
             opt.step()

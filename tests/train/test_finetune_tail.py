@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -167,19 +168,19 @@ def test_backbone_features_also_return_the_block_inputs():
     from galaxy_explorer.train import recipe_lite as RL
 
     m = _calibrated(_cfg(feature_taps=[10, 14]))
-    rng = __import__("numpy").random.default_rng(0)
+    rng = np.random.default_rng(0)
     rgbs = [rng.integers(0, 255, (80, 80, 3), dtype="uint8") for _ in range(5)]
     plain = RL.backbone_features(m, rgbs, 64, batch=2)
     acts: list = []
     f = RL.backbone_features(m, rgbs, 64, batch=2, acts=acts, acts_from=14)
     a = torch.cat(acts)
     assert a.dtype == torch.float16 and a.shape[:2] == (5, 192)
-    __import__("numpy").testing.assert_allclose(f, plain, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(f, plain, rtol=1e-4, atol=1e-4)
     with torch.no_grad():
         again = m.features_from(
             a.float(), 14, torch.as_tensor(f[:, : RL.pre_tap_width(m.config, 14)])
         )
-    __import__("numpy").testing.assert_allclose(again.numpy(), plain, rtol=0.05, atol=0.05)
+    np.testing.assert_allclose(again.numpy(), plain, rtol=0.05, atol=0.05)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
